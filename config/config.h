@@ -1,0 +1,204 @@
+#pragma once
+// The config as plain structs: what `meridian run` serves and `meridian validate` checks.
+// Every field has its default here, so a struct built in a test is a valid starting point.
+// Loading and validation live in loader.h; nothing here knows about YAML.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meridian::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from in the file, 1-based; 0 when built in code.
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+// "host:port" split; host may be an IPv4 address, `[v6]` written without brackets here, or a
+// name. Port 0 means "pick any free port" (tests and the demo use it).
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string text() const;  // "127.0.0.1:80", "[::1]:80"
+};
+
+// An IPv4 or IPv6 prefix, stored as 16 bytes (IPv4 as v4-mapped ::ffff:a.b.c.d).
+struct Cidr {
+  uint8_t addr[16] = {};
+  int prefix_len = 0;  // in the 128-bit space (an IPv4 /8 is stored as 96 + 8)
+  std::string text;    // as written
+  bool contains(const uint8_t addr16[16]) const;
+};
+
+struct TlsCertificate {
+  std::string cert;
+  std::string key;
+  Mark mark;
+};
+
+struct Tls {
+  std::vector<TlsCertificate> certificates;  // chosen by SNI; the first is the default
+  std::string min_version = "1.2";           // "1.2" | "1.3"
+  std::vector<std::string> protocols = {"h2", "http/1.1"};  // ALPN, in preference order
+};
+
+struct Listener {
+  std::string name;
+  HostPort address;  // required
+  std::string region;  // where this proxy runs; may be empty
+  std::optional<Tls> tls;
+  std::optional<uint16_t> redirect_to_https;
+  Mark mark;
+};
+
+struct Admin {
+  HostPort address{"127.0.0.1", 9901};
+};
+
+struct GeoOverride {
+  Cidr cidr;
+  double lat = 0;
+  double lon = 0;
+  std::string country;
+};
+
+struct Geo {
+  std::string database;  // empty: no geo lookup, clients have no location
+  std::string latitude_path;   // empty: detected from the database metadata
+  std::string longitude_path;
+  std::string country_path;
+  std::vector<Cidr> trusted_proxies;
+  std::string client_ip_header = "x-forwarded-for";
+  std::vector<GeoOverride> overrides;
+};
+
+struct Region {
+  std::string name;
+  double lat = 0;
+  double lon = 0;
+  bool drain = false;
+  Mark mark;
+};
+
+struct Endpoint {
+  HostPort address;
+  std::string region;
+  Mark mark;
+};
+
+struct HealthCheck {
+  std::string path = "/healthz";
+  Duration interval{1000};
+  Duration timeout{500};
+  int healthy_threshold = 2;
+  int unhealthy_threshold = 2;
+  int jitter_percent = 10;
+  Duration unhealthy_interval{250};
+  bool assume_healthy = true;  // a new endpoint counts as healthy before its first check
+};
+
+struct Outlier {
+  int consecutive_failures = 5;
+  Duration ejection{10000};
+  Duration max_ejection{300000};
+  int max_ejection_percent = 50;
+};
+
+// Upstream connection pool, per worker and per endpoint.
+struct Pool {
+  int max_connections = 1024;      // open connections (busy + idle) per endpoint per worker
+  int max_pending = 1024;          // requests waiting for a connection beyond that: else 503
+  Duration idle_timeout{60000};    // an idle pooled connection is closed after this
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  std::optional<HealthCheck> health_check;
+  std::optional<Outlier> outlier;
+  Pool pool;
+  Mark mark;
+};
+
+struct Match {
+  std::string host;  // exact, `*.suffix`, or empty/"*" for any
+  std::string path_prefix = "/";
+};
+
+struct Backend {
+  std::string cluster;
+  uint32_t weight = 1;
+  Mark mark;
+};
+
+enum class Affinity { None, Cookie, ClientIp };
+enum class AllUnhealthy { Reject, RouteAnyway };
+
+struct Replay {
+  std::vector<std::string> methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
+  std::vector<std::string> on = {"connect_failure", "reset", "timeout", "502", "503", "504"};
+  int max_attempts = 3;
+  uint64_t body_buffer = 1 << 20;
+  Duration backoff_base{25};
+  Duration backoff_max{250};
+  int budget_percent = 20;
+};
+
+struct Timeouts {
+  Duration connect{1000};
+  Duration per_try{10000};
+  Duration request{30000};
+  Duration idle{60000};  // no byte from the upstream for this long while waiting on it
+};
+
+struct Route {
+  std::string name;
+  Match match;
+  std::vector<Backend> backends;
+  Affinity affinity = Affinity::None;
+  bool allow_override = false;
+  std::string primary_region;
+  std::map<std::string, std::vector<std::string>> residency;  // country -> allowed regions
+  Replay replay;
+  Duration pin_after_write{0};
+  AllUnhealthy all_unhealthy = AllUnhealthy::Reject;
+  std::string compat;  // "" | "fly"
+  Timeouts timeouts;
+  Mark mark;
+};
+
+// Limits on what a client may send; each has a status code and a counter.
+struct Limits {
+  uint64_t max_header_bytes = 64 * 1024;  // request line + header block: 431
+  int max_headers = 100;                  // header fields: 431
+  uint64_t max_body_bytes = 1ull << 30;   // request body: 413 (0 = unlimited)
+  int max_connections = 10000;            // open client connections per process
+  Duration header_timeout{10000};         // whole head must arrive within this: 408
+  Duration keepalive_timeout{75000};      // idle client connection closed after this
+  Duration drain_timeout{30000};          // SIGTERM/POST /drain: in-flight work gets this long
+};
+
+struct Config {
+  int workers = 0;  // 0 = auto: one per core
+  bool watch = false;
+  std::string access_log = "stdout";  // stdout | off | path
+  std::vector<Listener> listeners;
+  Admin admin;
+  Geo geo;
+  std::vector<Region> regions;
+  std::vector<Cluster> clusters;
+  std::vector<Route> routes;
+  Limits limits;
+
+  std::string source_path;  // the file this was loaded from, for reloads and messages
+
+  const Cluster* findCluster(const std::string& name) const;
+  const Region* findRegion(const std::string& name) const;
+};
+
+}  // namespace meridian::config

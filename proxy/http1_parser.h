@@ -1,0 +1,155 @@
+#pragma once
+// A strict, incremental HTTP/1.1 parser (RFC 9112), in the spirit of picohttpparser: the
+// caller hands it the bytes it has, it answers Complete (with how many bytes the head took),
+// NeedMore, or Error. It never allocates beyond the header vector it is given, and the parsed
+// head holds string_views into the caller's bytes, so those bytes must outlive the head.
+//
+// Strictness is the point: anything two HTTP implementations could read differently (the root
+// of request smuggling) is an Error here, never a guess. See http1_parser_test.cc for the
+// table of what is accepted and refused.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace meridian::proxy::http1 {
+
+struct Header {
+  std::string_view name;   // as sent (case kept); compare with iequals()
+  std::string_view value;  // leading/trailing whitespace trimmed
+};
+
+// How the message body is delimited.
+enum class Framing {
+  None,           // no body (GET without CL/TE, HEAD response, 1xx/204/304, CL: 0)
+  ContentLength,  // exactly content_length bytes
+  Chunked,        // Transfer-Encoding: chunked
+  UntilClose,     // responses only: body ends when the upstream closes
+};
+
+enum class ParseStatus { Complete, NeedMore, Error };
+
+enum class ParseError {
+  None,
+  BadRequestLine,       // method not a token, bad target, not exactly one SP between parts
+  BadStatusLine,
+  UnsupportedVersion,   // not HTTP/1.0 or HTTP/1.1 (505 downstream)
+  BadHeaderName,        // empty, non-token characters, whitespace before the colon
+  BadHeaderValue,       // CTL characters, NUL
+  ObsFold,              // a header line starting with SP/HTAB (obsolete line folding)
+  BareCR,               // CR not followed by LF, anywhere in the head
+  BareLF,               // LF without CR as a line ending
+  HeadTooLarge,         // no complete head within max_head_bytes (431 downstream)
+  TooManyHeaders,       // more than max_headers fields (431 downstream)
+  BadContentLength,     // not digits, overflow, or differing duplicate values
+  BadTransferEncoding,  // requests: anything but exactly `chunked`; HTTP/1.0 with TE
+  ContentLengthAndTransferEncoding,
+  MissingHost,          // HTTP/1.1 request without Host
+  DuplicateHost,
+  BadHost,
+  BadChunk,             // chunked body: bad size line, overflow, missing CRLF, bad trailer
+};
+const char* parseErrorName(ParseError e);
+
+struct HeadLimits {
+  size_t max_head_bytes = 64 * 1024;  // start line + headers + final CRLF
+  size_t max_headers = 100;
+};
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;      // as sent: origin-form, absolute-form, authority- or asterisk-form
+  int minor_version = 1;        // HTTP/1.<minor_version>
+  std::vector<Header> headers;  // every field, in order
+
+  // Derived while parsing.
+  std::string_view host;        // Host header (or the authority of an absolute-form target)
+  Framing framing = Framing::None;  // None, ContentLength or Chunked
+  uint64_t content_length = 0;
+  bool keep_alive = true;       // from the version and the Connection header
+  bool expect_continue = false; // Expect: 100-continue
+  bool upgrade = false;         // Connection contains "upgrade" and an Upgrade header is present
+
+  void clear();
+};
+
+struct ResponseHead {
+  int status = 0;
+  std::string_view reason;
+  int minor_version = 1;
+  std::vector<Header> headers;
+
+  Framing framing = Framing::None;  // computed with the request method, see parseResponseHead
+  uint64_t content_length = 0;
+  bool keep_alive = true;
+  bool upgrade = false;  // 101 Switching Protocols
+
+  void clear();
+};
+
+struct ParseResult {
+  ParseStatus status = ParseStatus::NeedMore;
+  size_t consumed = 0;  // bytes of the head, including the final CRLF, when Complete
+  ParseError error = ParseError::None;
+};
+
+// Parses a request head at the start of [data, data+len). Leading empty lines (CRLF) before
+// the request line are skipped and counted in `consumed`, as RFC 9112 section 2.2 allows.
+ParseResult parseRequestHead(const char* data, size_t len, RequestHead& out,
+                             const HeadLimits& limits = {});
+
+// Parses a response head. `request_method_head` (the request was HEAD) and the status decide
+// the framing: HEAD, 1xx, 204 and 304 have no body whatever the headers say.
+ParseResult parseResponseHead(const char* data, size_t len, bool request_method_head,
+                              ResponseHead& out, const HeadLimits& limits = {});
+
+// Decodes a chunked body incrementally. The caller alternates between two modes:
+//  - dataRemaining() > 0: the next that many bytes of the stream are body data; the caller
+//    moves up to that many (without looking at them) and reports them with consumeData(n).
+//  - dataRemaining() == 0 and !done(): the stream is at control bytes (chunk-size line, the
+//    CRLF after a chunk, the last-chunk and trailer section); the caller passes what it has to
+//    parseControl(), which consumes as much as it can and stops at the start of chunk data,
+//    at the end of the body, or when it needs more bytes.
+// Chunk extensions are validated and dropped; trailer fields are validated and dropped.
+class ChunkedDecoder {
+ public:
+  struct Step {
+    ParseStatus status;  // Complete: done() is now true; NeedMore: all input consumed or
+                         // data follows (check dataRemaining()); Error: malformed
+    size_t consumed;
+  };
+
+  uint64_t dataRemaining() const { return data_remaining_; }
+  void consumeData(uint64_t n);
+  Step parseControl(const char* data, size_t len);
+  bool done() const { return state_ == State::Done; }
+  void reset();
+
+  static constexpr size_t kMaxLineBytes = 4096;     // a size line with its extensions
+  static constexpr size_t kMaxTrailerBytes = 16384;
+
+ private:
+  enum class State { SizeLine, DataCrlf, Trailer, Done };
+  State state_ = State::SizeLine;
+  uint64_t data_remaining_ = 0;
+  size_t line_bytes_ = 0;     // bytes of the current control line seen so far
+  size_t trailer_bytes_ = 0;
+  // Partial-line state so bytes can arrive one at a time.
+  uint64_t size_acc_ = 0;
+  int size_digits_ = 0;
+  bool in_ext_ = false;
+  bool saw_cr_ = false;
+  bool trailer_line_empty_ = true;
+};
+
+// Case-insensitive ASCII comparison, for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+// True when a comma-separated header value (e.g. Connection) contains `token`, ignoring case
+// and optional whitespace.
+bool hasToken(std::string_view list, std::string_view token);
+// True for header fields that are hop-by-hop (RFC 9110 7.6.1) and never forwarded as they
+// are: Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
+// (Fields named in a message's Connection header are hop-by-hop too; the proxy checks those.)
+bool isHopByHop(std::string_view name);
+
+}  // namespace meridian::proxy::http1
