@@ -46,7 +46,7 @@ const char* errorCode(const Error& e) {
 }
 
 const char* kindName(ErrorKind k) {
-  return errorCode(Error{k, Side::Upstream});
+  return errorCode(Error{k, Side::Upstream, false, {}});
 }
 
 }  // namespace meridian::core

@@ -1,1 +1,150 @@
-// placeholder: being written
+#include "core/event_loop.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cassert>
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace meridian::core {
+
+namespace {
+// libevent needs its locking enabled once, before any base is made, for event_active() from
+// another thread (post()).
+struct ThreadingInit {
+  ThreadingInit() { evthread_use_pthreads(); }
+};
+void ensureThreading() { static ThreadingInit once; }
+}  // namespace
+
+EventLoop::EventLoop() {
+  ensureThreading();
+  event_config* cfg = event_config_new();
+  // Coalesce epoll_ctl calls made in one loop turn (we add and remove write interest often).
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  base_ = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (base_ == nullptr) {
+    logError("event_base_new failed");
+    std::abort();
+  }
+  wakeup_ = event_new(base_, -1, EV_PERSIST, &EventLoop::onPosted, this);
+  event_add(wakeup_, nullptr);
+  reaper_ = event_new(base_, -1, 0, &EventLoop::onReap, this);
+}
+
+EventLoop::~EventLoop() {
+  onReap(-1, 0, this);
+  event_free(reaper_);
+  event_free(wakeup_);
+  event_base_free(base_);
+}
+
+void EventLoop::run() { event_base_loop(base_, 0); }
+
+void EventLoop::stop() {
+  post([this] { event_base_loopbreak(base_); });
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    posted_.push_back(std::move(fn));
+  }
+  event_active(wakeup_, EV_READ, 0);
+}
+
+void EventLoop::deleteLater(Disposable* d) {
+  if (doomed_.empty()) event_active(reaper_, EV_READ, 0);
+  doomed_.push_back(d);
+}
+
+void EventLoop::onReap(int, short, void* arg) {
+  auto* self = static_cast<EventLoop*>(arg);
+  // Destructors may doom more objects; keep going until none are left.
+  while (!self->doomed_.empty()) {
+    std::vector<Disposable*> batch;
+    batch.swap(self->doomed_);
+    for (Disposable* d : batch) delete d;
+  }
+}
+
+void EventLoop::onPosted(int, short, void* arg) {
+  auto* self = static_cast<EventLoop*>(arg);
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    batch.swap(self->posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+Timer::Timer(EventLoop& loop, std::function<void()> cb) : cb_(std::move(cb)) {
+  ev_ = evtimer_new(loop.base(), &Timer::onFire, this);
+}
+
+Timer::~Timer() { event_free(ev_); }
+
+void Timer::arm(Millis after) {
+  timeval tv{static_cast<time_t>(after.count() / 1000),
+             static_cast<suseconds_t>((after.count() % 1000) * 1000)};
+  evtimer_add(ev_, &tv);
+}
+
+void Timer::cancel() { evtimer_del(ev_); }
+
+bool Timer::armed() const { return evtimer_pending(ev_, nullptr) != 0; }
+
+void Timer::onFire(int, short, void* arg) {
+  auto* self = static_cast<Timer*>(arg);
+  self->cb_();  // may destroy the timer's owner: touch nothing after this
+}
+
+SignalHandler::SignalHandler(EventLoop& loop, int signo, std::function<void()> cb)
+    : cb_(std::move(cb)) {
+  ev_ = evsignal_new(loop.base(), signo, &SignalHandler::onSignal, this);
+  evsignal_add(ev_, nullptr);
+}
+
+SignalHandler::~SignalHandler() { event_free(ev_); }
+
+void SignalHandler::onSignal(int, short, void* arg) { static_cast<SignalHandler*>(arg)->cb_(); }
+
+Acceptor::Acceptor(EventLoop& loop, int listen_fd, OnAccept cb) : fd_(listen_fd), cb_(std::move(cb)) {
+  ev_ = event_new(loop.base(), listen_fd, EV_READ | EV_PERSIST, &Acceptor::onReadable, this);
+  event_add(ev_, nullptr);
+}
+
+Acceptor::~Acceptor() { event_free(ev_); }
+
+void Acceptor::pause() { event_del(ev_); }
+
+void Acceptor::resume() { event_add(ev_, nullptr); }
+
+void Acceptor::onReadable(int fd, short, void* arg) {
+  auto* self = static_cast<Acceptor*>(arg);
+  for (int i = 0; i < 64; ++i) {
+    int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) logWarn("accept: %s", strerror(errno));
+      return;
+    }
+    self->cb_(c);
+  }
+}
+
+const char* libeventVersion() { return event_get_version(); }
+
+int64_t monotonicMillis() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace meridian::core

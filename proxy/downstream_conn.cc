@@ -1,1 +1,254 @@
-// placeholder: being written
+#include "proxy/downstream_conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "proxy/exchange.h"
+#include "proxy/http1_writer.h"
+#include "proxy/worker.h"
+
+namespace meridian::proxy {
+
+namespace {
+
+constexpr core::Millis kLingerTime{2000};
+
+void formatPeer(const sockaddr_storage& peer, char* out, size_t len) {
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, out, len);
+  } else if (peer.ss_family == AF_INET6) {
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
+    // A v4 client on a dual-stack socket is a v4 client: log and forward it as one.
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) inet_ntop(AF_INET, &a6.s6_addr[12], out, len);
+    else inet_ntop(AF_INET6, &a6, out, len);
+  } else {
+    snprintf(out, len, "unknown");
+  }
+}
+
+// The parsed head points into the connection's buffer; the exchange keeps its own copy of the
+// bytes, so point every view at the same offset in the copy.
+std::string_view rebase(std::string_view v, const char* from, const char* to, size_t len) {
+  if (v.data() == nullptr || v.data() < from || v.data() >= from + len) return v;
+  return {to + (v.data() - from), v.size()};
+}
+
+void rebaseHead(http1::RequestHead& h, const char* from, const char* to, size_t len) {
+  h.method = rebase(h.method, from, to, len);
+  h.target = rebase(h.target, from, to, len);
+  h.host = rebase(h.host, from, to, len);
+  for (auto& f : h.headers) {
+    f.name = rebase(f.name, from, to, len);
+    f.value = rebase(f.value, from, to, len);
+  }
+}
+
+}  // namespace
+
+DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& listener,
+                               const sockaddr_storage& peer)
+    : worker_(worker),
+      listener_(listener),
+      stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)),
+      timer_(worker.loop(), [this] { onTimer(); }) {
+  formatPeer(peer, client_ip_, sizeof client_ip_);
+  stream_->setLowWatermark(Exchange::kLowWatermark);
+  // The first request must arrive within header_timeout (a connection that sends nothing
+  // costs us a socket: treat it like a slow head).
+  timer_.arm(worker_.snapshot()->config->limits.header_timeout);
+}
+
+DownstreamConn::~DownstreamConn() = default;
+
+void DownstreamConn::onData(core::Stream&) {
+  switch (state_) {
+    case State::Idle:
+    case State::ReadingHead:
+      processInput();
+      return;
+    case State::InExchange:
+      if (exchange_->requestComplete() && stream_->input().size() > kMaxPipelinedBytes) {
+        stream_->pauseReading();  // pipelined requests wait their turn, bounded
+      }
+      exchange_->onDownstreamData();
+      return;
+    case State::Closing:
+      stream_->input().clear();  // lingering close: read and drop
+      return;
+    case State::Closed:
+      return;
+  }
+}
+
+// Parses and starts requests while whole heads are buffered and no exchange is running.
+void DownstreamConn::processInput() {
+  in_process_ = true;
+  const config::Limits& limits = worker_.snapshot()->config->limits;
+  while (state_ == State::Idle || state_ == State::ReadingHead) {
+    core::Buffer& in = stream_->input();
+    if (in.empty()) {
+      state_ = State::Idle;
+      if (seen_request_) timer_.arm(limits.keepalive_timeout);
+      if (!stream_->writePending()) stream_->releaseBuffers();
+      stream_->resumeReading();
+      break;
+    }
+    if (state_ == State::Idle) {
+      state_ = State::ReadingHead;
+      timer_.arm(limits.header_timeout);
+    }
+    http1::HeadLimits hl;
+    hl.max_head_bytes = limits.max_header_bytes;
+    hl.max_headers = static_cast<size_t>(limits.max_headers);
+    size_t avail = std::min(in.size(), hl.max_head_bytes + 1);
+    const char* data = in.pullup(avail);
+    head_.clear();
+    http1::ParseResult r = http1::parseRequestHead(data, avail, head_, hl);
+    if (r.status == http1::ParseStatus::NeedMore) {
+      stream_->resumeReading();
+      break;
+    }
+    if (r.status == http1::ParseStatus::Error) {
+      logDebug("client %s: %s", client_ip_, http1::parseErrorName(r.error));
+      if (r.error == http1::ParseError::HeadTooLarge || r.error == http1::ParseError::TooManyHeaders)
+        reject(431, "header_too_large", Counter::HeaderTooLarge);
+      else if (r.error == http1::ParseError::UnsupportedVersion)
+        reject(505, "unsupported_version", Counter::BadRequest);
+      else
+        reject(400, "bad_request", Counter::BadRequest);
+      break;
+    }
+    if (!startExchange(data, r.consumed)) break;
+  }
+  in_process_ = false;
+}
+
+bool DownstreamConn::startExchange(const char* data, size_t consumed) {
+  if (head_.method == "CONNECT") {
+    reject(405, "method_not_allowed", Counter::BadRequest);
+    return false;
+  }
+  std::string bytes(data, consumed);
+  rebaseHead(head_, data, bytes.data(), consumed);
+  stream_->input().drain(consumed);
+  timer_.cancel();
+  seen_request_ = true;
+  state_ = State::InExchange;
+  exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), std::move(head_));
+  head_ = http1::RequestHead{};
+  exchange_->start();
+  return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
+}
+
+void DownstreamConn::reject(int status, const char* code, Counter counter) {
+  worker_.stats().add(counter);
+  worker_.stats().countStatus(status);
+  timer_.cancel();
+  http1::writeErrorResponse(status, code, true, false, stream_->output());
+  closeGracefully();
+}
+
+void DownstreamConn::exchangeDone(bool keep_alive) {
+  worker_.loop().deleteLater(exchange_.release());
+  if (!keep_alive || worker_.draining()) {
+    closeGracefully();
+    return;
+  }
+  state_ = State::Idle;
+  if (!stream_->flush()) {
+    closeNow();
+    return;
+  }
+  // Started from inside processInput (an exchange that finished at once): its loop goes on.
+  if (!in_process_) processInput();
+}
+
+void DownstreamConn::exchangeAborted() {
+  if (exchange_) worker_.loop().deleteLater(exchange_.release());
+  stream_->setAbortOnClose();
+  closeNow();
+}
+
+void DownstreamConn::closeIfIdle() {
+  if (state_ == State::Idle) closeGracefully();
+}
+
+void DownstreamConn::closeGracefully() {
+  if (state_ == State::Closing || state_ == State::Closed) return;
+  state_ = State::Closing;
+  if (!stream_->flush()) {
+    closeNow();
+    return;
+  }
+  stream_->input().clear();
+  stream_->resumeReading();
+  timer_.arm(kLingerTime);
+  if (!stream_->writePending()) stream_->shutdownWrite();
+  // else: onDrained shuts down once the last byte is out
+}
+
+void DownstreamConn::closeNow() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  timer_.cancel();
+  stream_->pauseReading();
+  worker_.onConnectionClosed(this);
+}
+
+void DownstreamConn::onEof(core::Stream&) {
+  switch (state_) {
+    case State::InExchange:
+      exchange_->onDownstreamEof();
+      return;
+    case State::Closing:
+      if (!stream_->writePending()) closeNow();
+      return;
+    default:
+      closeNow();
+      return;
+  }
+}
+
+void DownstreamConn::onError(core::Stream&, int err) {
+  if (state_ == State::InExchange && exchange_) {
+    exchange_->onDownstreamGone();  // calls exchangeAborted()
+    return;
+  }
+  closeNow();
+}
+
+void DownstreamConn::onDrained(core::Stream&) {
+  if (state_ == State::InExchange && exchange_) {
+    exchange_->onDownstreamDrained();
+  } else if (state_ == State::Closing && !stream_->writePending()) {
+    stream_->shutdownWrite();
+  }
+}
+
+void DownstreamConn::onTimer() {
+  switch (state_) {
+    case State::Idle:
+      if (seen_request_) {
+        worker_.stats().add(Counter::KeepaliveTimeout);
+        closeNow();
+      } else {
+        // Connected but never sent a byte within header_timeout.
+        worker_.stats().add(Counter::HeaderTimeout);
+        closeNow();
+      }
+      return;
+    case State::ReadingHead:
+      reject(408, "request_header_timeout", Counter::HeaderTimeout);
+      return;
+    case State::Closing:
+      closeNow();
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace meridian::proxy

@@ -1,1 +1,116 @@
-int main() { return 0; }
+// meridian: the command line. Each command is a function; main() only dispatches.
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "certs/tls_info.h"
+#include "config/loader.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "proxy/demo.h"
+#include "proxy/server.h"
+
+#ifndef MERIDIAN_YAML_CPP_VERSION
+#define MERIDIAN_YAML_CPP_VERSION "unknown"
+#endif
+#ifndef MERIDIAN_VERSION
+#define MERIDIAN_VERSION "dev"
+#endif
+
+namespace {
+
+using meridian::config::loadFile;
+using meridian::config::LoadResult;
+
+void usage(FILE* out) {
+  fputs(
+      "usage:\n"
+      "  meridian run -c FILE [--ready-file PATH]   serve; SIGTERM/SIGINT drain, SIGHUP reloads\n"
+      "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: errors\n"
+      "  meridian demo                              proxy + three demo regions on loopback\n"
+      "  meridian version                           versions of meridian and its libraries\n",
+      out);
+}
+
+// Finds `-c FILE` / `--config FILE` and `--ready-file PATH` in args; false on anything unknown.
+bool parseFlags(const std::vector<std::string>& args, std::string& config, std::string& ready) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if ((a == "-c" || a == "--config") && has_value) {
+      config = args[++i];
+    } else if (a == "--ready-file" && has_value) {
+      ready = args[++i];
+    } else {
+      fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
+      return false;
+    }
+  }
+  if (config.empty()) fprintf(stderr, "meridian: -c FILE is required\n");
+  return !config.empty();
+}
+
+void printDiagnostics(const LoadResult& r) {
+  for (const auto& d : r.diagnostics) fprintf(stderr, "%s\n", d.text().c_str());
+}
+
+int cmdValidate(const std::vector<std::string>& args) {
+  std::string config, ready;
+  if (!parseFlags(args, config, ready)) return 2;
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    for (const auto& d : r.diagnostics) printf("%s\n", d.text().c_str());
+    return 1;
+  }
+  printf("ok\n");
+  return 0;
+}
+
+int cmdRun(const std::vector<std::string>& args) {
+  std::string config, ready;
+  if (!parseFlags(args, config, ready)) return 2;
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    printDiagnostics(r);
+    return 1;
+  }
+  meridian::proxy::Server::Options opts;
+  opts.config_path = config;
+  opts.ready_file = ready;
+  meridian::proxy::Server server(opts, std::make_shared<const meridian::config::Config>(std::move(r.config)));
+  return server.run();
+}
+
+int cmdVersion() {
+  printf("meridian %s\n", MERIDIAN_VERSION);
+  printf("libevent %s\n", meridian::core::libeventVersion());
+  printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
+  printf("%s\n", meridian::certs::tlsLibraryVersion().c_str());
+  printf("yaml-cpp %s\n", MERIDIAN_YAML_CPP_VERSION);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "run") return cmdRun(args);
+  if (cmd == "validate") return cmdValidate(args);
+  if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "version" || cmd == "--version") return cmdVersion();
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "meridian: unknown command '%s'\n", cmd.c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,49 @@
+#pragma once
+// A byte queue (libevent's evbuffer: a list of chunks, so moving bytes between buffers links
+// chunks instead of copying them). The evbuffer is created on first use and freed when the
+// buffer is released, so an idle connection holds no buffer memory.
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string_view>
+
+struct evbuffer;
+
+namespace meridian::core {
+
+class Buffer {
+ public:
+  Buffer() = default;
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  size_t size() const;
+  bool empty() const { return size() == 0; }
+
+  void append(const void* data, size_t len);
+  void append(std::string_view s) { append(s.data(), s.size()); }
+  // Moves the first n bytes (or all) of `from` to the end of this buffer, without copying.
+  void moveFrom(Buffer& from, size_t n);
+  void moveAllFrom(Buffer& from);
+  // Makes the first n bytes contiguous and returns them (n <= size()).
+  const char* pullup(size_t n);
+  // The first contiguous run of bytes, without copying or rearranging anything.
+  std::string_view front() const;
+  void drain(size_t n);
+  void clear() { drain(size()); }
+  // Frees the underlying evbuffer when empty (idle connections keep no buffer memory).
+  void release();
+
+  // Reads up to `max` bytes from a non-blocking fd. Returns bytes read, 0 on EOF, -1 with
+  // errno set (EAGAIN when nothing is there).
+  ssize_t readFrom(int fd, size_t max);
+  // Writes as much as the fd takes. Returns bytes written or -1 with errno set.
+  ssize_t writeTo(int fd);
+
+ private:
+  evbuffer* get();
+  evbuffer* buf_ = nullptr;
+};
+
+}  // namespace meridian::core

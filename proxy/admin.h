@@ -1,0 +1,40 @@
+#pragma once
+// The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
+// POST /reload, POST /drain. One request per connection; operators and scrapers, not traffic.
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/event_loop.h"
+
+namespace meridian::proxy {
+
+class Server;
+class AdminConn;
+
+class AdminServer {
+ public:
+  explicit AdminServer(Server& server);
+  ~AdminServer();
+  // Binds and starts accepting; returns the bound address ("127.0.0.1:9901").
+  core::Result<std::string> listen(const config::HostPort& address);
+
+  // The answer to one request: status, content type, body.
+  struct Answer {
+    int status = 200;
+    std::string content_type = "text/plain";
+    std::string body;
+  };
+  Answer handle(std::string_view method, std::string_view path);
+  void onClosed(AdminConn* conn);
+
+ private:
+  Server& server_;
+  int fd_ = -1;
+  std::unique_ptr<core::Acceptor> acceptor_;
+  std::unordered_set<AdminConn*> conns_;
+};
+
+}  // namespace meridian::proxy

@@ -1,0 +1,52 @@
+#pragma once
+// Serialises heads and proxy-made responses. The proxy rewrites framing itself: bodies are
+// re-framed (Content-Length passed on, chunked re-chunked), so what the upstream or client
+// reads never depends on how the other side framed it.
+#include <string_view>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "proxy/http1_parser.h"
+
+namespace meridian::proxy::http1 {
+
+struct ForwardInfo {
+  std::string_view client_ip;   // appended to x-forwarded-for
+  std::string_view proto;       // "http" | "https"
+  std::string_view request_id;  // kept from the client or generated
+  bool request_id_generated = false;
+  int attempt = 1;
+};
+
+// The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those
+// the Connection header names) removed, forwarding headers added, framing set from `head`.
+void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, core::Buffer& out);
+
+struct ResponseOptions {
+  bool client_http10 = false;  // HTTP/1.0 client: no chunked framing
+  bool close = false;          // send Connection: close (we close after this response)
+  bool head_request = false;
+  std::string_view region;     // meridian-region
+};
+
+// The response head sent to the client. Returns whether the body is sent chunked.
+bool writeClientResponseHead(const ResponseHead& head, const ResponseOptions& opt,
+                             core::Buffer& out);
+// A 1xx interim response (103 Early Hints...) passed on to an HTTP/1.1 client.
+void writeInterimResponse(const ResponseHead& head, core::Buffer& out);
+
+// A complete proxy-made response: status, `meridian-error: code`, a short text body.
+void writeErrorResponse(int status, std::string_view code, bool close, bool head_request,
+                        core::Buffer& out);
+const char* reasonPhrase(int status);
+
+// Chunked framing for re-chunked bodies.
+void writeChunkHeader(uint64_t size, core::Buffer& out);
+inline void writeChunkEnd(core::Buffer& out) { out.append("\r\n", 2); }
+inline void writeLastChunk(core::Buffer& out) { out.append("0\r\n\r\n", 5); }
+
+// The origin-form part of a request target: "/p?q" for "/p?q" or "http://h/p?q"; "/" for
+// "http://h"; the target itself for "*".
+std::string_view originForm(std::string_view target);
+
+}  // namespace meridian::proxy::http1

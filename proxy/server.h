@@ -1,0 +1,75 @@
+#pragma once
+// The main thread: loads the config, binds the listeners (one SO_REUSEPORT socket per worker),
+// starts the workers, serves the admin endpoints, and handles signals: SIGTERM/SIGINT drain
+// and exit, SIGHUP reloads the config.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/event_loop.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace meridian::proxy {
+
+class AdminServer;
+
+class Server {
+ public:
+  struct Options {
+    std::string config_path;  // reloads read it again; empty for a built-in config
+    std::string ready_file;
+    std::function<void(Server&)> on_ready;  // runs on the main thread once listeners are up
+  };
+  Server(Options opts, std::shared_ptr<const config::Config> cfg);
+  ~Server();
+
+  // Binds, starts the workers and runs the main loop until drained. Returns the exit code.
+  int run();
+  core::EventLoop& loop() { return loop_; }
+
+  // For the admin endpoints (main thread).
+  bool ready() const { return started_ && !draining_; }
+  bool draining() const { return draining_; }
+  void beginDrain();
+  // Loads the config file again. Returns "" on success, else the errors (the old config
+  // keeps serving).
+  std::string reload();
+  std::string metricsText() const;
+  uint64_t generation() const { return generation_; }
+  const std::string& adminAddress() const { return admin_address_; }
+  // "127.0.0.1:8080" per listener name, once bound.
+  const std::vector<std::pair<std::string, std::string>>& boundListeners() const {
+    return bound_;
+  }
+
+ private:
+  bool bindListeners(std::vector<std::vector<ListenSocket>>& per_worker);
+  void writeReadyFile(const std::string& admin_address);
+
+  Options opts_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::shared_ptr<const Snapshot> snap_;
+  core::EventLoop loop_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<int> open_connections_{0};
+  std::vector<std::pair<std::string, std::string>> bound_;
+  std::string admin_address_;
+  uint64_t generation_ = 1;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
+  bool started_ = false;
+  bool draining_ = false;
+  std::thread joiner_;
+};
+
+// Creates a listening TCP socket bound to `hp` (SO_REUSEPORT so each worker can have one).
+core::Result<int> listenOn(const config::HostPort& hp, int backlog);
+// "127.0.0.1:8080" for a bound socket.
+std::string localAddress(int fd);
+
+}  // namespace meridian::proxy

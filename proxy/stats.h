@@ -1,0 +1,58 @@
+#pragma once
+// Per-worker counters: written by one worker without locks (relaxed atomics, so the main
+// thread can read them), summed over workers when /metrics is scraped.
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace meridian::proxy {
+
+enum class Counter : size_t {
+  DownstreamAccepted,
+  Requests,
+  Responses1xx, Responses2xx, Responses3xx, Responses4xx, Responses5xx,
+  BadRequest,           // 400: malformed or ambiguous framing
+  HeaderTooLarge,       // 431
+  BodyTooLarge,         // 413
+  HeaderTimeout,        // 408
+  DownstreamRejected,   // over limits.max_connections
+  KeepaliveTimeout,     // idle client connection closed
+  NoRoute,              // 404
+  UpstreamConnects,
+  UpstreamConnectFailures,
+  UpstreamConnectTimeouts,
+  UpstreamReused,
+  UpstreamStaleRetries, // a reused connection died before answering; retried on a new one
+  UpstreamTimeouts,     // per_try/request/idle timeouts waiting on the upstream
+  UpstreamResets,
+  UpstreamProtocolErrors,
+  UpstreamOverloaded,   // pool cap and wait queue full
+  ClientAborts,         // the client went away mid-exchange
+  Upgrades,             // tunnels opened (WebSocket)
+  kCount,
+};
+
+const char* counterName(Counter c);
+const char* counterHelp(Counter c);
+
+struct WorkerStats {
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Counter::kCount)> counters{};
+  std::atomic<int64_t> downstream_open{0};
+  std::atomic<int64_t> requests_in_flight{0};
+
+  void add(Counter c, uint64_t n = 1) {
+    counters[static_cast<size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+  }
+  uint64_t get(Counter c) const {
+    return counters[static_cast<size_t>(c)].load(std::memory_order_relaxed);
+  }
+  void countStatus(int status) {
+    static constexpr Counter kByClass[] = {Counter::Responses1xx, Counter::Responses1xx,
+                                           Counter::Responses2xx, Counter::Responses3xx,
+                                           Counter::Responses4xx, Counter::Responses5xx};
+    int cls = status / 100;
+    if (cls >= 1 && cls <= 5) add(kByClass[cls]);
+  }
+};
+
+}  // namespace meridian::proxy

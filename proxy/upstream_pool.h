@@ -1,0 +1,120 @@
+#pragma once
+// Per-worker upstream connections: keep-alive reuse (last used first, so a few connections
+// stay warm and the rest expire), idle expiry, a cap per endpoint with a bounded wait queue,
+// and detection of connections the upstream closed while they sat idle.
+#include <sys/socket.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "core/event_loop.h"
+#include "core/stream.h"
+
+namespace meridian::proxy {
+
+class UpstreamConn;
+struct WorkerStats;
+
+// Who is using a connection: gets its events while the connection is lent to it.
+class UpstreamUser {
+ public:
+  virtual ~UpstreamUser() = default;
+  // A connection is ready for this user (new and connected, reused, or freed by another).
+  virtual void onUpstreamReady(UpstreamConn& conn) = 0;
+  virtual void onUpstreamConnectFailed(int err) = 0;
+  virtual void onUpstreamData(UpstreamConn& conn) = 0;
+  virtual void onUpstreamEof(UpstreamConn& conn) = 0;
+  virtual void onUpstreamError(UpstreamConn& conn, int err) = 0;
+  virtual void onUpstreamDrained(UpstreamConn& conn) = 0;
+};
+
+struct ResolvedAddress {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string text;  // "127.0.0.1:9001", the pool key
+};
+
+class UpstreamPool;
+struct EndpointPool;
+
+class UpstreamConn final : public core::StreamHandler, public core::Disposable {
+ public:
+  UpstreamConn(UpstreamPool& pool, EndpointPool& ep);
+  ~UpstreamConn() override;
+
+  core::Stream& stream() { return *stream_; }
+  // True when this connection carried a request before: a failure before any response byte
+  // may then be the upstream's keep-alive close racing our request, not a real failure.
+  bool reused() const { return requests_ > 1; }
+  const std::string& endpoint() const;
+
+  void onConnected(core::Stream&) override;
+  void onConnectFailed(core::Stream&, int err) override;
+  void onData(core::Stream&) override;
+  void onEof(core::Stream&) override;
+  void onError(core::Stream&, int err) override;
+  void onDrained(core::Stream&) override;
+
+ private:
+  friend class UpstreamPool;
+  void onIdleTimeout();
+  UpstreamPool& pool_;
+  EndpointPool& ep_;
+  std::unique_ptr<core::Stream> stream_;
+  core::Timer idle_timer_;
+  UpstreamUser* user_ = nullptr;
+  uint64_t requests_ = 0;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+struct EndpointPool {
+  ResolvedAddress address;
+  config::Pool limits;
+  int open = 0;      // connections, idle or busy or connecting
+  int active = 0;    // requests in flight on this endpoint (least-outstanding choice)
+  std::vector<UpstreamConn*> idle;  // most recently used last
+  std::vector<UpstreamConn*> connecting;
+  std::deque<UpstreamUser*> waiting;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(core::EventLoop& loop, WorkerStats& stats) : loop_(loop), stats_(stats) {}
+  ~UpstreamPool();
+
+  enum class Acquire { Ready, Pending, Overloaded, Failed };
+  // Lends `user` a connection to `addr`. Ready: onUpstreamReady was already called. Pending:
+  // it will be called (or onUpstreamConnectFailed). Overloaded: cap and queue are full.
+  // Failed: a socket could not be made (errno set).
+  Acquire acquire(const ResolvedAddress& addr, const config::Pool& limits, UpstreamUser* user);
+  // Gives a connection back: kept idle when `reusable`, else closed.
+  void release(UpstreamConn* conn, bool reusable);
+  // Withdraws a user still waiting for a connection, or whose new connection is still
+  // connecting (its request ended first): it hears nothing more.
+  void cancel(const std::string& endpoint, UpstreamUser* user);
+
+  // In-flight requests per endpoint, for least-outstanding choice.
+  int active(const std::string& endpoint) const;
+  EndpointPool& endpoint(const ResolvedAddress& addr, const config::Pool& limits);
+  // Closes every idle connection (drain, shutdown).
+  void closeIdle();
+  size_t openConnections() const;
+
+ private:
+  friend class UpstreamConn;
+  void connectNew(EndpointPool& ep, UpstreamUser* user);
+  bool takeIdle(EndpointPool& ep, UpstreamUser* user);
+  void destroy(UpstreamConn* conn);
+  void serveWaiter(EndpointPool& ep);
+
+  core::EventLoop& loop_;
+  WorkerStats& stats_;
+  std::unordered_map<std::string, std::unique_ptr<EndpointPool>> endpoints_;
+};
+
+}  // namespace meridian::proxy
