@@ -15,6 +15,7 @@ int toHttpStatus(const Error& e) {
     case ErrorKind::RequestTimeout: return 504;
     case ErrorKind::UpstreamOverloaded:
     case ErrorKind::NoHealthyRegion: return 503;
+    case ErrorKind::ClientTimeout: return 408;
     case ErrorKind::NoRoute: return 404;
     case ErrorKind::ConfigInvalid:
     case ErrorKind::Internal: return 500;
@@ -39,6 +40,7 @@ const char* errorCode(const Error& e) {
     case ErrorKind::NoRoute: return "no_route";
     case ErrorKind::NoHealthyRegion: return "no_healthy_region";
     case ErrorKind::RequestTimeout: return "request_timeout";
+    case ErrorKind::ClientTimeout: return "client_timeout";
     case ErrorKind::ConfigInvalid: return "config_invalid";
     case ErrorKind::Internal: return "internal";
   }

@@ -22,6 +22,7 @@ enum class ErrorKind {
   NoRoute,
   NoHealthyRegion,
   RequestTimeout,    // the route's whole-request deadline (504)
+  ClientTimeout,     // the client stopped sending its request body (408)
   ConfigInvalid,
   Internal,
 };

@@ -85,7 +85,6 @@ void Exchange::start() {
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
   }
-  deadline_ms_ = core::monotonicMillis() + decision_.route->timeouts.request.count();
   if (!chooseEndpoint()) {
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
@@ -155,7 +154,7 @@ void Exchange::onUpstreamConnectFailed(int err) {
   logDebug("upstream %s: connect failed: %s", endpoint_->text.c_str(), strerror(err));
   bool timed_out = err == ETIMEDOUT;
   bool can_retry = attempts_ < decision_.route->replay.max_attempts &&
-                   core::monotonicMillis() < deadline_ms_;
+                   (deadline_ms_ == 0 || core::monotonicMillis() < deadline_ms_);
   if (can_retry && chooseEndpoint()) {
     connect();
     return;
@@ -193,10 +192,18 @@ void Exchange::sendRequestHead() {
     down_.stream().flush();
     sent_continue_ = true;
   }
+  armTimer(decision_.route->timeouts.idle);  // replaces the connect timer
+  pumpRequestBody();
+  if (request_done_ && state_ == State::Forwarding) armResponseTimer();
+}
+
+// While the body streams, only progress matters (the idle timeout); the per-try clock starts
+// once the whole request is sent, as Envoy's does, so a long upload is not a slow upstream.
+void Exchange::armResponseTimer() {
   const auto& t = decision_.route->timeouts;
+  if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
-  pumpRequestBody();
 }
 
 // Moves request body bytes from the client to the upstream, re-framing chunked bodies, until
@@ -237,7 +244,13 @@ void Exchange::pumpRequestBody() {
   }
   // Back-pressure: stop reading the client while the upstream has a full buffer.
   if (out.size() > kHighWatermark) down_.stream().pauseReading();
-  if (!up_->stream().flush()) onUpstreamError(*up_, errno);
+  if (!up_->stream().flush()) {
+    onUpstreamError(*up_, errno);
+    return;
+  }
+  if (state_ != State::Forwarding) return;
+  if (request_done_) armResponseTimer();
+  else if (moved > 0) armTimer(decision_.route->timeouts.idle);
 }
 
 // Moves whole chunk data through, parsing only the control bytes between chunks. With
@@ -563,6 +576,11 @@ void Exchange::onTimeout() {
       onConnectTimeout();
       return;
     case State::Forwarding:
+      if (!request_done_ && !down_.stream().readingPaused()) {
+        // The client stopped sending its body (we were ready to take more).
+        failBeforeResponse(Error{ErrorKind::ClientTimeout, Side::Downstream, false, "body"});
+        return;
+      }
       worker_.stats().add(Counter::UpstreamTimeouts);
       failBeforeResponse(Error{ErrorKind::ReadTimeout, Side::Upstream, true, "no response"});
       return;

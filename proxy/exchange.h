@@ -60,6 +60,7 @@ class Exchange final : public UpstreamUser, public core::Disposable {
   void onConnectTimeout();
   // Forwarding.
   void sendRequestHead();
+  void armResponseTimer();
   void pumpRequestBody();
   bool moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
                        bool rechunk, uint64_t& moved, bool& done);
@@ -116,7 +117,8 @@ class Exchange final : public UpstreamUser, public core::Disposable {
   bool close_client_ = false;
 
   core::Timer timer_;        // connect / per-try / idle, whichever the state needs
-  int64_t deadline_ms_ = 0;  // the route's request deadline (monotonic ms)
+  int64_t deadline_ms_ = 0;  // the route's request deadline (monotonic ms), set once the
+                             // request is sent whole; 0 until then
   char request_id_[33] = {};
 };
 

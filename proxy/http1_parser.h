@@ -65,7 +65,7 @@ struct RequestHead {
   // Derived while parsing.
   std::string_view host;        // Host header (or the authority of an absolute-form target)
   Framing framing = Framing::None;  // None, ContentLength or Chunked
-  uint64_t content_length = 0;
+  uint64_t content_length = 0;      // > 0 exactly when framing is ContentLength (CL: 0 is None)
   bool keep_alive = true;       // from the version and the Connection header
   bool expect_continue = false; // Expect: 100-continue
   bool upgrade = false;         // Connection contains "upgrade" and an Upgrade header is present
@@ -80,8 +80,8 @@ struct ResponseHead {
   std::vector<Header> headers;
 
   Framing framing = Framing::None;  // computed with the request method, see parseResponseHead
-  uint64_t content_length = 0;
-  bool keep_alive = true;
+  uint64_t content_length = 0;      // > 0 exactly when framing is ContentLength (CL: 0 is None)
+  bool keep_alive = true;           // false for UntilClose and for 101
   bool upgrade = false;  // 101 Switching Protocols
 
   void clear();
@@ -90,6 +90,7 @@ struct ResponseHead {
 struct ParseResult {
   ParseStatus status = ParseStatus::NeedMore;
   size_t consumed = 0;  // bytes of the head, including the final CRLF, when Complete
+                        // (out's fields are meaningful only then)
   ParseError error = ParseError::None;
 };
 
@@ -115,7 +116,9 @@ class ChunkedDecoder {
  public:
   struct Step {
     ParseStatus status;  // Complete: done() is now true; NeedMore: all input consumed or
-                         // data follows (check dataRemaining()); Error: malformed
+                         // data follows (check dataRemaining()); Error: malformed (BadChunk),
+                         // `consumed` is then the offset of the offending byte and every
+                         // later call answers Error until reset()
     size_t consumed;
   };
 
@@ -129,17 +132,33 @@ class ChunkedDecoder {
   static constexpr size_t kMaxTrailerBytes = 16384;
 
  private:
-  enum class State { SizeLine, DataCrlf, Trailer, Done };
+  enum class State : uint8_t { SizeLine, DataCrlf, Trailer, Done, Failed };
+  // Where in the current control line the last byte left us (see the grammar in the .cc).
+  enum class Sub : uint8_t {
+    Size, ExtBws, ExtAfterSemi, ExtName, ExtAfterName, ExtAfterEq, ExtToken, ExtQuoted,
+    ExtQuotedPair, ExtAfterQuoted, TrailerLineStart, TrailerName, TrailerValue,
+  };
+  enum class Next : uint8_t { More, Data, Done, Bad };  // what one control byte led to
+
+  Next sizeLineByte(char c);
+  Next endSizeLine();
+  Next dataCrlfByte(char c);
+  Next trailerByte(char c);
+  Next lineEnd(char c);
+  Next to(Sub s) {
+    sub_ = s;
+    return Next::More;
+  }
+
   State state_ = State::SizeLine;
+  Sub sub_ = Sub::Size;
   uint64_t data_remaining_ = 0;
-  size_t line_bytes_ = 0;     // bytes of the current control line seen so far
+  size_t line_bytes_ = 0;     // bytes of the current size line seen so far
   size_t trailer_bytes_ = 0;
   // Partial-line state so bytes can arrive one at a time.
   uint64_t size_acc_ = 0;
   int size_digits_ = 0;
-  bool in_ext_ = false;
   bool saw_cr_ = false;
-  bool trailer_line_empty_ = true;
 };
 
 // Case-insensitive ASCII comparison, for header names and tokens.

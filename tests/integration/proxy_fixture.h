@@ -1,0 +1,85 @@
+#pragma once
+// A FakeUpstream behind the real meridian binary, with a config built per test. Every port
+// is 0; the binary's ports come from its ready file.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/fakes/fake_upstream.h"
+#include "tests/fakes/meridian_process.h"
+#include "tests/fakes/subprocess.h"
+#include "tests/fakes/tcp_client.h"
+
+namespace meridian::integration {
+
+using fakes::Action;
+using fakes::FakeUpstream;
+using fakes::HttpResponse;
+using fakes::MeridianProcess;
+using fakes::TcpClient;
+using std::chrono::milliseconds;
+
+inline constexpr milliseconds kWait{10000};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  // `limits` and `timeouts` are YAML flow maps ("{ max_headers: 10 }"), empty for defaults.
+  std::string configYaml(const std::string& limits = "", const std::string& timeouts = "",
+                         int workers = 1) const {
+    std::string y = "workers: " + std::to_string(workers) +
+                    "\naccess_log: \"off\"\n"
+                    "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
+                    "admin: { address: 127.0.0.1:0 }\n"
+                    "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+                    "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
+                    upstream_.address() + ", region: ams }\n" + extra_clusters_ +
+                    "routes:\n" + extra_routes_ +
+                    "  - name: app\n    match: { path_prefix: / }\n"
+                    "    backends: [ { cluster: web, weight: 1 } ]\n";
+    if (!timeouts.empty()) y += "    timeouts: " + timeouts + "\n";
+    if (!limits.empty()) y += "limits: " + limits + "\n";
+    return y;
+  }
+
+  ::testing::AssertionResult startProxy(const std::string& limits = "",
+                                        const std::string& timeouts = "", int workers = 1) {
+    return proxy_.start(configYaml(limits, timeouts, workers));
+  }
+
+  uint16_t port() const { return proxy_.listenerPort("public"); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port()) + path;
+  }
+
+  // One request on a fresh connection; the whole response.
+  HttpResponse roundTrip(const std::string& request, bool head = false) {
+    TcpClient c;
+    EXPECT_TRUE(c.connect(port()));
+    EXPECT_TRUE(c.send(request));
+    HttpResponse r;
+    EXPECT_TRUE(c.readResponse(r, kWait, head));
+    return r;
+  }
+
+  fakes::CommandResult curl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return fakes::runCommand(argv, milliseconds(30000));
+  }
+
+  // Current value of a /metrics series (exact series text, labels included); -1 if absent.
+  long long metric(const std::string& series) {
+    auto r = curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/metrics"});
+    size_t at = r.out.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(r.out.substr(at + series.size() + 2));
+  }
+
+  FakeUpstream upstream_;
+  MeridianProcess proxy_;
+  std::string extra_clusters_;
+  std::string extra_routes_;
+};
+
+}  // namespace meridian::integration

@@ -1,0 +1,197 @@
+// Bad input gets a clear answer and loses nothing: each limit and timeout answered with its
+// status code, a meridian-error reason and a counter; ambiguous framing refused, never
+// forwarded; upstream failures mapped to 502/503/504.
+#include "tests/integration/proxy_fixture.h"
+
+namespace meridian::integration {
+namespace {
+
+// Sends `request` and expects `status` with `reason`, the upstream never seeing it.
+void expectRefused(ProxyTest* t, TcpClient& c, const std::string& request, int status,
+                   const std::string& reason) {
+  ASSERT_TRUE(c.send(request));
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait)) << request;
+  EXPECT_EQ(r.status, status) << request;
+  EXPECT_EQ(r.header("meridian-error"), reason) << request;
+}
+
+TEST_F(ProxyTest, AmbiguousFramingIsRefusedAndNeverForwarded) {
+  ASSERT_TRUE(startProxy());
+  const std::vector<std::string> smuggling = {
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Bare: a\rb\r\n\r\n",
+      "GET / HTTP/1.1\nHost: a\n\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\n\r\n",
+  };
+  for (const auto& req : smuggling) {
+    TcpClient c;
+    ASSERT_TRUE(c.connect(port()));
+    expectRefused(this, c, req, 400, "bad_request");
+    // And the connection is closed: nothing after the bad request is read as a request.
+    EXPECT_TRUE(c.readUntilClose(kWait)) << req;
+  }
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+  EXPECT_GE(metric("meridian_limit_rejections_total{reason=\"bad_request\"}"),
+            static_cast<long long>(smuggling.size()));
+}
+
+TEST_F(ProxyTest, OversizedHeaderBlockIs431) {
+  ASSERT_TRUE(startProxy("{ max_header_bytes: 4KiB, max_headers: 10 }"));
+  TcpClient big;
+  ASSERT_TRUE(big.connect(port()));
+  expectRefused(this, big, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(5000, 'x') + "\r\n\r\n",
+                431, "header_too_large");
+  std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 11; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  expectRefused(this, c, many + "\r\n", 431, "header_too_large");
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"header_too_large\"}"), 2);
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+}
+
+TEST_F(ProxyTest, BodyOverLimitIs413ByLengthAndWhileStreaming) {
+  ASSERT_TRUE(startProxy("{ max_body_bytes: 1KiB }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  expectRefused(this, c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n", 413,
+                "body_too_large");
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+  // A chunked body has no length up front: it is cut off when it crosses the limit.
+  upstream_.enqueue(Action::hang());
+  TcpClient s;
+  ASSERT_TRUE(s.connect(port()));
+  std::string chunk = "400\r\n" + std::string(1024, 'b') + "\r\n";
+  expectRefused(this, s,
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk,
+                413, "body_too_large");
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"body_too_large\"}"), 2);
+}
+
+TEST_F(ProxyTest, SlowHeadIs408AndTheConnectionFreed) {
+  ASSERT_TRUE(startProxy("{ header_timeout: 300ms }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n"));  // never finishes its head
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(r.header("meridian-error"), "request_header_timeout");
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"header_timeout\"}"), 1);
+}
+
+TEST_F(ProxyTest, IdleKeepAliveConnectionIsClosedQuietly) {
+  ASSERT_TRUE(startProxy("{ keepalive_timeout: 300ms }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  ASSERT_TRUE(c.readUntilClose(kWait));
+  EXPECT_TRUE(c.take().empty());  // closed without a response: nothing was asked
+  EXPECT_EQ(metric("meridian_downstream_keepalive_timeouts_total"), 1);
+}
+
+TEST_F(ProxyTest, ConnectionsOverTheLimitGet503) {
+  ASSERT_TRUE(startProxy("{ max_connections: 2 }"));
+  TcpClient a, b;
+  ASSERT_TRUE(a.connect(port()));
+  ASSERT_TRUE(b.connect(port()));
+  // Both accepted connections are known to the proxy once each has been answered.
+  for (TcpClient* c : {&a, &b}) {
+    ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    HttpResponse r;
+    ASSERT_TRUE(c->readResponse(r, kWait));
+  }
+  TcpClient third;
+  ASSERT_TRUE(third.connect(port()));
+  ASSERT_TRUE(third.readUntilClose(kWait));
+  EXPECT_NE(third.take().find("meridian-error: too_many_connections"), std::string::npos);
+  a.close();
+  // The slot comes back once a connection closes.
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    TcpClient again;
+    ASSERT_TRUE(again.connect(port()));
+    ASSERT_TRUE(again.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    HttpResponse r;
+    served = again.readResponse(r, kWait) && r.status == 200;
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST_F(ProxyTest, UpstreamThatDoesNotAnswerIs504) {
+  upstream_.enqueue(Action::hang());
+  ASSERT_TRUE(startProxy("", "{ per_try: 300ms }"));
+  auto r = roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_timeout");
+}
+
+TEST_F(ProxyTest, RefusedUpstreamIs502) {
+  upstream_.refuse();
+  ASSERT_TRUE(startProxy());
+  auto r = roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_connect_failed");
+}
+
+TEST_F(ProxyTest, UpstreamResetBeforeResponseIs502) {
+  upstream_.enqueue(Action::reset());
+  ASSERT_TRUE(startProxy());
+  auto r = roundTrip("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_reset");
+  EXPECT_EQ(upstream_.requestCount(), 1u);  // never silently retried: POST is not safe
+}
+
+TEST_F(ProxyTest, UpstreamResetMidResponseResetsTheClient) {
+  upstream_.enqueue(Action::stream(1 << 20).withResetAfter(100000));
+  ASSERT_TRUE(startProxy());
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c.readUntilClose(kWait));
+  // The client sees a truncated response and a closed connection, never a clean end.
+  std::string got = c.take();
+  EXPECT_NE(got.find("200"), std::string::npos);
+  EXPECT_LT(got.size(), size_t{1} << 20);
+}
+
+TEST_F(ProxyTest, MalformedUpstreamResponseIs502) {
+  upstream_.enqueue(Action::raw("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"));
+  ASSERT_TRUE(startProxy());
+  auto r = roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_protocol_error");
+}
+
+TEST_F(ProxyTest, PooledConnectionClosedByUpstreamIsNotTheClientsFailure) {
+  ASSERT_TRUE(startProxy());
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  HttpResponse r;
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  ASSERT_TRUE(upstream_.waitForOpenConnections(1, kWait));
+  // The upstream closes its idle keep-alive connection; the next request must still succeed.
+  EXPECT_EQ(upstream_.closeIdleConnections(), 1u);
+  ASSERT_TRUE(upstream_.waitForOpenConnections(0, kWait));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    ASSERT_TRUE(c.readResponse(r, kWait));
+    EXPECT_EQ(r.status, 200);
+  }
+  EXPECT_EQ(upstream_.acceptedConnections(), 2u);
+}
+
+}  // namespace
+}  // namespace meridian::integration
