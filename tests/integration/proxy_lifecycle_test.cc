@@ -9,6 +9,12 @@
 namespace meridian::integration {
 namespace {
 
+#ifdef MERIDIAN_SANITIZED
+constexpr bool kCheckMemory = false;  // sanitizer quarantine keeps freed memory resident
+#else
+constexpr bool kCheckMemory = true;
+#endif
+
 // VmHWM: the peak resident set of a process, in KiB.
 long peakRssKiB(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -75,7 +81,7 @@ TEST_F(ProxyTest, HundredMiBDownloadStreamsInFlatMemory) {
   EXPECT_EQ(r.out, "200 " + std::to_string(kSize));
   long peak = peakRssKiB(proxy_.pid());
   EXPECT_GT(peak, 0);
-  EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: the body was buffered";
+  if (kCheckMemory) EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
 }
 
 TEST_F(ProxyTest, HundredMiBUploadStreamsInFlatMemory) {
@@ -100,7 +106,7 @@ TEST_F(ProxyTest, HundredMiBUploadStreamsInFlatMemory) {
   EXPECT_EQ(upstream_.request(1).bodyBytes, kSize);
   EXPECT_TRUE(upstream_.request(1).chunked);
   long peak = peakRssKiB(proxy_.pid());
-  EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: the body was buffered";
+  if (kCheckMemory) EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
 }
 
 }  // namespace
