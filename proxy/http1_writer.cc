@@ -66,7 +66,9 @@ std::string_view originForm(std::string_view target) {
 void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, core::Buffer& out) {
   out.append(head.method);
   out.append(" ", 1);
-  out.append(originForm(head.target));
+  std::string_view target = originForm(head.target);
+  if (target.starts_with('?')) out.append("/", 1);  // "http://h?q" is "/?q"
+  out.append(target);
   out.append(" HTTP/1.1\r\n", 11);
   out.append("host: ", 6);
   out.append(head.host);

@@ -46,7 +46,7 @@ inline void writeChunkEnd(core::Buffer& out) { out.append("\r\n", 2); }
 inline void writeLastChunk(core::Buffer& out) { out.append("0\r\n\r\n", 5); }
 
 // The origin-form part of a request target: "/p?q" for "/p?q" or "http://h/p?q"; "/" for
-// "http://h"; the target itself for "*".
+// "http://h"; "?q" for "http://h?q" (the writer puts the "/" before it); "*" for "*".
 std::string_view originForm(std::string_view target);
 
 }  // namespace meridian::proxy::http1

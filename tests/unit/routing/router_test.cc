@@ -1,0 +1,137 @@
+// Router::pick and RouteTable::match as tables of structs: no sockets, no loader.
+#include "routing/router.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace meridian::routing {
+namespace {
+
+config::Route route(std::string name, std::string host, std::string prefix,
+                    std::vector<config::Backend> backends = {{"web", 1, {}}}) {
+  config::Route r;
+  r.name = std::move(name);
+  r.match.host = std::move(host);
+  r.match.path_prefix = std::move(prefix);
+  r.backends = std::move(backends);
+  return r;
+}
+
+std::shared_ptr<config::Config> baseConfig() {
+  auto cfg = std::make_shared<config::Config>();
+  cfg->regions = {{"ams", 52.37, 4.90, false, {}}, {"iad", 38.95, -77.45, false, {}},
+                  {"sin", 1.35, 103.82, false, {}}};
+  config::Cluster web;
+  web.name = "web";
+  web.endpoints = {{{"127.0.0.1", 1}, "iad", {}}, {{"127.0.0.1", 2}, "ams", {}},
+                   {{"127.0.0.1", 3}, "ams", {}}, {{"127.0.0.1", 4}, "sin", {}}};
+  config::Cluster green = web;
+  green.name = "green";
+  cfg->clusters = {web, green};
+  return cfg;
+}
+
+struct MatchCase {
+  std::string host;
+  std::string path;
+  std::string want;  // route name, "" for none
+};
+
+TEST(RouteTable, HostSpecificityThenLongestPrefix) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("any-root", "", "/"),
+                 route("any-api", "", "/api"),
+                 route("wild", "*.example.com", "/"),
+                 route("wild-deeper", "*.eu.example.com", "/"),
+                 route("exact", "app.example.com", "/"),
+                 route("exact-admin", "app.example.com", "/admin")};
+  RouteTable table(*cfg);
+  const MatchCase cases[] = {
+      {"app.example.com", "/", "exact"},
+      {"APP.Example.COM:8443", "/admin/users", "exact-admin"},
+      {"app.example.com.", "/x", "exact"},              // trailing dot: same host
+      {"shop.example.com", "/api", "wild"},             // a host match beats a longer prefix
+      {"a.eu.example.com", "/", "wild-deeper"},         // the longest wildcard suffix wins
+      {"example.com", "/", "any-root"},                 // *.example.com needs a label before
+      {"other.org", "/api/v1", "any-api"},
+      {"[::1]:8080", "/", "any-root"},
+  };
+  for (const auto& c : cases) {
+    const config::Route* r = table.match(c.host, c.path);
+    ASSERT_NE(r, nullptr) << c.host << c.path;
+    EXPECT_EQ(r->name, c.want) << c.host << " " << c.path;
+  }
+}
+
+TEST(RouteTable, NoMatchIsNull) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("exact", "app.example.com", "/app")};
+  RouteTable table(*cfg);
+  EXPECT_EQ(table.match("app.example.com", "/other"), nullptr);
+  EXPECT_EQ(table.match("evil.com", "/app"), nullptr);
+  EXPECT_EQ(table.match("xapp.example.com", "/app"), nullptr);
+}
+
+TEST(Router, WeightedSplitFollowsWeights) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/", {{"web", 90, {}}, {"green", 10, {}}})};
+  std::map<std::string, int> hits;
+  for (uint64_t i = 0; i < 1000; ++i) hits[Router::pickBackend(cfg->routes[0], i)->cluster]++;
+  EXPECT_EQ(hits["web"], 900);
+  EXPECT_EQ(hits["green"], 100);
+}
+
+TEST(Router, ZeroWeightBackendIsNeverPicked) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/", {{"web", 0, {}}, {"green", 3, {}}})};
+  for (uint64_t i = 0; i < 100; ++i)
+    EXPECT_EQ(Router::pickBackend(cfg->routes[0], i)->cluster, "green");
+}
+
+TEST(Router, RegionsInConfigOrderWithTheirEndpoints) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  Decision d = router.pick({"h", "/", "GET"}, *health, 0);
+  ASSERT_EQ(d.outcome, PickOutcome::Ok);
+  ASSERT_EQ(d.order_size, 3u);
+  std::vector<std::string> order;
+  for (size_t i = 0; i < d.order_size; ++i) order.push_back(d.plan->regions[d.order[i]].name);
+  EXPECT_EQ(order, (std::vector<std::string>{"ams", "iad", "sin"}));
+  EXPECT_EQ(d.plan->regions[d.order[0]].endpoints, (std::vector<uint32_t>{1, 2}));
+}
+
+TEST(Router, DrainedRegionComesLast) {
+  auto cfg = baseConfig();
+  cfg->regions[0].drain = true;  // ams
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  Decision d = router.pick({"h", "/", "GET"}, *health, 0);
+  ASSERT_EQ(d.order_size, 3u);
+  EXPECT_EQ(d.plan->regions[d.order[0]].name, "iad");
+  EXPECT_EQ(d.plan->regions[d.order[2]].name, "ams");
+}
+
+TEST(Router, NoRouteAndNoHealthyRegion) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "app.example.com", "/")};
+  cfg->clusters[0].health_check = config::HealthCheck{};
+  cfg->clusters[0].health_check->assume_healthy = false;
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  EXPECT_EQ(router.pick({"other", "/", "GET"}, *health, 0).outcome, PickOutcome::NoRoute);
+  EXPECT_EQ(router.pick({"app.example.com", "/", "GET"}, *health, 0).outcome,
+            PickOutcome::NoHealthyRegion);
+  // With all_unhealthy: route_anyway, every region is a candidate (fail open).
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::RouteAnyway;
+  Router open(cfg);
+  Decision d = open.pick({"app.example.com", "/", "GET"}, *health, 0);
+  EXPECT_EQ(d.outcome, PickOutcome::Ok);
+  EXPECT_EQ(d.order_size, 3u);
+}
+
+}  // namespace
+}  // namespace meridian::routing
