@@ -2,8 +2,9 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/thread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cassert>
@@ -13,17 +14,9 @@
 
 namespace meridian::core {
 
-namespace {
-// libevent needs its locking enabled once, before any base is made, for event_active() from
-// another thread (post()).
-struct ThreadingInit {
-  ThreadingInit() { evthread_use_pthreads(); }
-};
-void ensureThreading() { static ThreadingInit once; }
-}  // namespace
-
+// libevent's own locking stays off (it costs a mutex round-trip on every event_add): the one
+// cross-thread call, post(), wakes the loop through an eventfd instead.
 EventLoop::EventLoop() {
-  ensureThreading();
   event_config* cfg = event_config_new();
   // Coalesce epoll_ctl calls made in one loop turn (we add and remove write interest often).
   event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
@@ -33,7 +26,12 @@ EventLoop::EventLoop() {
     logError("event_base_new failed");
     std::abort();
   }
-  wakeup_ = event_new(base_, -1, EV_PERSIST, &EventLoop::onPosted, this);
+  wakeup_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeup_fd_ < 0) {
+    logError("eventfd: %s", strerror(errno));
+    std::abort();
+  }
+  wakeup_ = event_new(base_, wakeup_fd_, EV_READ | EV_PERSIST, &EventLoop::onPosted, this);
   event_add(wakeup_, nullptr);
   reaper_ = event_new(base_, -1, 0, &EventLoop::onReap, this);
 }
@@ -43,6 +41,7 @@ EventLoop::~EventLoop() {
   event_free(reaper_);
   event_free(wakeup_);
   event_base_free(base_);
+  ::close(wakeup_fd_);
 }
 
 void EventLoop::run() { event_base_loop(base_, 0); }
@@ -56,7 +55,9 @@ void EventLoop::post(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mu_);
     posted_.push_back(std::move(fn));
   }
-  event_active(wakeup_, EV_READ, 0);
+  uint64_t one = 1;
+  ssize_t n = ::write(wakeup_fd_, &one, sizeof one);
+  (void)n;  // EAGAIN means the counter is already non-zero: the loop will wake anyway
 }
 
 void EventLoop::deleteLater(Disposable* d) {
@@ -76,6 +77,9 @@ void EventLoop::onReap(int, short, void* arg) {
 
 void EventLoop::onPosted(int, short, void* arg) {
   auto* self = static_cast<EventLoop*>(arg);
+  uint64_t count;
+  ssize_t n = ::read(self->wakeup_fd_, &count, sizeof count);
+  (void)n;
   std::deque<std::function<void()>> batch;
   {
     std::lock_guard<std::mutex> lock(self->mu_);

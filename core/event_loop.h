@@ -47,6 +47,7 @@ class EventLoop {
   event* reaper_;
   std::vector<Disposable*> doomed_;
   event_base* base_;
+  int wakeup_fd_ = -1;
   event* wakeup_;
   std::mutex mu_;
   std::deque<std::function<void()>> posted_;

@@ -59,9 +59,12 @@ Exchange::~Exchange() {
 void Exchange::start() {
   std::string_view id = findHeader(head_.headers, "x-request-id");
   if (!usableRequestId(id)) {
-    uint64_t a = worker_.random(), b = worker_.random();
-    snprintf(request_id_, sizeof request_id_, "%016llx%016llx", static_cast<unsigned long long>(a),
-             static_cast<unsigned long long>(b));
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int half = 0; half < 2; ++half) {
+      uint64_t r = worker_.random();
+      for (int i = 0; i < 16; ++i, r >>= 4) request_id_[half * 16 + i] = kHex[r & 15];
+    }
+    request_id_[32] = '\0';
   }
 
   const config::Limits& limits = snap_->config->limits;
@@ -242,12 +245,14 @@ void Exchange::pumpRequestBody() {
     }
     return;
   }
-  // Back-pressure: stop reading the client while the upstream has a full buffer.
-  if (out.size() > kHighWatermark) down_.stream().pauseReading();
   if (!up_->stream().flush()) {
     onUpstreamError(*up_, errno);
     return;
   }
+  // Back-pressure: stop reading the client while the upstream's buffer is still full after
+  // the write (checked after it: a paused reader with an empty buffer would never resume).
+  if (out.size() > kHighWatermark) down_.stream().pauseReading();
+  else if (!request_done_) down_.stream().resumeReading();
   if (state_ != State::Forwarding) return;
   if (request_done_) armResponseTimer();
   else if (moved > 0) armTimer(decision_.route->timeouts.idle);

@@ -46,6 +46,44 @@ inline bool is(char c, uint8_t cls) { return (kClass[static_cast<unsigned char>(
 inline bool isWs(char c) { return c == ' ' || c == '\t'; }
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
+// Eight bytes at a time for the long runs (field values, targets), with the classic
+// "has a byte less than n" / "has a zero byte" tricks; exact as yes/no answers.
+constexpr uint64_t kOnes = ~uint64_t{0} / 255;  // 0x0101...01
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+inline bool hasZero(uint64_t w) { return ((w - kOnes) & ~w & (kOnes * 0x80)) != 0; }
+inline bool hasLess(uint64_t w, uint8_t n) { return ((w - kOnes * n) & ~w & (kOnes * 0x80)) != 0; }
+
+// Every byte is HTAB, SP, VCHAR or obs-text. Words with a CTL or DEL are rechecked byte by
+// byte, since HTAB is the one CTL allowed.
+bool validFieldValue(std::string_view v) {
+  const char* p = v.data();
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w = load8(p + i);
+    if (!hasLess(w, 0x20) && !hasZero(w ^ (kOnes * 0x7F))) continue;
+    for (size_t j = i; j < i + 8; ++j)
+      if (!is(p[j], kFieldVal)) return false;
+  }
+  for (; i < v.size(); ++i)
+    if (!is(p[i], kFieldVal)) return false;
+  return true;
+}
+
+// Length of the leading run of VCHARs (a request-target ends at the first byte that is not).
+size_t vcharRun(std::string_view s) {
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = load8(s.data() + i);
+    if (hasLess(w, 0x21) || (w & (kOnes * 0x80)) != 0 || hasZero(w ^ (kOnes * 0x7F))) break;
+  }
+  while (i < s.size() && is(s[i], kVchar)) ++i;
+  return i;
+}
+
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && isWs(s.front())) s.remove_prefix(1);
   while (!s.empty() && isWs(s.back())) s.remove_suffix(1);
@@ -128,9 +166,9 @@ ParseError parseFieldLine(std::string_view line, Header& h) {
   while (i < line.size() && is(line[i], kTchar)) ++i;
   if (i == 0 || i == line.size() || line[i] != ':') return ParseError::BadHeaderName;
   h.name = line.substr(0, i);
-  for (size_t j = i + 1; j < line.size(); ++j)
-    if (!is(line[j], kFieldVal)) return ParseError::BadHeaderValue;
-  h.value = trimOws(line.substr(i + 1));
+  std::string_view value = line.substr(i + 1);
+  if (!validFieldValue(value)) return ParseError::BadHeaderValue;
+  h.value = trimOws(value);
   return ParseError::None;
 }
 
@@ -333,7 +371,7 @@ ParseError parseRequestLine(std::string_view line, RequestHead& out) {
   if (i == 0 || i == line.size() || line[i] != ' ') return ParseError::BadRequestLine;
   out.method = line.substr(0, i);
   size_t t = ++i;
-  while (i < line.size() && is(line[i], kVchar)) ++i;
+  i += vcharRun(line.substr(i));
   if (i == t || i == line.size() || line[i] != ' ') return ParseError::BadRequestLine;
   out.target = line.substr(t, i - t);
   ParseError err = parseVersion(line.substr(i + 1), out.minor_version, ParseError::BadRequestLine);
@@ -356,9 +394,7 @@ ParseError parseStatusLine(std::string_view line, ResponseHead& out) {
   if (line.size() == 12) return ParseError::None;
   if (line[12] != ' ') return ParseError::BadStatusLine;
   out.reason = line.substr(13);
-  for (char c : out.reason)
-    if (!is(c, kFieldVal)) return ParseError::BadStatusLine;
-  return ParseError::None;
+  return validFieldValue(out.reason) ? ParseError::None : ParseError::BadStatusLine;
 }
 
 // ---- Whole heads ---------------------------------------------------------------------------
