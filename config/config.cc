@@ -1,1 +1,38 @@
-// placeholder: being written
+#include "config/config.h"
+
+#include <algorithm>
+
+namespace meridian::config {
+
+std::string HostPort::text() const {
+  // An IPv6 literal needs brackets, or its last group would read as the port.
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+bool Cidr::contains(const uint8_t addr16[16]) const {
+  int full_bytes = prefix_len / 8;
+  if (!std::equal(addr, addr + full_bytes, addr16)) return false;
+  int rest = prefix_len % 8;
+  if (rest == 0) return true;
+  auto mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (addr[full_bytes] & mask) == (addr16[full_bytes] & mask);
+}
+
+const Cluster* Config::findCluster(const std::string& name) const {
+  for (const auto& c : clusters) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const Region* Config::findRegion(const std::string& name) const {
+  for (const auto& r : regions) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace meridian::config

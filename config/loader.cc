@@ -1,1 +1,437 @@
-// placeholder: being written
+// Entry points, the top-level sections, and the checks that span sections. yaml-cpp's
+// exceptions end here: a syntax error becomes a Diagnostic at its mark.
+#include "config/loader.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
+
+#include "config/config_reader.h"
+#include "config/units.h"
+#include "config/yaml_reader.h"
+
+namespace meridian::config {
+namespace {
+
+constexpr int kMaxWorkers = 1024;
+constexpr int kMaxNamesListed = 10;  // in "unknown cluster" messages
+
+const char* kindName(int kind) {
+  static const char* const kNames[] = {"listener", "region", "cluster", "route"};
+  return kNames[kind];
+}
+
+std::string position(Mark m) { return std::to_string(m.line) + ":" + std::to_string(m.col); }
+
+// A path into a GeoIP record, such as `location.latitude`.
+bool isRecordPath(std::string_view s) {
+  return !s.empty() && s.front() != '.' && s.back() != '.' && s.find("..") == s.npos;
+}
+
+// Notes where the first node of a document is, without building the document.
+class DocumentProbe : public YAML::EventHandler {
+ public:
+  std::optional<Mark> first;
+  void OnDocumentStart(const YAML::Mark&) override { first.reset(); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    note(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void note(const YAML::Mark& m) {
+    if (!first) first = Mark{m.line + 1, m.column + 1};
+  }
+};
+
+// Where a second, non-empty document starts, if there is one. YAML::LoadAll is not used:
+// on some malformed input yaml-cpp 0.7 reports empty documents forever, so we look at one
+// more document and no further. May throw on a syntax error in that document.
+std::optional<Mark> secondDocument(const std::string& yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentProbe probe;
+  parser.HandleNextDocument(probe);
+  if (!parser.HandleNextDocument(probe)) return std::nullopt;
+  return probe.first;
+}
+
+bool isBlank(const std::string& yaml) {
+  std::istringstream in(yaml);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t i = line.find_first_not_of(" \t\r");
+    if (i != std::string::npos && line[i] != '#') return false;
+  }
+  return true;
+}
+
+Mark errorMark(const YAML::Exception& e) {
+  return e.mark.is_null() ? Mark{1, 1} : Mark{e.mark.line + 1, e.mark.column + 1};
+}
+
+void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+    if (auto second = secondDocument(yaml)) {
+      d.add(*second, "only one YAML document is allowed (found a second one)");
+    }
+  } catch (const YAML::Exception& e) {
+    d.add(errorMark(e), "YAML syntax error: " + (e.msg.empty() ? std::string(e.what()) : e.msg));
+    return;
+  }
+  if (root.IsNull() && isBlank(yaml)) {
+    d.add(Mark{1, 1}, "the config is empty");
+    return;
+  }
+  if (!root.IsMap()) {
+    d.add(markOf(root), "the config must be a map of settings (workers, listeners, ...), got " +
+                            describe(root));
+    return;
+  }
+  ConfigReader(d).read(root, config);
+}
+
+}  // namespace
+
+std::string Diagnostic::text() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+}
+
+LoadResult loadString(const std::string& yaml, const std::string& name) {
+  LoadResult result;
+  Diagnostics d(name);
+  try {
+    parseAndRead(yaml, d, result.config);
+  } catch (const std::exception& e) {
+    // The walk avoids every throwing yaml-cpp call it knows of; this keeps a surprise in
+    // yaml-cpp from becoming a crash of `meridian run` or of a reload.
+    d.add(Mark{1, 1}, std::string("internal error while reading the config: ") + e.what());
+  }
+  result.diagnostics = d.take();
+  return result;
+}
+
+LoadResult loadFile(const std::string& path) {
+  std::string text;
+  errno = 0;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  int err = f ? 0 : errno;
+  if (f) {
+    char buf[64 * 1024];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    if (std::ferror(f)) err = errno ? errno : EIO;
+    std::fclose(f);
+  }
+  if (err != 0) {
+    LoadResult result;
+    result.diagnostics.push_back(
+        Diagnostic{path, 0, 0, std::string("cannot read: ") + std::strerror(err)});
+    return result;
+  }
+  LoadResult result = loadString(text, path);
+  result.config.source_path = path;
+  return result;
+}
+
+void ConfigReader::read(const YAML::Node& root, Config& c) {
+  MapReader top(d_, root, Mark{1, 1}, "",
+                {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
+                 "clusters", "routes", "limits"});
+  readTop(top, c);
+  for (const auto& item : top.list("listeners")) c.listeners.push_back(readListener(item));
+  const auto* listeners = top.find("listeners");
+  if (!listeners) {
+    top.require("listeners");
+  } else if (c.listeners.empty() && (listeners->value.IsNull() || listeners->value.IsSequence())) {
+    d_.add(top.valueMark("listeners"), "listeners: at least one listener is required");
+  }
+  checkListenerAddresses(c.listeners);
+  readAdmin(top, c.admin);
+  readGeo(top, c.geo);
+  for (const auto& item : top.list("regions")) c.regions.push_back(readRegion(item));
+  for (const auto& item : top.list("clusters")) c.clusters.push_back(readCluster(item));
+  for (const auto& item : top.list("routes")) c.routes.push_back(readRoute(item));
+  checkRouteMatches(c.routes);
+  readLimits(top, c.limits);
+  checkReferences(c);
+}
+
+void ConfigReader::readTop(const MapReader& m, Config& c) {
+  readWorkers(m, c);
+  m.read("watch", c.watch);
+  readAccessLog(m, c);
+}
+
+void ConfigReader::readWorkers(const MapReader& m, Config& c) {
+  const auto* e = m.find("workers");
+  if (!e) return;
+  const std::string text = e->value.IsScalar() ? e->value.Scalar() : "";
+  if (text == "auto") {
+    c.workers = 0;
+    return;
+  }
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (!text.empty() && ec == std::errc() && end == text.data() + text.size() && n >= 1 &&
+      n <= kMaxWorkers) {
+    c.workers = n;
+    return;
+  }
+  d_.add(m.valueMark("workers"), "workers: expected auto or an integer from 1 to " +
+                                     std::to_string(kMaxWorkers) + ", got " +
+                                     describe(e->value));
+}
+
+void ConfigReader::readAccessLog(const MapReader& m, Config& c) {
+  std::string v;
+  if (!m.read("access_log", v)) return;
+  if (v.empty()) {
+    d_.add(m.valueMark("access_log"), "access_log: expected stdout, off or a file path");
+    return;
+  }
+  c.access_log = v;
+}
+
+Listener ConfigReader::readListener(const ListItem& item) {
+  Listener l;
+  l.mark = item.mark;
+  MapReader m(d_, item.node, item.mark, item.path,
+              {"name", "address", "region", "tls", "redirect_to_https"});
+  if (!m.isMap()) return l;
+  bool named = m.has("name");
+  if (named) readName(m, Kind::Listener, l.name);
+  bool has_address = m.require("address") && m.readHostPort("address", l.address);
+  if (m.read("region", l.region)) {
+    refer(Kind::Region, l.region, m.valueMark("region"), m.pathOf("region"));
+  }
+  if (m.has("tls")) l.tls = readTls(m);
+  int port = 0;
+  if (m.readInt("redirect_to_https", port, 1, 65535)) l.redirect_to_https = port;
+  if (!named && has_address) {
+    // Unnamed listeners are known by their address in metrics and the ready file.
+    l.name = l.address.text();
+    define(Kind::Listener, l.name, item.mark, item.path);
+  }
+  return l;
+}
+
+Tls ConfigReader::readTls(const MapReader& listener) {
+  Tls t;
+  MapReader m(d_, listener.find("tls")->value, listener.valueMark("tls"), listener.pathOf("tls"),
+              {"certificates", "min_version", "protocols"});
+  for (const auto& item : m.list("certificates")) {
+    TlsCertificate cert;
+    cert.mark = item.mark;
+    MapReader cm(d_, item.node, item.mark, item.path, {"cert", "key"});
+    if (cm.require("cert")) cm.read("cert", cert.cert);
+    if (cm.require("key")) cm.read("key", cert.key);
+    t.certificates.push_back(cert);
+  }
+  const auto* certs = m.find("certificates");
+  bool certs_empty = !certs || certs->value.IsNull() || certs->value.IsSequence();
+  if (m.isMap() && t.certificates.empty() && certs_empty) {
+    d_.add(certs ? m.valueMark("certificates") : m.mark(),
+           (certs ? m.pathOf("certificates") : m.path()) + ": at least one certificate is required");
+  }
+  m.readOneOf("min_version", {"1.2", "1.3"}, t.min_version);
+  if (m.has("protocols")) {
+    std::vector<std::string> protocols;
+    for (const auto& item : m.list("protocols")) {
+      std::string p;
+      if (!readString(d_, item.node, item.mark, item.path, p)) continue;
+      if (p != "h2" && p != "http/1.1") {
+        d_.add(item.mark, item.path + ": expected h2 or http/1.1, got " + quoted(p));
+      } else if (std::find(protocols.begin(), protocols.end(), p) != protocols.end()) {
+        d_.add(item.mark, item.path + ": " + p + " is listed twice");
+      } else {
+        protocols.push_back(p);
+      }
+    }
+    const auto& value = m.find("protocols")->value;
+    if (value.IsNull() || (value.IsSequence() && value.size() == 0)) {
+      d_.add(m.valueMark("protocols"), m.pathOf("protocols") + ": at least one protocol is required");
+    }
+    if (!protocols.empty()) t.protocols = protocols;
+  }
+  return t;
+}
+
+void ConfigReader::readAdmin(const MapReader& top, Admin& out) {
+  const auto* e = top.find("admin");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("admin"), "admin", {"address"});
+  m.readHostPort("address", out.address);
+}
+
+void ConfigReader::readGeo(const MapReader& top, Geo& out) {
+  const auto* e = top.find("geo");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("geo"), "geo",
+              {"database", "latitude_path", "longitude_path", "country_path", "trusted_proxies",
+               "client_ip_header", "overrides"});
+  m.read("database", out.database);
+  for (auto [key, field] : {std::pair{"latitude_path", &out.latitude_path},
+                            std::pair{"longitude_path", &out.longitude_path},
+                            std::pair{"country_path", &out.country_path}}) {
+    std::string v;
+    if (!m.read(key, v)) continue;
+    if (!isRecordPath(v)) {
+      d_.add(m.valueMark(key), m.pathOf(key) + ": expected a dotted path such as "
+                               "location.latitude, got " + quoted(v));
+      continue;
+    }
+    *field = v;
+  }
+  for (const auto& item : m.list("trusted_proxies")) {
+    Cidr c;
+    if (readCidr(d_, item.node, item.mark, item.path, c)) out.trusted_proxies.push_back(c);
+  }
+  std::string header;
+  if (m.read("client_ip_header", header)) {
+    if (isToken(header)) {
+      out.client_ip_header = lowercase(header);
+    } else {
+      d_.add(m.valueMark("client_ip_header"),
+             "geo.client_ip_header: expected a header name, got " + quoted(header));
+    }
+  }
+  for (const auto& item : m.list("overrides")) out.overrides.push_back(readOverride(item));
+}
+
+GeoOverride ConfigReader::readOverride(const ListItem& item) {
+  GeoOverride o;
+  MapReader m(d_, item.node, item.mark, item.path, {"cidr", "lat", "lon", "country"});
+  if (m.require("cidr")) {
+    readCidr(d_, m.find("cidr")->value, m.valueMark("cidr"), m.pathOf("cidr"), o.cidr);
+  }
+  if (m.require("lat")) m.read("lat", o.lat, -90, 90);
+  if (m.require("lon")) m.read("lon", o.lon, -180, 180);
+  std::string country;
+  if (m.read("country", country)) {
+    if (isCountryCode(country)) {
+      o.country = country;
+    } else {
+      d_.add(m.valueMark("country"), m.pathOf("country") +
+                                         ": expected a two-letter ISO country code such as "
+                                         "NL, got " + quoted(country));
+    }
+  }
+  return o;
+}
+
+Region ConfigReader::readRegion(const ListItem& item) {
+  Region r;
+  r.mark = item.mark;
+  MapReader m(d_, item.node, item.mark, item.path, {"name", "lat", "lon", "drain"});
+  if (!m.isMap()) return r;
+  if (m.require("name")) readName(m, Kind::Region, r.name);
+  // Without coordinates a region cannot be ordered by distance, and 0,0 is in the sea.
+  if (m.require("lat")) m.read("lat", r.lat, -90, 90);
+  if (m.require("lon")) m.read("lon", r.lon, -180, 180);
+  m.read("drain", r.drain);
+  return r;
+}
+
+void ConfigReader::readLimits(const MapReader& top, Limits& out) {
+  const auto* e = top.find("limits");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("limits"), "limits",
+              {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
+               "header_timeout", "keepalive_timeout", "drain_timeout"});
+  if (m.readSize("max_header_bytes", out.max_header_bytes) && out.max_header_bytes == 0) {
+    d_.add(m.valueMark("max_header_bytes"), "limits.max_header_bytes: must be at least 1");
+    out.max_header_bytes = Limits{}.max_header_bytes;
+  }
+  m.readInt("max_headers", out.max_headers, 1);
+  m.readSize("max_body_bytes", out.max_body_bytes);
+  m.readInt("max_connections", out.max_connections, 1);
+  m.readDuration("header_timeout", out.header_timeout, Duration{1});
+  m.readDuration("keepalive_timeout", out.keepalive_timeout, Duration{1});
+  m.readDuration("drain_timeout", out.drain_timeout);
+}
+
+bool ConfigReader::readName(const MapReader& m, Kind kind, std::string& out) {
+  std::string name;
+  if (!m.read("name", name)) return false;
+  Mark at = m.valueMark("name");
+  std::string path = m.pathOf("name");
+  if (name.empty()) {
+    d_.add(at, path + ": must not be empty");
+    return false;
+  }
+  // Region and cluster names travel in headers (meridian-region, meridian-backend) and cookies.
+  bool strict = kind == Kind::Region || kind == Kind::Cluster;
+  if (strict && name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789._-") != std::string::npos) {
+    d_.add(at, path + ": " + quoted(name) + " may contain only letters, digits, '.', '_' and '-'");
+    return false;
+  }
+  out = name;
+  define(kind, name, at, path);
+  return true;
+}
+
+void ConfigReader::define(Kind kind, const std::string& name, Mark at, const std::string& path) {
+  auto [it, inserted] = defined_.try_emplace({kind, name}, at);
+  if (inserted) return;
+  d_.add(at, path + ": duplicate " + kindName(static_cast<int>(kind)) + " name " + quoted(name) +
+                 " (first at " + position(it->second) + ")");
+}
+
+void ConfigReader::refer(Kind kind, const std::string& name, Mark at, const std::string& path) {
+  references_.push_back(Reference{kind, name, at, path});
+}
+
+void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners) {
+  std::map<std::string, const Listener*> seen;
+  for (const auto& l : listeners) {
+    if (l.address.host.empty() || l.address.port == 0) continue;  // port 0: each gets its own
+    auto [it, inserted] = seen.try_emplace(l.address.text(), &l);
+    if (inserted) continue;
+    d_.add(l.mark, "listener " + quoted(l.name) + ": address " + l.address.text() +
+                       " is already used by listener " + quoted(it->second->name));
+  }
+}
+
+void ConfigReader::checkReferences(const Config& c) {
+  for (const auto& ref : references_) {
+    if (defined_.count({ref.kind, ref.name})) continue;
+    std::string known;
+    int listed = 0;
+    for (const auto& [key, mark] : defined_) {
+      if (key.first != ref.kind) continue;
+      if (listed++ == kMaxNamesListed) {
+        known += ", ...";
+        break;
+      }
+      known += (known.empty() ? "" : ", ") + key.second;
+    }
+    std::string kind = kindName(static_cast<int>(ref.kind));
+    d_.add(ref.at, ref.path + ": unknown " + kind + " " + quoted(ref.name) +
+                       (known.empty() ? " (no " + kind + "s are defined)"
+                                      : " (known: " + known + ")"));
+  }
+}
+
+}  // namespace meridian::config
