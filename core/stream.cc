@@ -12,7 +12,6 @@ namespace meridian::core {
 Stream::Stream(EventLoop& loop, int fd, StreamHandler* handler)
     : loop_(loop), fd_(fd), handler_(handler) {
   read_ev_ = event_new(loop.base(), fd, EV_READ | EV_PERSIST, &Stream::onReadable, this);
-  write_ev_ = event_new(loop.base(), fd, EV_WRITE | EV_PERSIST, &Stream::onWritable, this);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   event_add(read_ev_, nullptr);
@@ -20,7 +19,7 @@ Stream::Stream(EventLoop& loop, int fd, StreamHandler* handler)
 
 Stream::~Stream() {
   event_free(read_ev_);
-  event_free(write_ev_);
+  if (write_ev_ != nullptr) event_free(write_ev_);
   ::close(fd_);
 }
 
@@ -39,9 +38,24 @@ Stream* Stream::connect(EventLoop& loop, const sockaddr* addr, socklen_t len,
   // Until the connect resolves, only write readiness matters.
   event_del(s->read_ev_);
   s->connecting_ = true;
-  s->write_armed_ = true;
-  event_add(s->write_ev_, nullptr);
+  s->armWrite();
   return s;
+}
+
+// Most connections never see a short write, so the write event is made on first need: one
+// libevent event less per idle connection.
+void Stream::armWrite() {
+  if (write_armed_) return;
+  if (write_ev_ == nullptr)
+    write_ev_ = event_new(loop_.base(), fd_, EV_WRITE | EV_PERSIST, &Stream::onWritable, this);
+  write_armed_ = true;
+  event_add(write_ev_, nullptr);
+}
+
+void Stream::disarmWrite() {
+  if (!write_armed_) return;
+  write_armed_ = false;
+  event_del(write_ev_);
 }
 
 bool Stream::flush() {
@@ -53,13 +67,8 @@ bool Stream::flush() {
       return false;
     }
   }
-  if (!out_.empty() && !write_armed_) {
-    write_armed_ = true;
-    event_add(write_ev_, nullptr);
-  } else if (out_.empty() && write_armed_) {
-    write_armed_ = false;
-    event_del(write_ev_);
-  }
+  if (!out_.empty()) armWrite();
+  else disarmWrite();
   return true;
 }
 
@@ -94,8 +103,7 @@ void Stream::handleConnectResult() {
   if (err == EINPROGRESS) return;
   connecting_ = false;
   if (err != 0) {
-    event_del(write_ev_);
-    write_armed_ = false;
+    disarmWrite();
     handler_->onConnectFailed(*this, err);
     return;
   }
@@ -122,8 +130,7 @@ void Stream::onWritable(int, short, void* arg) {
   if (self->connecting_) {
     // The connect result is the only thing write readiness means here; flushing queued
     // bytes happens in onConnected (the handler calls flush()).
-    self->write_armed_ = false;
-    event_del(self->write_ev_);
+    self->disarmWrite();
     self->handleConnectResult();
     return;
   }

@@ -75,12 +75,14 @@ class Stream {
   static void onReadable(int fd, short what, void* arg);
   static void onWritable(int fd, short what, void* arg);
   void handleConnectResult();
+  void armWrite();
+  void disarmWrite();
 
   EventLoop& loop_;
   int fd_;
   StreamHandler* handler_;
   event* read_ev_;
-  event* write_ev_;
+  event* write_ev_ = nullptr;
   Buffer in_;
   Buffer out_;
   size_t read_size_ = 16384;

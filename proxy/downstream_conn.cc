@@ -105,8 +105,10 @@ void DownstreamConn::processInput() {
     hl.max_headers = static_cast<size_t>(limits.max_headers);
     size_t avail = std::min(in.size(), hl.max_head_bytes + 1);
     const char* data = in.pullup(avail);
-    head_.clear();
-    http1::ParseResult r = http1::parseRequestHead(data, avail, head_, hl);
+    // Parsed into the worker's scratch head: an idle connection carries none of its own.
+    http1::RequestHead& head = worker_.scratchHead();
+    head.clear();
+    http1::ParseResult r = http1::parseRequestHead(data, avail, head, hl);
     if (r.status == http1::ParseStatus::NeedMore) {
       stream_->resumeReading();
       break;
@@ -121,24 +123,24 @@ void DownstreamConn::processInput() {
         reject(400, "bad_request", Counter::BadRequest);
       break;
     }
-    if (!startExchange(data, r.consumed)) break;
+    if (!startExchange(head, data, r.consumed)) break;
   }
   in_process_ = false;
 }
 
-bool DownstreamConn::startExchange(const char* data, size_t consumed) {
-  if (head_.method == "CONNECT") {
+bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, size_t consumed) {
+  if (head.method == "CONNECT") {
     reject(405, "method_not_allowed", Counter::BadRequest);
     return false;
   }
   std::string bytes(data, consumed);
-  rebaseHead(head_, data, bytes.data(), consumed);
+  rebaseHead(head, data, bytes.data(), consumed);
   stream_->input().drain(consumed);
   timer_.cancel();
   seen_request_ = true;
   state_ = State::InExchange;
-  exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), std::move(head_));
-  head_ = http1::RequestHead{};
+  exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), std::move(head));
+  head = http1::RequestHead{};
   exchange_->start();
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
 }

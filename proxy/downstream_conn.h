@@ -49,7 +49,7 @@ class DownstreamConn final : public core::StreamHandler, public core::Disposable
   enum class State { Idle, ReadingHead, InExchange, Closing, Closed };
 
   void processInput();
-  bool startExchange(const char* data, size_t consumed);
+  bool startExchange(http1::RequestHead& head, const char* data, size_t consumed);
   void reject(int status, const char* code, Counter counter);
   void closeGracefully();
   void closeNow();
@@ -59,7 +59,6 @@ class DownstreamConn final : public core::StreamHandler, public core::Disposable
   const ListenSocket& listener_;
   std::unique_ptr<core::Stream> stream_;
   std::unique_ptr<Exchange> exchange_;
-  http1::RequestHead head_;
   core::Timer timer_;
   State state_ = State::Idle;
   bool in_process_ = false;

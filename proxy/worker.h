@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/event_loop.h"
+#include "proxy/http1_parser.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/upstream_pool.h"
@@ -47,6 +48,8 @@ class Worker {
   const std::shared_ptr<const Snapshot>& snapshot() const { return snap_; }
   uint64_t random() { return rng_(); }
   bool draining() const { return draining_; }
+  // Where connections parse request heads (one at a time per thread).
+  http1::RequestHead& scratchHead() { return scratch_head_; }
   void onConnectionClosed(DownstreamConn* conn);
   int id() const { return id_; }
 
@@ -64,6 +67,7 @@ class Worker {
   std::unordered_set<DownstreamConn*> conns_;
   std::atomic<int>& open_connections_;
   std::mt19937_64 rng_;
+  http1::RequestHead scratch_head_;
   std::unique_ptr<core::Timer> drain_deadline_;
   bool draining_ = false;
   std::thread thread_;
