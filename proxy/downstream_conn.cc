@@ -52,16 +52,19 @@ DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& liste
                                const sockaddr_storage& peer)
     : worker_(worker),
       listener_(listener),
-      stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)),
-      timer_(worker.loop(), [this] { onTimer(); }) {
+      stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)) {
   formatPeer(peer, client_ip_, sizeof client_ip_);
   stream_->setLowWatermark(Exchange::kLowWatermark);
   // The first request must arrive within header_timeout (a connection that sends nothing
   // costs us a socket: treat it like a slow head).
-  timer_.arm(worker_.snapshot()->config->limits.header_timeout);
+  armDeadline(worker_.snapshot()->config->limits.header_timeout);
 }
 
-DownstreamConn::~DownstreamConn() = default;
+DownstreamConn::~DownstreamConn() { cancelDeadline(); }
+
+void DownstreamConn::armDeadline(core::Millis after) { worker_.deadlines().schedule(*this, after); }
+
+void DownstreamConn::cancelDeadline() { worker_.deadlines().cancel(*this); }
 
 void DownstreamConn::onData(core::Stream&) {
   switch (state_) {
@@ -91,14 +94,14 @@ void DownstreamConn::processInput() {
     core::Buffer& in = stream_->input();
     if (in.empty()) {
       state_ = State::Idle;
-      if (seen_request_) timer_.arm(limits.keepalive_timeout);
+      if (seen_request_) armDeadline(limits.keepalive_timeout);
       if (!stream_->writePending()) stream_->releaseBuffers();
       stream_->resumeReading();
       break;
     }
     if (state_ == State::Idle) {
       state_ = State::ReadingHead;
-      timer_.arm(limits.header_timeout);
+      armDeadline(limits.header_timeout);
     }
     http1::HeadLimits hl;
     hl.max_head_bytes = limits.max_header_bytes;
@@ -136,7 +139,7 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   std::string bytes(data, consumed);
   rebaseHead(head, data, bytes.data(), consumed);
   stream_->input().drain(consumed);
-  timer_.cancel();
+  cancelDeadline();
   seen_request_ = true;
   state_ = State::InExchange;
   exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), std::move(head));
@@ -148,7 +151,7 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
 void DownstreamConn::reject(int status, const char* code, Counter counter) {
   worker_.stats().add(counter);
   worker_.stats().countStatus(status);
-  timer_.cancel();
+  cancelDeadline();
   http1::writeErrorResponse(status, code, true, false, stream_->output());
   closeGracefully();
 }
@@ -187,7 +190,7 @@ void DownstreamConn::closeGracefully() {
   }
   stream_->input().clear();
   stream_->resumeReading();
-  timer_.arm(kLingerTime);
+  armDeadline(kLingerTime);
   if (!stream_->writePending()) stream_->shutdownWrite();
   // else: onDrained shuts down once the last byte is out
 }
@@ -195,7 +198,7 @@ void DownstreamConn::closeGracefully() {
 void DownstreamConn::closeNow() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
-  timer_.cancel();
+  cancelDeadline();
   stream_->pauseReading();
   worker_.onConnectionClosed(this);
 }
@@ -230,7 +233,7 @@ void DownstreamConn::onDrained(core::Stream&) {
   }
 }
 
-void DownstreamConn::onTimer() {
+void DownstreamConn::onDeadline() {
   switch (state_) {
     case State::Idle:
       if (seen_request_) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "core/stream.h"
 #include "proxy/http1_parser.h"
@@ -22,7 +23,9 @@ class Exchange;
 class Worker;
 struct ListenSocket;
 
-class DownstreamConn final : public core::StreamHandler, public core::Disposable {
+class DownstreamConn final : public core::StreamHandler,
+                             public core::Disposable,
+                             public core::DeadlineQueue::Entry {
  public:
   DownstreamConn(Worker& worker, int fd, const ListenSocket& listener, const sockaddr_storage& peer);
   ~DownstreamConn() override;
@@ -42,6 +45,8 @@ class DownstreamConn final : public core::StreamHandler, public core::Disposable
   void onEof(core::Stream&) override;
   void onError(core::Stream&, int err) override;
   void onDrained(core::Stream&) override;
+  // The header, keep-alive or lingering-close deadline passed.
+  void onDeadline() override;
 
   static constexpr size_t kMaxPipelinedBytes = 64 * 1024;
 
@@ -53,13 +58,13 @@ class DownstreamConn final : public core::StreamHandler, public core::Disposable
   void reject(int status, const char* code, Counter counter);
   void closeGracefully();
   void closeNow();
-  void onTimer();
+  void armDeadline(core::Millis after);
+  void cancelDeadline();
 
   Worker& worker_;
   const ListenSocket& listener_;
   std::unique_ptr<core::Stream> stream_;
   std::unique_ptr<Exchange> exchange_;
-  core::Timer timer_;
   State state_ = State::Idle;
   bool in_process_ = false;
   bool seen_request_ = false;

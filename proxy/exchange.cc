@@ -43,13 +43,13 @@ Exchange::Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes,
       worker_(worker),
       snap_(worker.snapshot()),
       head_bytes_(std::move(head_bytes)),
-      head_(std::move(head)),
-      timer_(worker.loop(), [this] { onTimeout(); }) {
+      head_(std::move(head)) {
   worker_.stats().add(Counter::Requests);
   worker_.stats().requests_in_flight.fetch_add(1, std::memory_order_relaxed);
 }
 
 Exchange::~Exchange() {
+  cancelTimer();
   detachUpstream();
   worker_.stats().requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -335,7 +335,7 @@ void Exchange::parseResponseHead() {
 }
 
 void Exchange::startResponse() {
-  timer_.cancel();
+  cancelTimer();
   response_started_ = true;
   bool upgrade_ok = resp_.status == 101 && head_.upgrade;
   if (resp_.status == 101 && !head_.upgrade) {
@@ -423,7 +423,7 @@ void Exchange::pumpResponseBody() {
 }
 
 void Exchange::finishResponse() {
-  timer_.cancel();
+  cancelTimer();
   // The upstream connection is reusable only when both messages ended cleanly and nothing
   // extra arrived after the response.
   bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
@@ -511,7 +511,7 @@ void Exchange::onDownstreamGone() {
   worker_.stats().add(Counter::ClientAborts);
   detachUpstream();
   state_ = State::Done;
-  timer_.cancel();
+  cancelTimer();
   down_.exchangeAborted();
 }
 
@@ -573,9 +573,11 @@ void Exchange::retryOnFreshConnection() {
   connect();
 }
 
-void Exchange::armTimer(core::Millis after) { timer_.arm(after); }
+void Exchange::armTimer(core::Millis after) { worker_.deadlines().schedule(*this, after); }
 
-void Exchange::onTimeout() {
+void Exchange::cancelTimer() { worker_.deadlines().cancel(*this); }
+
+void Exchange::onDeadline() {
   switch (state_) {
     case State::Connecting:
       onConnectTimeout();
@@ -602,7 +604,7 @@ void Exchange::onTimeout() {
 // ---- Ends ----------------------------------------------------------------------------------
 
 void Exchange::failBeforeResponse(const core::Error& err) {
-  timer_.cancel();
+  cancelTimer();
   detachUpstream();
   int status = core::toHttpStatus(err);
   worker_.stats().countStatus(status);
@@ -622,13 +624,13 @@ void Exchange::abort(const char* why) {
   logDebug("exchange aborted: %s", why);
   detachUpstream();
   state_ = State::Done;
-  timer_.cancel();
+  cancelTimer();
   down_.exchangeAborted();
 }
 
 void Exchange::finish(bool client_keep_alive) {
   state_ = State::Done;
-  timer_.cancel();
+  cancelTimer();
   down_.exchangeDone(client_keep_alive);
 }
 

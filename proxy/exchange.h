@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "proxy/http1_parser.h"
 #include "proxy/snapshot.h"
@@ -25,7 +26,9 @@ namespace meridian::proxy {
 class DownstreamConn;
 class Worker;
 
-class Exchange final : public UpstreamUser, public core::Disposable {
+class Exchange final : public UpstreamUser,
+                       public core::Disposable,
+                       public core::DeadlineQueue::Entry {
  public:
   // `head` holds views into `head_bytes`, which the exchange now owns.
   Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes, http1::RequestHead head);
@@ -47,6 +50,8 @@ class Exchange final : public UpstreamUser, public core::Disposable {
   void onUpstreamEof(UpstreamConn& conn) override;
   void onUpstreamError(UpstreamConn& conn, int err) override;
   void onUpstreamDrained(UpstreamConn& conn) override;
+  // Connect, per-try or idle deadline: whichever the state had armed.
+  void onDeadline() override;
 
   static constexpr size_t kHighWatermark = 256 * 1024;
   static constexpr size_t kLowWatermark = 64 * 1024;
@@ -77,8 +82,8 @@ class Exchange final : public UpstreamUser, public core::Disposable {
   void finish(bool client_keep_alive);
   void releaseUpstream(bool reusable);
   void detachUpstream();
-  void onTimeout();
   void armTimer(core::Millis after);
+  void cancelTimer();
 
   DownstreamConn& down_;
   Worker& worker_;
@@ -116,7 +121,6 @@ class Exchange final : public UpstreamUser, public core::Disposable {
   bool client_eof_ = false;
   bool close_client_ = false;
 
-  core::Timer timer_;        // connect / per-try / idle, whichever the state needs
   int64_t deadline_ms_ = 0;  // the route's request deadline (monotonic ms), set once the
                              // request is sent whole; 0 until then
   char request_id_[33] = {};

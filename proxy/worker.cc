@@ -19,6 +19,7 @@ constexpr char kTooManyConnections[] =
 Worker::Worker(int id, std::shared_ptr<const Snapshot> snap, std::vector<ListenSocket> sockets,
                std::atomic<int>& open_connections)
     : id_(id),
+      deadlines_(loop_),
       pool_(loop_, stats_),
       snap_(std::move(snap)),
       sockets_(std::move(sockets)),

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "proxy/http1_parser.h"
 #include "proxy/snapshot.h"
@@ -44,6 +45,7 @@ class Worker {
   // For the connections and exchanges of this worker (its own thread only).
   core::EventLoop& loop() { return loop_; }
   UpstreamPool& pool() { return pool_; }
+  core::DeadlineQueue& deadlines() { return deadlines_; }
   WorkerStats& stats() { return stats_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snap_; }
   uint64_t random() { return rng_(); }
@@ -59,6 +61,7 @@ class Worker {
 
   int id_;
   core::EventLoop loop_;
+  core::DeadlineQueue deadlines_;  // before anything that schedules on it
   WorkerStats stats_;
   UpstreamPool pool_;
   std::shared_ptr<const Snapshot> snap_;
