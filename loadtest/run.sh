@@ -161,6 +161,11 @@ stop_target() {
   unset "PROXY_PIDS[$1]"
 }
 
+# CPU time (user + system, all threads) a process has used, in clock ticks.
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 # run_wrk TARGET_PORT SIZE DURATION OUTFILE
 run_wrk() {
   local secs=${3%s}
@@ -184,7 +189,7 @@ start_upstream
 # Each proxy is measured alone (started, measured, stopped) so they never compete for the
 # CPU; the order of targets rotates every round so drift (thermal, neighbours) spreads evenly.
 throughput() {
-  local results="$WORK/results.tsv" round i n=${#ACTIVE[@]} target size out parsed
+  local results="$WORK/results.tsv" round i n=${#ACTIVE[@]} target size out parsed cpu_before cpu_used
   : > "$results"
   for round in $(seq "$ROUNDS"); do
     for i in $(seq 0 $((n - 1))); do
@@ -195,10 +200,12 @@ throughput() {
           run_wrk "$TARGET_PORT" "$size" "$WARMUP" "$WORK/out/warmup-$target-$size.txt" || true
         fi
         out="$WORK/out/$target-$size-$round.txt"
+        cpu_before=$(cpu_ticks "$TARGET_PID")
         run_wrk "$TARGET_PORT" "$size" "$DURATION" "$out" || log "wrk failed for $target $size"
-        if parsed=$(python3 "$HERE/summarize.py" parse "$out"); then
+        cpu_used=$(( $(cpu_ticks "$TARGET_PID") - cpu_before ))
+        if parsed=$(python3 "$HERE/summarize.py" parse "$out" "$cpu_used" "$(getconf CLK_TCK)"); then
           echo "$target $size $round $parsed" >> "$results"
-          log "round $round $target /$size: $parsed (req/s p50us p99us errors)"
+          log "round $round $target /$size: $parsed (req/s p50us p99us errors cpu-us/req)"
         else
           log "could not parse wrk output for $target $size:"; cat "$out" >&2
         fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Summarise loadtest results.
 
-  summarize.py parse WRK_OUTPUT_FILE   -> prints "rps p50_us p99_us errors" for one wrk run
+  summarize.py parse WRK_OUTPUT_FILE [CPU_TICKS CLK_TCK]
+                                      -> prints "rps p50_us p99_us errors cpu_us_per_req"
   summarize.py table RESULTS_TSV       -> prints the per-round table, medians and ratios
   summarize.py memory MEMORY_TSV       -> prints the idle-connection memory table
 
-RESULTS_TSV lines: target size round rps p50_us p99_us errors
+RESULTS_TSV lines: target size round rps p50_us p99_us errors cpu_us_per_req
 MEMORY_TSV lines:  target conns rss_before_kib rss_after_kib
 """
 import re
@@ -50,17 +51,18 @@ def table(path):
     rows = [line.split() for line in open(path) if line.strip()]
     targets, sizes, rounds = [], [], []
     data = {}
-    for target, size, rnd, rps, p50, p99, errors in rows:
+    for target, size, rnd, rps, p50, p99, errors, cpu in rows:
         for seq, value in ((targets, target), (sizes, size), (rounds, int(rnd))):
             if value not in seq:
                 seq.append(value)
-        data[(target, size, int(rnd))] = (float(rps), float(p50), float(p99), int(errors))
+        data[(target, size, int(rnd))] = (float(rps), float(p50), float(p99), int(errors),
+                                          float(cpu))
     rounds.sort()
     for size in sizes:
         print("\n== /%s ==" % size)
         header = "%-10s" % "target" + "".join("%28s" % ("round %d: req/s p50 p99" % r)
                                                for r in rounds)
-        print(header + "%28s" % "median: req/s p50 p99")
+        print(header + "%28s" % "median: req/s p50 p99" + "%10s" % "cpu us/req")
         medians = {}
         for target in targets:
             line = "%-10s" % target
@@ -70,19 +72,21 @@ def table(path):
                 if cell is None:
                     line += "%28s" % "-"
                     continue
-                rps, p50, p99, errors = cell
+                rps, p50, p99, errors, _ = cell
                 mark = " !%d err" % errors if errors else ""
                 line += "%28s" % ("%.0f %s %s%s" % (rps, fmt_us(p50), fmt_us(p99), mark))
             if cells:
-                med = tuple(statistics.median(c[i] for c in cells) for i in range(3))
+                med = tuple(statistics.median(c[i] for c in cells) for i in (0, 1, 2, 4))
                 medians[target] = med
                 line += "%28s" % ("%.0f %s %s" % (med[0], fmt_us(med[1]), fmt_us(med[2])))
+                line += "%10.1f" % med[3]
             print(line)
         if "meridian" in medians:
             base = medians["meridian"][0]
             for peer, med in medians.items():
                 if peer != "meridian" and med[0] > 0:
-                    print("meridian / %-8s req/s ratio (median): %.2f" % (peer, base / med[0]))
+                    print("meridian / %-8s req/s ratio (median): %.2f, proxy CPU per request: %.2f"
+                          % (peer, base / med[0], medians["meridian"][3] / med[3]))
         elif len(medians) >= 2:
             names = list(medians)
             first = names[0]
@@ -107,14 +111,20 @@ def memory(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "parse":
+        # parse WRK_OUTPUT [CPU_TICKS CLK_TCK]: adds the proxy's CPU microseconds per request
         parsed = parse_wrk(path)
         if parsed is None:
             sys.exit(1)
-        print("%.2f %.1f %.1f %d" % parsed)
+        cpu_us = float("nan")
+        if len(sys.argv) == 5:
+            requests = re.search(r"^\s+(\d+) requests in", open(path).read(), re.M)
+            if requests and int(requests.group(1)) > 0:
+                cpu_us = int(sys.argv[3]) * 1e6 / int(sys.argv[4]) / int(requests.group(1))
+        print("%.2f %.1f %.1f %d %.1f" % (parsed + (cpu_us,)))
     elif mode == "table":
         table(path)
     elif mode == "memory":

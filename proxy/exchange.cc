@@ -132,7 +132,9 @@ void Exchange::connect() {
   const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
   UpstreamUser* self = this;
-  switch (worker_.pool().acquire(*endpoint_, cluster.pool, self)) {
+  // Without a body the request can go again if a pooled connection proves dead.
+  bool resendable = head_.framing == Framing::None;
+  switch (worker_.pool().acquire(*endpoint_, cluster.pool, self, resendable)) {
     case UpstreamPool::Acquire::Ready:
     case UpstreamPool::Acquire::Pending:
       return;

@@ -86,9 +86,10 @@ int UpstreamPool::active(const std::string& endpoint) const {
 }
 
 UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr,
-                                            const config::Pool& limits, UpstreamUser* user) {
+                                            const config::Pool& limits, UpstreamUser* user,
+                                            bool safe_to_resend) {
   EndpointPool& ep = endpoint(addr, limits);
-  if (takeIdle(ep, user)) return Acquire::Ready;
+  if (takeIdle(ep, user, safe_to_resend)) return Acquire::Ready;
   if (ep.open < ep.limits.max_connections) {
     int before = ep.open;
     connectNew(ep, user);
@@ -102,15 +103,21 @@ UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr,
   return Acquire::Pending;
 }
 
-// Hands out the most recently used idle connection that is still alive. A connection the
-// upstream closed may not have been noticed yet (its EOF can be queued in this same loop
-// turn), so peek at the socket: EOF, stray bytes or an error mean it is dead.
-bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user) {
+// Hands out the most recently used idle connection that is still alive. A close by the
+// upstream is normally seen at once (idle connections keep reading), but its EOF can still be
+// queued in this same loop turn. Peeking at the socket rules that out, at a syscall per
+// request; it is skipped when the request can simply be resent on a new connection and the
+// connection was in use within the last second (upstream keep-alive timeouts are seconds).
+bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend) {
+  constexpr int64_t kTrustRecentMs = 1000;
+  int64_t now = core::monotonicMillis();
   while (!ep.idle.empty()) {
     UpstreamConn* c = ep.idle.back();
     ep.idle.pop_back();
+    bool check = !safe_to_resend || now - c->idle_since_ms_ > kTrustRecentMs;
     char byte;
-    ssize_t n = ::recv(c->stream_->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = check ? ::recv(c->stream_->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) : -1;
+    if (!check) errno = EAGAIN;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       c->idle_timer_.cancel();
       c->user_ = user;
@@ -163,6 +170,7 @@ void UpstreamPool::release(UpstreamConn* conn, bool reusable) {
   conn->stream_->releaseBuffers();
   if (conn->stream_->readingPaused()) conn->stream_->resumeReading();
   conn->idle_timer_.arm(ep.limits.idle_timeout);
+  conn->idle_since_ms_ = core::monotonicMillis();
   ep.idle.push_back(conn);
 }
 
@@ -187,7 +195,7 @@ void UpstreamPool::serveWaiter(EndpointPool& ep) {
   if (ep.waiting.empty() || ep.open >= ep.limits.max_connections) return;
   UpstreamUser* next = ep.waiting.front();
   ep.waiting.pop_front();
-  if (!takeIdle(ep, next)) {
+  if (!takeIdle(ep, next, false)) {
     int before = ep.open;
     connectNew(ep, next);
     if (ep.open == before) next->onUpstreamConnectFailed(errno);

@@ -68,6 +68,7 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
   core::Timer idle_timer_;
   UpstreamUser* user_ = nullptr;
   uint64_t requests_ = 0;
+  int64_t idle_since_ms_ = 0;
   bool connected_ = false;
   bool closed_ = false;
 };
@@ -91,7 +92,12 @@ class UpstreamPool {
   // Lends `user` a connection to `addr`. Ready: onUpstreamReady was already called. Pending:
   // it will be called (or onUpstreamConnectFailed). Overloaded: cap and queue are full.
   // Failed: a socket could not be made (errno set).
-  Acquire acquire(const ResolvedAddress& addr, const config::Pool& limits, UpstreamUser* user);
+  //
+  // `safe_to_resend`: the request could be sent again on a new connection if this one turns
+  // out to be dead (no body). Then a recently used idle connection is lent without the
+  // liveness check, saving a syscall per request; otherwise it is checked first.
+  Acquire acquire(const ResolvedAddress& addr, const config::Pool& limits, UpstreamUser* user,
+                  bool safe_to_resend = false);
   // Gives a connection back: kept idle when `reusable`, else closed.
   void release(UpstreamConn* conn, bool reusable);
   // Withdraws a user still waiting for a connection, or whose new connection is still
@@ -108,7 +114,7 @@ class UpstreamPool {
  private:
   friend class UpstreamConn;
   void connectNew(EndpointPool& ep, UpstreamUser* user);
-  bool takeIdle(EndpointPool& ep, UpstreamUser* user);
+  bool takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend);
   void destroy(UpstreamConn* conn);
   void serveWaiter(EndpointPool& ep);
 
