@@ -35,10 +35,10 @@ class Buffer {
   // Frees the underlying evbuffer when empty (idle connections keep no buffer memory).
   void release();
 
-  // Reads up to `max` bytes from a non-blocking fd. Returns bytes read, 0 on EOF, -1 with
+  // Reads up to `max` bytes from a non-blocking socket. Returns bytes read, 0 on EOF, -1 with
   // errno set (EAGAIN when nothing is there).
   ssize_t readFrom(int fd, size_t max);
-  // Writes as much as the fd takes. Returns bytes written or -1 with errno set.
+  // Writes as much as the socket takes. Returns bytes written or -1 with errno set.
   ssize_t writeTo(int fd);
 
  private:

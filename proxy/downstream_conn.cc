@@ -142,8 +142,9 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   cancelDeadline();
   seen_request_ = true;
   state_ = State::InExchange;
-  exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), std::move(head));
-  head = http1::RequestHead{};
+  // Copied, not moved: the scratch head keeps its grown header vector for the next request,
+  // and the exchange gets one allocation of exactly the right size.
+  exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), head);
   exchange_->start();
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
 }

@@ -38,12 +38,12 @@ bool usableRequestId(std::string_view id) {
 }  // namespace
 
 Exchange::Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes,
-                   http1::RequestHead head)
+                   const http1::RequestHead& head)
     : down_(down),
       worker_(worker),
       snap_(worker.snapshot()),
       head_bytes_(std::move(head_bytes)),
-      head_(std::move(head)) {
+      head_(head) {
   worker_.stats().add(Counter::Requests);
   worker_.stats().requests_in_flight.fetch_add(1, std::memory_order_relaxed);
 }
@@ -300,15 +300,16 @@ void Exchange::onUpstreamData(UpstreamConn& conn) {
 
 void Exchange::parseResponseHead() {
   core::Buffer& in = up_->stream().input();
+  http1::ResponseHead& head = worker_.scratchResponse();
   while (state_ == State::Forwarding && !in.empty()) {
     http1::HeadLimits limits;
     limits.max_head_bytes = snap_->config->limits.max_header_bytes;
     limits.max_headers = static_cast<size_t>(snap_->config->limits.max_headers);
     size_t avail = std::min(in.size(), limits.max_head_bytes + 1);
     const char* data = in.pullup(avail);
-    resp_.clear();
+    head.clear();
     http1::ParseResult r =
-        http1::parseResponseHead(data, avail, head_.method == "HEAD", resp_, limits);
+        http1::parseResponseHead(data, avail, head_.method == "HEAD", head, limits);
     if (r.status == http1::ParseStatus::NeedMore) return;
     if (r.status == http1::ParseStatus::Error) {
       worker_.stats().add(Counter::UpstreamProtocolErrors);
@@ -318,49 +319,48 @@ void Exchange::parseResponseHead() {
                                http1::parseErrorName(r.error)});
       return;
     }
-    if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+    if (head.status >= 100 && head.status < 200 && head.status != 101) {
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
       // Early Hints) go on to HTTP/1.1 clients.
-      if (resp_.status != 100 && head_.minor_version == 1) {
-        http1::writeInterimResponse(resp_, down_.stream().output());
+      if (head.status != 100 && head_.minor_version == 1) {
+        http1::writeInterimResponse(head, down_.stream().output());
         down_.stream().flush();
       }
       in.drain(r.consumed);
       continue;
     }
     // The head's views point into `in`: write it out before draining those bytes.
-    startResponse();
+    startResponse(head);
     in.drain(r.consumed);
     if (state_ == State::Responding) pumpResponseBody();
     else if (state_ == State::Tunnel) pumpTunnel();
   }
 }
 
-void Exchange::startResponse() {
+void Exchange::startResponse(const http1::ResponseHead& head) {
   cancelTimer();
-  response_started_ = true;
-  bool upgrade_ok = resp_.status == 101 && head_.upgrade;
-  if (resp_.status == 101 && !head_.upgrade) {
+  if (head.status == 101 && !head_.upgrade) {
     // A 101 nobody asked for: the bytes after it mean nothing to the client.
     worker_.stats().add(Counter::UpstreamProtocolErrors);
-    response_started_ = false;
     failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unsolicited 101"});
     return;
   }
+  response_started_ = true;
+  resp_ = {head.status, head.framing, head.keep_alive};
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";
   opt.region = region_;
-  bool until_close_to_10 = opt.client_http10 && (resp_.framing == Framing::Chunked ||
-                                                 resp_.framing == Framing::UntilClose);
+  bool until_close_to_10 = opt.client_http10 && (head.framing == Framing::Chunked ||
+                                                 head.framing == Framing::UntilClose);
   // If the client is still sending a body the upstream did not wait for, we cannot find the
   // next request on this connection: close it after this response.
   close_client_ = !head_.keep_alive || worker_.draining() || until_close_to_10 || !request_done_;
   opt.close = close_client_;
-  worker_.stats().countStatus(resp_.status);
-  resp_chunked_to_client_ = http1::writeClientResponseHead(resp_, opt, down_.stream().output());
-  resp_remaining_ = resp_.framing == Framing::ContentLength ? resp_.content_length : 0;
-  if (upgrade_ok) {
+  worker_.stats().countStatus(head.status);
+  resp_chunked_to_client_ = http1::writeClientResponseHead(head, opt, down_.stream().output());
+  resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
+  if (head.status == 101) {
     state_ = State::Tunnel;
     worker_.stats().add(Counter::Upgrades);
     armTimer(decision_.route->timeouts.idle);

@@ -31,7 +31,8 @@ class Exchange final : public UpstreamUser,
                        public core::DeadlineQueue::Entry {
  public:
   // `head` holds views into `head_bytes`, which the exchange now owns.
-  Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes, http1::RequestHead head);
+  Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes,
+           const http1::RequestHead& head);
   ~Exchange() override;
 
   void start();
@@ -71,7 +72,7 @@ class Exchange final : public UpstreamUser,
                        bool rechunk, uint64_t& moved, bool& done);
   // Responding.
   void parseResponseHead();
-  void startResponse();
+  void startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
   void finishResponse();
   void pumpTunnel();
@@ -111,8 +112,13 @@ class Exchange final : public UpstreamUser,
   bool request_body_started_ = false;
   bool sent_continue_ = false;
 
-  // Response.
-  http1::ResponseHead resp_;
+  // Response. Its head is parsed into the worker's scratch and written out at once; what
+  // the body needs is kept here.
+  struct ResponseFraming {
+    int status = 0;
+    http1::Framing framing = http1::Framing::None;
+    bool keep_alive = true;
+  } resp_;
   http1::ChunkedDecoder resp_chunks_;
   uint64_t resp_remaining_ = 0;
   bool resp_chunked_to_client_ = false;

@@ -52,6 +52,7 @@ class Worker {
   bool draining() const { return draining_; }
   // Where connections parse request heads (one at a time per thread).
   http1::RequestHead& scratchHead() { return scratch_head_; }
+  http1::ResponseHead& scratchResponse() { return scratch_response_; }
   void onConnectionClosed(DownstreamConn* conn);
   int id() const { return id_; }
 
@@ -71,6 +72,7 @@ class Worker {
   std::atomic<int>& open_connections_;
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;
+  http1::ResponseHead scratch_response_;
   std::unique_ptr<core::Timer> drain_deadline_;
   bool draining_ = false;
   std::thread thread_;
