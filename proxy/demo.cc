@@ -101,12 +101,12 @@ clusters:
       - { address: )" + o[3]->address() + R"(, region: ams }
 routes:
   - name: canary
-    match: { path_prefix: /canary }
+    match: { host: 127.0.0.1, path_prefix: /canary }
     backends:
       - { cluster: web-blue, weight: 50 }
       - { cluster: web-green, weight: 50 }
   - name: app
-    match: { path_prefix: / }
+    match: { host: 127.0.0.1, path_prefix: / }
     backends:
       - { cluster: web-blue, weight: 100 }
 )";
@@ -125,14 +125,15 @@ void printTryThis(Server& server) {
       "  # ambiguous framing is refused, never forwarded (400)\n"
       "  printf 'POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 3\\r\\n"
       "Transfer-Encoding: chunked\\r\\n\\r\\n' | nc -q1 %s %s\n\n"
-      "  # no route for this host (404, meridian-error: no_route) is shown with a routed-by-host\n"
-      "  # config; here every host matches. Health, counters and readiness:\n"
+      "  # a host no route serves: 404 with meridian-error: no_route\n"
+      "  curl -si -H 'Host: other.example' http://%s/\n\n"
+      "  # counters and readiness on the admin listener\n"
       "  curl -s http://%s/metrics | grep meridian_responses\n"
       "  curl -s http://%s/ready\n\n"
       "Ctrl-C drains and exits.\n\n",
       pub.c_str(), admin.c_str(), pub.c_str(), pub.c_str(),
       pub.substr(0, pub.rfind(':')).c_str(), pub.substr(pub.rfind(':') + 1).c_str(),
-      admin.c_str(), admin.c_str());
+      pub.c_str(), admin.c_str(), admin.c_str());
   fflush(stdout);
 }
 
