@@ -33,7 +33,8 @@ class ProxyTest : public ::testing::Test {
                     "admin: { address: 127.0.0.1:0 }\n"
                     "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
                     "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-                    upstream_.address() + ", region: ams }\n" + extra_clusters_ +
+                    upstream_.address() + ", region: ams }\n" + cluster_options_ +
+                    extra_clusters_ +
                     "routes:\n" + extra_routes_ +
                     "  - name: app\n    match: { path_prefix: / }\n"
                     "    backends: [ { cluster: web, weight: 1 } ]\n";
@@ -78,6 +79,7 @@ class ProxyTest : public ::testing::Test {
 
   FakeUpstream upstream_;
   MeridianProcess proxy_;
+  std::string cluster_options_;  // more keys of the `web` cluster, e.g. "    pool: {...}\n"
   std::string extra_clusters_;
   std::string extra_routes_;
 };
