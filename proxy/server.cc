@@ -34,24 +34,6 @@ core::Result<int> listenOn(const config::HostPort& hp, int backlog) {
   return fd;
 }
 
-std::string localAddress(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (ss.ss_family == AF_INET) {
-    auto& s4 = reinterpret_cast<sockaddr_in&>(ss);
-    inet_ntop(AF_INET, &s4.sin_addr, host, sizeof host);
-    port = ntohs(s4.sin_port);
-    return std::string(host) + ":" + std::to_string(port);
-  }
-  auto& s6 = reinterpret_cast<sockaddr_in6&>(ss);
-  inet_ntop(AF_INET6, &s6.sin6_addr, host, sizeof host);
-  port = ntohs(s6.sin6_port);
-  return "[" + std::string(host) + "]:" + std::to_string(port);
-}
-
 Server::Server(Options opts, std::shared_ptr<const config::Config> cfg)
     : opts_(std::move(opts)), cfg_(std::move(cfg)) {}
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/address.h"
 #include "core/event_loop.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
@@ -69,7 +70,6 @@ class Server {
 
 // Creates a listening TCP socket bound to `hp` (SO_REUSEPORT so each worker can have one).
 core::Result<int> listenOn(const config::HostPort& hp, int backlog);
-// "127.0.0.1:8080" for a bound socket.
-std::string localAddress(int fd);
+using core::localAddress;
 
 }  // namespace meridian::proxy

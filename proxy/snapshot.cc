@@ -1,30 +1,9 @@
 #include "proxy/snapshot.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-
-#include <cstring>
-
 namespace meridian::proxy {
 
 core::Result<ResolvedAddress> resolveAddress(const config::HostPort& hp) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(hp.port);
-  int rc = getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0 || res == nullptr) {
-    return core::Error{core::ErrorKind::ConfigInvalid, core::Side::Internal, false,
-                       "cannot resolve " + hp.text() + ": " + gai_strerror(rc)};
-  }
-  ResolvedAddress out;
-  std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
-  out.len = res->ai_addrlen;
-  out.text = hp.text();
-  freeaddrinfo(res);
-  return out;
+  return core::resolveAddress(hp.host, hp.port);
 }
 
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(

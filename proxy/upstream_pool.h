@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/address.h"
 #include "core/event_loop.h"
 #include "core/stream.h"
 
@@ -32,11 +33,7 @@ class UpstreamUser {
   virtual void onUpstreamDrained(UpstreamConn& conn) = 0;
 };
 
-struct ResolvedAddress {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  std::string text;  // "127.0.0.1:9001", the pool key
-};
+using ResolvedAddress = core::SocketAddress;  // its text ("127.0.0.1:9001") is the pool key
 
 class UpstreamPool;
 struct EndpointPool;
