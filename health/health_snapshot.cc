@@ -5,14 +5,25 @@
 namespace meridian::health {
 
 std::shared_ptr<const HealthSnapshot> HealthSnapshot::initial(const config::Config& cfg) {
-  auto snap = std::make_shared<HealthSnapshot>();
-  snap->clusters_.reserve(cfg.clusters.size());
+  std::vector<std::vector<EndpointHealth>> clusters;
+  clusters.reserve(cfg.clusters.size());
+  auto now = std::chrono::system_clock::now();
   for (const auto& c : cfg.clusters) {
     bool assumed = !c.health_check || c.health_check->assume_healthy;
-    std::vector<EndpointHealth> eps(c.endpoints.size(),
-                                    EndpointHealth{assumed, assumed ? "assumed" : "not checked yet"});
-    snap->clusters_.push_back(std::move(eps));
+    EndpointHealth h;
+    h.healthy = h.active_healthy = assumed;
+    h.reason = !c.health_check ? "no health check" : assumed ? "assumed" : "not checked yet";
+    h.since = now;
+    clusters.emplace_back(c.endpoints.size(), h);
   }
+  return make(std::move(clusters), 0);
+}
+
+std::shared_ptr<const HealthSnapshot> HealthSnapshot::make(
+    std::vector<std::vector<EndpointHealth>> c, uint64_t generation) {
+  auto snap = std::make_shared<HealthSnapshot>();
+  snap->clusters_ = std::move(c);
+  snap->generation_ = generation;
   return snap;
 }
 

@@ -1,0 +1,44 @@
+#pragma once
+// HealthMonitor: the main thread's view of every endpoint's health. It runs the active HTTP
+// checks on the main loop (own connections, never the proxy's pools), takes passive outcomes
+// of real traffic reported by the workers, and publishes a new HealthSnapshot whenever an
+// endpoint's `healthy` changes (and on apply()).
+//
+// Endpoints are identified across reloads by (cluster name, endpoint address text): state of an
+// endpoint that survives a reload is kept; one removed stops being checked; one added starts.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/event_loop.h"
+#include "health/health_snapshot.h"
+
+namespace meridian::health {
+
+// What one real request's attempt taught us about an endpoint.
+enum class Outcome { Success, ConnectFailure, Reset, Timeout, Status5xx };
+
+class HealthMonitor {
+ public:
+  using Publish = std::function<void(std::shared_ptr<const HealthSnapshot>)>;
+  HealthMonitor(core::EventLoop& loop, Publish publish);
+  ~HealthMonitor();
+
+  // Starts checking the endpoints of `cfg` (first checks spread over one interval with
+  // jitter), keeps the state of endpoints that were already known, publishes a snapshot
+  // indexed for `cfg`. Called at start and on every successful reload.
+  void apply(std::shared_ptr<const config::Config> cfg);
+
+  // A worker's report of a real request (posted to the main thread). Unknown endpoints (a
+  // reload raced the report) are ignored.
+  void report(const std::string& cluster, const std::string& endpoint, Outcome outcome);
+
+  std::shared_ptr<const HealthSnapshot> current() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meridian::health
