@@ -1,0 +1,262 @@
+#include "health/health_table.h"
+
+#include <algorithm>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+
+namespace meridian::health {
+
+int64_t SystemClock::monotonicMillis() const { return core::monotonicMillis(); }
+
+std::chrono::system_clock::time_point SystemClock::wallNow() const {
+  return std::chrono::system_clock::now();
+}
+
+namespace {
+
+std::string inARow(int n) { return " (" + std::to_string(n) + " in a row)"; }
+
+std::string composeReason(const EndpointState& s) {
+  if (!s.resolve_error.empty()) return s.resolve_error;
+  // Both at once: the active failure is the lasting one, so it leads.
+  if (s.passive.ejected && !s.active.healthy) return s.active.reason + "; " + s.passive.reason;
+  if (s.passive.ejected) return s.passive.reason;
+  return s.active.reason;
+}
+
+// ejection * 2^(ejections so far), capped; doubling stops at the cap so it cannot overflow.
+int64_t ejectionMillis(const config::Outlier& o, int ejections_so_far) {
+  int64_t cap = o.max_ejection.count();
+  int64_t d = o.ejection.count();
+  for (int i = 0; i < ejections_so_far && d < cap; ++i) d *= 2;
+  return std::min(d, cap);
+}
+
+}  // namespace
+
+void HealthTable::apply(std::shared_ptr<const config::Config> cfg) {
+  std::map<EndpointKey, std::unique_ptr<EndpointState>> next;
+  std::vector<std::vector<EndpointState*>> index;
+  std::vector<EndpointState*> added;
+  std::vector<EndpointState*> kept;
+  for (size_t c = 0; c < cfg->clusters.size(); ++c) {
+    const config::Cluster& cluster = cfg->clusters[c];
+    index.emplace_back();
+    for (const config::Endpoint& ep : cluster.endpoints) {
+      EndpointKey key{cluster.name, ep.address.text()};
+      std::unique_ptr<EndpointState>& slot = next[key];
+      if (!slot) {  // a duplicate listing (rejected by validation) shares the first's state
+        auto old = states_.find(key);
+        if (old != states_.end()) {
+          slot = std::move(old->second);
+          kept.push_back(slot.get());
+        } else {
+          slot = std::make_unique<EndpointState>();
+          slot->key = key;
+          added.push_back(slot.get());
+        }
+      }
+      slot->cluster = &cluster;
+      slot->endpoint = &ep;
+      slot->cluster_index = c;
+      index.back().push_back(slot.get());
+    }
+  }
+  cfg_ = std::move(cfg);
+  states_ = std::move(next);
+  index_ = std::move(index);
+
+  for (EndpointState* s : added) {
+    resetActive(*s);
+    s->healthy = s->shown_active_healthy = s->active.healthy;
+    s->reason = composeReason(*s);
+    s->since = clock_.wallNow();
+  }
+  for (EndpointState* s : kept) {
+    // Only a section switched on or off resets its part; changed thresholds and durations
+    // apply from the next event on.
+    if (s->active.enabled != s->cluster->health_check.has_value()) resetActive(*s);
+    if (!s->cluster->outlier) s->passive = PassiveState{};
+    settle(*s, " (config reloaded)");
+  }
+}
+
+void HealthTable::resetActive(EndpointState& s) const {
+  s.active = ActiveState{};
+  const auto& hc = s.cluster->health_check;
+  if (!hc) return;
+  s.active.enabled = true;
+  s.active.healthy = hc->assume_healthy;
+  // As Envoy does: a host not assumed healthy is out until its first pass, then in at once.
+  s.active.fresh = !hc->assume_healthy;
+  s.active.reason = hc->assume_healthy ? "assumed" : "not checked yet";
+}
+
+bool HealthTable::setResolveError(const EndpointKey& key, const std::string& error) {
+  EndpointState* s = lookup(key);
+  if (s == nullptr || error == s->resolve_error) return false;
+  bool was_unresolved = !s->resolve_error.empty();
+  s->resolve_error = error;
+  // Nothing was ever checked at the old address: start over as a new endpoint.
+  if (was_unresolved && error.empty()) resetActive(*s);
+  return settle(*s);
+}
+
+bool HealthTable::checkPassed(const EndpointKey& key) {
+  EndpointState* s = lookup(key);
+  if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;
+  ActiveState& a = s->active;
+  a.fails = 0;
+  ++a.passes;
+  if (!a.healthy && (a.fresh || a.passes >= s->cluster->health_check->healthy_threshold)) {
+    a.healthy = true;
+    a.fresh = false;
+  }
+  if (a.healthy) a.reason = "check passed";
+  return settle(*s, inARow(a.passes));
+}
+
+bool HealthTable::checkFailed(const EndpointKey& key, const std::string& reason) {
+  EndpointState* s = lookup(key);
+  if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;
+  ActiveState& a = s->active;
+  a.passes = 0;
+  ++a.fails;
+  if (a.healthy && a.fails >= s->cluster->health_check->unhealthy_threshold) a.healthy = false;
+  // A healthy endpoint keeps "check passed" through failures below the threshold.
+  if (!a.healthy) a.reason = reason;
+  return settle(*s, inARow(a.fails));
+}
+
+bool HealthTable::reportSuccess(const EndpointKey& key) {
+  EndpointState* s = lookup(key);
+  if (s != nullptr && s->cluster->outlier && !s->passive.ejected) s->passive.failures = 0;
+  return false;
+}
+
+bool HealthTable::reportFailure(const EndpointKey& key, const std::string& what) {
+  EndpointState* s = lookup(key);
+  // While ejected, late reports of requests that started before are no news.
+  if (s == nullptr || !s->cluster->outlier || s->passive.ejected) return false;
+  PassiveState& p = s->passive;
+  if (++p.failures < s->cluster->outlier->consecutive_failures) return false;
+  // Refused or not, the run is used up: without this a refused endpoint would log on every
+  // further failure; it is reconsidered after another full run.
+  p.failures = 0;
+  if (!mayEject(*s)) {
+    ++refused_ejections_;
+    logWarn("health: cluster %s endpoint %s (region %s) not ejected after %d consecutive "
+            "failures (last: %s): max_ejection_percent %d%% reached",
+            s->key.cluster.c_str(), s->key.endpoint.c_str(), s->endpoint->region.c_str(),
+            s->cluster->outlier->consecutive_failures, what.c_str(),
+            s->cluster->outlier->max_ejection_percent);
+    return false;
+  }
+  eject(*s, what);
+  return settle(*s, " (ejection " + std::to_string(p.ejections) + ")");
+}
+
+bool HealthTable::mayEject(const EndpointState& s) const {
+  const std::vector<EndpointState*>& peers = index_[s.cluster_index];
+  size_t ejected = std::count_if(peers.begin(), peers.end(),
+                                 [](const EndpointState* p) { return p->passive.ejected; });
+  auto total = static_cast<int64_t>(peers.size());
+  return static_cast<int64_t>(ejected + 1) * 100 <=
+         static_cast<int64_t>(s.cluster->outlier->max_ejection_percent) * total;
+}
+
+void HealthTable::eject(EndpointState& s, const std::string& what) {
+  const config::Outlier& o = *s.cluster->outlier;
+  PassiveState& p = s.passive;
+  int64_t ms = ejectionMillis(o, p.ejections);
+  ++p.ejections;
+  p.ejected = true;
+  p.ejected_until_ms = clock_.monotonicMillis() + ms;
+  p.ejected_until = clock_.wallNow() + std::chrono::milliseconds(ms);
+  p.reason = "ejected for " + std::to_string(ms) + "ms: " +
+             std::to_string(o.consecutive_failures) + " consecutive failures (last: " + what + ")";
+}
+
+bool HealthTable::endEjections() {
+  int64_t now = clock_.monotonicMillis();
+  bool visible = false;
+  for (auto& [key, s] : states_) {
+    PassiveState& p = s->passive;
+    if (!p.ejected || p.ejected_until_ms > now) continue;
+    p.ejected = false;
+    p.failures = 0;
+    p.reason.clear();
+    if (s->active.healthy) s->active.reason = "ejection ended";
+    visible |= settle(*s, s->active.healthy ? "" : " (ejection ended)");
+  }
+  return visible;
+}
+
+std::optional<int64_t> HealthTable::nextEjectionEnd() const {
+  std::optional<int64_t> next;
+  for (const auto& [key, s] : states_) {
+    if (s->passive.ejected && (!next || s->passive.ejected_until_ms < *next))
+      next = s->passive.ejected_until_ms;
+  }
+  return next;
+}
+
+const EndpointState* HealthTable::find(const EndpointKey& key) const {
+  auto it = states_.find(key);
+  return it == states_.end() ? nullptr : it->second.get();
+}
+
+EndpointState* HealthTable::lookup(const EndpointKey& key) {
+  auto it = states_.find(key);
+  return it == states_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::vector<EndpointHealth>> HealthTable::health() const {
+  std::vector<std::vector<EndpointHealth>> out;
+  out.reserve(index_.size());
+  for (const auto& cluster : index_) {
+    std::vector<EndpointHealth>& row = out.emplace_back();
+    row.reserve(cluster.size());
+    for (const EndpointState* s : cluster) {
+      EndpointHealth h;
+      h.healthy = s->healthy;
+      h.active_healthy = s->shown_active_healthy;
+      h.ejected = s->shown_ejected;
+      h.reason = s->reason;
+      h.since = s->since;
+      h.ejections = s->passive.ejections;
+      if (s->passive.ejected) h.ejected_until = s->passive.ejected_until;
+      row.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+bool HealthTable::settle(EndpointState& s, const std::string& detail) {
+  bool active = s.resolve_error.empty() && s.active.healthy;
+  bool ejected = s.passive.ejected;
+  bool healthy = active && !ejected;
+  std::string reason = composeReason(s);
+  bool flipped =
+      healthy != s.healthy || active != s.shown_active_healthy || ejected != s.shown_ejected;
+  bool visible = flipped || (!healthy && reason != s.reason);
+  if (flipped) {
+    // A flip underneath an unchanged verdict (checks pass again while still ejected) is
+    // logged too: it explains why the endpoint stays out.
+    const char* verb = healthy == s.healthy ? (healthy ? "is still healthy" : "is still unhealthy")
+                                            : (healthy ? "is now healthy" : "is now unhealthy");
+    auto log = healthy ? core::LogLevel::Info : core::LogLevel::Warn;
+    core::logLine(log, "health: cluster %s endpoint %s (region %s) %s: %s%s",
+                  s.key.cluster.c_str(), s.key.endpoint.c_str(), s.endpoint->region.c_str(),
+                  verb, reason.c_str(), detail.c_str());
+  }
+  if (healthy != s.healthy) s.since = clock_.wallNow();
+  s.healthy = healthy;
+  s.shown_active_healthy = active;
+  s.shown_ejected = ejected;
+  s.reason = std::move(reason);
+  return visible;
+}
+
+}  // namespace meridian::health

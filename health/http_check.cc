@@ -1,0 +1,147 @@
+#include "health/http_check.h"
+
+#include <errno.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace meridian::health {
+
+namespace {
+
+// A status line longer than this is not one: the check fails instead of buffering on.
+constexpr size_t kMaxStatusLine = 1024;
+
+// Takes events from a stream that is being closed, so nothing reaches its old owner.
+class DiscardHandler final : public core::StreamHandler {
+ public:
+  void onData(core::Stream& s) override { s.input().clear(); }
+  void onEof(core::Stream&) override {}
+  void onError(core::Stream&, int) override {}
+};
+core::StreamHandler* discardHandler() {
+  static DiscardHandler handler;
+  return &handler;
+}
+
+// A stream may be dropped from inside its own callback, so it is deleted by the loop later.
+class DoomedStream final : public core::Disposable {
+ public:
+  explicit DoomedStream(core::Stream* s) : stream_(s) {}
+  ~DoomedStream() override { delete stream_; }
+
+ private:
+  core::Stream* stream_;
+};
+
+std::string connectFailure(int err) {
+  if (err == ECONNREFUSED) return "check failed: connect refused";
+  if (err == ETIMEDOUT) return "check failed: connect timeout";
+  return std::string("check failed: connect: ") + strerror(err);
+}
+
+}  // namespace
+
+int parseStatusLine(std::string_view line) {
+  constexpr std::string_view kPrefix = "HTTP/1.";
+  if (line.size() < 12 || line.substr(0, kPrefix.size()) != kPrefix) return -1;
+  if (line[7] < '0' || line[7] > '9' || line[8] != ' ') return -1;
+  int status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (line[i] < '0' || line[i] > '9') return -1;
+    status = status * 10 + (line[i] - '0');
+  }
+  if (line.size() > 12 && line[12] != ' ') return -1;
+  return status < 100 ? -1 : status;
+}
+
+HttpCheck::HttpCheck(core::EventLoop& loop) : loop_(loop), timer_(loop, [this] { onTimer(); }) {}
+
+HttpCheck::~HttpCheck() { cancel(); }
+
+void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
+                      const std::string& path, core::Millis timeout, Done done) {
+  cancel();
+  done_ = std::move(done);
+  request_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
+             "\r\nUser-Agent: meridian-health\r\nConnection: close\r\n\r\n";
+  stream_ = core::Stream::connect(loop_, reinterpret_cast<const sockaddr*>(&addr.addr),
+                                  addr.len, this);
+  if (stream_ == nullptr) {
+    // Loopback connects can fail at once; report it from the loop like any other failure so
+    // the owner never sees `done` re-entrantly.
+    early_failure_ = connectFailure(errno);
+    timer_.arm(core::Millis(0));
+    return;
+  }
+  timer_.arm(timeout);
+}
+
+void HttpCheck::cancel() {
+  timer_.cancel();
+  dropStream();
+  early_failure_.clear();
+  done_ = nullptr;
+}
+
+void HttpCheck::dropStream() {
+  if (stream_ == nullptr) return;
+  stream_->setHandler(discardHandler());
+  stream_->pauseReading();
+  loop_.deleteLater(new DoomedStream(stream_));
+  stream_ = nullptr;
+}
+
+void HttpCheck::finish(bool passed, std::string reason) {
+  Done done = std::move(done_);
+  cancel();
+  if (done) done(passed, reason);  // last: the owner may start the next check from here
+}
+
+void HttpCheck::onConnected(core::Stream& s) {
+  s.output().append(request_);
+  if (!s.flush()) onError(s, errno);
+}
+
+void HttpCheck::onConnectFailed(core::Stream&, int err) { finish(false, connectFailure(err)); }
+
+void HttpCheck::onData(core::Stream& s) {
+  core::Buffer& in = s.input();
+  size_t n = std::min(in.size(), kMaxStatusLine);
+  std::string_view head(in.pullup(n), n);
+  size_t eol = head.find('\n');
+  if (eol == std::string_view::npos) {
+    if (in.size() >= kMaxStatusLine) finish(false, "check failed: malformed status line");
+    return;  // the rest of the line is on its way
+  }
+  std::string_view line = head.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  int status = parseStatusLine(line);
+  if (status < 0) {
+    finish(false, "check failed: malformed status line");
+  } else if (status >= 200 && status < 300) {
+    finish(true, "check passed");
+  } else {
+    finish(false, "check failed: status " + std::to_string(status));
+  }
+}
+
+void HttpCheck::onEof(core::Stream&) { finish(false, "check failed: closed before status line"); }
+
+void HttpCheck::onError(core::Stream&, int err) {
+  if (err == ECONNRESET || err == EPIPE) {
+    finish(false, "check failed: reset");
+  } else {
+    finish(false, std::string("check failed: ") + strerror(err));
+  }
+}
+
+void HttpCheck::onTimer() {
+  if (!early_failure_.empty()) {
+    finish(false, early_failure_);
+  } else {
+    finish(false, "check failed: timeout");
+  }
+}
+
+}  // namespace meridian::health

@@ -1,0 +1,55 @@
+#pragma once
+// HttpCheck: one active health check at a time over its own connection. Connects, sends
+// `GET path` with Connection: close, and judges by the status line alone: the body is never
+// waited for, and the connection is dropped as soon as the verdict is in.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/address.h"
+#include "core/event_loop.h"
+#include "core/stream.h"
+
+namespace meridian::health {
+
+// The status code of an HTTP/1.x status line ("HTTP/1.1 503 Service Unavailable"), or -1
+// when the line is not one.
+int parseStatusLine(std::string_view line);
+
+class HttpCheck : private core::StreamHandler {
+ public:
+  // passed, and why not ("check failed: status 503", "check failed: timeout", ...).
+  using Done = std::function<void(bool passed, const std::string& reason)>;
+
+  explicit HttpCheck(core::EventLoop& loop);
+  ~HttpCheck() override;  // abandons a check in flight: `done` is not called
+  HttpCheck(const HttpCheck&) = delete;
+  HttpCheck& operator=(const HttpCheck&) = delete;
+
+  // Starts a check; `done` runs exactly once, later, on the loop (never from inside start).
+  // A check already in flight is abandoned first.
+  void start(const core::SocketAddress& addr, const std::string& host, const std::string& path,
+             core::Millis timeout, Done done);
+  void cancel();
+  bool running() const { return done_ != nullptr; }
+
+ private:
+  void onConnected(core::Stream& s) override;
+  void onConnectFailed(core::Stream& s, int err) override;
+  void onData(core::Stream& s) override;
+  void onEof(core::Stream& s) override;
+  void onError(core::Stream& s, int err) override;
+  void onTimer();
+  void finish(bool passed, std::string reason);
+  void dropStream();
+
+  core::EventLoop& loop_;
+  core::Timer timer_;  // the check's timeout, or an immediate failure delivered later
+  core::Stream* stream_ = nullptr;
+  std::string request_;
+  std::string early_failure_;  // set when the check failed before any event could report it
+  Done done_;
+};
+
+}  // namespace meridian::health
