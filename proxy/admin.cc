@@ -31,9 +31,11 @@ class AdminConn final : public core::StreamHandler, public core::Disposable {
     if (r.status == http1::ParseStatus::Error) {
       http1::writeErrorResponse(400, "bad_request", true, false, s.output());
     } else {
-      std::string_view path = http1::originForm(head.target);
-      path = path.substr(0, path.find('?'));
-      AdminServer::Answer a = admin_.handle(head.method, path);
+      std::string_view target = http1::originForm(head.target);
+      size_t q = target.find('?');
+      std::string_view path = target.substr(0, q);
+      std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+      AdminServer::Answer a = admin_.handle(head.method, path, query);
       char h[256];
       int len = snprintf(h, sizeof h,
                          "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
@@ -90,8 +92,54 @@ void AdminServer::onClosed(AdminConn* conn) {
   server_.loop().deleteLater(conn);
 }
 
-AdminServer::Answer AdminServer::handle(std::string_view method, std::string_view path) {
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of `name` in a query string, percent-decoded ('+' is a space); "" when absent.
+std::string queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    std::string out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size() && hexValue(raw[i + 1]) >= 0 &&
+                 hexValue(raw[i + 2]) >= 0) {
+        out += static_cast<char>(hexValue(raw[i + 1]) * 16 + hexValue(raw[i + 2]));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+}  // namespace
+
+AdminServer::Answer AdminServer::handle(std::string_view method, std::string_view path,
+                                        std::string_view query) {
   bool get = method == "GET" || method == "HEAD";
+  if (path == "/regions" && get) return {200, "application/json", server_.regionsJson()};
+  if (path == "/explain" && get) {
+    std::string ip = queryParam(query, "client_ip");
+    if (ip.empty()) return {400, "text/plain", "client_ip is required\n"};
+    return {200, "application/json",
+            server_.explainJson(ip, queryParam(query, "host"), queryParam(query, "path"),
+                                queryParam(query, "method"))};
+  }
   if (path == "/healthz" && get) return {200, "text/plain", "ok\n"};
   if (path == "/ready" && get) {
     if (server_.ready()) return {200, "text/plain", "ready\n"};
@@ -112,7 +160,7 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
     return {200, "text/plain", "draining\n"};
   }
   bool known = path == "/healthz" || path == "/ready" || path == "/metrics" ||
-               path == "/reload" || path == "/drain";
+               path == "/reload" || path == "/drain" || path == "/regions" || path == "/explain";
   if (known) return {405, "text/plain", "method not allowed\n"};
   return {404, "text/plain", "not found\n"};
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
-// POST /reload, POST /drain. One request per connection; operators and scrapers, not traffic.
+// /regions, /explain, POST /reload, POST /drain. One request per connection; operators and scrapers, not traffic.
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -27,7 +27,7 @@ class AdminServer {
     std::string content_type = "text/plain";
     std::string body;
   };
-  Answer handle(std::string_view method, std::string_view path);
+  Answer handle(std::string_view method, std::string_view path, std::string_view query);
   void onClosed(AdminConn* conn);
 
  private:

@@ -54,6 +54,7 @@ DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& liste
       listener_(listener),
       stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)) {
   formatPeer(peer, client_ip_, sizeof client_ip_);
+  peer_ = routing::IpAddress::fromSockaddr(peer);
   stream_->setLowWatermark(Exchange::kLowWatermark);
   // The first request must arrive within header_timeout (a connection that sends nothing
   // costs us a socket: treat it like a slow head).

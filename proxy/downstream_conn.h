@@ -16,6 +16,7 @@
 #include "core/stream.h"
 #include "proxy/http1_parser.h"
 #include "proxy/stats.h"
+#include "routing/geo.h"
 
 namespace meridian::proxy {
 
@@ -32,6 +33,7 @@ class DownstreamConn final : public core::StreamHandler,
 
   core::Stream& stream() { return *stream_; }
   std::string_view clientIp() const { return client_ip_; }
+  const routing::IpAddress& peer() const { return peer_; }
   const ListenSocket& listener() const { return listener_; }
 
   // From the exchange: its response is fully queued (keep_alive: serve the next request).
@@ -68,6 +70,7 @@ class DownstreamConn final : public core::StreamHandler,
   State state_ = State::Idle;
   bool in_process_ = false;
   bool seen_request_ = false;
+  routing::IpAddress peer_;
   char client_ip_[48] = {};
 };
 

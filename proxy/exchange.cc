@@ -77,7 +77,13 @@ void Exchange::start() {
   req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
   request_done_ = head_.framing == Framing::None;
 
-  routing::RequestInfo info{head_.host, pathOf(http1::originForm(head_.target)), head_.method};
+  client_ = snap_->geo->lookup(clientAddress());
+  routing::RequestInfo info{head_.host,
+                            pathOf(http1::originForm(head_.target)),
+                            head_.method,
+                            &client_,
+                            findHeader(head_.headers, "meridian-prefer-region"),
+                            down_.listener().region};
   decision_ = snap_->router->pick(info, *snap_->health, worker_.random());
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
     worker_.stats().add(Counter::NoRoute);
@@ -95,11 +101,28 @@ void Exchange::start() {
   connect();
 }
 
+// Where the client is: the socket peer, or, when the peer is a trusted proxy, the right-most
+// untrusted address it forwarded (so a client cannot place itself by sending the header).
+routing::IpAddress Exchange::clientAddress() const {
+  const config::Geo& geo = snap_->config->geo;
+  if (geo.trusted_proxies.empty()) return down_.peer();
+  thread_local std::vector<std::string_view> values;
+  values.clear();
+  for (const auto& h : head_.headers)
+    if (http1::iequals(h.name, geo.client_ip_header)) values.push_back(h.value);
+  return routing::clientAddress(down_.peer(), values, geo.trusted_proxies);
+}
+
+// What this attempt taught us about the endpoint, for passive outlier detection.
+void Exchange::reportOutcome(health::Outcome outcome) {
+  if (endpoint_ != nullptr) worker_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
+}
+
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
 // order that still has one; ties go to a random one so workers do not all pick the same.
 bool Exchange::chooseEndpoint() {
   const routing::ClusterPlan& plan = *decision_.plan;
-  const auto& addrs = snap_->endpoints[plan.index];
+  const auto& addrs = (*snap_->endpoints)[plan.index];
   for (; region_pos_ < decision_.order_size; ++region_pos_) {
     const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
     int best = -1;
@@ -156,6 +179,7 @@ void Exchange::onConnectTimeout() {
 // Nothing was sent: the next endpoint, then the next region, is always safe to try.
 void Exchange::onUpstreamConnectFailed(int err) {
   if (state_ != State::Connecting) return;
+  reportOutcome(health::Outcome::ConnectFailure);
   logDebug("upstream %s: connect failed: %s", endpoint_->text.c_str(), strerror(err));
   bool timed_out = err == ETIMEDOUT;
   bool can_retry = attempts_ < decision_.route->replay.max_attempts &&
@@ -171,7 +195,7 @@ void Exchange::onUpstreamConnectFailed(int err) {
 void Exchange::onUpstreamReady(UpstreamConn& conn) {
   up_ = &conn;
   if (!counted_active_) {
-    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active++;
+    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active.fetch_add(1, std::memory_order_relaxed);
     counted_active_ = true;
   }
   up_->stream().setLowWatermark(kLowWatermark);
@@ -188,6 +212,8 @@ void Exchange::sendRequestHead() {
   fwd.request_id = request_id_[0] != '\0' ? std::string_view(request_id_)
                                            : findHeader(head_.headers, "x-request-id");
   fwd.attempt = attempts_;
+  fwd.client_region = snap_->router->nearestRegion(client_);
+  fwd.client_country = client_.country;
   http1::writeUpstreamRequestHead(head_, fwd, up_->stream().output());
   // We answered Expect ourselves (the upstream never sees it): tell the client to send the
   // body now that there is somewhere for it to go.
@@ -347,6 +373,7 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
   }
   response_started_ = true;
   resp_ = {head.status, head.framing, head.keep_alive};
+  reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";
@@ -544,6 +571,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
         return;
       }
       worker_.stats().add(Counter::UpstreamResets);
+      reportOutcome(health::Outcome::Reset);
       failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, "closed"});
       return;
     default:
@@ -558,6 +586,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
     return;
   }
   worker_.stats().add(Counter::UpstreamResets);
+  reportOutcome(health::Outcome::Reset);
   if (state_ == State::Forwarding) {
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
   } else {
@@ -591,6 +620,7 @@ void Exchange::onDeadline() {
         return;
       }
       worker_.stats().add(Counter::UpstreamTimeouts);
+      reportOutcome(health::Outcome::Timeout);
       failBeforeResponse(Error{ErrorKind::ReadTimeout, Side::Upstream, true, "no response"});
       return;
     case State::Responding:
@@ -647,7 +677,7 @@ void Exchange::detachUpstream() {
 
 void Exchange::releaseUpstream(bool reusable) {
   if (counted_active_) {
-    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active--;
+    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active.fetch_sub(1, std::memory_order_relaxed);
     counted_active_ = false;
   }
   UpstreamConn* c = up_;

@@ -17,6 +17,7 @@
 
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
+#include "health/health_monitor.h"
 #include "proxy/http1_parser.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
@@ -61,6 +62,8 @@ class Exchange final : public UpstreamUser,
   enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Done };
 
   // Routing and connecting.
+  routing::IpAddress clientAddress() const;
+  void reportOutcome(health::Outcome outcome);
   bool chooseEndpoint();
   void connect();
   void onConnectTimeout();
@@ -93,7 +96,8 @@ class Exchange final : public UpstreamUser,
   http1::RequestHead head_;
   State state_ = State::Routing;
 
-  // Where the request goes.
+  // Where the client is and where the request goes.
+  routing::GeoLocation client_;
   routing::Decision decision_;
   size_t region_pos_ = 0;           // index into decision_.order
   const ResolvedAddress* endpoint_ = nullptr;

@@ -67,7 +67,7 @@ class HeadBuilder {
 // against the names of the same length, since most fields match none of them.
 enum class FieldKind { Other, HopByHop, Host, ContentLength, Expect, XForwardedFor,
                        XForwardedProto, XForwardedHost, XRequestId, MeridianAttempt,
-                       MeridianRegion, Upgrade };
+                       MeridianRegion, MeridianClient, Upgrade };
 
 FieldKind classify(std::string_view n) {
   switch (n.size()) {
@@ -94,6 +94,9 @@ FieldKind classify(std::string_view n) {
     case 17:
       if (iequals(n, "x-forwarded-proto")) return FieldKind::XForwardedProto;
       return iequals(n, "transfer-encoding") ? FieldKind::HopByHop : FieldKind::Other;
+    case 22: return iequals(n, "meridian-client-region") ? FieldKind::MeridianClient : FieldKind::Other;
+    case 23:
+      return iequals(n, "meridian-client-country") ? FieldKind::MeridianClient : FieldKind::Other;
     default: return FieldKind::Other;
   }
 }
@@ -149,6 +152,9 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
   b.add("meridian-attempt: ");
   b.number(static_cast<uint64_t>(fwd.attempt));
   b.add("\r\n");
+  // Ours alone: a client's own copies of these were dropped above (they would be spoofable).
+  if (!fwd.client_region.empty()) b.header("meridian-client-region", fwd.client_region);
+  if (!fwd.client_country.empty()) b.header("meridian-client-country", fwd.client_country);
   if (head.upgrade) {
     b.header("upgrade", upgrade);
     b.add("connection: upgrade\r\n");

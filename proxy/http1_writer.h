@@ -16,6 +16,8 @@ struct ForwardInfo {
   std::string_view request_id;  // kept from the client or generated
   bool request_id_generated = false;
   int attempt = 1;
+  std::string_view client_region;   // meridian-client-region: nearest region to the client
+  std::string_view client_country;  // meridian-client-country
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those

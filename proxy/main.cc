@@ -12,6 +12,8 @@
 #include "core/log.h"
 #include "proxy/demo.h"
 #include "proxy/server.h"
+#include "proxy/snapshot.h"
+#include "routing/explain.h"
 
 #ifndef MERIDIAN_YAML_CPP_VERSION
 #define MERIDIAN_YAML_CPP_VERSION "unknown"
@@ -30,6 +32,8 @@ void usage(FILE* out) {
       "usage:\n"
       "  meridian run -c FILE [--ready-file PATH]   serve; SIGTERM/SIGINT drain, SIGHUP reloads\n"
       "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: errors\n"
+      "  meridian route explain -c FILE --client-ip IP [--host H] [--path P] [--method M]\n"
+      "                                             where a request would go and why (JSON)\n"
       "  meridian demo                              proxy + three demo regions on loopback\n"
       "  meridian version                           versions of meridian and its libraries\n",
       out);
@@ -84,6 +88,50 @@ int cmdRun(const std::vector<std::string>& args) {
   return server.run();
 }
 
+// Explains on the config as written: health is what the config assumes before any check ran
+// (GET /explain on a running proxy shows live health).
+int cmdRouteExplain(const std::vector<std::string>& args) {
+  std::string config;
+  meridian::routing::ExplainInput in;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (i + 1 >= args.size()) {
+      fprintf(stderr, "meridian: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const std::string& v = args[++i];
+    if (a == "-c" || a == "--config") config = v;
+    else if (a == "--client-ip") in.client_ip = v;
+    else if (a == "--host") in.host = v;
+    else if (a == "--path") in.path = v;
+    else if (a == "--method") in.method = v;
+    else if (a == "--prefer-region") in.prefer_region = v;
+    else {
+      fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (config.empty() || in.client_ip.empty()) {
+    fprintf(stderr, "meridian: route explain needs -c FILE and --client-ip IP\n");
+    return 2;
+  }
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    printDiagnostics(r);
+    return 1;
+  }
+  auto cfg = std::make_shared<const meridian::config::Config>(std::move(r.config));
+  auto snap = meridian::proxy::buildSnapshot(cfg, 1);
+  if (!snap.ok()) {
+    fprintf(stderr, "%s\n", snap.error().detail.c_str());
+    return 1;
+  }
+  const auto& s = *snap.value();
+  if (!cfg->listeners.empty()) in.listener_region = cfg->listeners.front().region;
+  fputs(meridian::routing::explainJson(*s.router, *s.health, *s.geo, in).c_str(), stdout);
+  return 0;
+}
+
 int cmdVersion() {
   printf("meridian %s\n", MERIDIAN_VERSION);
   printf("libevent %s\n", meridian::core::libeventVersion());
@@ -105,6 +153,8 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmdRun(args);
   if (cmd == "validate") return cmdValidate(args);
   if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "route" && !args.empty() && args[0] == "explain")
+    return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));
   if (cmd == "version" || cmd == "--version") return cmdVersion();
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     usage(stdout);

@@ -79,6 +79,9 @@ int Server::run() {
     return 1;
   }
   snap_ = snap.value();
+  monitor_ = std::make_unique<health::HealthMonitor>(
+      loop_, [this](std::shared_ptr<const health::HealthSnapshot> h) { onHealth(std::move(h)); });
+  monitor_->apply(cfg_);
   int n = workerCount(*cfg_);
   std::vector<std::vector<ListenSocket>> per_worker(static_cast<size_t>(n));
   if (!bindListeners(per_worker)) return 1;
@@ -91,6 +94,13 @@ int Server::run() {
   for (int w = 0; w < n; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, snap_, std::move(per_worker[static_cast<size_t>(w)]),
                                                 open_connections_));
+    // Passive health reports hop to the main thread, where the monitor lives.
+    workers_.back()->setOutcomeSink(
+        [this](const std::string& cluster, const std::string& endpoint, health::Outcome o) {
+          loop_.post([this, cluster, endpoint, o] {
+            if (monitor_) monitor_->report(cluster, endpoint, o);
+          });
+        });
     workers_.back()->start();
   }
   core::SignalHandler on_term(loop_, SIGTERM, [this] { beginDrain(); });
@@ -108,8 +118,19 @@ int Server::run() {
   if (opts_.on_ready) opts_.on_ready(*this);
   loop_.run();
   for (auto& w : workers_) w->join();
+  monitor_.reset();
   logInfo("drained, exiting");
   return 0;
+}
+
+void Server::onHealth(std::shared_ptr<const health::HealthSnapshot> health) {
+  if (!snap_) return;
+  snap_ = snap_->withHealth(std::move(health));
+  publish();
+}
+
+void Server::publish() {
+  for (auto& w : workers_) w->publish(snap_);
 }
 
 void Server::writeReadyFile(const std::string& admin_address) {
@@ -157,7 +178,10 @@ std::string Server::reload() {
       snap_ = snap.value();
       ++generation_;
       ++reloads_ok_;
-      for (auto& w : workers_) w->publish(snap_);
+      // The monitor keeps the state of surviving endpoints and publishes health indexed for
+      // the new config (onHealth), which sends the new snapshot to the workers.
+      monitor_->apply(cfg_);
+      publish();
       logInfo("config reloaded, generation %llu", static_cast<unsigned long long>(generation_));
       return "";
     }
@@ -199,7 +223,8 @@ std::string Server::metricsText() const {
       << "# HELP meridian_config_reloads_total Config reloads, by result.\n"
          "# TYPE meridian_config_reloads_total counter\n"
          "meridian_config_reloads_total{result=\"ok\"} " << reloads_ok_ << "\n"
-         "meridian_config_reloads_total{result=\"error\"} " << reloads_failed_ << "\n";
+         "meridian_config_reloads_total{result=\"error\"} " << reloads_failed_ << "\n"
+      << healthGauges(*snap_);
   return out.str();
 }
 

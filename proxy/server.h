@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/address.h"
 #include "core/event_loop.h"
+#include "health/health_monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
@@ -40,6 +41,11 @@ class Server {
   // keeps serving).
   std::string reload();
   std::string metricsText() const;
+  // GET /regions: per cluster, per region, per endpoint: health, why, since, ejections, in flight.
+  std::string regionsJson() const;
+  // GET /explain: `meridian route explain` on the live health and geo state.
+  std::string explainJson(const std::string& client_ip, const std::string& host,
+                          const std::string& path, const std::string& method) const;
   uint64_t generation() const { return generation_; }
   const std::string& adminAddress() const { return admin_address_; }
   // "127.0.0.1:8080" per listener name, once bound.
@@ -50,6 +56,8 @@ class Server {
  private:
   bool bindListeners(std::vector<std::vector<ListenSocket>>& per_worker);
   void writeReadyFile(const std::string& admin_address);
+  void onHealth(std::shared_ptr<const health::HealthSnapshot> health);
+  void publish();
 
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;
@@ -57,6 +65,7 @@ class Server {
   core::EventLoop loop_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<health::HealthMonitor> monitor_;
   std::atomic<int> open_connections_{0};
   std::vector<std::pair<std::string, std::string>> bound_;
   std::string admin_address_;
@@ -67,6 +76,9 @@ class Server {
   bool draining_ = false;
   std::thread joiner_;
 };
+
+// The meridian_upstream_healthy gauges of a snapshot, in Prometheus text format.
+std::string healthGauges(const Snapshot& s);
 
 // Creates a listening TCP socket bound to `hp` (SO_REUSEPORT so each worker can have one).
 core::Result<int> listenOn(const config::HostPort& hp, int backlog);

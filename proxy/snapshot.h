@@ -1,8 +1,9 @@
 #pragma once
-// Everything a request reads, frozen: the config, the router built from it, endpoint health
-// and resolved endpoint addresses. The main thread builds a new one on every change and hands
-// it to each worker; a request keeps the one it started with, so a reload never changes a
-// request in flight.
+// Everything a request reads, frozen: the config, the router built from it, the geo database,
+// endpoint health and resolved endpoint addresses. The main thread builds a new one on every
+// reload or health change and hands it to each worker; a request keeps the one it started
+// with, so neither a reload nor a health change alters a request in flight. Health is indexed
+// for this snapshot's config, which is why they travel together.
 #include <memory>
 #include <vector>
 
@@ -10,19 +11,27 @@
 #include "core/error.h"
 #include "health/health_snapshot.h"
 #include "proxy/upstream_pool.h"
+#include "routing/geo.h"
 #include "routing/router.h"
 
 namespace meridian::proxy {
 
+using EndpointAddresses = std::vector<std::vector<ResolvedAddress>>;  // [cluster][endpoint]
+
 struct Snapshot {
   std::shared_ptr<const config::Config> config;
-  std::unique_ptr<routing::Router> router;
+  std::shared_ptr<const routing::Router> router;
+  std::shared_ptr<const routing::GeoDb> geo;
   std::shared_ptr<const health::HealthSnapshot> health;
-  std::vector<std::vector<ResolvedAddress>> endpoints;  // [cluster][endpoint]
+  std::shared_ptr<const EndpointAddresses> endpoints;
   uint64_t generation = 0;
+
+  // The same snapshot with new health (sharing everything else).
+  std::shared_ptr<const Snapshot> withHealth(std::shared_ptr<const health::HealthSnapshot> h) const;
 };
 
-// Resolves every endpoint address (names through the system resolver, once, at load time).
+// Resolves every endpoint address (names through the system resolver, once, at load time)
+// and opens the geo database. Health starts as the config says (HealthSnapshot::initial).
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, uint64_t generation);
 

@@ -74,6 +74,7 @@ EndpointPool& UpstreamPool::endpoint(const ResolvedAddress& addr, const config::
   if (it == endpoints_.end()) {
     auto ep = std::make_unique<EndpointPool>();
     ep->address = addr;
+    std::lock_guard<std::mutex> lock(endpoints_mu_);
     it = endpoints_.emplace(addr.text, std::move(ep)).first;
   }
   it->second->limits = limits;  // a reload may change them
@@ -82,7 +83,12 @@ EndpointPool& UpstreamPool::endpoint(const ResolvedAddress& addr, const config::
 
 int UpstreamPool::active(const std::string& endpoint) const {
   auto it = endpoints_.find(endpoint);
-  return it == endpoints_.end() ? 0 : it->second->active;
+  return it == endpoints_.end() ? 0 : it->second->active.load(std::memory_order_relaxed);
+}
+
+int UpstreamPool::inFlight(const std::string& endpoint) const {
+  std::lock_guard<std::mutex> lock(endpoints_mu_);
+  return active(endpoint);
 }
 
 UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr,

@@ -4,7 +4,9 @@
 // and detection of connections the upstream closed while they sat idle.
 #include <sys/socket.h>
 
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -74,7 +76,9 @@ struct EndpointPool {
   ResolvedAddress address;
   config::Pool limits;
   int open = 0;      // connections, idle or busy or connecting
-  int active = 0;    // requests in flight on this endpoint (least-outstanding choice)
+  // Requests in flight on this endpoint (least-outstanding choice). Atomic only so /regions
+  // can read it from the main thread; written by the owning worker alone.
+  std::atomic<int> active{0};
   std::vector<UpstreamConn*> idle;  // most recently used last
   std::vector<UpstreamConn*> connecting;
   std::deque<UpstreamUser*> waiting;
@@ -101,8 +105,10 @@ class UpstreamPool {
   // connecting (its request ended first): it hears nothing more.
   void cancel(const std::string& endpoint, UpstreamUser* user);
 
-  // In-flight requests per endpoint, for least-outstanding choice.
+  // In-flight requests per endpoint, for least-outstanding choice (worker thread).
   int active(const std::string& endpoint) const;
+  // The same, from any thread (for /regions).
+  int inFlight(const std::string& endpoint) const;
   EndpointPool& endpoint(const ResolvedAddress& addr, const config::Pool& limits);
   // Closes every idle connection (drain, shutdown).
   void closeIdle();
@@ -118,6 +124,9 @@ class UpstreamPool {
   core::EventLoop& loop_;
   WorkerStats& stats_;
   std::unordered_map<std::string, std::unique_ptr<EndpointPool>> endpoints_;
+  // Held by the worker only while inserting into endpoints_, and by readers on other threads;
+  // the worker's own lookups need no lock (it is the only writer).
+  mutable std::mutex endpoints_mu_;
 };
 
 }  // namespace meridian::proxy

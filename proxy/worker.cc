@@ -69,6 +69,20 @@ void Worker::onAccept(int fd, const ListenSocket& ls) {
   conns_.insert(conn);
 }
 
+void Worker::reportOutcome(const std::string& cluster, const ResolvedAddress& endpoint,
+                           health::Outcome outcome) {
+  if (!outcome_sink_) return;
+  if (outcome == health::Outcome::Success) {
+    if (failing_.empty()) return;  // the common case: nothing to reset
+    auto it = failing_.find(endpoint.text);
+    if (it == failing_.end()) return;
+    failing_.erase(it);
+  } else {
+    ++failing_[endpoint.text];
+  }
+  outcome_sink_(cluster, endpoint.text, outcome);
+}
+
 void Worker::onConnectionClosed(DownstreamConn* conn) {
   if (conns_.erase(conn) == 0) return;
   open_connections_.fetch_sub(1, std::memory_order_relaxed);

@@ -3,6 +3,8 @@
 // upstream pools and counters. A connection lives and dies on one worker: no locks on the
 // request path.
 #include <atomic>
+#include <functional>
+#include <unordered_map>
 #include <memory>
 #include <random>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
+#include "health/health_monitor.h"
 #include "proxy/http1_parser.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
@@ -54,6 +57,13 @@ class Worker {
   http1::RequestHead& scratchHead() { return scratch_head_; }
   http1::ResponseHead& scratchResponse() { return scratch_response_; }
   void onConnectionClosed(DownstreamConn* conn);
+  // Passive health: failures are sent to the main thread, and the first success after them
+  // (to reset its count); a healthy steady state sends nothing.
+  using OutcomeSink =
+      std::function<void(const std::string& cluster, const std::string& endpoint, health::Outcome)>;
+  void setOutcomeSink(OutcomeSink sink) { outcome_sink_ = std::move(sink); }
+  void reportOutcome(const std::string& cluster, const ResolvedAddress& endpoint,
+                     health::Outcome outcome);
   int id() const { return id_; }
 
  private:
@@ -70,6 +80,8 @@ class Worker {
   std::vector<std::unique_ptr<core::Acceptor>> acceptors_;
   std::unordered_set<DownstreamConn*> conns_;
   std::atomic<int>& open_connections_;
+  OutcomeSink outcome_sink_;
+  std::unordered_map<std::string, int> failing_;  // endpoint -> consecutive failures seen here
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;
   http1::ResponseHead scratch_response_;

@@ -1,10 +1,26 @@
 #include "routing/router.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace meridian::routing {
 
 namespace {
+
+constexpr double kDegToRad = M_PI / 180.0;
+
+RegionGroup makeGroup(const config::Config& cfg, const std::string& name) {
+  RegionGroup g;
+  g.name = name;
+  if (const config::Region* r = cfg.findRegion(name)) {
+    g.drained = r->drain;
+    g.located = true;
+    g.lat = r->lat;
+    g.lon = r->lon;
+    unitVector(r->lat, r->lon, g.x, g.y, g.z);
+  }
+  return g;
+}
 
 ClusterPlan buildPlan(const config::Config& cfg, size_t index) {
   ClusterPlan plan;
@@ -12,13 +28,13 @@ ClusterPlan buildPlan(const config::Config& cfg, size_t index) {
   plan.cluster = &cfg.clusters[index];
   // Regions in the order the config lists them; an endpoint whose region is not listed
   // (validation forbids it, but a hand-built config may) gets a group of its own at the end.
-  for (const auto& r : cfg.regions) plan.regions.push_back({r.name, {}});
+  for (const auto& r : cfg.regions) plan.regions.push_back(makeGroup(cfg, r.name));
   const auto& eps = plan.cluster->endpoints;
   for (uint32_t i = 0; i < eps.size(); ++i) {
     auto it = std::find_if(plan.regions.begin(), plan.regions.end(),
                            [&](const RegionGroup& g) { return g.name == eps[i].region; });
     if (it == plan.regions.end()) {
-      plan.regions.push_back({eps[i].region, {}});
+      plan.regions.push_back(makeGroup(cfg, eps[i].region));
       it = plan.regions.end() - 1;
     }
     it->endpoints.push_back(i);
@@ -27,16 +43,69 @@ ClusterPlan buildPlan(const config::Config& cfg, size_t index) {
   return plan;
 }
 
-bool regionDrained(const config::Config& cfg, const std::string& name) {
-  const config::Region* r = cfg.findRegion(name);
-  return r != nullptr && r->drain;
+bool anyHealthy(const RegionGroup& g, size_t cluster, const health::HealthSnapshot& health) {
+  return std::any_of(g.endpoints.begin(), g.endpoints.end(),
+                     [&](uint32_t e) { return health.healthy(cluster, e); });
+}
+
+const std::vector<std::string>* residencyFor(const config::Route& route,
+                                             const GeoLocation* client) {
+  if (client == nullptr || client->country.empty() || route.residency.empty()) return nullptr;
+  auto it = route.residency.find(client->country);
+  return it == route.residency.end() ? nullptr : &it->second;
+}
+
+bool allowed(const std::vector<std::string>* residency, const std::string& region) {
+  return residency == nullptr ||
+         std::find(residency->begin(), residency->end(), region) != residency->end();
+}
+
+// Orders d.order[0..n): undrained before drained, then nearest first by dot product with the
+// origin's unit vector (when there is an origin), else config order. Insertion sort: n is
+// small and the sort must not allocate.
+void orderRegions(Decision& d, bool have_origin, double ox, double oy, double oz) {
+  const auto& regions = d.plan->regions;
+  auto closeness = [&](uint16_t i) {
+    const RegionGroup& g = regions[i];
+    return (have_origin && g.located) ? g.x * ox + g.y * oy + g.z * oz : -2.0;
+  };
+  auto before = [&](uint16_t a, uint16_t b) {
+    if (regions[a].drained != regions[b].drained) return !regions[a].drained;
+    if (!have_origin) return false;  // stable: config order
+    return closeness(a) > closeness(b);
+  };
+  for (size_t i = 1; i < d.order_size; ++i) {
+    uint16_t v = d.order[i];
+    size_t j = i;
+    for (; j > 0 && before(v, d.order[j - 1]); --j) d.order[j] = d.order[j - 1];
+    d.order[j] = v;
+  }
+}
+
+void preferFirst(Decision& d, std::string_view prefer) {
+  for (size_t i = 0; i < d.order_size; ++i) {
+    if (d.plan->regions[d.order[i]].name != prefer) continue;
+    uint16_t v = d.order[i];
+    for (size_t j = i; j > 0; --j) d.order[j] = d.order[j - 1];
+    d.order[0] = v;
+    d.why = "preferred";
+    return;
+  }
 }
 
 }  // namespace
 
+void unitVector(double lat, double lon, double& x, double& y, double& z) {
+  double la = lat * kDegToRad, lo = lon * kDegToRad;
+  x = std::cos(la) * std::cos(lo);
+  y = std::cos(la) * std::sin(lo);
+  z = std::sin(la);
+}
+
 Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)), table_(*cfg_) {
   plans_.reserve(cfg_->clusters.size());
   for (size_t i = 0; i < cfg_->clusters.size(); ++i) plans_.push_back(buildPlan(*cfg_, i));
+  for (const auto& r : cfg_->regions) all_regions_.push_back(makeGroup(*cfg_, r.name));
 }
 
 const config::Backend* Router::pickBackend(const config::Route& route, uint64_t random) {
@@ -51,6 +120,22 @@ const config::Backend* Router::pickBackend(const config::Route& route, uint64_t 
   return &route.backends.back();
 }
 
+std::string_view Router::nearestRegion(const GeoLocation& where) const {
+  if (!where.known) return {};
+  double x, y, z;
+  unitVector(where.lat, where.lon, x, y, z);
+  const RegionGroup* best = nullptr;
+  double best_dot = -2;
+  for (const auto& g : all_regions_) {
+    double dot = g.x * x + g.y * y + g.z * z;
+    if (g.located && dot > best_dot) {
+      best = &g;
+      best_dot = dot;
+    }
+  }
+  return best ? std::string_view(best->name) : std::string_view();
+}
+
 Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& health,
                       uint64_t random) const {
   Decision d;
@@ -60,28 +145,44 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
   const config::Cluster* cluster = backend ? cfg_->findCluster(backend->cluster) : nullptr;
   if (cluster == nullptr) return d;
   d.plan = &plans_[static_cast<size_t>(cluster - cfg_->clusters.data())];
+  d.residency = residencyFor(*d.route, req.client);
 
-  // Healthy, undrained regions first; drained ones only as failover targets after them.
-  auto add = [&](bool drained_pass) {
+  // Candidates: allowed regions with a healthy endpoint; failing that, with route_anyway,
+  // every allowed region (fail open, but never across a residency rule).
+  for (int pass = 0; pass < 2 && d.order_size == 0; ++pass) {
+    if (pass == 1 && d.route->all_unhealthy != config::AllUnhealthy::RouteAnyway) break;
     for (size_t i = 0; i < d.plan->regions.size() && d.order_size < Decision::kMaxRegions; ++i) {
       const RegionGroup& g = d.plan->regions[i];
-      if (regionDrained(*cfg_, g.name) != drained_pass) continue;
-      bool any_healthy = std::any_of(g.endpoints.begin(), g.endpoints.end(), [&](uint32_t e) {
-        return health.healthy(d.plan->index, e);
-      });
-      if (any_healthy) d.order[d.order_size++] = static_cast<uint16_t>(i);
-    }
-  };
-  add(false);
-  add(true);
-  if (d.order_size == 0) {
-    if (d.route->all_unhealthy == config::AllUnhealthy::Reject) {
-      d.outcome = PickOutcome::NoHealthyRegion;
-      return d;
-    }
-    for (size_t i = 0; i < d.plan->regions.size() && i < Decision::kMaxRegions; ++i)
+      if (!allowed(d.residency, g.name)) continue;
+      if (pass == 0 && !anyHealthy(g, d.plan->index, health)) continue;
       d.order[d.order_size++] = static_cast<uint16_t>(i);
+    }
+    if (pass == 1 && d.order_size > 0) d.why = "all unhealthy: routing anyway";
   }
+  if (d.order_size == 0) {
+    d.outcome = PickOutcome::NoHealthyRegion;
+    return d;
+  }
+
+  // Order from the client's location, else from the listener's region, else config order.
+  double ox = 0, oy = 0, oz = 0;
+  bool have_origin = false;
+  const char* why = "config order";
+  if (req.client != nullptr && req.client->known) {
+    unitVector(req.client->lat, req.client->lon, ox, oy, oz);
+    have_origin = true;
+    why = "nearest";
+  } else if (!req.listener_region.empty()) {
+    for (const auto& g : all_regions_) {
+      if (g.name != req.listener_region || !g.located) continue;
+      ox = g.x, oy = g.y, oz = g.z;
+      have_origin = true;
+      why = "nearest to the listener's region";
+    }
+  }
+  orderRegions(d, have_origin, ox, oy, oz);
+  if (*d.why == '\0') d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
+  if (!req.prefer_region.empty()) preferFirst(d, req.prefer_region);
   d.outcome = PickOutcome::Ok;
   return d;
 }

@@ -1,4 +1,4 @@
-// The loader: the product.md example loads clean and lands in the structs; every kind of
+// The loader: the reference example loads clean and lands in the structs; every kind of
 // problem is reported at the key or value it is about, all of them in one pass.
 #include "config/loader.h"
 
@@ -16,7 +16,7 @@ namespace {
 using std::chrono::milliseconds;
 using Lines = std::vector<std::string>;
 
-// The example from product.md, verbatim except for the `web-green` cluster, which the
+// The reference example of the product contract, verbatim except for the `web-green` cluster, which the
 // example's route names but does not define (a dangling name is an error).
 constexpr const char* kProductExample = R"(workers: auto                  # worker threads, one event loop each
 watch: false                   # true: reload when this file or a file it names changes

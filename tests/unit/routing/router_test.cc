@@ -133,5 +133,128 @@ TEST(Router, NoRouteAndNoHealthyRegion) {
   EXPECT_EQ(d.order_size, 3u);
 }
 
+std::vector<std::string> orderOf(const Decision& d) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < d.order_size; ++i) out.push_back(d.plan->regions[d.order[i]].name);
+  return out;
+}
+
+GeoLocation at(double lat, double lon, std::string country = "") {
+  GeoLocation g;
+  g.known = true;
+  g.lat = lat;
+  g.lon = lon;
+  g.country = std::move(country);
+  return g;
+}
+
+struct OrderCase {
+  const char* who;
+  GeoLocation where;
+  std::vector<std::string> want;
+};
+
+TEST(Router, OrdersRegionsByDistanceFromTheClient) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  const OrderCase cases[] = {
+      {"Paris", at(48.86, 2.35), {"ams", "iad", "sin"}},
+      {"New York", at(40.71, -74.0), {"iad", "ams", "sin"}},
+      {"Tokyo", at(35.68, 139.69), {"sin", "ams", "iad"}},
+      {"Sydney", at(-33.87, 151.21), {"sin", "iad", "ams"}},
+      {"Honolulu", at(21.31, -157.86), {"iad", "sin", "ams"}},
+  };
+  for (const auto& c : cases) {
+    RequestInfo req{"h", "/", "GET", &c.where, "", ""};
+    Decision d = router.pick(req, *health, 0);
+    EXPECT_EQ(orderOf(d), c.want) << c.who;
+    EXPECT_STREQ(d.why, "nearest") << c.who;
+  }
+}
+
+TEST(Router, ClientWithNoLocationIsOrderedFromTheListenersRegion) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  GeoLocation nowhere;
+  Decision d = router.pick({"h", "/", "GET", &nowhere, "", "sin"}, *health, 0);
+  EXPECT_EQ(orderOf(d)[0], "sin");
+  EXPECT_STREQ(d.why, "nearest to the listener's region");
+  d = router.pick({"h", "/", "GET", &nowhere, "", ""}, *health, 0);
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"ams", "iad", "sin"}));  // config order
+}
+
+TEST(Router, ResidencyRestrictsRegionsEvenWhenTheyAreDown) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  cfg->routes[0].residency["DE"] = {"ams"};
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::RouteAnyway;
+  Router router(cfg);
+  auto healthy = health::HealthSnapshot::initial(*cfg);
+  GeoLocation frankfurt = at(50.11, 8.68, "DE"), new_york = at(40.71, -74.0, "US");
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &frankfurt, "", ""}, *healthy, 0)),
+            std::vector<std::string>{"ams"});
+  // A prefer header cannot break residency either.
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &frankfurt, "sin", ""}, *healthy, 0)),
+            std::vector<std::string>{"ams"});
+  EXPECT_EQ(router.pick({"h", "/", "GET", &new_york, "", ""}, *healthy, 0).order_size, 3u);
+
+  // ams down (both its endpoints): route_anyway fails open only within the regions residency
+  // allows, so German clients still get ams, and with reject they get none.
+  std::vector<std::vector<health::EndpointHealth>> eps(2, std::vector<health::EndpointHealth>(4));
+  eps[0][1].healthy = eps[0][2].healthy = false;
+  auto ams_down = health::HealthSnapshot::make(eps, 1);
+  Decision d = router.pick({"h", "/", "GET", &frankfurt, "", ""}, *ams_down, 0);
+  EXPECT_EQ(orderOf(d), std::vector<std::string>{"ams"});
+  EXPECT_STREQ(d.why, "all unhealthy: routing anyway");
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::Reject;
+  Router strict(cfg);
+  EXPECT_EQ(strict.pick({"h", "/", "GET", &frankfurt, "", ""}, *ams_down, 0).outcome,
+            PickOutcome::NoHealthyRegion);
+  // Everyone else just fails over.
+  EXPECT_EQ(orderOf(strict.pick({"h", "/", "GET", &new_york, "", ""}, *ams_down, 0)),
+            (std::vector<std::string>{"iad", "sin"}));
+}
+
+TEST(Router, PreferHeaderMovesAHealthyRegionFirstAndIgnoresUnknownOnes) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  GeoLocation paris = at(48.86, 2.35);
+  Decision d = router.pick({"h", "/", "GET", &paris, "sin", ""}, *health, 0);
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"sin", "ams", "iad"}));
+  EXPECT_STREQ(d.why, "preferred");
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &paris, "mars", ""}, *health, 0))[0], "ams");
+  // An unhealthy preferred region is not moved first (it is not a candidate at all).
+  std::vector<std::vector<health::EndpointHealth>> eps(2, std::vector<health::EndpointHealth>(4));
+  eps[0][3].healthy = false;  // sin's only endpoint
+  auto sin_down = health::HealthSnapshot::make(eps, 1);
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &paris, "sin", ""}, *sin_down, 0)),
+            (std::vector<std::string>{"ams", "iad"}));
+}
+
+TEST(Router, DrainedRegionIsLastEvenWhenNearest) {
+  auto cfg = baseConfig();
+  cfg->regions[0].drain = true;  // ams
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  GeoLocation paris = at(48.86, 2.35);
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &paris, "", ""}, *health, 0)),
+            (std::vector<std::string>{"iad", "sin", "ams"}));
+}
+
+TEST(Router, NearestRegionForTheClientHeader) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  EXPECT_EQ(router.nearestRegion(at(1.29, 103.85)), "sin");
+  EXPECT_EQ(router.nearestRegion(GeoLocation{}), "");
+}
+
 }  // namespace
 }  // namespace meridian::routing

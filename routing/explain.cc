@@ -1,0 +1,125 @@
+#include "routing/explain.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace meridian::routing {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json locationJson(const IpAddress& ip, const GeoLocation& loc, std::string_view nearest) {
+  Json j;
+  j["ip"] = ip.text();
+  j["source"] = loc.source;
+  j["location"] = loc.known ? Json{{"lat", loc.lat}, {"lon", loc.lon}} : Json();
+  j["country"] = loc.country.empty() ? Json() : Json(loc.country);
+  j["nearest_region"] = nearest.empty() ? Json() : Json(std::string(nearest));
+  return j;
+}
+
+// The highest-weight backend: the one most requests see (explain must be deterministic).
+const config::Backend* mainBackend(const config::Route& route) {
+  const config::Backend* best = nullptr;
+  for (const auto& b : route.backends)
+    if (best == nullptr || b.weight > best->weight) best = &b;
+  return best;
+}
+
+Json backendsJson(const config::Route& route) {
+  uint64_t total = 0;
+  for (const auto& b : route.backends) total += b.weight;
+  Json list = Json::array();
+  for (const auto& b : route.backends) {
+    double share = total ? 100.0 * b.weight / static_cast<double>(total) : 0;
+    list.push_back({{"cluster", b.cluster}, {"weight", b.weight}, {"share_percent", share}});
+  }
+  return list;
+}
+
+Json candidateJson(const RegionGroup& g, size_t cluster, const health::HealthSnapshot& health,
+                   const GeoLocation& client, const Decision& d) {
+  size_t healthy = 0;
+  for (uint32_t e : g.endpoints) healthy += health.healthy(cluster, e) ? 1 : 0;
+  bool allowed = d.residency == nullptr ||
+                 std::find(d.residency->begin(), d.residency->end(), g.name) != d.residency->end();
+  Json j;
+  j["region"] = g.name;
+  j["distance_km"] = (client.known && g.located)
+                         ? Json(std::round(distanceKm(client.lat, client.lon, g.lat, g.lon)))
+                         : Json();
+  j["healthy_endpoints"] = healthy;
+  j["endpoints"] = g.endpoints.size();
+  j["drained"] = g.drained;
+  j["residency"] = allowed ? "allowed" : "forbidden";
+  return j;
+}
+
+}  // namespace
+
+std::string explainJson(const Router& router, const health::HealthSnapshot& health,
+                        const GeoDb& geo, const ExplainInput& in) {
+  Json out;
+  IpAddress ip;
+  if (!IpAddress::parse(in.client_ip, ip)) {
+    out["error"] = "not an IP address: " + in.client_ip;
+    return out.dump(2) + "\n";
+  }
+  GeoLocation loc = geo.lookup(ip);
+  out["request"] = {{"method", in.method}, {"host", in.host}, {"path", in.path}};
+  out["client"] = locationJson(ip, loc, router.nearestRegion(loc));
+
+  const config::Route* route = router.routes().match(in.host, in.path);
+  if (route == nullptr) {
+    out["route"] = nullptr;
+    out["status"] = 404;
+    out["why"] = "no route matches this host and path";
+    return out.dump(2) + "\n";
+  }
+  out["route"] = route->name;
+  out["backends"] = backendsJson(*route);
+  const config::Backend* main = mainBackend(*route);
+  // Draw the weighted choice so that it lands on the main backend.
+  uint64_t draw = 0;
+  for (const auto& b : route->backends) {
+    if (&b == main) break;
+    draw += b.weight;
+  }
+  RequestInfo req{in.host, in.path, in.method, &loc, in.prefer_region, in.listener_region};
+  Decision d = router.pick(req, health, draw);
+  if (d.plan == nullptr) {
+    out["status"] = 503;
+    out["why"] = "the route's backend cluster does not exist";
+    return out.dump(2) + "\n";
+  }
+  out["cluster"] = d.plan->cluster->name;
+  out["residency"] = d.residency ? Json(*d.residency) : Json();
+  Json candidates = Json::array();
+  std::vector<bool> listed(d.plan->regions.size(), false);
+  for (size_t i = 0; i < d.order_size; ++i) {
+    listed[d.order[i]] = true;
+    candidates.push_back(candidateJson(d.plan->regions[d.order[i]], d.plan->index, health, loc, d));
+  }
+  for (size_t i = 0; i < d.plan->regions.size(); ++i) {  // then the excluded ones, marked
+    if (listed[i]) continue;
+    Json c = candidateJson(d.plan->regions[i], d.plan->index, health, loc, d);
+    c["excluded"] = true;
+    candidates.push_back(c);
+  }
+  out["candidates"] = candidates;
+  if (d.outcome != PickOutcome::Ok) {
+    out["chosen"] = nullptr;
+    out["status"] = 503;
+    out["why"] = d.residency ? "no healthy region that residency allows" : "no healthy region";
+  } else {
+    out["chosen"] = d.plan->regions[d.order[0]].name;
+    out["status"] = 200;
+    out["why"] = d.why;
+  }
+  return out.dump(2) + "\n";
+}
+
+}  // namespace meridian::routing
