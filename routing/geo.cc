@@ -190,6 +190,7 @@ core::Result<std::shared_ptr<const GeoDb>> GeoDb::open(const config::Geo& cfg) {
   for (const char* probe : kProbes) {
     int gai = 0, err = MMDB_SUCCESS;
     MMDB_lookup_result_s r = MMDB_lookup_string(&m.mmdb, probe, &gai, &err);
+    if (err == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) continue;  // an IPv4-only database
     if (gai == 0 && err != MMDB_SUCCESS) return fail(MMDB_strerror(err));
     if (gai == 0 && r.found_entry) {
       MMDB_entry_data_list_s* list = nullptr;
