@@ -45,8 +45,7 @@ Endpoint ConfigReader::readEndpoint(const ListItem& item) {
   HostPort address;
   if (m.require("address") && m.readHostPort("address", address)) {
     if (address.port == 0) {
-      d_.add(m.valueMark("address"),
-             m.pathOf("address") + ": port 0 is only valid on a listener");
+      d_.add(m.valueMark("address"), m.pathOf("address") + ": port 0 is only valid on a listener");
     } else {
       ep.address = address;
     }
@@ -92,10 +91,9 @@ Outlier ConfigReader::readOutlier(const MapReader& cluster) {
   if (set && o.max_ejection < o.ejection) {
     // Ejections grow from `ejection` up to this cap; a cap below the start is a typo.
     std::string key = m.has("max_ejection") ? "max_ejection" : "ejection";
-    d_.add(m.valueMark(key), m.path() + ": max_ejection (" +
-                                 std::to_string(o.max_ejection.count()) +
-                                 "ms) must be at least ejection (" +
-                                 std::to_string(o.ejection.count()) + "ms)");
+    d_.add(m.valueMark(key),
+           m.path() + ": max_ejection (" + std::to_string(o.max_ejection.count()) +
+               "ms) must be at least ejection (" + std::to_string(o.ejection.count()) + "ms)");
   }
   m.readPercent("max_ejection_percent", o.max_ejection_percent);
   return o;

@@ -49,7 +49,7 @@ struct Tls {
 
 struct Listener {
   std::string name;
-  HostPort address;  // required
+  HostPort address;    // required
   std::string region;  // where this proxy runs; may be empty
   std::optional<Tls> tls;
   std::optional<uint16_t> redirect_to_https;
@@ -68,8 +68,8 @@ struct GeoOverride {
 };
 
 struct Geo {
-  std::string database;  // empty: no geo lookup, clients have no location
-  std::string latitude_path;   // empty: detected from the database metadata
+  std::string database;       // empty: no geo lookup, clients have no location
+  std::string latitude_path;  // empty: detected from the database metadata
   std::string longitude_path;
   std::string country_path;
   std::vector<Cidr> trusted_proxies;
@@ -111,9 +111,9 @@ struct Outlier {
 
 // Upstream connection pool, per worker and per endpoint.
 struct Pool {
-  int max_connections = 1024;      // open connections (busy + idle) per endpoint per worker
-  int max_pending = 1024;          // requests waiting for a connection beyond that: else 503
-  Duration idle_timeout{60000};    // an idle pooled connection is closed after this
+  int max_connections = 1024;    // open connections (busy + idle) per endpoint per worker
+  int max_pending = 1024;        // requests waiting for a connection beyond that: else 503
+  Duration idle_timeout{60000};  // an idle pooled connection is closed after this
 };
 
 struct Cluster {

@@ -26,7 +26,9 @@ const char* kindName(int kind) {
   return kNames[kind];
 }
 
-std::string position(Mark m) { return std::to_string(m.line) + ":" + std::to_string(m.col); }
+std::string position(Mark m) {
+  return std::to_string(m.line) + ":" + std::to_string(m.col);
+}
 
 // A path into a GeoIP record, such as `location.latitude`.
 bool isRecordPath(std::string_view s) {
@@ -104,8 +106,8 @@ void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
     return;
   }
   if (!root.IsMap()) {
-    d.add(markOf(root), "the config must be a map of settings (workers, listeners, ...), got " +
-                            describe(root));
+    d.add(markOf(root),
+          "the config must be a map of settings (workers, listeners, ...), got " + describe(root));
     return;
   }
   ConfigReader(d).read(root, config);
@@ -199,8 +201,7 @@ void ConfigReader::readWorkers(const MapReader& m, Config& c) {
     return;
   }
   d_.add(m.valueMark("workers"), "workers: expected auto or an integer from 1 to " +
-                                     std::to_string(kMaxWorkers) + ", got " +
-                                     describe(e->value));
+                                     std::to_string(kMaxWorkers) + ", got " + describe(e->value));
 }
 
 void ConfigReader::readAccessLog(const MapReader& m, Config& c) {
@@ -251,8 +252,9 @@ Tls ConfigReader::readTls(const MapReader& listener) {
   const auto* certs = m.find("certificates");
   bool certs_empty = !certs || certs->value.IsNull() || certs->value.IsSequence();
   if (m.isMap() && t.certificates.empty() && certs_empty) {
-    d_.add(certs ? m.valueMark("certificates") : m.mark(),
-           (certs ? m.pathOf("certificates") : m.path()) + ": at least one certificate is required");
+    d_.add(
+        certs ? m.valueMark("certificates") : m.mark(),
+        (certs ? m.pathOf("certificates") : m.path()) + ": at least one certificate is required");
   }
   m.readOneOf("min_version", {"1.2", "1.3"}, t.min_version);
   if (m.has("protocols")) {
@@ -270,7 +272,8 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     }
     const auto& value = m.find("protocols")->value;
     if (value.IsNull() || (value.IsSequence() && value.size() == 0)) {
-      d_.add(m.valueMark("protocols"), m.pathOf("protocols") + ": at least one protocol is required");
+      d_.add(m.valueMark("protocols"),
+             m.pathOf("protocols") + ": at least one protocol is required");
     }
     if (!protocols.empty()) t.protocols = protocols;
   }
@@ -297,8 +300,10 @@ void ConfigReader::readGeo(const MapReader& top, Geo& out) {
     std::string v;
     if (!m.read(key, v)) continue;
     if (!isRecordPath(v)) {
-      d_.add(m.valueMark(key), m.pathOf(key) + ": expected a dotted path such as "
-                               "location.latitude, got " + quoted(v));
+      d_.add(m.valueMark(key), m.pathOf(key) +
+                                   ": expected a dotted path such as "
+                                   "location.latitude, got " +
+                                   quoted(v));
       continue;
     }
     *field = v;
@@ -334,7 +339,8 @@ GeoOverride ConfigReader::readOverride(const ListItem& item) {
     } else {
       d_.add(m.valueMark("country"), m.pathOf("country") +
                                          ": expected a two-letter ISO country code such as "
-                                         "NL, got " + quoted(country));
+                                         "NL, got " +
+                                         quoted(country));
     }
   }
   return o;
@@ -428,9 +434,9 @@ void ConfigReader::checkReferences(const Config& c) {
       known += (known.empty() ? "" : ", ") + key.second;
     }
     std::string kind = kindName(static_cast<int>(ref.kind));
-    d_.add(ref.at, ref.path + ": unknown " + kind + " " + quoted(ref.name) +
-                       (known.empty() ? " (no " + kind + "s are defined)"
-                                      : " (known: " + known + ")"));
+    d_.add(ref.at,
+           ref.path + ": unknown " + kind + " " + quoted(ref.name) +
+               (known.empty() ? " (no " + kind + "s are defined)" : " (known: " + known + ")"));
   }
 }
 

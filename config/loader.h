@@ -17,7 +17,7 @@ struct Diagnostic {
 };
 
 struct LoadResult {
-  Config config;                       // meaningful only when ok()
+  Config config;                        // meaningful only when ok()
   std::vector<Diagnostic> diagnostics;  // empty when ok
   bool ok() const { return diagnostics.empty(); }
 };

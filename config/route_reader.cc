@@ -69,7 +69,8 @@ Match ConfigReader::readMatch(const MapReader& route) {
     } else {
       d_.add(m.valueMark("host"), m.pathOf("host") +
                                       ": expected a host name, *.suffix or *, without a port, "
-                                      "got " + quoted(host));
+                                      "got " +
+                                      quoted(host));
     }
   }
   std::string prefix;
@@ -122,13 +123,15 @@ std::vector<Backend> ConfigReader::readBackends(const MapReader& route) {
 void ConfigReader::readResidency(const MapReader& route, Route& r) {
   const auto* e = route.find("residency");
   if (!e) return;
-  auto m = MapReader::anyKeys(d_, e->value, route.valueMark("residency"),
-                              route.pathOf("residency"));
+  auto m =
+      MapReader::anyKeys(d_, e->value, route.valueMark("residency"), route.pathOf("residency"));
   for (const auto& entry : m.entries()) {
     if (d_.full()) return;
     if (!isCountryCode(entry.key)) {
-      d_.add(markOf(entry.key_node), m.path() + ": expected a two-letter ISO country code "
-                                                "such as DE, got " + quoted(entry.key));
+      d_.add(markOf(entry.key_node), m.path() +
+                                         ": expected a two-letter ISO country code "
+                                         "such as DE, got " +
+                                         quoted(entry.key));
       continue;
     }
     std::vector<std::string> regions;
@@ -140,8 +143,7 @@ void ConfigReader::readResidency(const MapReader& route, Route& r) {
     }
     if (regions.empty() && (entry.value.IsNull() || entry.value.IsSequence())) {
       // An empty list would forbid every region: those clients could never be served.
-      d_.add(m.valueMark(entry.key),
-             m.pathOf(entry.key) + ": at least one region is required");
+      d_.add(m.valueMark(entry.key), m.pathOf(entry.key) + ": at least one region is required");
     }
     r.residency[entry.key] = regions;
   }
@@ -192,8 +194,10 @@ void ConfigReader::readReplayOn(const MapReader& m, Replay& out) {
       out.on.push_back(cause);
       continue;
     }
-    d_.add(item.mark, item.path + ": expected connect_failure, reset, timeout or a 5xx status, "
-                                  "got " + quoted(cause));
+    d_.add(item.mark, item.path +
+                          ": expected connect_failure, reset, timeout or a 5xx status, "
+                          "got " +
+                          quoted(cause));
   }
 }
 

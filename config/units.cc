@@ -82,11 +82,16 @@ std::optional<Duration> parseDuration(std::string_view s) {
   auto n = parseDigits(digits);
   if (!n) return std::nullopt;
   uint64_t ms_per_unit = 0;
-  if (unit == "ms") ms_per_unit = 1;
-  else if (unit == "s") ms_per_unit = 1000;
-  else if (unit == "m") ms_per_unit = 60 * 1000;
-  else if (unit == "h") ms_per_unit = 60 * 60 * 1000;
-  else return std::nullopt;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60 * 1000;
+  else if (unit == "h")
+    ms_per_unit = 60 * 60 * 1000;
+  else
+    return std::nullopt;
   auto ms = scaled(*n, ms_per_unit);
   if (!ms || *ms > static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max())) {
     return std::nullopt;

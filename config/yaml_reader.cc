@@ -43,13 +43,17 @@ std::string suggestion(std::string_view key, std::initializer_list<std::string_v
   return " (did you mean " + quoted(best) + "?)";
 }
 
-std::string formatDuration(Duration d) { return std::to_string(d.count()) + "ms"; }
+std::string formatDuration(Duration d) {
+  return std::to_string(d.count()) + "ms";
+}
 
-std::string prefix(const std::string& path) { return path.empty() ? "" : path + ": "; }
+std::string prefix(const std::string& path) {
+  return path.empty() ? "" : path + ": ";
+}
 
 // A scalar's text, or a report that the value has the wrong shape.
-const std::string* scalarText(Diagnostics& d, const YAML::Node& n, Mark at,
-                              const std::string& path, const char* expected) {
+const std::string* scalarText(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+                              const char* expected) {
   if (n.IsScalar()) return &n.Scalar();
   if (n.IsNull()) {
     d.add(at, prefix(path) + "missing value (expected " + expected + ")");
@@ -74,13 +78,13 @@ std::vector<Diagnostic> Diagnostics::take() {
   std::stable_sort(list_.begin(), list_.end(),
                    [&](const Diagnostic& a, const Diagnostic& b) { return key(a) < key(b); });
   // An anchor merged into several maps would repeat the same report at the same place.
-  list_.erase(std::unique(list_.begin(), list_.end(),
-                          [&](const Diagnostic& a, const Diagnostic& b) { return key(a) == key(b); }),
-              list_.end());
+  list_.erase(
+      std::unique(list_.begin(), list_.end(),
+                  [&](const Diagnostic& a, const Diagnostic& b) { return key(a) == key(b); }),
+      list_.end());
   if (truncated_) {
-    list_.push_back(Diagnostic{file_, 0, 0,
-                               "too many problems; stopped after " +
-                                   std::to_string(kMaxDiagnostics)});
+    list_.push_back(Diagnostic{
+        file_, 0, 0, "too many problems; stopped after " + std::to_string(kMaxDiagnostics)});
   }
   return std::move(list_);
 }
@@ -108,10 +112,14 @@ std::string quoted(std::string_view s) {
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: return quoted(node.Scalar());
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    default: return "nothing";
+    case YAML::NodeType::Scalar:
+      return quoted(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
   }
 }
 
@@ -158,8 +166,8 @@ bool readBool(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& p
   return true;
 }
 
-bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-             int64_t min, int64_t max, int64_t& out) {
+bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int64_t min,
+             int64_t max, int64_t& out) {
   const std::string* s = scalarText(d, n, at, path, "an integer");
   if (!s) return false;
   int64_t v = 0;
@@ -179,8 +187,8 @@ bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& pa
   return true;
 }
 
-bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-                double min, double max, double& out) {
+bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, double min,
+                double max, double& out) {
   const std::string* s = scalarText(d, n, at, path, "a number");
   if (!s) return false;
   double v = 0;
@@ -230,8 +238,7 @@ bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& p
   return true;
 }
 
-bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-                 int& out) {
+bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int& out) {
   const std::string* s = scalarText(d, n, at, path, "a percentage");
   if (!s) return false;
   auto v = parsePercent(*s);
@@ -364,8 +371,7 @@ void MapReader::addEntry(const YAML::Node& key, const YAML::Node& value, bool me
 void MapReader::checkKnown(const Entry& e, std::initializer_list<std::string_view> known) {
   if (std::find(known.begin(), known.end(), e.key) != known.end()) return;
   std::string where = path_.empty() ? "" : " in " + path_;
-  d_.add(markOf(e.key_node),
-         "unknown key " + quoted(e.key) + where + suggestion(e.key, known));
+  d_.add(markOf(e.key_node), "unknown key " + quoted(e.key) + where + suggestion(e.key, known));
 }
 
 std::string MapReader::pathOf(std::string_view key) const {

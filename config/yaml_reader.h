@@ -30,8 +30,8 @@ class Diagnostics {
   bool truncated_ = false;
 };
 
-Mark markOf(const YAML::Node& node);  // 1-based; {1, 1} when yaml-cpp has no position
-std::string quoted(std::string_view s);  // "x", for values echoed in messages
+Mark markOf(const YAML::Node& node);           // 1-based; {1, 1} when yaml-cpp has no position
+std::string quoted(std::string_view s);        // "x", for values echoed in messages
 std::string describe(const YAML::Node& node);  // `"text"`, `a list`, `a map`, `nothing`
 
 // Small grammars shared by the section readers.
@@ -45,16 +45,14 @@ std::string lowercase(std::string s);
 bool readString(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
                 std::string& out);
 bool readBool(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, bool& out);
-bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-             int64_t min, int64_t max, int64_t& out);
-bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-                double min, double max, double& out);
+bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int64_t min,
+             int64_t max, int64_t& out);
+bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, double min,
+                double max, double& out);
 bool readDuration(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
                   Duration min, Duration& out);
-bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-              uint64_t& out);
-bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
-                 int& out);
+bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, uint64_t& out);
+bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int& out);
 bool readHostPort(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
                   HostPort& out);
 bool readCidr(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, Cidr& out);

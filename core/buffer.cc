@@ -19,7 +19,9 @@ evbuffer* Buffer::get() {
   return buf_;
 }
 
-size_t Buffer::size() const { return buf_ == nullptr ? 0 : evbuffer_get_length(buf_); }
+size_t Buffer::size() const {
+  return buf_ == nullptr ? 0 : evbuffer_get_length(buf_);
+}
 
 void Buffer::append(const void* data, size_t len) {
   if (len > 0) evbuffer_add(get(), data, len);

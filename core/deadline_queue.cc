@@ -18,10 +18,14 @@ void DeadlineQueue::schedule(Entry& e, Millis after) {
   while (before != nullptr && before->at_ > e.at_) before = before->prev_;
   e.prev_ = before;
   e.next_ = before ? before->next_ : head_;
-  if (e.next_) e.next_->prev_ = &e;
-  else tail_ = &e;
-  if (before) before->next_ = &e;
-  else head_ = &e;
+  if (e.next_)
+    e.next_->prev_ = &e;
+  else
+    tail_ = &e;
+  if (before)
+    before->next_ = &e;
+  else
+    head_ = &e;
   ++size_;
   if (head_ == &e) rearm();
 }
@@ -35,10 +39,14 @@ void DeadlineQueue::cancel(Entry& e) {
 }
 
 void DeadlineQueue::unlink(Entry& e) {
-  if (e.prev_) e.prev_->next_ = e.next_;
-  else head_ = e.next_;
-  if (e.next_) e.next_->prev_ = e.prev_;
-  else tail_ = e.prev_;
+  if (e.prev_)
+    e.prev_->next_ = e.next_;
+  else
+    head_ = e.next_;
+  if (e.next_)
+    e.next_->prev_ = e.prev_;
+  else
+    tail_ = e.prev_;
   e.prev_ = e.next_ = nullptr;
   e.queue_ = nullptr;
   --size_;

@@ -13,16 +13,16 @@ enum class ErrorKind {
   ConnectRefused,
   ConnectTimeout,
   TlsHandshake,
-  ReadTimeout,       // downstream: header read timeout (408); upstream: no response in time (504)
-  ProtocolError,     // malformed HTTP (400 downstream, 502 upstream)
-  HeaderTooLarge,    // 431
-  BodyTooLarge,      // 413
+  ReadTimeout,     // downstream: header read timeout (408); upstream: no response in time (504)
+  ProtocolError,   // malformed HTTP (400 downstream, 502 upstream)
+  HeaderTooLarge,  // 431
+  BodyTooLarge,    // 413
   UpstreamReset,
   UpstreamOverloaded,  // pool cap reached and wait queue full
   NoRoute,
   NoHealthyRegion,
-  RequestTimeout,    // the route's whole-request deadline (504)
-  ClientTimeout,     // the client stopped sending its request body (408)
+  RequestTimeout,  // the route's whole-request deadline (504)
+  ClientTimeout,   // the client stopped sending its request body (408)
   ConfigInvalid,
   Internal,
 };
@@ -44,8 +44,8 @@ const char* kindName(ErrorKind k);
 template <typename T>
 class Result {
  public:
-  Result(T v) : v_(std::move(v)) {}            // NOLINT: implicit by design
-  Result(Error e) : v_(std::move(e)) {}        // NOLINT
+  Result(T v) : v_(std::move(v)) {}      // NOLINT: implicit by design
+  Result(Error e) : v_(std::move(e)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   T& value() { return std::get<0>(v_); }
   const T& value() const { return std::get<0>(v_); }

@@ -4,8 +4,8 @@
 #include <event2/event.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <cstdlib>
@@ -44,7 +44,9 @@ EventLoop::~EventLoop() {
   ::close(wakeup_fd_);
 }
 
-void EventLoop::run() { event_base_loop(base_, 0); }
+void EventLoop::run() {
+  event_base_loop(base_, 0);
+}
 
 void EventLoop::stop() {
   post([this] { event_base_loopbreak(base_); });
@@ -92,7 +94,9 @@ Timer::Timer(EventLoop& loop, std::function<void()> cb) : cb_(std::move(cb)) {
   ev_ = evtimer_new(loop.base(), &Timer::onFire, this);
 }
 
-Timer::~Timer() { event_free(ev_); }
+Timer::~Timer() {
+  event_free(ev_);
+}
 
 void Timer::arm(Millis after) {
   timeval tv{static_cast<time_t>(after.count() / 1000),
@@ -100,9 +104,13 @@ void Timer::arm(Millis after) {
   evtimer_add(ev_, &tv);
 }
 
-void Timer::cancel() { evtimer_del(ev_); }
+void Timer::cancel() {
+  evtimer_del(ev_);
+}
 
-bool Timer::armed() const { return evtimer_pending(ev_, nullptr) != 0; }
+bool Timer::armed() const {
+  return evtimer_pending(ev_, nullptr) != 0;
+}
 
 void Timer::onFire(int, short, void* arg) {
   auto* self = static_cast<Timer*>(arg);
@@ -115,20 +123,31 @@ SignalHandler::SignalHandler(EventLoop& loop, int signo, std::function<void()> c
   evsignal_add(ev_, nullptr);
 }
 
-SignalHandler::~SignalHandler() { event_free(ev_); }
+SignalHandler::~SignalHandler() {
+  event_free(ev_);
+}
 
-void SignalHandler::onSignal(int, short, void* arg) { static_cast<SignalHandler*>(arg)->cb_(); }
+void SignalHandler::onSignal(int, short, void* arg) {
+  static_cast<SignalHandler*>(arg)->cb_();
+}
 
-Acceptor::Acceptor(EventLoop& loop, int listen_fd, OnAccept cb) : fd_(listen_fd), cb_(std::move(cb)) {
+Acceptor::Acceptor(EventLoop& loop, int listen_fd, OnAccept cb)
+    : fd_(listen_fd), cb_(std::move(cb)) {
   ev_ = event_new(loop.base(), listen_fd, EV_READ | EV_PERSIST, &Acceptor::onReadable, this);
   event_add(ev_, nullptr);
 }
 
-Acceptor::~Acceptor() { event_free(ev_); }
+Acceptor::~Acceptor() {
+  event_free(ev_);
+}
 
-void Acceptor::pause() { event_del(ev_); }
+void Acceptor::pause() {
+  event_del(ev_);
+}
 
-void Acceptor::resume() { event_add(ev_, nullptr); }
+void Acceptor::resume() {
+  event_add(ev_, nullptr);
+}
 
 void Acceptor::onReadable(int fd, short, void* arg) {
   auto* self = static_cast<Acceptor*>(arg);
@@ -143,7 +162,9 @@ void Acceptor::onReadable(int fd, short, void* arg) {
   }
 }
 
-const char* libeventVersion() { return event_get_version(); }
+const char* libeventVersion() {
+  return event_get_version();
+}
 
 int64_t monotonicMillis() {
   timespec ts;

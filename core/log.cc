@@ -12,17 +12,25 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::Info};
 const char* levelName(LogLevel l) {
   switch (l) {
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warn:
+      return "warn";
+    case LogLevel::Error:
+      return "error";
   }
   return "?";
 }
 }  // namespace
 
-void setLogLevel(LogLevel level) { g_level = level; }
-bool logEnabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }
+void setLogLevel(LogLevel level) {
+  g_level = level;
+}
+bool logEnabled(LogLevel level) {
+  return level >= g_level.load(std::memory_order_relaxed);
+}
 
 void logLine(LogLevel level, const char* fmt, ...) {
   if (!logEnabled(level)) return;

@@ -10,9 +10,10 @@ void setLogLevel(LogLevel level);
 bool logEnabled(LogLevel level);
 void logLine(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define logDebug(...) \
-  (::meridian::core::logEnabled(::meridian::core::LogLevel::Debug) \
-       ? ::meridian::core::logLine(::meridian::core::LogLevel::Debug, __VA_ARGS__) : (void)0)
+#define logDebug(...)                                                              \
+  (::meridian::core::logEnabled(::meridian::core::LogLevel::Debug)                 \
+       ? ::meridian::core::logLine(::meridian::core::LogLevel::Debug, __VA_ARGS__) \
+       : (void)0)
 #define logInfo(...) ::meridian::core::logLine(::meridian::core::LogLevel::Info, __VA_ARGS__)
 #define logWarn(...) ::meridian::core::logLine(::meridian::core::LogLevel::Warn, __VA_ARGS__)
 #define logError(...) ::meridian::core::logLine(::meridian::core::LogLevel::Error, __VA_ARGS__)

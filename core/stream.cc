@@ -67,8 +67,10 @@ bool Stream::flush() {
       return false;
     }
   }
-  if (!out_.empty()) armWrite();
-  else disarmWrite();
+  if (!out_.empty())
+    armWrite();
+  else
+    disarmWrite();
   return true;
 }
 
@@ -84,7 +86,9 @@ void Stream::resumeReading() {
   if (!connecting_) event_add(read_ev_, nullptr);
 }
 
-void Stream::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+void Stream::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 void Stream::setAbortOnClose() {
   linger l{1, 0};

@@ -14,11 +14,16 @@ namespace {
 
 const char* outcomeName(Outcome o) {
   switch (o) {
-    case Outcome::Success: return "success";
-    case Outcome::ConnectFailure: return "connect failure";
-    case Outcome::Reset: return "reset";
-    case Outcome::Timeout: return "timeout";
-    case Outcome::Status5xx: return "5xx status";
+    case Outcome::Success:
+      return "success";
+    case Outcome::ConnectFailure:
+      return "connect failure";
+    case Outcome::Reset:
+      return "reset";
+    case Outcome::Timeout:
+      return "timeout";
+    case Outcome::Status5xx:
+      return "5xx status";
   }
   return "failure";
 }
@@ -177,6 +182,8 @@ void HealthMonitor::report(const std::string& cluster, const std::string& endpoi
   impl_->report(EndpointKey{cluster, endpoint}, outcome);
 }
 
-std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const { return impl_->current; }
+std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const {
+  return impl_->current;
+}
 
 }  // namespace meridian::health

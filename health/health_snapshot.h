@@ -14,13 +14,13 @@
 namespace meridian::health {
 
 struct EndpointHealth {
-  bool healthy = true;           // active state and not ejected
-  bool active_healthy = true;    // what the active checks say (true when there are none)
-  bool ejected = false;          // passive outlier ejection in force
-  std::string reason;            // why: "assumed", "check passed", "check failed: 503",
-                                 // "ejected: 5 consecutive failures", ...
+  bool healthy = true;         // active state and not ejected
+  bool active_healthy = true;  // what the active checks say (true when there are none)
+  bool ejected = false;        // passive outlier ejection in force
+  std::string reason;          // why: "assumed", "check passed", "check failed: 503",
+                               // "ejected: 5 consecutive failures", ...
   std::chrono::system_clock::time_point since{};  // when `healthy` last changed
-  int ejections = 0;             // times ejected so far (the next ejection lasts longer)
+  int ejections = 0;  // times ejected so far (the next ejection lasts longer)
   std::chrono::system_clock::time_point ejected_until{};
 };
 

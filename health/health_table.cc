@@ -7,7 +7,9 @@
 
 namespace meridian::health {
 
-int64_t SystemClock::monotonicMillis() const { return core::monotonicMillis(); }
+int64_t SystemClock::monotonicMillis() const {
+  return core::monotonicMillis();
+}
 
 std::chrono::system_clock::time_point SystemClock::wallNow() const {
   return std::chrono::system_clock::now();
@@ -15,7 +17,9 @@ std::chrono::system_clock::time_point SystemClock::wallNow() const {
 
 namespace {
 
-std::string inARow(int n) { return " (" + std::to_string(n) + " in a row)"; }
+std::string inARow(int n) {
+  return " (" + std::to_string(n) + " in a row)";
+}
 
 std::string composeReason(const EndpointState& s) {
   if (!s.resolve_error.empty()) return s.resolve_error;
@@ -146,11 +150,12 @@ bool HealthTable::reportFailure(const EndpointKey& key, const std::string& what)
   p.failures = 0;
   if (!mayEject(*s)) {
     ++refused_ejections_;
-    logWarn("health: cluster %s endpoint %s (region %s) not ejected after %d consecutive "
-            "failures (last: %s): max_ejection_percent %d%% reached",
-            s->key.cluster.c_str(), s->key.endpoint.c_str(), s->endpoint->region.c_str(),
-            s->cluster->outlier->consecutive_failures, what.c_str(),
-            s->cluster->outlier->max_ejection_percent);
+    logWarn(
+        "health: cluster %s endpoint %s (region %s) not ejected after %d consecutive "
+        "failures (last: %s): max_ejection_percent %d%% reached",
+        s->key.cluster.c_str(), s->key.endpoint.c_str(), s->endpoint->region.c_str(),
+        s->cluster->outlier->consecutive_failures, what.c_str(),
+        s->cluster->outlier->max_ejection_percent);
     return false;
   }
   eject(*s, what);
@@ -174,8 +179,8 @@ void HealthTable::eject(EndpointState& s, const std::string& what) {
   p.ejected = true;
   p.ejected_until_ms = clock_.monotonicMillis() + ms;
   p.ejected_until = clock_.wallNow() + std::chrono::milliseconds(ms);
-  p.reason = "ejected for " + std::to_string(ms) + "ms: " +
-             std::to_string(o.consecutive_failures) + " consecutive failures (last: " + what + ")";
+  p.reason = "ejected for " + std::to_string(ms) + "ms: " + std::to_string(o.consecutive_failures) +
+             " consecutive failures (last: " + what + ")";
 }
 
 bool HealthTable::endEjections() {
@@ -247,9 +252,9 @@ bool HealthTable::settle(EndpointState& s, const std::string& detail) {
     const char* verb = healthy == s.healthy ? (healthy ? "is still healthy" : "is still unhealthy")
                                             : (healthy ? "is now healthy" : "is now unhealthy");
     auto log = healthy ? core::LogLevel::Info : core::LogLevel::Warn;
-    core::logLine(log, "health: cluster %s endpoint %s (region %s) %s: %s%s",
-                  s.key.cluster.c_str(), s.key.endpoint.c_str(), s.endpoint->region.c_str(),
-                  verb, reason.c_str(), detail.c_str());
+    core::logLine(log, "health: cluster %s endpoint %s (region %s) %s: %s%s", s.key.cluster.c_str(),
+                  s.key.endpoint.c_str(), s.endpoint->region.c_str(), verb, reason.c_str(),
+                  detail.c_str());
   }
   if (healthy != s.healthy) s.since = clock_.wallNow();
   s.healthy = healthy;

@@ -47,9 +47,9 @@ struct EndpointKey {
 struct ActiveState {
   bool enabled = false;  // the cluster has a health_check
   bool healthy = true;
-  bool fresh = false;    // never passed yet and not assumed healthy: the first pass heals
-  int passes = 0;        // consecutive
-  int fails = 0;         // consecutive
+  bool fresh = false;  // never passed yet and not assumed healthy: the first pass heals
+  int passes = 0;      // consecutive
+  int fails = 0;       // consecutive
   std::string reason = "no health check";
 };
 

@@ -57,7 +57,9 @@ int parseStatusLine(std::string_view line) {
 
 HttpCheck::HttpCheck(core::EventLoop& loop) : loop_(loop), timer_(loop, [this] { onTimer(); }) {}
 
-HttpCheck::~HttpCheck() { cancel(); }
+HttpCheck::~HttpCheck() {
+  cancel();
+}
 
 void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
                       const std::string& path, core::Millis timeout, Done done) {
@@ -65,8 +67,8 @@ void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
   done_ = std::move(done);
   request_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
              "\r\nUser-Agent: meridian-health\r\nConnection: close\r\n\r\n";
-  stream_ = core::Stream::connect(loop_, reinterpret_cast<const sockaddr*>(&addr.addr),
-                                  addr.len, this);
+  stream_ =
+      core::Stream::connect(loop_, reinterpret_cast<const sockaddr*>(&addr.addr), addr.len, this);
   if (stream_ == nullptr) {
     // Loopback connects can fail at once; report it from the loop like any other failure so
     // the owner never sees `done` re-entrantly.
@@ -103,7 +105,9 @@ void HttpCheck::onConnected(core::Stream& s) {
   if (!s.flush()) onError(s, errno);
 }
 
-void HttpCheck::onConnectFailed(core::Stream&, int err) { finish(false, connectFailure(err)); }
+void HttpCheck::onConnectFailed(core::Stream&, int err) {
+  finish(false, connectFailure(err));
+}
 
 void HttpCheck::onData(core::Stream& s) {
   core::Buffer& in = s.input();
@@ -126,7 +130,9 @@ void HttpCheck::onData(core::Stream& s) {
   }
 }
 
-void HttpCheck::onEof(core::Stream&) { finish(false, "check failed: closed before status line"); }
+void HttpCheck::onEof(core::Stream&) {
+  finish(false, "check failed: closed before status line");
+}
 
 void HttpCheck::onError(core::Stream&, int err) {
   if (err == ECONNRESET || err == EPIPE) {

@@ -37,11 +37,11 @@ class AdminConn final : public core::StreamHandler, public core::Disposable {
       std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
       AdminServer::Answer a = admin_.handle(head.method, path, query);
       char h[256];
-      int len = snprintf(h, sizeof h,
-                         "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
-                         "connection: close\r\n\r\n",
-                         a.status, http1::reasonPhrase(a.status), a.content_type.c_str(),
-                         a.body.size());
+      int len =
+          snprintf(h, sizeof h,
+                   "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                   "connection: close\r\n\r\n",
+                   a.status, http1::reasonPhrase(a.status), a.content_type.c_str(), a.body.size());
       s.output().append(h, static_cast<size_t>(len));
       if (head.method != "HEAD") s.output().append(a.body);
     }
@@ -159,8 +159,8 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
     server_.beginDrain();
     return {200, "text/plain", "draining\n"};
   }
-  bool known = path == "/healthz" || path == "/ready" || path == "/metrics" ||
-               path == "/reload" || path == "/drain" || path == "/regions" || path == "/explain";
+  bool known = path == "/healthz" || path == "/ready" || path == "/metrics" || path == "/reload" ||
+               path == "/drain" || path == "/regions" || path == "/explain";
   if (known) return {405, "text/plain", "method not allowed\n"};
   return {404, "text/plain", "not found\n"};
 }

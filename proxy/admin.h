@@ -1,6 +1,7 @@
 #pragma once
 // The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
-// /regions, /explain, POST /reload, POST /drain. One request per connection; operators and scrapers, not traffic.
+// /regions, /explain, POST /reload, POST /drain. One request per connection; operators and
+// scrapers, not traffic.
 #include <memory>
 #include <string>
 #include <unordered_set>

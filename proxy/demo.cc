@@ -21,7 +21,8 @@ namespace {
 // A demo origin: answers every request with its region's name, keep-alive, on its own loop.
 class DemoOrigin {
  public:
-  DemoOrigin(std::string region, std::string color) : region_(std::move(region)), color_(std::move(color)) {
+  DemoOrigin(std::string region, std::string color)
+      : region_(std::move(region)), color_(std::move(color)) {
     auto fd = listenOn(config::HostPort{"127.0.0.1", 0}, 128);
     fd_ = fd.ok() ? fd.value() : -1;
     address_ = fd_ >= 0 ? localAddress(fd_) : "";
@@ -58,7 +59,8 @@ class DemoOrigin {
  private:
   class Conn final : public core::StreamHandler, public core::Disposable {
    public:
-    Conn(DemoOrigin& o, core::EventLoop& loop, int fd) : origin_(o), loop_(loop), stream_(loop, fd, this) {}
+    Conn(DemoOrigin& o, core::EventLoop& loop, int fd)
+        : origin_(o), loop_(loop), stream_(loop, fd, this) {}
     void onData(core::Stream& s) override {
       while (!s.input().empty()) {
         size_t n = s.input().size();
@@ -120,14 +122,18 @@ regions:
 clusters:
   - name: web-blue
     endpoints:
-      - { address: )" + o[0]->address() + R"(, region: ams }
-      - { address: )" + o[1]->address() + R"(, region: iad }
-      - { address: )" + o[2]->address() + R"(, region: sin }
+      - { address: )" +
+         o[0]->address() + R"(, region: ams }
+      - { address: )" +
+         o[1]->address() + R"(, region: iad }
+      - { address: )" +
+         o[2]->address() + R"(, region: sin }
     health_check: { path: /healthz, interval: 1s, timeout: 500ms, unhealthy_threshold: 2,
                     healthy_threshold: 2, unhealthy_interval: 500ms }
   - name: web-green
     endpoints:
-      - { address: )" + o[3]->address() + R"(, region: ams }
+      - { address: )" +
+         o[3]->address() + R"(, region: ams }
 routes:
   - name: canary
     match: { host: 127.0.0.1, path_prefix: /canary }
@@ -168,10 +174,9 @@ void printTryThis(Server& server, const std::vector<std::unique_ptr<DemoOrigin>>
       "  curl -si -H 'Host: other.example' http://%s/\n\n"
       "  curl -s http://%s/metrics | grep -E 'meridian_(responses|upstream_healthy)'\n\n"
       "Ctrl-C drains and exits.\n\n",
-      p, admin.c_str(), p, p, p, admin.c_str(), origins[0]->address().c_str(),
-      admin.c_str(), p, origins[0]->address().c_str(), p,
-      pub.substr(0, pub.rfind(':')).c_str(), pub.substr(pub.rfind(':') + 1).c_str(), p,
-      admin.c_str());
+      p, admin.c_str(), p, p, p, admin.c_str(), origins[0]->address().c_str(), admin.c_str(), p,
+      origins[0]->address().c_str(), p, pub.substr(0, pub.rfind(':')).c_str(),
+      pub.substr(pub.rfind(':') + 1).c_str(), p, admin.c_str());
   fflush(stdout);
 }
 

@@ -22,8 +22,10 @@ void formatPeer(const sockaddr_storage& peer, char* out, size_t len) {
   } else if (peer.ss_family == AF_INET6) {
     const auto& a6 = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
     // A v4 client on a dual-stack socket is a v4 client: log and forward it as one.
-    if (IN6_IS_ADDR_V4MAPPED(&a6)) inet_ntop(AF_INET, &a6.s6_addr[12], out, len);
-    else inet_ntop(AF_INET6, &a6, out, len);
+    if (IN6_IS_ADDR_V4MAPPED(&a6))
+      inet_ntop(AF_INET, &a6.s6_addr[12], out, len);
+    else
+      inet_ntop(AF_INET6, &a6, out, len);
   } else {
     snprintf(out, len, "unknown");
   }
@@ -61,11 +63,17 @@ DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& liste
   armDeadline(worker_.snapshot()->config->limits.header_timeout);
 }
 
-DownstreamConn::~DownstreamConn() { cancelDeadline(); }
+DownstreamConn::~DownstreamConn() {
+  cancelDeadline();
+}
 
-void DownstreamConn::armDeadline(core::Millis after) { worker_.deadlines().schedule(*this, after); }
+void DownstreamConn::armDeadline(core::Millis after) {
+  worker_.deadlines().schedule(*this, after);
+}
 
-void DownstreamConn::cancelDeadline() { worker_.deadlines().cancel(*this); }
+void DownstreamConn::cancelDeadline() {
+  worker_.deadlines().cancel(*this);
+}
 
 void DownstreamConn::onData(core::Stream&) {
   switch (state_) {
@@ -119,7 +127,8 @@ void DownstreamConn::processInput() {
     }
     if (r.status == http1::ParseStatus::Error) {
       logDebug("client %s: %s", client_ip_, http1::parseErrorName(r.error));
-      if (r.error == http1::ParseError::HeadTooLarge || r.error == http1::ParseError::TooManyHeaders)
+      if (r.error == http1::ParseError::HeadTooLarge ||
+          r.error == http1::ParseError::TooManyHeaders)
         reject(431, "header_too_large", Counter::HeaderTooLarge);
       else if (r.error == http1::ParseError::UnsupportedVersion)
         reject(505, "unsupported_version", Counter::BadRequest);

@@ -28,7 +28,8 @@ class DownstreamConn final : public core::StreamHandler,
                              public core::Disposable,
                              public core::DeadlineQueue::Entry {
  public:
-  DownstreamConn(Worker& worker, int fd, const ListenSocket& listener, const sockaddr_storage& peer);
+  DownstreamConn(Worker& worker, int fd, const ListenSocket& listener,
+                 const sockaddr_storage& peer);
   ~DownstreamConn() override;
 
   core::Stream& stream() { return *stream_; }

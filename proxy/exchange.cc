@@ -115,7 +115,8 @@ routing::IpAddress Exchange::clientAddress() const {
 
 // What this attempt taught us about the endpoint, for passive outlier detection.
 void Exchange::reportOutcome(health::Outcome outcome) {
-  if (endpoint_ != nullptr) worker_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
+  if (endpoint_ != nullptr)
+    worker_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
 }
 
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
@@ -195,7 +196,9 @@ void Exchange::onUpstreamConnectFailed(int err) {
 void Exchange::onUpstreamReady(UpstreamConn& conn) {
   up_ = &conn;
   if (!counted_active_) {
-    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active.fetch_add(1, std::memory_order_relaxed);
+    worker_.pool()
+        .endpoint(*endpoint_, decision_.plan->cluster->pool)
+        .active.fetch_add(1, std::memory_order_relaxed);
     counted_active_ = true;
   }
   up_->stream().setLowWatermark(kLowWatermark);
@@ -210,7 +213,7 @@ void Exchange::sendRequestHead() {
   fwd.client_ip = down_.clientIp();
   fwd.proto = down_.listener().tls ? "https" : "http";
   fwd.request_id = request_id_[0] != '\0' ? std::string_view(request_id_)
-                                           : findHeader(head_.headers, "x-request-id");
+                                          : findHeader(head_.headers, "x-request-id");
   fwd.attempt = attempts_;
   fwd.client_region = snap_->router->nearestRegion(client_);
   fwd.client_country = client_.country;
@@ -279,11 +282,15 @@ void Exchange::pumpRequestBody() {
   }
   // Back-pressure: stop reading the client while the upstream's buffer is still full after
   // the write (checked after it: a paused reader with an empty buffer would never resume).
-  if (out.size() > kHighWatermark) down_.stream().pauseReading();
-  else if (!request_done_) down_.stream().resumeReading();
+  if (out.size() > kHighWatermark)
+    down_.stream().pauseReading();
+  else if (!request_done_)
+    down_.stream().resumeReading();
   if (state_ != State::Forwarding) return;
-  if (request_done_) armResponseTimer();
-  else if (moved > 0) armTimer(decision_.route->timeouts.idle);
+  if (request_done_)
+    armResponseTimer();
+  else if (moved > 0)
+    armTimer(decision_.route->timeouts.idle);
 }
 
 // Moves whole chunk data through, parsing only the control bytes between chunks. With
@@ -317,10 +324,17 @@ bool Exchange::moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::Chunk
 
 void Exchange::onUpstreamData(UpstreamConn& conn) {
   switch (state_) {
-    case State::Forwarding: parseResponseHead(); return;
-    case State::Responding: pumpResponseBody(); return;
-    case State::Tunnel: pumpTunnel(); return;
-    default: return;
+    case State::Forwarding:
+      parseResponseHead();
+      return;
+    case State::Responding:
+      pumpResponseBody();
+      return;
+    case State::Tunnel:
+      pumpTunnel();
+      return;
+    default:
+      return;
   }
 }
 
@@ -341,8 +355,8 @@ void Exchange::parseResponseHead() {
       worker_.stats().add(Counter::UpstreamProtocolErrors);
       logWarn("upstream %s: bad response: %s", endpoint_->text.c_str(),
               http1::parseErrorName(r.error));
-      failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false,
-                               http1::parseErrorName(r.error)});
+      failBeforeResponse(
+          Error{ErrorKind::ProtocolError, Side::Upstream, false, http1::parseErrorName(r.error)});
       return;
     }
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
@@ -358,8 +372,10 @@ void Exchange::parseResponseHead() {
     // The head's views point into `in`: write it out before draining those bytes.
     startResponse(head);
     in.drain(r.consumed);
-    if (state_ == State::Responding) pumpResponseBody();
-    else if (state_ == State::Tunnel) pumpTunnel();
+    if (state_ == State::Responding)
+      pumpResponseBody();
+    else if (state_ == State::Tunnel)
+      pumpTunnel();
   }
 }
 
@@ -475,10 +491,14 @@ void Exchange::pumpTunnel() {
     return;
   }
   // Each side reads only while the other side's buffer has room.
-  if (up_->stream().output().size() > kHighWatermark) down_.stream().pauseReading();
-  else if (!client_eof_) down_.stream().resumeReading();
-  if (down_.stream().output().size() > kHighWatermark) up_->stream().pauseReading();
-  else if (!upstream_eof_) up_->stream().resumeReading();
+  if (up_->stream().output().size() > kHighWatermark)
+    down_.stream().pauseReading();
+  else if (!client_eof_)
+    down_.stream().resumeReading();
+  if (down_.stream().output().size() > kHighWatermark)
+    up_->stream().pauseReading();
+  else if (!upstream_eof_)
+    up_->stream().resumeReading();
   if (client_eof_ && upstream_eof_ && !up_->stream().writePending() &&
       !down_.stream().writePending()) {
     releaseUpstream(false);
@@ -493,8 +513,12 @@ void Exchange::pumpTunnel() {
 void Exchange::onDownstreamData() {
   switch (state_) {
     case State::Forwarding:
-    case State::Responding: pumpRequestBody(); return;
-    case State::Tunnel: pumpTunnel(); return;
+    case State::Responding:
+      pumpRequestBody();
+      return;
+    case State::Tunnel:
+      pumpTunnel();
+      return;
     default:
       // Not connected yet: the body waits in the client's buffer, bounded.
       if (down_.stream().input().size() > kHighWatermark) down_.stream().pauseReading();
@@ -604,9 +628,13 @@ void Exchange::retryOnFreshConnection() {
   connect();
 }
 
-void Exchange::armTimer(core::Millis after) { worker_.deadlines().schedule(*this, after); }
+void Exchange::armTimer(core::Millis after) {
+  worker_.deadlines().schedule(*this, after);
+}
 
-void Exchange::cancelTimer() { worker_.deadlines().cancel(*this); }
+void Exchange::cancelTimer() {
+  worker_.deadlines().cancel(*this);
+}
 
 void Exchange::onDeadline() {
   switch (state_) {
@@ -641,8 +669,8 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   int status = core::toHttpStatus(err);
   worker_.stats().countStatus(status);
   logDebug("%.*s %.*s: %d %s (%s)", static_cast<int>(head_.method.size()), head_.method.data(),
-           static_cast<int>(head_.target.size()), head_.target.data(), status,
-           core::errorCode(err), err.detail.c_str());
+           static_cast<int>(head_.target.size()), head_.target.data(), status, core::errorCode(err),
+           err.detail.c_str());
   // The client's connection survives only if its request was read whole.
   bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_ &&
               err.side != Side::Downstream;
@@ -677,7 +705,9 @@ void Exchange::detachUpstream() {
 
 void Exchange::releaseUpstream(bool reusable) {
   if (counted_active_) {
-    worker_.pool().endpoint(*endpoint_, decision_.plan->cluster->pool).active.fetch_sub(1, std::memory_order_relaxed);
+    worker_.pool()
+        .endpoint(*endpoint_, decision_.plan->cluster->pool)
+        .active.fetch_sub(1, std::memory_order_relaxed);
     counted_active_ = false;
   }
   UpstreamConn* c = up_;

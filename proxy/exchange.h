@@ -99,10 +99,10 @@ class Exchange final : public UpstreamUser,
   // Where the client is and where the request goes.
   routing::GeoLocation client_;
   routing::Decision decision_;
-  size_t region_pos_ = 0;           // index into decision_.order
+  size_t region_pos_ = 0;  // index into decision_.order
   const ResolvedAddress* endpoint_ = nullptr;
   std::string region_;
-  uint64_t tried_mask_ = 0;         // endpoints of the cluster already tried (first 64)
+  uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
   int attempts_ = 0;
   int stale_retries_ = 0;
   UpstreamConn* up_ = nullptr;

@@ -17,7 +17,7 @@ enum : uint8_t {
   kVchar = 4,     // 0x21-0x7E: what a request-target may hold
   kRegName = 8,   // unreserved / sub-delims (RFC 3986), '%' handled separately
   kHex = 16,
-  kQdtext = 32,   // quoted-string text (RFC 9110 5.6.4)
+  kQdtext = 32,  // quoted-string text (RFC 9110 5.6.4)
 };
 
 constexpr std::array<uint8_t, 256> makeClasses() {
@@ -42,9 +42,15 @@ constexpr std::array<uint8_t, 256> makeClasses() {
 
 constexpr std::array<uint8_t, 256> kClass = makeClasses();
 
-inline bool is(char c, uint8_t cls) { return (kClass[static_cast<unsigned char>(c)] & cls) != 0; }
-inline bool isWs(char c) { return c == ' ' || c == '\t'; }
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline bool is(char c, uint8_t cls) {
+  return (kClass[static_cast<unsigned char>(c)] & cls) != 0;
+}
+inline bool isWs(char c) {
+  return c == ' ' || c == '\t';
+}
+inline char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 // Eight bytes at a time for the long runs (field values, targets), with the classic
 // "has a byte less than n" / "has a zero byte" tricks; exact as yes/no answers.
@@ -54,8 +60,12 @@ inline uint64_t load8(const char* p) {
   memcpy(&w, p, sizeof w);
   return w;
 }
-inline bool hasZero(uint64_t w) { return ((w - kOnes) & ~w & (kOnes * 0x80)) != 0; }
-inline bool hasLess(uint64_t w, uint8_t n) { return ((w - kOnes * n) & ~w & (kOnes * 0x80)) != 0; }
+inline bool hasZero(uint64_t w) {
+  return ((w - kOnes) & ~w & (kOnes * 0x80)) != 0;
+}
+inline bool hasLess(uint64_t w, uint8_t n) {
+  return ((w - kOnes * n) & ~w & (kOnes * 0x80)) != 0;
+}
 
 // Every byte is HTAB, SP, VCHAR or obs-text. Words with a CTL or DEL are rechecked byte by
 // byte, since HTAB is the one CTL allowed.
@@ -148,11 +158,15 @@ ScanStatus scanForEnd(const char* data, size_t len) {
   ParseError ignored = ParseError::None;
   for (;;) {
     switch (nextLine(p, end, line, ignored)) {
-      case LineStatus::NeedMore: return ScanStatus::NeedMore;
-      case LineStatus::Error: return ScanStatus::LineError;
+      case LineStatus::NeedMore:
+        return ScanStatus::NeedMore;
+      case LineStatus::Error:
+        return ScanStatus::LineError;
       case LineStatus::Ok:
-        if (!line.empty()) started = true;
-        else if (started) return ScanStatus::Complete;
+        if (!line.empty())
+          started = true;
+        else if (started)
+          return ScanStatus::Complete;
     }
   }
 }
@@ -201,7 +215,7 @@ struct FieldFacts {
   bool has_te = false;
   int te_codings = 0;
   int te_chunked = 0;
-  bool te_empty = false;        // an empty list element: `chunked,` or an empty field
+  bool te_empty = false;  // an empty list element: `chunked,` or an empty field
   bool te_last_chunked = false;
   int host_fields = 0;
   std::string_view host;
@@ -399,7 +413,9 @@ ParseError parseStatusLine(std::string_view line, ResponseHead& out) {
 
 // ---- Whole heads ---------------------------------------------------------------------------
 
-ParseResult fail(ParseError e) { return {ParseStatus::Error, 0, e}; }
+ParseResult fail(ParseError e) {
+  return {ParseStatus::Error, 0, e};
+}
 
 // Shared by requests and responses: finds the head within the limit, then hands back the
 // start line (after skipping leading empty lines) for the full parse. Returns false with
@@ -457,8 +473,7 @@ ParseError responseFraming(const FieldFacts& f, bool request_method_head, Respon
   if (f.has_te && (f.te_empty || f.te_chunked > 1 || out.minor_version == 0))
     return ParseError::BadTransferEncoding;
   out.upgrade = out.status == 101;
-  bool bodyless = request_method_head || out.status < 200 || out.status == 204 ||
-                  out.status == 304;
+  bool bodyless = request_method_head || out.status < 200 || out.status == 204 || out.status == 304;
   if (bodyless) {
     out.framing = Framing::None;
   } else if (f.has_te) {
@@ -470,8 +485,8 @@ ParseError responseFraming(const FieldFacts& f, bool request_method_head, Respon
     out.framing = Framing::UntilClose;
   }
   // After 101 the connection is no longer HTTP, and an until-close body ends it.
-  out.keep_alive = keepAlive(out.minor_version, f) && !out.upgrade &&
-                   out.framing != Framing::UntilClose;
+  out.keep_alive =
+      keepAlive(out.minor_version, f) && !out.upgrade && out.framing != Framing::UntilClose;
   return ParseError::None;
 }
 
@@ -557,7 +572,9 @@ void ChunkedDecoder::consumeData(uint64_t n) {
   data_remaining_ -= std::min(n, data_remaining_);
 }
 
-void ChunkedDecoder::reset() { *this = ChunkedDecoder(); }
+void ChunkedDecoder::reset() {
+  *this = ChunkedDecoder();
+}
 
 ChunkedDecoder::Step ChunkedDecoder::parseControl(const char* data, size_t len) {
   if (state_ == State::Failed) return {ParseStatus::Error, 0};
@@ -566,11 +583,18 @@ ChunkedDecoder::Step ChunkedDecoder::parseControl(const char* data, size_t len) 
   for (size_t i = 0; i < len; ++i) {
     Next next = Next::Bad;
     switch (state_) {
-      case State::SizeLine: next = sizeLineByte(data[i]); break;
-      case State::DataCrlf: next = dataCrlfByte(data[i]); break;
-      case State::Trailer: next = trailerByte(data[i]); break;
+      case State::SizeLine:
+        next = sizeLineByte(data[i]);
+        break;
+      case State::DataCrlf:
+        next = dataCrlfByte(data[i]);
+        break;
+      case State::Trailer:
+        next = trailerByte(data[i]);
+        break;
       case State::Done:
-      case State::Failed: break;
+      case State::Failed:
+        break;
     }
     if (next == Next::Bad) {
       state_ = State::Failed;
@@ -707,35 +731,59 @@ bool hasToken(std::string_view list, std::string_view token) {
 
 bool isHopByHop(std::string_view name) {
   switch (name.size()) {
-    case 2: return iequals(name, "te");
-    case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
-    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
-    case 16: return iequals(name, "proxy-connection");
-    case 17: return iequals(name, "transfer-encoding");
-    default: return false;
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    default:
+      return false;
   }
 }
 
 const char* parseErrorName(ParseError e) {
   switch (e) {
-    case ParseError::None: return "None";
-    case ParseError::BadRequestLine: return "BadRequestLine";
-    case ParseError::BadStatusLine: return "BadStatusLine";
-    case ParseError::UnsupportedVersion: return "UnsupportedVersion";
-    case ParseError::BadHeaderName: return "BadHeaderName";
-    case ParseError::BadHeaderValue: return "BadHeaderValue";
-    case ParseError::ObsFold: return "ObsFold";
-    case ParseError::BareCR: return "BareCR";
-    case ParseError::BareLF: return "BareLF";
-    case ParseError::HeadTooLarge: return "HeadTooLarge";
-    case ParseError::TooManyHeaders: return "TooManyHeaders";
-    case ParseError::BadContentLength: return "BadContentLength";
-    case ParseError::BadTransferEncoding: return "BadTransferEncoding";
-    case ParseError::ContentLengthAndTransferEncoding: return "ContentLengthAndTransferEncoding";
-    case ParseError::MissingHost: return "MissingHost";
-    case ParseError::DuplicateHost: return "DuplicateHost";
-    case ParseError::BadHost: return "BadHost";
-    case ParseError::BadChunk: return "BadChunk";
+    case ParseError::None:
+      return "None";
+    case ParseError::BadRequestLine:
+      return "BadRequestLine";
+    case ParseError::BadStatusLine:
+      return "BadStatusLine";
+    case ParseError::UnsupportedVersion:
+      return "UnsupportedVersion";
+    case ParseError::BadHeaderName:
+      return "BadHeaderName";
+    case ParseError::BadHeaderValue:
+      return "BadHeaderValue";
+    case ParseError::ObsFold:
+      return "ObsFold";
+    case ParseError::BareCR:
+      return "BareCR";
+    case ParseError::BareLF:
+      return "BareLF";
+    case ParseError::HeadTooLarge:
+      return "HeadTooLarge";
+    case ParseError::TooManyHeaders:
+      return "TooManyHeaders";
+    case ParseError::BadContentLength:
+      return "BadContentLength";
+    case ParseError::BadTransferEncoding:
+      return "BadTransferEncoding";
+    case ParseError::ContentLengthAndTransferEncoding:
+      return "ContentLengthAndTransferEncoding";
+    case ParseError::MissingHost:
+      return "MissingHost";
+    case ParseError::DuplicateHost:
+      return "DuplicateHost";
+    case ParseError::BadHost:
+      return "BadHost";
+    case ParseError::BadChunk:
+      return "BadChunk";
   }
   return "Unknown";
 }

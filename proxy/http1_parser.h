@@ -31,7 +31,7 @@ enum class ParseStatus { Complete, NeedMore, Error };
 
 enum class ParseError {
   None,
-  BadRequestLine,       // method not a token, bad target, not exactly one SP between parts
+  BadRequestLine,  // method not a token, bad target, not exactly one SP between parts
   BadStatusLine,
   UnsupportedVersion,   // not HTTP/1.0 or HTTP/1.1 (505 downstream)
   BadHeaderName,        // empty, non-token characters, whitespace before the colon
@@ -44,10 +44,10 @@ enum class ParseError {
   BadContentLength,     // not digits, overflow, or differing duplicate values
   BadTransferEncoding,  // requests: anything but exactly `chunked`; HTTP/1.0 with TE
   ContentLengthAndTransferEncoding,
-  MissingHost,          // HTTP/1.1 request without Host
+  MissingHost,  // HTTP/1.1 request without Host
   DuplicateHost,
   BadHost,
-  BadChunk,             // chunked body: bad size line, overflow, missing CRLF, bad trailer
+  BadChunk,  // chunked body: bad size line, overflow, missing CRLF, bad trailer
 };
 const char* parseErrorName(ParseError e);
 
@@ -63,12 +63,12 @@ struct RequestHead {
   std::vector<Header> headers;  // every field, in order
 
   // Derived while parsing.
-  std::string_view host;        // Host header (or the authority of an absolute-form target)
+  std::string_view host;            // Host header (or the authority of an absolute-form target)
   Framing framing = Framing::None;  // None, ContentLength or Chunked
   uint64_t content_length = 0;      // > 0 exactly when framing is ContentLength (CL: 0 is None)
-  bool keep_alive = true;       // from the version and the Connection header
-  bool expect_continue = false; // Expect: 100-continue
-  bool upgrade = false;         // Connection contains "upgrade" and an Upgrade header is present
+  bool keep_alive = true;           // from the version and the Connection header
+  bool expect_continue = false;     // Expect: 100-continue
+  bool upgrade = false;  // Connection contains "upgrade" and an Upgrade header is present
 
   void clear();
 };
@@ -82,7 +82,7 @@ struct ResponseHead {
   Framing framing = Framing::None;  // computed with the request method, see parseResponseHead
   uint64_t content_length = 0;      // > 0 exactly when framing is ContentLength (CL: 0 is None)
   bool keep_alive = true;           // false for UntilClose and for 101
-  bool upgrade = false;  // 101 Switching Protocols
+  bool upgrade = false;             // 101 Switching Protocols
 
   void clear();
 };
@@ -128,15 +128,26 @@ class ChunkedDecoder {
   bool done() const { return state_ == State::Done; }
   void reset();
 
-  static constexpr size_t kMaxLineBytes = 4096;     // a size line with its extensions
+  static constexpr size_t kMaxLineBytes = 4096;  // a size line with its extensions
   static constexpr size_t kMaxTrailerBytes = 16384;
 
  private:
   enum class State : uint8_t { SizeLine, DataCrlf, Trailer, Done, Failed };
   // Where in the current control line the last byte left us (see the grammar in the .cc).
   enum class Sub : uint8_t {
-    Size, ExtBws, ExtAfterSemi, ExtName, ExtAfterName, ExtAfterEq, ExtToken, ExtQuoted,
-    ExtQuotedPair, ExtAfterQuoted, TrailerLineStart, TrailerName, TrailerValue,
+    Size,
+    ExtBws,
+    ExtAfterSemi,
+    ExtName,
+    ExtAfterName,
+    ExtAfterEq,
+    ExtToken,
+    ExtQuoted,
+    ExtQuotedPair,
+    ExtAfterQuoted,
+    TrailerLineStart,
+    TrailerName,
+    TrailerValue,
   };
   enum class Next : uint8_t { More, Data, Done, Bad };  // what one control byte led to
 
@@ -153,7 +164,7 @@ class ChunkedDecoder {
   State state_ = State::SizeLine;
   Sub sub_ = Sub::Size;
   uint64_t data_remaining_ = 0;
-  size_t line_bytes_ = 0;     // bytes of the current size line seen so far
+  size_t line_bytes_ = 0;  // bytes of the current size line seen so far
   size_t trailer_bytes_ = 0;
   // Partial-line state so bytes can arrive one at a time.
   uint64_t size_acc_ = 0;

@@ -65,23 +65,40 @@ class HeadBuilder {
 
 // What the writers do with a field, decided once per field by its name. Compares only
 // against the names of the same length, since most fields match none of them.
-enum class FieldKind { Other, HopByHop, Host, ContentLength, Expect, XForwardedFor,
-                       XForwardedProto, XForwardedHost, XRequestId, MeridianAttempt,
-                       MeridianRegion, MeridianClient, Upgrade };
+enum class FieldKind {
+  Other,
+  HopByHop,
+  Host,
+  ContentLength,
+  Expect,
+  XForwardedFor,
+  XForwardedProto,
+  XForwardedHost,
+  XRequestId,
+  MeridianAttempt,
+  MeridianRegion,
+  MeridianClient,
+  Upgrade
+};
 
 FieldKind classify(std::string_view n) {
   switch (n.size()) {
-    case 2: return iequals(n, "te") ? FieldKind::HopByHop : FieldKind::Other;
-    case 4: return iequals(n, "host") ? FieldKind::Host : FieldKind::Other;
-    case 6: return iequals(n, "expect") ? FieldKind::Expect : FieldKind::Other;
+    case 2:
+      return iequals(n, "te") ? FieldKind::HopByHop : FieldKind::Other;
+    case 4:
+      return iequals(n, "host") ? FieldKind::Host : FieldKind::Other;
+    case 6:
+      return iequals(n, "expect") ? FieldKind::Expect : FieldKind::Other;
     case 7:
       if (iequals(n, "upgrade")) return FieldKind::Upgrade;
       return iequals(n, "trailer") ? FieldKind::HopByHop : FieldKind::Other;
     case 10:
       if (iequals(n, "connection") || iequals(n, "keep-alive")) return FieldKind::HopByHop;
       return FieldKind::Other;
-    case 12: return iequals(n, "x-request-id") ? FieldKind::XRequestId : FieldKind::Other;
-    case 14: return iequals(n, "content-length") ? FieldKind::ContentLength : FieldKind::Other;
+    case 12:
+      return iequals(n, "x-request-id") ? FieldKind::XRequestId : FieldKind::Other;
+    case 14:
+      return iequals(n, "content-length") ? FieldKind::ContentLength : FieldKind::Other;
     case 15:
       if (iequals(n, "x-forwarded-for")) return FieldKind::XForwardedFor;
       if (iequals(n, "meridian-region")) return FieldKind::MeridianRegion;
@@ -94,10 +111,12 @@ FieldKind classify(std::string_view n) {
     case 17:
       if (iequals(n, "x-forwarded-proto")) return FieldKind::XForwardedProto;
       return iequals(n, "transfer-encoding") ? FieldKind::HopByHop : FieldKind::Other;
-    case 22: return iequals(n, "meridian-client-region") ? FieldKind::MeridianClient : FieldKind::Other;
+    case 22:
+      return iequals(n, "meridian-client-region") ? FieldKind::MeridianClient : FieldKind::Other;
     case 23:
       return iequals(n, "meridian-client-country") ? FieldKind::MeridianClient : FieldKind::Other;
-    default: return FieldKind::Other;
+    default:
+      return FieldKind::Other;
   }
 }
 
@@ -134,9 +153,14 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
       case FieldKind::MeridianRegion:
         if (conn.n == 0 || !conn.names(h.name)) b.header(h.name, h.value);
         break;
-      case FieldKind::XForwardedFor: prior_xff = h.value; break;  // joined below
-      case FieldKind::Upgrade: upgrade = h.value; break;
-      default: break;  // hop-by-hop, framing, Expect, or written by us below
+      case FieldKind::XForwardedFor:
+        prior_xff = h.value;
+        break;  // joined below
+      case FieldKind::Upgrade:
+        upgrade = h.value;
+        break;
+      default:
+        break;  // hop-by-hop, framing, Expect, or written by us below
     }
   }
   b.add("x-forwarded-for: ");
@@ -212,8 +236,10 @@ bool writeClientResponseHead(const ResponseHead& head, const ResponseOptions& op
       b.add("transfer-encoding: chunked\r\n");
       chunked = true;
     }
-    if (opt.close) b.add("connection: close\r\n");
-    else if (opt.client_http10) b.add("connection: keep-alive\r\n");
+    if (opt.close)
+      b.add("connection: close\r\n");
+    else if (opt.client_http10)
+      b.add("connection: keep-alive\r\n");
   }
   b.finish(out);
   return chunked;
@@ -256,32 +282,58 @@ void writeChunkHeader(uint64_t size, core::Buffer& out) {
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 508: return "Loop Detected";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 103:
+      return "Early Hints";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    case 508:
+      return "Loop Detected";
+    default:
+      return "Unknown";
   }
 }
 

@@ -28,7 +28,7 @@ struct ResponseOptions {
   bool client_http10 = false;  // HTTP/1.0 client: no chunked framing
   bool close = false;          // send Connection: close (we close after this response)
   bool head_request = false;
-  std::string_view region;     // meridian-region
+  std::string_view region;  // meridian-region
 };
 
 // The response head sent to the client. Returns whether the body is sent chunked.
@@ -44,8 +44,12 @@ const char* reasonPhrase(int status);
 
 // Chunked framing for re-chunked bodies.
 void writeChunkHeader(uint64_t size, core::Buffer& out);
-inline void writeChunkEnd(core::Buffer& out) { out.append("\r\n", 2); }
-inline void writeLastChunk(core::Buffer& out) { out.append("0\r\n\r\n", 5); }
+inline void writeChunkEnd(core::Buffer& out) {
+  out.append("\r\n", 2);
+}
+inline void writeLastChunk(core::Buffer& out) {
+  out.append("0\r\n\r\n", 5);
+}
 
 // The origin-form part of a request target: "/p?q" for "/p?q" or "http://h/p?q"; "/" for
 // "http://h"; "?q" for "http://h?q" (the writer puts the "/" before it); "*" for "*".

@@ -31,7 +31,8 @@ void usage(FILE* out) {
   fputs(
       "usage:\n"
       "  meridian run -c FILE [--ready-file PATH]   serve; SIGTERM/SIGINT drain, SIGHUP reloads\n"
-      "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: errors\n"
+      "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: "
+      "errors\n"
       "  meridian route explain -c FILE --client-ip IP [--host H] [--path P] [--method M]\n"
       "                                             where a request would go and why (JSON)\n"
       "  meridian demo                              proxy + three demo regions on loopback\n"
@@ -84,7 +85,8 @@ int cmdRun(const std::vector<std::string>& args) {
   meridian::proxy::Server::Options opts;
   opts.config_path = config;
   opts.ready_file = ready;
-  meridian::proxy::Server server(opts, std::make_shared<const meridian::config::Config>(std::move(r.config)));
+  meridian::proxy::Server server(
+      opts, std::make_shared<const meridian::config::Config>(std::move(r.config)));
   return server.run();
 }
 
@@ -100,12 +102,18 @@ int cmdRouteExplain(const std::vector<std::string>& args) {
       return 2;
     }
     const std::string& v = args[++i];
-    if (a == "-c" || a == "--config") config = v;
-    else if (a == "--client-ip") in.client_ip = v;
-    else if (a == "--host") in.host = v;
-    else if (a == "--path") in.path = v;
-    else if (a == "--method") in.method = v;
-    else if (a == "--prefer-region") in.prefer_region = v;
+    if (a == "-c" || a == "--config")
+      config = v;
+    else if (a == "--client-ip")
+      in.client_ip = v;
+    else if (a == "--host")
+      in.host = v;
+    else if (a == "--path")
+      in.path = v;
+    else if (a == "--method")
+      in.method = v;
+    else if (a == "--prefer-region")
+      in.prefer_region = v;
     else {
       fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
       return 2;

@@ -22,11 +22,13 @@ core::Result<int> listenOn(const config::HostPort& hp, int backlog) {
   if (!addr.ok()) return addr.error();
   const auto& a = addr.value();
   int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return core::Error{core::ErrorKind::Internal, core::Side::Internal, false, strerror(errno)};
+  if (fd < 0)
+    return core::Error{core::ErrorKind::Internal, core::Side::Internal, false, strerror(errno)};
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) < 0 || ::listen(fd, backlog) < 0) {
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) < 0 ||
+      ::listen(fd, backlog) < 0) {
     std::string msg = "cannot listen on " + hp.text() + ": " + strerror(errno);
     ::close(fd);
     return core::Error{core::ErrorKind::Internal, core::Side::Internal, false, msg};
@@ -92,8 +94,8 @@ int Server::run() {
     return 1;
   }
   for (int w = 0; w < n; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, snap_, std::move(per_worker[static_cast<size_t>(w)]),
-                                                open_connections_));
+    workers_.push_back(std::make_unique<Worker>(
+        w, snap_, std::move(per_worker[static_cast<size_t>(w)]), open_connections_));
     // Passive health reports hop to the main thread, where the monitor lives.
     workers_.back()->setOutcomeSink(
         [this](const std::string& cluster, const std::string& endpoint, health::Outcome o) {
@@ -213,17 +215,23 @@ std::string Server::metricsText() const {
   }
   out << "# HELP meridian_downstream_connections Open client connections.\n"
          "# TYPE meridian_downstream_connections gauge\n"
-         "meridian_downstream_connections " << open << "\n"
+         "meridian_downstream_connections "
+      << open << "\n"
       << "# HELP meridian_requests_in_flight Requests being served.\n"
          "# TYPE meridian_requests_in_flight gauge\n"
-         "meridian_requests_in_flight " << in_flight << "\n"
+         "meridian_requests_in_flight "
+      << in_flight << "\n"
       << "# HELP meridian_config_generation Config generation being served.\n"
          "# TYPE meridian_config_generation gauge\n"
-         "meridian_config_generation " << generation_ << "\n"
+         "meridian_config_generation "
+      << generation_ << "\n"
       << "# HELP meridian_config_reloads_total Config reloads, by result.\n"
          "# TYPE meridian_config_reloads_total counter\n"
-         "meridian_config_reloads_total{result=\"ok\"} " << reloads_ok_ << "\n"
-         "meridian_config_reloads_total{result=\"error\"} " << reloads_failed_ << "\n"
+         "meridian_config_reloads_total{result=\"ok\"} "
+      << reloads_ok_
+      << "\n"
+         "meridian_config_reloads_total{result=\"error\"} "
+      << reloads_failed_ << "\n"
       << healthGauges(*snap_);
   return out.str();
 }

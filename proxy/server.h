@@ -49,9 +49,7 @@ class Server {
   uint64_t generation() const { return generation_; }
   const std::string& adminAddress() const { return admin_address_; }
   // "127.0.0.1:8080" per listener name, once bound.
-  const std::vector<std::pair<std::string, std::string>>& boundListeners() const {
-    return bound_;
-  }
+  const std::vector<std::pair<std::string, std::string>>& boundListeners() const { return bound_; }
 
  private:
   bool bindListeners(std::vector<std::vector<ListenSocket>>& per_worker);

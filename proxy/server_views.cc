@@ -64,11 +64,13 @@ std::string Server::regionsJson() const {
                              {"ejections", h.ejections},
                              {"in_flight", in_flight}});
       }
-      regions[g.name] = {{"healthy", any_healthy}, {"drained", g.drained}, {"endpoints", endpoints}};
+      regions[g.name] = {
+          {"healthy", any_healthy}, {"drained", g.drained}, {"endpoints", endpoints}};
     }
     clusters[plan.cluster->name] = regions;
   }
-  Json out = {{"generation", generation_}, {"health_generation", s.health->generation()},
+  Json out = {{"generation", generation_},
+              {"health_generation", s.health->generation()},
               {"clusters", clusters}};
   return out.dump(2) + "\n";
 }

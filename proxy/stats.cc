@@ -40,7 +40,11 @@ constexpr CounterInfo kCounters[] = {
 static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
 }  // namespace
 
-const char* counterName(Counter c) { return kCounters[static_cast<size_t>(c)].series; }
-const char* counterHelp(Counter c) { return kCounters[static_cast<size_t>(c)].help; }
+const char* counterName(Counter c) {
+  return kCounters[static_cast<size_t>(c)].series;
+}
+const char* counterHelp(Counter c) {
+  return kCounters[static_cast<size_t>(c)].help;
+}
 
 }  // namespace meridian::proxy

@@ -10,25 +10,29 @@ namespace meridian::proxy {
 enum class Counter : size_t {
   DownstreamAccepted,
   Requests,
-  Responses1xx, Responses2xx, Responses3xx, Responses4xx, Responses5xx,
-  BadRequest,           // 400: malformed or ambiguous framing
-  HeaderTooLarge,       // 431
-  BodyTooLarge,         // 413
-  HeaderTimeout,        // 408
-  DownstreamRejected,   // over limits.max_connections
-  KeepaliveTimeout,     // idle client connection closed
-  NoRoute,              // 404
+  Responses1xx,
+  Responses2xx,
+  Responses3xx,
+  Responses4xx,
+  Responses5xx,
+  BadRequest,          // 400: malformed or ambiguous framing
+  HeaderTooLarge,      // 431
+  BodyTooLarge,        // 413
+  HeaderTimeout,       // 408
+  DownstreamRejected,  // over limits.max_connections
+  KeepaliveTimeout,    // idle client connection closed
+  NoRoute,             // 404
   UpstreamConnects,
   UpstreamConnectFailures,
   UpstreamConnectTimeouts,
   UpstreamReused,
-  UpstreamStaleRetries, // a reused connection died before answering; retried on a new one
-  UpstreamTimeouts,     // per_try/request/idle timeouts waiting on the upstream
+  UpstreamStaleRetries,  // a reused connection died before answering; retried on a new one
+  UpstreamTimeouts,      // per_try/request/idle timeouts waiting on the upstream
   UpstreamResets,
   UpstreamProtocolErrors,
-  UpstreamOverloaded,   // pool cap and wait queue full
-  ClientAborts,         // the client went away mid-exchange
-  Upgrades,             // tunnels opened (WebSocket)
+  UpstreamOverloaded,  // pool cap and wait queue full
+  ClientAborts,        // the client went away mid-exchange
+  Upgrades,            // tunnels opened (WebSocket)
   kCount,
 };
 

@@ -15,7 +15,9 @@ UpstreamConn::UpstreamConn(UpstreamPool& pool, EndpointPool& ep)
 
 UpstreamConn::~UpstreamConn() = default;
 
-const std::string& UpstreamConn::endpoint() const { return ep_.address.text; }
+const std::string& UpstreamConn::endpoint() const {
+  return ep_.address.text;
+}
 
 void UpstreamConn::onConnected(core::Stream&) {
   connected_ = true;
@@ -60,7 +62,9 @@ void UpstreamConn::onDrained(core::Stream&) {
   if (user_ != nullptr) user_->onUpstreamDrained(*this);
 }
 
-void UpstreamConn::onIdleTimeout() { pool_.destroy(this); }
+void UpstreamConn::onIdleTimeout() {
+  pool_.destroy(this);
+}
 
 UpstreamPool::~UpstreamPool() {
   for (auto& [key, ep] : endpoints_) {
@@ -91,9 +95,8 @@ int UpstreamPool::inFlight(const std::string& endpoint) const {
   return active(endpoint);
 }
 
-UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr,
-                                            const config::Pool& limits, UpstreamUser* user,
-                                            bool safe_to_resend) {
+UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const config::Pool& limits,
+                                            UpstreamUser* user, bool safe_to_resend) {
   EndpointPool& ep = endpoint(addr, limits);
   if (takeIdle(ep, user, safe_to_resend)) return Acquire::Ready;
   if (ep.open < ep.limits.max_connections) {

@@ -6,8 +6,8 @@
 
 #include <atomic>
 #include <deque>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,7 +75,7 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
 struct EndpointPool {
   ResolvedAddress address;
   config::Pool limits;
-  int open = 0;      // connections, idle or busy or connecting
+  int open = 0;  // connections, idle or busy or connecting
   // Requests in flight on this endpoint (least-outstanding choice). Atomic only so /regions
   // can read it from the main thread; written by the owning worker alone.
   std::atomic<int> active{0};

@@ -35,8 +35,8 @@ Worker::~Worker() {
 
 void Worker::start() {
   for (auto& s : sockets_) {
-    acceptors_.push_back(std::make_unique<core::Acceptor>(
-        loop_, s.fd, [this, &s](int fd) { onAccept(fd, s); }));
+    acceptors_.push_back(
+        std::make_unique<core::Acceptor>(loop_, s.fd, [this, &s](int fd) { onAccept(fd, s); }));
   }
   thread_ = std::thread([this] { loop_.run(); });
 }

@@ -4,11 +4,11 @@
 // request path.
 #include <atomic>
 #include <functional>
-#include <unordered_map>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 

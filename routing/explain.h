@@ -11,8 +11,8 @@
 namespace meridian::routing {
 
 struct ExplainInput {
-  std::string client_ip;        // required
-  std::string host;             // empty: matches routes without a host
+  std::string client_ip;  // required
+  std::string host;       // empty: matches routes without a host
   std::string path = "/";
   std::string method = "GET";
   std::string prefer_region;    // as if meridian-prefer-region were sent

@@ -22,16 +22,16 @@ namespace meridian::routing {
 struct IpAddress {
   uint8_t bytes[16] = {};
   bool v4() const;
-  std::string text() const;  // "192.0.2.1" / "2001:db8::1"
+  std::string text() const;                                  // "192.0.2.1" / "2001:db8::1"
   static bool parse(std::string_view text, IpAddress& out);  // no port, no brackets
   static IpAddress fromSockaddr(const sockaddr_storage& ss);
 };
 
 struct GeoLocation {
-  bool known = false;     // false: no override and no database record (or no coordinates)
+  bool known = false;  // false: no override and no database record (or no coordinates)
   double lat = 0;
   double lon = 0;
-  std::string country;    // ISO 3166-1 alpha-2, upper case; may be empty even when known
+  std::string country;          // ISO 3166-1 alpha-2, upper case; may be empty even when known
   const char* source = "none";  // "override" | "database" | "none"
 };
 

@@ -5,7 +5,9 @@
 namespace meridian::routing {
 
 namespace {
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 std::string lowerCopy(std::string_view s) {
   std::string out(s);
@@ -53,18 +55,22 @@ const config::Route* RouteTable::match(std::string_view host, std::string_view p
   for (const auto& e : entries_) {
     bool host_ok = false;
     switch (e.host_rank) {
-      case 3: host_ok = (h == e.host); break;
-      case 2: host_ok = h.size() > e.host.size() && h.ends_with(e.host); break;
-      default: host_ok = true;
+      case 3:
+        host_ok = (h == e.host);
+        break;
+      case 2:
+        host_ok = h.size() > e.host.size() && h.ends_with(e.host);
+        break;
+      default:
+        host_ok = true;
     }
     if (!host_ok) continue;
     const std::string& prefix = e.route->match.path_prefix;
     if (!path.starts_with(prefix)) continue;
     // Host specificity first, then the longest path prefix; config order breaks ties.
-    bool better = e.host_rank > best_rank ||
-                  (e.host_rank == best_rank && e.host.size() > best_host_len) ||
-                  (e.host_rank == best_rank && e.host.size() == best_host_len &&
-                   prefix.size() > best_prefix);
+    bool better =
+        e.host_rank > best_rank || (e.host_rank == best_rank && e.host.size() > best_host_len) ||
+        (e.host_rank == best_rank && e.host.size() == best_host_len && prefix.size() > best_prefix);
     if (best == nullptr || better) {
       best = e.route;
       best_rank = e.host_rank;

@@ -181,7 +181,8 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
     }
   }
   orderRegions(d, have_origin, ox, oy, oz);
-  if (*d.why == '\0') d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
+  if (*d.why == '\0')
+    d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
   if (!req.prefer_region.empty()) preferFirst(d, req.prefer_region);
   d.outcome = PickOutcome::Ok;
   return d;

@@ -28,9 +28,9 @@ struct RegionGroup {
   std::string name;
   std::vector<uint32_t> endpoints;  // indices into Cluster::endpoints
   bool drained = false;
-  bool located = false;             // the region has coordinates in the config
+  bool located = false;  // the region has coordinates in the config
   double lat = 0, lon = 0;
-  double x = 0, y = 0, z = 0;       // unit vector of (lat, lon): distance order by dot product
+  double x = 0, y = 0, z = 0;  // unit vector of (lat, lon): distance order by dot product
 };
 
 // A cluster's endpoints grouped by region, regions in config order.

@@ -50,9 +50,7 @@ struct FakeUpstream::Conn {
     Draining,   // FIN sent; discard input until EOF or drainDeadline
   };
 
-  Conn(int fd, uint64_t id, size_t bodyLimit) : fd(fd), id(id) {
-    parser.setBodyLimit(bodyLimit);
-  }
+  Conn(int fd, uint64_t id, size_t bodyLimit) : fd(fd), id(id) { parser.setBodyLimit(bodyLimit); }
 
   int fd;
   uint64_t id;
@@ -120,7 +118,9 @@ FakeUpstream::~FakeUpstream() {
   if (wakeWrite_ >= 0) ::close(wakeWrite_);
 }
 
-std::string FakeUpstream::address() const { return "127.0.0.1:" + std::to_string(port_); }
+std::string FakeUpstream::address() const {
+  return "127.0.0.1:" + std::to_string(port_);
+}
 
 bool FakeUpstream::openListener(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -134,8 +134,7 @@ bool FakeUpstream::openListener(uint16_t port) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 4096) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4096) != 0) {
     ADD_FAILURE() << "FakeUpstream: bind/listen on port " << port << ": " << strerror(errno);
     ::close(fd);
     return false;
@@ -298,8 +297,8 @@ void FakeUpstream::clearRecorded() {
                  << "FakeUpstream: waited " << timeout.count() << "ms for " << n << " " << what
                  << ", have " << count() << " (requests: " << requests_.size()
                  << ", accepted connections: " << accepted_ << ", open: " << open_ << ")";
-  for (const ReceivedRequest& r : requests_) failure << "\n  #" << r.sequence << " conn "
-                                                     << r.connectionId << ": " << r.requestLine;
+  for (const ReceivedRequest& r : requests_)
+    failure << "\n  #" << r.sequence << " conn " << r.connectionId << ": " << r.requestLine;
   return failure;
 }
 
@@ -318,9 +317,9 @@ void FakeUpstream::clearRecorded() {
   if (changed_.wait_for(lock, timeout, [&] { return open_ <= n; })) {
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << "FakeUpstream: waited " << timeout.count()
-                                       << "ms for at most " << n << " open connections, have "
-                                       << open_;
+  return ::testing::AssertionFailure()
+         << "FakeUpstream: waited " << timeout.count() << "ms for at most " << n
+         << " open connections, have " << open_;
 }
 
 ::testing::AssertionResult FakeUpstream::waitForWebSocketFrames(size_t n,
@@ -427,9 +426,9 @@ void FakeUpstream::handleConn(Conn& c, short revents) {
     if (c.dead || c.handled == before) break;
   }
   if (c.dead || !c.eof) return;
-  bool nothingLeft = c.outputDrained() &&
-                     (c.mode == Conn::Mode::Http || c.mode == Conn::Mode::Hanging ||
-                      c.mode == Conn::Mode::WebSocket || c.mode == Conn::Mode::Draining);
+  bool nothingLeft =
+      c.outputDrained() && (c.mode == Conn::Mode::Http || c.mode == Conn::Mode::Hanging ||
+                            c.mode == Conn::Mode::WebSocket || c.mode == Conn::Mode::Draining);
   if (nothingLeft || (revents & POLLHUP)) closeConn(c, false);
 }
 
@@ -610,9 +609,10 @@ void FakeUpstream::startAction(Conn& c, Action action, const ReceivedRequest& re
         c.mode = Conn::Mode::Closing;
         return;
       }
-      std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-                          webSocketAccept(key) + "\r\n";
+      std::string reply =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+          webSocketAccept(key) + "\r\n";
       for (const Header& h : action.headers) reply += h.name + ": " + h.value + "\r\n";
       c.append(reply + "\r\n");
       c.mode = Conn::Mode::WebSocket;

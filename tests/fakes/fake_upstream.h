@@ -34,11 +34,11 @@ struct ReceivedRequest {
   std::string method;
   std::string target;
   std::string version;
-  Headers headers;            // in wire order, names as sent
-  Headers trailers;           // of a chunked body
-  bool chunked = false;       // the body came with Transfer-Encoding: chunked
-  std::string body;           // decoded; at most Options::maxRecordedBody bytes
-  uint64_t bodyBytes = 0;     // decoded body length, even beyond what was recorded
+  Headers headers;         // in wire order, names as sent
+  Headers trailers;        // of a chunked body
+  bool chunked = false;    // the body came with Transfer-Encoding: chunked
+  std::string body;        // decoded; at most Options::maxRecordedBody bytes
+  uint64_t bodyBytes = 0;  // decoded body length, even beyond what was recorded
 
   std::string_view header(std::string_view name) const { return findHeader(headers, name); }
   bool hasHeader(std::string_view name) const { return fakes::hasHeader(headers, name); }
@@ -52,12 +52,12 @@ struct Action {
   int status = 200;
   Headers headers;
   std::string body;
-  uint64_t streamBytes = 0;       // Stream: body of this many patternBytes(), generated lazily
-  bool chunked = false;           // send the body with Transfer-Encoding: chunked
-  size_t chunkSize = 16 * 1024;   // size of each chunk when chunked
-  milliseconds delay{0};          // wait this long after the request before acting
-  int64_t resetAfterBytes = -1;   // >= 0: RST the connection after this many response bytes
-  bool closeAfter = false;        // send Connection: close and close after the response
+  uint64_t streamBytes = 0;      // Stream: body of this many patternBytes(), generated lazily
+  bool chunked = false;          // send the body with Transfer-Encoding: chunked
+  size_t chunkSize = 16 * 1024;  // size of each chunk when chunked
+  milliseconds delay{0};         // wait this long after the request before acting
+  int64_t resetAfterBytes = -1;  // >= 0: RST the connection after this many response bytes
+  bool closeAfter = false;       // send Connection: close and close after the response
 
   static Action respond(int status, Headers headers = {}, std::string body = {});
   // These bytes verbatim as the whole response; the connection closes after them when their
@@ -70,10 +70,23 @@ struct Action {
   static Action hang();                  // never answer; the connection stays open
   static Action webSocketEcho();         // 101 + echo every frame back, unmasked
 
-  Action& withDelay(milliseconds d) { delay = d; return *this; }
-  Action& withChunked(size_t size = 16 * 1024) { chunked = true; chunkSize = size; return *this; }
-  Action& withResetAfter(uint64_t bytes) { resetAfterBytes = static_cast<int64_t>(bytes); return *this; }
-  Action& withClose() { closeAfter = true; return *this; }
+  Action& withDelay(milliseconds d) {
+    delay = d;
+    return *this;
+  }
+  Action& withChunked(size_t size = 16 * 1024) {
+    chunked = true;
+    chunkSize = size;
+    return *this;
+  }
+  Action& withResetAfter(uint64_t bytes) {
+    resetAfterBytes = static_cast<int64_t>(bytes);
+    return *this;
+  }
+  Action& withClose() {
+    closeAfter = true;
+    return *this;
+  }
   Action& withHeader(std::string name, std::string value) {
     headers.push_back({std::move(name), std::move(value)});
     return *this;
@@ -91,7 +104,7 @@ class FakeUpstream {
   using Handler = std::function<Action(const ReceivedRequest&)>;
 
   struct Options {
-    milliseconds idleTimeout{0};               // > 0: close keep-alive conns idle this long
+    milliseconds idleTimeout{0};                // > 0: close keep-alive conns idle this long
     size_t maxRecordedBody = 64 * 1024 * 1024;  // per request; bodyBytes counts the rest
   };
 

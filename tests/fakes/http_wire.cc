@@ -49,24 +49,42 @@ bool parseHeaderLines(std::string_view block, Headers& out) {
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -82,8 +100,7 @@ bool responseDelimitedByClose(std::string_view rawResponse) {
 }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -115,7 +132,9 @@ bool headerHasToken(const Headers& headers, std::string_view name, std::string_v
   return false;
 }
 
-char patternByte(uint64_t offset) { return kPatternAlphabet[offset % kPatternPeriod % 64]; }
+char patternByte(uint64_t offset) {
+  return kPatternAlphabet[offset % kPatternPeriod % 64];
+}
 
 std::string patternBytes(uint64_t offset, size_t length) {
   std::string out(length, '\0');
@@ -154,8 +173,8 @@ bool MessageParser::reject(std::string message) {
 size_t MessageParser::consume(std::string_view data) {
   size_t used = 0;
   while (used < data.size() && state_ != State::Done && state_ != State::Error) {
-    size_t n = state_ == State::Head ? consumeHead(data.substr(used))
-                                     : consumeBody(data.substr(used));
+    size_t n =
+        state_ == State::Head ? consumeHead(data.substr(used)) : consumeBody(data.substr(used));
     if (n == 0) break;
     used += n;
   }

@@ -83,8 +83,8 @@ class MessageParser {
   bool parseStartLine(std::string_view line);
   bool chooseBodyMode();
   void appendBody(std::string_view bytes);
-  size_t fail(std::string message);   // for consume*(): 0 bytes used
-  bool reject(std::string message);   // for the bool steps
+  size_t fail(std::string message);  // for consume*(): 0 bytes used
+  bool reject(std::string message);  // for the bool steps
 
   Kind kind_;
   State state_ = State::Head;
@@ -116,8 +116,14 @@ struct WebSocketFrame {
   uint8_t opcode = 0;
   std::string payload;
 };
-enum class WebSocketOpcode : uint8_t { Continuation = 0, Text = 1, Binary = 2, Close = 8,
-                                       Ping = 9, Pong = 10 };
+enum class WebSocketOpcode : uint8_t {
+  Continuation = 0,
+  Text = 1,
+  Binary = 2,
+  Close = 8,
+  Ping = 9,
+  Pong = 10
+};
 
 // Parses one frame from the front of data, unmasking it. Returns bytes used, 0 when the frame
 // is not complete yet.

@@ -157,7 +157,9 @@ std::string MeridianProcess::writeFile(std::string_view name, std::string_view c
   return dir_.write(name, contents);
 }
 
-void MeridianProcess::rewriteConfig(const std::string& yaml) { dir_.write("config.yaml", yaml); }
+void MeridianProcess::rewriteConfig(const std::string& yaml) {
+  dir_.write("config.yaml", yaml);
+}
 
 ::testing::AssertionResult MeridianProcess::start(const std::string& yaml) {
   return start(yaml, Options{});
@@ -178,8 +180,8 @@ void MeridianProcess::rewriteConfig(const std::string& yaml) { dir_.write("confi
   }
   int out = ::open(dir_.file("stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err = ::open(dir_.file("stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  std::vector<std::string> argv = {meridianBinary(), "run", "-c", configPath(),
-                                   "--ready-file", dir_.file("ready.json")};
+  std::vector<std::string> argv = {meridianBinary(), "run",          "-c",
+                                   configPath(),     "--ready-file", dir_.file("ready.json")};
   argv.insert(argv.end(), options.extraArgs.begin(), options.extraArgs.end());
   child_ = spawnChild(argv, -1, out, err);
   if (out >= 0) ::close(out);
@@ -220,11 +222,13 @@ void MeridianProcess::rewriteConfig(const std::string& yaml) { dir_.write("confi
       recordExit(status);
       return ::testing::AssertionFailure()
              << "meridian exited before it was ready (" << (termSignal_ ? "signal " : "exit ")
-             << (termSignal_ ? termSignal_ : exitCode_) << ")\n" << outputTails();
+             << (termSignal_ ? termSignal_ : exitCode_) << ")\n"
+             << outputTails();
     }
     if (wait == 0) {
-      return ::testing::AssertionFailure() << "meridian not ready within " << timeout.count()
-                                           << "ms (" << why << ")\n" << outputTails();
+      return ::testing::AssertionFailure()
+             << "meridian not ready within " << timeout.count() << "ms (" << why << ")\n"
+             << outputTails();
     }
   }
 }
@@ -246,8 +250,9 @@ void MeridianProcess::rewriteConfig(const std::string& yaml) { dir_.write("confi
     int wait = remainingMs(deadline);
     pollfd p{inotifyFd, POLLIN, 0};
     if (wait == 0 || ::poll(&p, 1, wait) == 0) {
-      result = ::testing::AssertionFailure() << "no '" << needle << "' in meridian's output within "
-                                             << timeout.count() << "ms\n" << outputTails();
+      result = ::testing::AssertionFailure()
+               << "no '" << needle << "' in meridian's output within " << timeout.count() << "ms\n"
+               << outputTails();
       break;
     }
     char events[4096];
@@ -267,17 +272,22 @@ uint16_t MeridianProcess::listenerPort(const std::string& name) const {
   return portOf(it->second);
 }
 
-uint16_t MeridianProcess::adminPort() const { return portOf(ready_.admin); }
+uint16_t MeridianProcess::adminPort() const {
+  return portOf(ready_.admin);
+}
 
-bool MeridianProcess::signal(int sig) { return child_.pid > 0 && ::kill(child_.pid, sig) == 0; }
+bool MeridianProcess::signal(int sig) {
+  return child_.pid > 0 && ::kill(child_.pid, sig) == 0;
+}
 
 ::testing::AssertionResult MeridianProcess::waitExit(milliseconds timeout) {
   if (!exited_) {
     int status = 0;
     if (child_.pid <= 0) return ::testing::AssertionFailure() << "meridian was never started";
     if (!waitChild(child_, timeout, status)) {
-      return ::testing::AssertionFailure() << "meridian (pid " << pid_ << ") still running after "
-                                           << timeout.count() << "ms\n" << outputTails();
+      return ::testing::AssertionFailure()
+             << "meridian (pid " << pid_ << ") still running after " << timeout.count() << "ms\n"
+             << outputTails();
     }
     recordExit(status);
   }

@@ -39,7 +39,7 @@ class MeridianProcess {
  public:
   struct Options {
     milliseconds readyTimeout{15000};
-    milliseconds stopGrace{5000};       // SIGTERM to SIGKILL in the destructor
+    milliseconds stopGrace{5000};        // SIGTERM to SIGKILL in the destructor
     std::vector<std::string> extraArgs;  // appended after the run arguments
   };
 
@@ -72,7 +72,7 @@ class MeridianProcess {
   // Waits for the process to exit; the message carries its exit status.
   ::testing::AssertionResult waitExit(milliseconds timeout);
   bool exited() const { return exited_; }
-  int exitCode() const { return exitCode_; }    // -1 when it was killed by a signal
+  int exitCode() const { return exitCode_; }  // -1 when it was killed by a signal
   int termSignal() const { return termSignal_; }
 
  private:

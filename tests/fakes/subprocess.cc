@@ -67,8 +67,7 @@ std::string CommandResult::describe() const {
   return s.str();
 }
 
-Child spawnChild(const std::vector<std::string>& argv, int stdinFd, int stdoutFd,
-                 int stderrFd) {
+Child spawnChild(const std::vector<std::string>& argv, int stdinFd, int stdoutFd, int stderrFd) {
   Child child;
   if (argv.empty()) return child;
   // Everything the child needs is prepared before fork(): after it, only async-signal-safe
@@ -211,7 +210,8 @@ TempDir::TempDir(std::string_view tag) {
   for (char& ch : name) {
     if (ch == '/') ch = '_';
   }
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/meridian-" + name + "-XXXXXX";
+  std::string pattern =
+      std::string(base && *base ? base : "/tmp") + "/meridian-" + name + "-XXXXXX";
   if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
 }
 

@@ -13,9 +13,9 @@ namespace meridian::fakes {
 using std::chrono::milliseconds;
 
 struct CommandResult {
-  int exitCode = -1;     // -1 when killed by a signal or not started
-  int termSignal = 0;    // the signal that ended it, 0 if it exited
-  bool timedOut = false; // killed at the deadline
+  int exitCode = -1;      // -1 when killed by a signal or not started
+  int termSignal = 0;     // the signal that ended it, 0 if it exited
+  bool timedOut = false;  // killed at the deadline
   std::string out;
   std::string err;
   std::string describe() const;  // "exit 0" / "killed by signal 9 (timed out)" + stderr

@@ -26,9 +26,13 @@ int remainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-TcpClient::~TcpClient() { close(); }
+TcpClient::~TcpClient() {
+  close();
+}
 
-TcpClient::TcpClient(TcpClient&& other) noexcept { *this = std::move(other); }
+TcpClient::TcpClient(TcpClient&& other) noexcept {
+  *this = std::move(other);
+}
 
 TcpClient& TcpClient::operator=(TcpClient&& other) noexcept {
   if (this != &other) {
@@ -86,8 +90,8 @@ TcpClient& TcpClient::operator=(TcpClient&& other) noexcept {
       int wait = remainingMs(deadline);
       pollfd p{fd_, POLLOUT, 0};
       if (wait == 0 || ::poll(&p, 1, wait) == 0) {
-        return ::testing::AssertionFailure() << "send timed out with " << bytes.size()
-                                             << " bytes left";
+        return ::testing::AssertionFailure()
+               << "send timed out with " << bytes.size() << " bytes left";
       }
       continue;
     }
@@ -126,9 +130,9 @@ bool TcpClient::readSome(int waitMs) {
     }
     int wait = remainingMs(deadline);
     if (wait == 0 || !readSome(wait)) {
-      return ::testing::AssertionFailure() << "timed out after " << timeout.count() << "ms with "
-                                           << received_.size() << " bytes: "
-                                           << tail(received_, 300);
+      return ::testing::AssertionFailure()
+             << "timed out after " << timeout.count() << "ms with " << received_.size()
+             << " bytes: " << tail(received_, 300);
     }
   }
   return ::testing::AssertionSuccess();
@@ -171,8 +175,8 @@ bool TcpClient::readSome(int waitMs) {
       continue;
     }
     if (parser.state() == MessageParser::State::Error) {
-      return ::testing::AssertionFailure() << "bad response: " << parser.error() << ": "
-                                           << tail(received_, 300);
+      return ::testing::AssertionFailure()
+             << "bad response: " << parser.error() << ": " << tail(received_, 300);
     }
     if (parser.state() == MessageParser::State::Done) {
       response.status = parser.status();
@@ -190,15 +194,16 @@ bool TcpClient::readSome(int waitMs) {
     }
     int wait = remainingMs(deadline);
     if (wait == 0 || !readSome(wait)) {
-      return ::testing::AssertionFailure() << "no complete response within " << timeout.count()
-                                           << "ms: '" << parser.startLine() << "', "
-                                           << parser.bodyBytes() << " body bytes, unparsed: "
-                                           << tail(received_, 300);
+      return ::testing::AssertionFailure()
+             << "no complete response within " << timeout.count() << "ms: '" << parser.startLine()
+             << "', " << parser.bodyBytes() << " body bytes, unparsed: " << tail(received_, 300);
     }
   }
 }
 
-std::string TcpClient::take() { return std::exchange(received_, std::string()); }
+std::string TcpClient::take() {
+  return std::exchange(received_, std::string());
+}
 
 void TcpClient::shutdownWrite() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);

@@ -35,7 +35,8 @@ class TcpClient {
   TcpClient& operator=(TcpClient&& other) noexcept;
 
   ::testing::AssertionResult connect(uint16_t port, milliseconds timeout = milliseconds(5000));
-  ::testing::AssertionResult send(std::string_view bytes, milliseconds timeout = milliseconds(5000));
+  ::testing::AssertionResult send(std::string_view bytes,
+                                  milliseconds timeout = milliseconds(5000));
 
   // Reads until done(all bytes received so far) is true; fails at the deadline, or when the
   // peer closes first. The bytes stay in received().

@@ -53,8 +53,8 @@ void checkHeaders(const std::vector<http1::Header>& headers, const char* data, s
   }
 }
 
-void checkRequest(const ParseResult& r, const http1::RequestHead& h, const char* data,
-                  size_t len, const http1::HeadLimits& limits) {
+void checkRequest(const ParseResult& r, const http1::RequestHead& h, const char* data, size_t len,
+                  const http1::HeadLimits& limits) {
   checkResultShape(r, len, limits);
   if (r.status != ParseStatus::Complete) return;
   FUZZ_CHECK(!h.method.empty() && within(h.method, data, r.consumed));

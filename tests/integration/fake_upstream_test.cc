@@ -99,9 +99,10 @@ TEST(FakeUpstream, ChunkedRequestBodyIsDecoded) {
   up.enqueue(Action::echo());
   TcpClient client;
   ASSERT_TRUE(client.connect(up.port()));
-  ASSERT_TRUE(client.send("POST /up HTTP/1.1\r\nHost: fake\r\nTransfer-Encoding: chunked\r\n"
-                          "Content-Type: text/x-test\r\n\r\n"
-                          "5;ext=1\r\nhello\r\n"));
+  ASSERT_TRUE(
+      client.send("POST /up HTTP/1.1\r\nHost: fake\r\nTransfer-Encoding: chunked\r\n"
+                  "Content-Type: text/x-test\r\n\r\n"
+                  "5;ext=1\r\nhello\r\n"));
   ASSERT_TRUE(client.send("7\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n"));
   HttpResponse r;
   ASSERT_TRUE(client.readResponse(r, kWait));
@@ -199,8 +200,9 @@ TEST(FakeUpstream, ResetAfterNBytesOfResponse) {
   ASSERT_TRUE(client.readUntilClose(kWait));
   EXPECT_TRUE(client.resetByPeer());
   EXPECT_LE(client.received().size(), 50u);
-  EXPECT_EQ(client.received(), std::string("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" +
-                                           body).substr(0, client.received().size()));
+  EXPECT_EQ(client.received(),
+            std::string("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + body)
+                .substr(0, client.received().size()));
   ASSERT_TRUE(up.waitForOpenConnections(0, kWait));
 }
 
@@ -355,9 +357,10 @@ TEST(FakeUpstream, WebSocketUpgradeAndEcho) {
   up.enqueue(Action::webSocketEcho());
   TcpClient client;
   ASSERT_TRUE(client.connect(up.port()));
-  ASSERT_TRUE(client.send(get("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                     "Sec-WebSocket-Version: 13\r\n")));
+  ASSERT_TRUE(client.send(get("/ws",
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n")));
   HttpResponse r;
   ASSERT_TRUE(client.readResponse(r, kWait));
   EXPECT_EQ(r.status, 101);
@@ -447,7 +450,8 @@ TEST(Harness, RunCommandKillsAtTheDeadline) {
 TEST(Harness, ParsesTheReadyFile) {
   ReadyInfo info;
   ASSERT_TRUE(parseReadyFile(R"({"pid": 1234, "admin": "127.0.0.1:9901",
-      "listeners": {"public": "127.0.0.1:8443", "tls": "[::1]:443"}})", info));
+      "listeners": {"public": "127.0.0.1:8443", "tls": "[::1]:443"}})",
+                             info));
   EXPECT_EQ(info.pid, 1234);
   EXPECT_EQ(portOf(info.admin), 9901);
   EXPECT_EQ(portOf(info.listeners.at("public")), 8443);
@@ -468,8 +472,10 @@ class FakeBinary {
     setenv("MERIDIAN_BINARY", path_.c_str(), 1);
   }
   ~FakeBinary() {
-    if (old_.empty()) unsetenv("MERIDIAN_BINARY");
-    else setenv("MERIDIAN_BINARY", old_.c_str(), 1);
+    if (old_.empty())
+      unsetenv("MERIDIAN_BINARY");
+    else
+      setenv("MERIDIAN_BINARY", old_.c_str(), 1);
   }
 
  private:

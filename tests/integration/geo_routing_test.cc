@@ -36,25 +36,36 @@ class GeoRoutingTest : public ::testing::Test {
     });
   }
 
-  std::string config(const std::string& route_extra = "", const std::string& trusted = "127.0.0.0/8",
+  std::string config(const std::string& route_extra = "",
+                     const std::string& trusted = "127.0.0.0/8",
                      const std::string& cluster_extra = "") {
     return "workers: 2\naccess_log: \"off\"\n"
            "listeners:\n  - { name: public, address: 127.0.0.1:0, region: sin }\n"
            "admin: { address: 127.0.0.1:0 }\n"
-           "geo:\n  database: " + db_ + "\n  trusted_proxies: [" + trusted + "]\n"
+           "geo:\n  database: " +
+           db_ + "\n  trusted_proxies: [" + trusted +
+           "]\n"
            "regions:\n"
            "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
            "  - { name: iad, lat: 38.95, lon: -77.45 }\n"
            "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
            "clusters:\n  - name: web\n    endpoints:\n"
-           "      - { address: " + ams_.address() + ", region: ams }\n"
-           "      - { address: " + iad_.address() + ", region: iad }\n"
-           "      - { address: " + sin_.address() + ", region: sin }\n"
+           "      - { address: " +
+           ams_.address() +
+           ", region: ams }\n"
+           "      - { address: " +
+           iad_.address() +
+           ", region: iad }\n"
+           "      - { address: " +
+           sin_.address() +
+           ", region: sin }\n"
            "    health_check: { path: /healthz, interval: 100ms, timeout: 200ms,\n"
            "                    unhealthy_threshold: 2, healthy_threshold: 2,\n"
-           "                    unhealthy_interval: 100ms, jitter: 0% }\n" + cluster_extra +
+           "                    unhealthy_interval: 100ms, jitter: 0% }\n" +
+           cluster_extra +
            "routes:\n  - name: app\n    match: { path_prefix: / }\n"
-           "    backends: [ { cluster: web, weight: 1 } ]\n" + route_extra;
+           "    backends: [ { cluster: web, weight: 1 } ]\n" +
+           route_extra;
   }
 
   HttpResponse get(const char* client_ip, const std::string& extra_headers = "") {
@@ -138,8 +149,8 @@ TEST_F(GeoRoutingTest, EndpointThatResetsTrafficIsEjectedThenReadmitted) {
   ams_.setHandler([](const fakes::ReceivedRequest& req) {
     return req.target == "/healthz" ? Action::respond(200) : Action::reset();
   });
-  ASSERT_TRUE(proxy_.start(config("", "127.0.0.0/8",
-                                  "    outlier: { consecutive_failures: 2, ejection: 500ms }\n")));
+  ASSERT_TRUE(proxy_.start(
+      config("", "127.0.0.0/8", "    outlier: { consecutive_failures: 2, ejection: 500ms }\n")));
   // Real traffic fails twice (no replay yet: the client sees 502), then ams is ejected.
   EXPECT_EQ(get(kNl).status, 502);
   EXPECT_EQ(get(kNl).status, 502);
@@ -172,9 +183,9 @@ TEST_F(GeoRoutingTest, ResidencyHoldsWhenThePinnedRegionIsDown) {
 
 TEST_F(GeoRoutingTest, RouteExplainShowsTheChoiceAndWhy) {
   std::string path = proxy_.writeFile("explain.yaml", config());
-  auto r = fakes::runCommand({fakes::meridianBinary(), "route", "explain", "-c", path,
-                              "--client-ip", kUs, "--path", "/x"},
-                             milliseconds(10000));
+  auto r = fakes::runCommand(
+      {fakes::meridianBinary(), "route", "explain", "-c", path, "--client-ip", kUs, "--path", "/x"},
+      milliseconds(10000));
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_NE(r.out.find("\"chosen\": \"iad\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"why\": \"nearest\""), std::string::npos) << r.out;

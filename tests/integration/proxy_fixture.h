@@ -33,8 +33,7 @@ class ProxyTest : public ::testing::Test {
                     "admin: { address: 127.0.0.1:0 }\n"
                     "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
                     "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-                    upstream_.address() + ", region: ams }\n" + cluster_options_ +
-                    extra_clusters_ +
+                    upstream_.address() + ", region: ams }\n" + cluster_options_ + extra_clusters_ +
                     "routes:\n" + extra_routes_ +
                     "  - name: app\n    match: { path_prefix: / }\n"
                     "    backends: [ { cluster: web, weight: 1 } ]\n";

@@ -97,7 +97,8 @@ TEST_F(ProxyTest, ExpectContinueGetsInterimResponseBeforeBodyIsSent) {
   ASSERT_TRUE(startProxy());
   TcpClient c;
   ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send("PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
   ASSERT_TRUE(c.readUntilContains("HTTP/1.1 100 Continue\r\n\r\n", kWait));
   c.take();
   ASSERT_TRUE(c.send("data"));
@@ -135,8 +136,9 @@ TEST_F(ProxyTest, HeadAnd204And304CarryNoBody) {
 }
 
 TEST_F(ProxyTest, HopByHopHeadersAreRemovedAndForwardingHeadersAdded) {
-  upstream_.enqueue(Action::respond(200, {{"Keep-Alive", "timeout=5"}, {"X-Secret-Hop", "1"},
-                                          {"Connection", "X-Secret-Hop"}}, "ok"));
+  upstream_.enqueue(Action::respond(
+      200, {{"Keep-Alive", "timeout=5"}, {"X-Secret-Hop", "1"}, {"Connection", "X-Secret-Hop"}},
+      "ok"));
   ASSERT_TRUE(startProxy());
   auto r = roundTrip(
       "GET / HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, X-Drop-Me\r\n"
@@ -189,8 +191,9 @@ TEST_F(ProxyTest, WebSocketIsTunnelledBothWays) {
   ASSERT_TRUE(startProxy());
   TcpClient c;
   ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send("GET /live HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /live HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
   ASSERT_TRUE(c.readUntilContains("\r\n\r\n", kWait));
   std::string head = c.take();
   EXPECT_NE(head.find("101"), std::string::npos) << head;
@@ -218,12 +221,13 @@ TEST_F(ProxyTest, HostMatchIgnoresCaseAndPort) {
 
 TEST_F(ProxyTest, NoMatchingRouteIs404WithReason) {
   extra_routes_ = "";
-  ASSERT_TRUE(proxy_.start(
-      "workers: 1\nlisteners:\n  - { name: public, address: 127.0.0.1:0 }\n"
-      "admin: { address: 127.0.0.1:0 }\nregions:\n  - { name: ams, lat: 1, lon: 2 }\n"
-      "clusters:\n  - name: web\n    endpoints:\n      - { address: " + upstream_.address() +
-      ", region: ams }\nroutes:\n  - name: app\n    match: { host: app.example.com }\n"
-      "    backends: [ { cluster: web, weight: 1 } ]\n"));
+  ASSERT_TRUE(
+      proxy_.start("workers: 1\nlisteners:\n  - { name: public, address: 127.0.0.1:0 }\n"
+                   "admin: { address: 127.0.0.1:0 }\nregions:\n  - { name: ams, lat: 1, lon: 2 }\n"
+                   "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
+                   upstream_.address() +
+                   ", region: ams }\nroutes:\n  - name: app\n    match: { host: app.example.com }\n"
+                   "    backends: [ { cluster: web, weight: 1 } ]\n"));
   TcpClient c;
   ASSERT_TRUE(c.connect(port()));
   ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: other.example.com\r\n\r\n"));

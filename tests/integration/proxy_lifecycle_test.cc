@@ -91,11 +91,13 @@ TEST_F(ProxyTest, HundredMiBUploadStreamsInFlatMemory) {
   {
     std::ofstream f(dir.file("body"), std::ios::binary);
     std::string block = fakes::patternBytes(0, 1 << 20);
-    for (uint64_t i = 0; i < kSize >> 20; ++i) f.write(block.data(), static_cast<long>(block.size()));
+    for (uint64_t i = 0; i < kSize >> 20; ++i)
+      f.write(block.data(), static_cast<long>(block.size()));
   }
   for (bool chunked : {false, true}) {
-    std::vector<std::string> args = {"-o", "/dev/null", "-w", "%{http_code}",
-                                     "--data-binary", "@" + dir.file("body"), url("/up")};
+    std::vector<std::string> args = {"-o",           "/dev/null",     "-w",
+                                     "%{http_code}", "--data-binary", "@" + dir.file("body"),
+                                     url("/up")};
     if (chunked) args.insert(args.begin(), {"-H", "Transfer-Encoding: chunked"});
     auto r = curl(args);
     ASSERT_EQ(r.exitCode, 0) << r.describe();

@@ -19,7 +19,8 @@ void expectRefused(ProxyTest* t, TcpClient& c, const std::string& request, int s
 TEST_F(ProxyTest, AmbiguousFramingIsRefusedAndNeverForwarded) {
   ASSERT_TRUE(startProxy());
   const std::vector<std::string> smuggling = {
-      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
@@ -46,8 +47,9 @@ TEST_F(ProxyTest, OversizedHeaderBlockIs431) {
   ASSERT_TRUE(startProxy("{ max_header_bytes: 4KiB, max_headers: 10 }"));
   TcpClient big;
   ASSERT_TRUE(big.connect(port()));
-  expectRefused(this, big, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(5000, 'x') + "\r\n\r\n",
-                431, "header_too_large");
+  expectRefused(this, big,
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(5000, 'x') + "\r\n\r\n", 431,
+                "header_too_large");
   std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
   for (int i = 0; i < 11; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
   TcpClient c;
@@ -168,7 +170,8 @@ TEST_F(ProxyTest, UpstreamResetMidResponseResetsTheClient) {
 }
 
 TEST_F(ProxyTest, MalformedUpstreamResponseIs502) {
-  upstream_.enqueue(Action::raw("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"));
+  upstream_.enqueue(
+      Action::raw("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"));
   ASSERT_TRUE(startProxy());
   auto r = roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(r.status, 502);

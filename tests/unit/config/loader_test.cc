@@ -16,9 +16,10 @@ namespace {
 using std::chrono::milliseconds;
 using Lines = std::vector<std::string>;
 
-// The reference example of the product contract, verbatim except for the `web-green` cluster, which the
-// example's route names but does not define (a dangling name is an error).
-constexpr const char* kProductExample = R"(workers: auto                  # worker threads, one event loop each
+// The reference example of the product contract, verbatim except for the `web-green` cluster, which
+// the example's route names but does not define (a dangling name is an error).
+constexpr const char* kProductExample =
+    R"(workers: auto                  # worker threads, one event loop each
 watch: false                   # true: reload when this file or a file it names changes
 access_log: stdout             # stdout | off | a path
 listeners:
@@ -176,7 +177,7 @@ TEST(LoadProductExample, RegionsAndClusters) {
   EXPECT_EQ(blue.outlier->ejection, milliseconds(10000));
   EXPECT_EQ(blue.outlier->max_ejection, milliseconds(300000));  // default
   EXPECT_EQ(blue.pool.max_connections, 1024);                   // default
-  EXPECT_FALSE(c.clusters[1].health_check);  // absent: no active checks
+  EXPECT_FALSE(c.clusters[1].health_check);                     // absent: no active checks
   EXPECT_EQ(c.findCluster("web-green"), &c.clusters[1]);
 }
 
@@ -274,8 +275,8 @@ TEST(LoadTopLevel, WorkersAutoOrPositive) {
 }
 
 TEST(LoadTopLevel, AccessLogAndWatch) {
-  auto r = loadString("access_log: /var/log/meridian.log\nwatch: true\n" + std::string(kMinimal),
-                      "t");
+  auto r =
+      loadString("access_log: /var/log/meridian.log\nwatch: true\n" + std::string(kMinimal), "t");
   EXPECT_EQ(r.config.access_log, "/var/log/meridian.log");
   EXPECT_TRUE(r.config.watch);
   EXPECT_EQ(problems("access_log: ''\n" + std::string(kMinimal)),
@@ -303,17 +304,17 @@ TEST(LoadErrors, WrongTypes) {
 }
 
 TEST(LoadErrors, BadDurationAtTheValue) {
-  EXPECT_EQ(problems(std::string(kMinimal) +
-                     "regions: [{name: ams, lat: 1, lon: 2}]\n"
-                     "clusters:\n"
-                     "  - name: c\n"
-                     "    endpoints: [{address: 10.0.0.1:80, region: ams}]\n"
-                     "    health_check:\n"
-                     "      interval: 5\n"
-                     "      timeout: 0ms\n"),
-            (Lines{"t.yaml:8:17: clusters[0].health_check.interval: invalid duration \"5\" "
-                   "(write an integer and a unit: 250ms, 2s, 1m, 1h)",
-                   "t.yaml:9:16: clusters[0].health_check.timeout: must be at least 1ms, got 0ms"}));
+  EXPECT_EQ(
+      problems(std::string(kMinimal) + "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                                       "clusters:\n"
+                                       "  - name: c\n"
+                                       "    endpoints: [{address: 10.0.0.1:80, region: ams}]\n"
+                                       "    health_check:\n"
+                                       "      interval: 5\n"
+                                       "      timeout: 0ms\n"),
+      (Lines{"t.yaml:8:17: clusters[0].health_check.interval: invalid duration \"5\" "
+             "(write an integer and a unit: 250ms, 2s, 1m, 1h)",
+             "t.yaml:9:16: clusters[0].health_check.timeout: must be at least 1ms, got 0ms"}));
 }
 
 TEST(LoadErrors, DanglingClusterAndRegion) {
@@ -474,8 +475,9 @@ TEST(LoadErrors, ReplayMethodsAndHostPatterns) {
                      "routes:\n"
                      "  - name: r\n"
                      "    backends: [{cluster: a}]\n";
-  auto ok = loadString(base + "    match: {host: '*.Example.com'}\n"
-                              "    replay: {methods: [GET, PURGE], on: [599]}\n",
+  auto ok = loadString(base +
+                           "    match: {host: '*.Example.com'}\n"
+                           "    replay: {methods: [GET, PURGE], on: [599]}\n",
                        "t");
   ASSERT_TRUE(ok.ok()) << joined(problems(base));
   EXPECT_EQ(ok.config.routes[0].match.host, "*.example.com");
@@ -504,26 +506,26 @@ TEST(LoadErrors, TlsNeedsCertificateAndKnownVersion) {
                      "  - address: 0.0.0.0:443\n"
                      "    tls: {certificates: [{cert: a.pem, key: a.key}], protocols: []}\n"),
             Lines{"t.yaml:3:65: listeners[0].tls.protocols: at least one protocol is required"});
-  auto r = loadString("listeners:\n"
-                      "  - address: 0.0.0.0:443\n"
-                      "    tls: {certificates: [{cert: a.pem, key: a.key}], min_version: 1.3,\n"
-                      "          protocols: [http/1.1]}\n",
-                      "t");
+  auto r = loadString(
+      "listeners:\n"
+      "  - address: 0.0.0.0:443\n"
+      "    tls: {certificates: [{cert: a.pem, key: a.key}], min_version: 1.3,\n"
+      "          protocols: [http/1.1]}\n",
+      "t");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.config.listeners[0].tls->min_version, "1.3");
   EXPECT_EQ(r.config.listeners[0].tls->protocols, Lines{"http/1.1"});
 }
 
 TEST(LoadErrors, EndpointsAndOutlier) {
-  EXPECT_EQ(problems(std::string(kMinimal) +
-                     "regions: [{name: ams, lat: 1, lon: 2}]\n"
-                     "clusters:\n"
-                     "  - name: c\n"
-                     "    endpoints:\n"
-                     "      - {address: '10.0.0.1:0', region: ams}\n"
-                     "      - {address: '10.0.0.2:80', region: ams}\n"
-                     "      - {address: '10.0.0.2:80', region: ams}\n"
-                     "    outlier: {ejection: 1m, max_ejection: 30s}\n"),
+  EXPECT_EQ(problems(std::string(kMinimal) + "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                                             "clusters:\n"
+                                             "  - name: c\n"
+                                             "    endpoints:\n"
+                                             "      - {address: '10.0.0.1:0', region: ams}\n"
+                                             "      - {address: '10.0.0.2:80', region: ams}\n"
+                                             "      - {address: '10.0.0.2:80', region: ams}\n"
+                                             "    outlier: {ejection: 1m, max_ejection: 30s}\n"),
             (Lines{"t.yaml:7:19: clusters[0].endpoints[0].address: port 0 is only valid on a "
                    "listener",
                    "t.yaml:9:9: clusters[0].endpoints[2]: endpoint 10.0.0.2:80 is listed twice",
@@ -670,8 +672,7 @@ TEST(LoadYaml, OnlyOneDocument) {
 
 // Found by config_fuzz: yaml-cpp 0.7's LoadAll reports empty documents forever on this input.
 TEST(LoadYaml, MalformedInputThatMadeYamlCppLoopEndsWithADiagnostic) {
-  const std::string input(
-      ",rs:\nregions\xaf& - address:dress: 127backends.0.]0.)pool1:0\n");
+  const std::string input(",rs:\nregions\xaf& - address:dress: 127backends.0.]0.)pool1:0\n");
   EXPECT_EQ(problems(input),
             Lines{"t.yaml:1:1: the config must be a map of settings (workers, listeners, ...), "
                   "got nothing"});

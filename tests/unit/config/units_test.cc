@@ -32,18 +32,18 @@ TEST(ParseDuration, Table) {
       {"90s", seconds(90)},
       {"2562047788015h", hours(2562047788015)},  // the largest hour count that fits in ms
       {"", std::nullopt},
-      {"5", std::nullopt},          // missing unit
-      {"ms", std::nullopt},         // missing number
-      {"-1s", std::nullopt},        // negative
+      {"5", std::nullopt},    // missing unit
+      {"ms", std::nullopt},   // missing number
+      {"-1s", std::nullopt},  // negative
       {"+1s", std::nullopt},
-      {"1.5s", std::nullopt},       // integers only
+      {"1.5s", std::nullopt},  // integers only
       {"1 s", std::nullopt},
       {" 1s", std::nullopt},
-      {"1S", std::nullopt},         // units are case-sensitive
+      {"1S", std::nullopt},  // units are case-sensitive
       {"1d", std::nullopt},
       {"1us", std::nullopt},
-      {"1m30s", std::nullopt},      // one unit only
-      {"2562047788016h", std::nullopt},  // overflows int64 milliseconds
+      {"1m30s", std::nullopt},                   // one unit only
+      {"2562047788016h", std::nullopt},          // overflows int64 milliseconds
       {"99999999999999999999ms", std::nullopt},  // overflows uint64 before scaling
       {"9223372036854775808ms", std::nullopt},   // INT64_MAX + 1
   };
@@ -70,13 +70,13 @@ TEST(ParseSize, Table) {
       {"KiB", std::nullopt},
       {"-1", std::nullopt},
       {"1.5MiB", std::nullopt},
-      {"1MB", std::nullopt},   // decimal units are ambiguous: rejected, see docs/config.md
+      {"1MB", std::nullopt},  // decimal units are ambiguous: rejected, see docs/config.md
       {"1KB", std::nullopt},
       {"1kib", std::nullopt},
       {"1B", std::nullopt},
       {"1 MiB", std::nullopt},
-      {"18446744073709551616", std::nullopt},     // overflow
-      {"17179869184GiB", std::nullopt},           // 2^34 GiB = 2^64: overflow when scaled
+      {"18446744073709551616", std::nullopt},  // overflow
+      {"17179869184GiB", std::nullopt},        // 2^34 GiB = 2^64: overflow when scaled
   };
   for (const auto& c : cases) {
     EXPECT_EQ(parseSize(c.text), c.want) << "input: \"" << c.text << "\"";
@@ -105,12 +105,12 @@ TEST(ParseHostPort, Table) {
       {"127.0.0.1:", false},
       {"127.0.0.1", false},
       {":8080", false},
-      {"::1:80", false},           // IPv6 needs brackets
+      {"::1:80", false},  // IPv6 needs brackets
       {"[::1]", false},
       {"[not-v6]:80", false},
       {"[1.2.3.4]:80", false},
       {"256.1.1.1:80", false},
-      {"1.2.3:80", false},          // a numeric typo, not a host name
+      {"1.2.3:80", false},  // a numeric typo, not a host name
       {"-bad.example:80", false},
       {"bad-.example:80", false},
       {"a..b:80", false},
@@ -118,7 +118,7 @@ TEST(ParseHostPort, Table) {
       {"host:80:90", false},
       {"host:0x50", false},
       {"host:+80", false},
-      {"host:000080", false},       // more than five digits
+      {"host:000080", false},  // more than five digits
   };
   for (const auto& c : cases) {
     auto got = parseHostPort(c.text);
@@ -209,13 +209,13 @@ TEST(CidrContains, Table) {
       {"10.0.0.0/8", "::ffff:10.1.1.1", true},  // a v4-mapped client is the same client
       {"10.20.0.0/16", "10.20.9.9", true},
       {"10.20.0.0/16", "10.21.0.1", false},
-      {"10.20.0.0/12", "10.31.0.1", true},      // a prefix that ends inside a byte
+      {"10.20.0.0/12", "10.31.0.1", true},  // a prefix that ends inside a byte
       {"10.20.0.0/12", "10.32.0.1", false},
-      {"10.1.2.3/8", "10.9.9.9", true},         // host bits are ignored
+      {"10.1.2.3/8", "10.9.9.9", true},  // host bits are ignored
       {"1.2.3.4", "1.2.3.4", true},
       {"1.2.3.4", "1.2.3.5", false},
       {"0.0.0.0/0", "8.8.8.8", true},
-      {"0.0.0.0/0", "2001:db8::1", false},      // v4 "everything" is not v6
+      {"0.0.0.0/0", "2001:db8::1", false},  // v4 "everything" is not v6
       {"::/0", "8.8.8.8", true},
       {"fd00::/8", "fd12::1", true},
       {"fd00::/8", "fe80::1", false},
@@ -239,9 +239,16 @@ struct PercentCase {
 
 TEST(ParsePercent, Table) {
   const std::vector<PercentCase> cases = {
-      {"10%", 10}, {"0%", 0},  {"100%", 100},      {"101%", std::nullopt},
-      {"10", std::nullopt},    {"%", std::nullopt}, {"-5%", std::nullopt},
-      {"2.5%", std::nullopt},  {"10 %", std::nullopt}, {"", std::nullopt},
+      {"10%", 10},
+      {"0%", 0},
+      {"100%", 100},
+      {"101%", std::nullopt},
+      {"10", std::nullopt},
+      {"%", std::nullopt},
+      {"-5%", std::nullopt},
+      {"2.5%", std::nullopt},
+      {"10 %", std::nullopt},
+      {"", std::nullopt},
       {"0100%", std::nullopt},
   };
   for (const auto& c : cases) {

@@ -52,8 +52,10 @@ TEST(DeadlineQueue, CallbackMayScheduleAgain) {
   Probe tick("tick", log);
   int left = 3;
   tick.then = [&] {
-    if (--left > 0) q.schedule(tick, Millis(1));
-    else loop.stop();
+    if (--left > 0)
+      q.schedule(tick, Millis(1));
+    else
+      loop.stop();
   };
   q.schedule(tick, Millis(1));
   Timer guard(loop, [&] { loop.stop(); });

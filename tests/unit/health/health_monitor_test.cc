@@ -250,9 +250,8 @@ TEST_F(HealthMonitorTest, ApplyKeepsSurvivorsStartsNewOnesAndStopsRemovedOnes) {
 
   size_t removed_seen = removed.requestCount();
   size_t failing_seen = failing.requestCount();
-  ASSERT_TRUE(runUntil([&] {
-    return added.requestCount() >= 3 && failing.requestCount() >= failing_seen + 3;
-  }));
+  ASSERT_TRUE(runUntil(
+      [&] { return added.requestCount() >= 3 && failing.requestCount() >= failing_seen + 3; }));
   EXPECT_LE(removed.requestCount(), removed_seen + 1);  // at most the check in flight
 }
 

@@ -46,7 +46,9 @@ EndpointKey key(const std::string& cluster, int i) {
   return {cluster, "10.0.0." + std::to_string(i + 1) + ":8080"};
 }
 
-EndpointHealth healthOf(const HealthTable& t, size_t c, size_t e) { return t.health()[c][e]; }
+EndpointHealth healthOf(const HealthTable& t, size_t c, size_t e) {
+  return t.health()[c][e];
+}
 
 // --- Active checks: a table of check sequences and the verdict after each step. ---
 
@@ -83,8 +85,10 @@ TEST(HealthTableActive, RiseAndFallFollowThresholds) {
     EXPECT_EQ(healthOf(table, 0, 0).healthy, tc.assume_healthy);
     std::string got;
     for (char step : tc.steps) {
-      if (step == 'P') table.checkPassed(key("web", 0));
-      else table.checkFailed(key("web", 0), "check failed: status 503");
+      if (step == 'P')
+        table.checkPassed(key("web", 0));
+      else
+        table.checkFailed(key("web", 0), "check failed: status 503");
       got += healthOf(table, 0, 0).healthy ? 'h' : 'u';
     }
     EXPECT_EQ(got, tc.expected);
@@ -234,7 +238,7 @@ TEST(HealthTablePassive, NoMoreThanMaxEjectionPercentAtOnce) {
   table.apply(makeConfig({outlierCluster(4)}));
   EXPECT_TRUE(failTimes(table, key("api", 0), 3));
   clock.advance(1000);
-  EXPECT_TRUE(failTimes(table, key("api", 1), 3));  // 2 of 4: exactly 50%
+  EXPECT_TRUE(failTimes(table, key("api", 1), 3));   // 2 of 4: exactly 50%
   EXPECT_FALSE(failTimes(table, key("api", 2), 3));  // a 3rd would be 75%: refused
   EXPECT_EQ(table.refusedEjections(), 1u);
   EndpointHealth h = healthOf(table, 0, 2);
@@ -296,9 +300,9 @@ TEST(HealthTableApply, SurvivorsKeepStateNewOnesStartFreshRemovedAreForgotten) {
   api.health_check = config::HealthCheck{};
   api.health_check->unhealthy_threshold = 1;
   table.apply(makeConfig({api}));
-  ASSERT_TRUE(failTimes(table, key("api", 0), 3));            // endpoint 0 ejected
+  ASSERT_TRUE(failTimes(table, key("api", 0), 3));                         // endpoint 0 ejected
   ASSERT_TRUE(table.checkFailed(key("api", 1), "check failed: timeout"));  // 1 down
-  ASSERT_FALSE(failTimes(table, key("api", 2), 2));           // 2 has 2 failures counted
+  ASSERT_FALSE(failTimes(table, key("api", 2), 2));  // 2 has 2 failures counted
   auto since1 = healthOf(table, 0, 1).since;
 
   // Reload: a new cluster first, endpoint 2 dropped, a new endpoint, the order reversed.

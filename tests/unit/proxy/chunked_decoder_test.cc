@@ -58,7 +58,9 @@ Decoded decodeInPieces(std::string_view body, const std::vector<size_t>& cuts) {
   return out;
 }
 
-Decoded decodeWhole(std::string_view body) { return decodeInPieces(body, {}); }
+Decoded decodeWhole(std::string_view body) {
+  return decodeInPieces(body, {});
+}
 
 Decoded decodeByteByByte(std::string_view body) {
   std::vector<size_t> cuts;
@@ -73,14 +75,17 @@ struct GoodBody {
   std::string body;
   std::string data;
 };
-void PrintTo(const GoodBody& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const GoodBody& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 const GoodBody kGoodBodies[] = {
     {"OneChunk", "5\r\nhello\r\n0\r\n\r\n", "hello"},
     {"TwoChunks", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world"},
     {"EmptyBody", "0\r\n\r\n", ""},
     {"UppercaseHex", "A\r\n0123456789\r\n1F\r\n0123456789abcdefghijklmnopqrstu\r\n0\r\n\r\n",
-     "0123456789" "0123456789abcdefghijklmnopqrstu"},
+     "0123456789"
+     "0123456789abcdefghijklmnopqrstu"},
     {"LowercaseHex", "a\r\n0123456789\r\n0\r\n\r\n", "0123456789"},
     {"LeadingZeros", "0005\r\nhello\r\n000\r\n\r\n", "hello"},
     {"SixteenDigits", "000000000000000a\r\n0123456789\r\n0000000000000000\r\n\r\n", "0123456789"},
@@ -157,7 +162,9 @@ struct BadBody {
   std::string accepted;
   std::string rest;
 };
-void PrintTo(const BadBody& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const BadBody& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 const BadBody kBadBodies[] = {
     {"NotHex", "", "g\r\nhello\r\n0\r\n\r\n"},

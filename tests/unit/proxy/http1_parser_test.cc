@@ -34,7 +34,9 @@ ParseResult parseReq(const Bytes& b, RequestHead& h, size_t len, const HeadLimit
   return parseRequestHead(b.data(), len, h, l);
 }
 
-std::string nameOf(std::string_view s) { return std::string(s); }
+std::string nameOf(std::string_view s) {
+  return std::string(s);
+}
 
 // ---- Accepted requests ---------------------------------------------------------------------
 
@@ -49,7 +51,9 @@ struct GoodRequest {
   bool keep_alive, expect_continue, upgrade;
   size_t header_count;
 };
-void PrintTo(const GoodRequest& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const GoodRequest& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 constexpr auto kNone = Framing::None;
 constexpr auto kCl = Framing::ContentLength;
@@ -64,8 +68,8 @@ const GoodRequest kGoodRequests[] = {
     {"ContentLengthZeroIsNone", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", "POST",
      "/", 1, "a", kNone, 0, true, false, false, 2},
     {"ContentLengthRepeatedSame",
-     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", "POST", "/",
-     1, "a", kCl, 5, true, false, false, 3},
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", "POST", "/", 1,
+     "a", kCl, 5, true, false, false, 3},
     {"ContentLengthListSame", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 , 5,5\r\n\r\n",
      "POST", "/", 1, "a", kCl, 5, true, false, false, 2},
     {"ContentLengthLeadingZeros", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n",
@@ -77,8 +81,7 @@ const GoodRequest kGoodRequests[] = {
      "a", kChunked, 0, true, false, false, 2},
     {"ChunkedCaseAndOws", "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: \t CHUNKED \t\r\n\r\n",
      "POST", "/", 1, "a", kChunked, 0, true, false, false, 2},
-    {"Http10NoHost", "GET / HTTP/1.0\r\n\r\n", "GET", "/", 0, "", kNone, 0, false, false, false,
-     0},
+    {"Http10NoHost", "GET / HTTP/1.0\r\n\r\n", "GET", "/", 0, "", kNone, 0, false, false, false, 0},
     {"Http10KeepAlive", "GET / HTTP/1.0\r\nHost: a\r\nConnection: Keep-Alive\r\n\r\n", "GET", "/",
      0, "a", kNone, 0, true, false, false, 2},
     {"Http10KeepAliveAndClose", "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", "GET",
@@ -91,18 +94,20 @@ const GoodRequest kGoodRequests[] = {
     {"ConnectionCloseSubstringIsNotClose",
      "GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, x-close\r\n\r\n", "GET", "/", 1, "a", kNone,
      0, true, false, false, 2},
-    {"ExpectContinue", "PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n", "PUT", "/f",
-     1, "a", kNone, 0, true, true, false, 2},
+    {"ExpectContinue", "PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n", "PUT", "/f", 1,
+     "a", kNone, 0, true, true, false, 2},
     {"ExpectOther", "PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-continue-ish\r\n\r\n", "PUT", "/f",
      1, "a", kNone, 0, true, false, false, 2},
-    {"ExpectIgnoredInHttp10", "PUT /f HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", "PUT", "/f", 0,
-     "", kNone, 0, false, false, false, 1},
-    {"Upgrade", "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
-     "Upgrade: websocket\r\n\r\n", "GET", "/ws", 1, "a", kNone, 0, true, false, true, 3},
+    {"ExpectIgnoredInHttp10", "PUT /f HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", "PUT", "/f", 0, "",
+     kNone, 0, false, false, false, 1},
+    {"Upgrade",
+     "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+     "Upgrade: websocket\r\n\r\n",
+     "GET", "/ws", 1, "a", kNone, 0, true, false, true, 3},
     {"UpgradeTokenWithoutField", "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n", "GET",
      "/", 1, "a", kNone, 0, true, false, false, 2},
-    {"UpgradeFieldWithoutToken", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n", "GET", "/",
-     1, "a", kNone, 0, true, false, false, 2},
+    {"UpgradeFieldWithoutToken", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n", "GET", "/", 1,
+     "a", kNone, 0, true, false, false, 2},
     {"UpgradeIgnoredInHttp10",
      "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", "GET", "/", 0, "",
      kNone, 0, false, false, false, 2},
@@ -115,16 +120,16 @@ const GoodRequest kGoodRequests[] = {
      "GET", "http://o.example?x", 1, "o.example", kNone, 0, true, false, false, 1},
     {"AuthorityFormConnect", "CONNECT db.example:5432 HTTP/1.1\r\nHost: db.example:5432\r\n\r\n",
      "CONNECT", "db.example:5432", 1, "db.example:5432", kNone, 0, true, false, false, 1},
-    {"AuthorityFormConnectIpv6", "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n",
-     "CONNECT", "[::1]:443", 1, "[::1]:443", kNone, 0, true, false, false, 1},
+    {"AuthorityFormConnectIpv6", "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", "CONNECT",
+     "[::1]:443", 1, "[::1]:443", kNone, 0, true, false, false, 1},
     {"AsteriskFormOptions", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "OPTIONS", "*", 1, "a", kNone,
      0, true, false, false, 1},
     {"LeadingEmptyLinesSkipped", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/", 1, "a",
      kNone, 0, true, false, false, 1},
     {"HostIpv6WithPort", "GET / HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n\r\n", "GET", "/", 1,
      "[2001:db8::1]:8443", kNone, 0, true, false, false, 1},
-    {"HostIpv4", "GET / HTTP/1.1\r\nHost: 192.0.2.7\r\n\r\n", "GET", "/", 1, "192.0.2.7", kNone,
-     0, true, false, false, 1},
+    {"HostIpv4", "GET / HTTP/1.1\r\nHost: 192.0.2.7\r\n\r\n", "GET", "/", 1, "192.0.2.7", kNone, 0,
+     true, false, false, 1},
     {"HostPercentEncodedAndSubDelims", "GET / HTTP/1.1\r\nHost: ex%41mple_-~!$&'()*+,;=\r\n\r\n",
      "GET", "/", 1, "ex%41mple_-~!$&'()*+,;=", kNone, 0, true, false, false, 1},
     // RFC 9110 7.2: a client with no authority sends an empty Host, and it is valid.
@@ -132,8 +137,8 @@ const GoodRequest kGoodRequests[] = {
      false, 1},
     {"TargetWithOddVchars", "GET /a%20b/{x}|y^`\"<>\\ HTTP/1.1\r\nHost: a\r\n\r\n", "GET",
      "/a%20b/{x}|y^`\"<>\\", 1, "a", kNone, 0, true, false, false, 1},
-    {"ExtensionMethod", "M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n", "M-SEARCH", "/x", 1, "a",
-     kNone, 0, true, false, false, 1},
+    {"ExtensionMethod", "M-SEARCH /x HTTP/1.1\r\nHost: a\r\n\r\n", "M-SEARCH", "/x", 1, "a", kNone,
+     0, true, false, false, 1},
     {"ManyFieldsOrderKept",
      "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nHost: h\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", "GET", "/", 1,
      "h", kNone, 0, true, false, false, 6},
@@ -167,7 +172,8 @@ TEST_P(GoodRequestTest, EveryPrefixNeedsMore) {
   RequestHead h;
   for (size_t len = 0; len < b.size(); ++len) {
     ParseResult r = parseReq(b, h, len);
-    ASSERT_EQ(r.status, ParseStatus::NeedMore) << "prefix " << len << " " << parseErrorName(r.error);
+    ASSERT_EQ(r.status, ParseStatus::NeedMore)
+        << "prefix " << len << " " << parseErrorName(r.error);
   }
   EXPECT_EQ(parseReq(b, h, b.size()).status, ParseStatus::Complete);
 }
@@ -191,7 +197,9 @@ struct BadRequest {
   std::string bytes;
   ParseError error;
 };
-void PrintTo(const BadRequest& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const BadRequest& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 #define REQ(fields) "POST / HTTP/1.1\r\nHost: a\r\n" fields "\r\n"
 
@@ -231,8 +239,7 @@ const BadRequest kBadRequests[] = {
     {"TransferEncodingEmpty", REQ("Transfer-Encoding:\r\n"), ParseError::BadTransferEncoding},
     {"TransferEncodingIdentity", REQ("Transfer-Encoding: identity\r\n"),
      ParseError::BadTransferEncoding},
-    {"TransferEncodingInHttp10",
-     "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+    {"TransferEncodingInHttp10", "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
      ParseError::BadTransferEncoding},
     {"SpaceBeforeColon", REQ("Transfer-Encoding : chunked\r\n"), ParseError::BadHeaderName},
     {"TabBeforeColon", REQ("Content-Length\t: 5\r\n"), ParseError::BadHeaderName},
@@ -263,8 +270,7 @@ const BadRequest kBadRequests[] = {
     {"NonTokenMethod", "GE(T / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
     {"LeadingSpace", " GET / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
     {"DoubleSpaceAfterMethod", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
-    {"DoubleSpaceBeforeVersion", "GET /  HTTP/1.1\r\nHost: a\r\n\r\n",
-     ParseError::BadRequestLine},
+    {"DoubleSpaceBeforeVersion", "GET /  HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
     {"TrailingSpace", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
     {"TabSeparator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
     {"TabBeforeVersion", "GET /\tHTTP/1.1\r\nHost: a\r\n\r\n", ParseError::BadRequestLine},
@@ -401,8 +407,9 @@ TEST(RequestHeadTest, EveryByteOfALongTargetIsChecked) {
 }
 
 TEST(RequestHeadTest, FieldsKeepNameCaseAndTrimValues) {
-  Bytes b("GET / HTTP/1.1\r\nHost:a\r\nX-Mixed-Case: \t value with  inner  space \t\r\n"
-          "X-Empty:\r\nX-Blank:  \t \r\nX-Obs-Text: caf\xC3\xA9\r\nX-Tab:\ta\tb\r\n\r\n");
+  Bytes b(
+      "GET / HTTP/1.1\r\nHost:a\r\nX-Mixed-Case: \t value with  inner  space \t\r\n"
+      "X-Empty:\r\nX-Blank:  \t \r\nX-Obs-Text: caf\xC3\xA9\r\nX-Tab:\ta\tb\r\n\r\n");
   RequestHead h;
   ASSERT_EQ(parseReq(b, h, b.size()).status, ParseStatus::Complete);
   ASSERT_EQ(h.headers.size(), 6u);
@@ -462,8 +469,9 @@ TEST(RequestHeadTest, ReusedHeadKeepsItsHeaderStorage) {
 }
 
 TEST(RequestHeadTest, ParsingResetsEveryDerivedField) {
-  Bytes first("POST http://o.example/ HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-              "Connection: close, upgrade\r\nUpgrade: x\r\nExpect: 100-continue\r\n\r\n");
+  Bytes first(
+      "POST http://o.example/ HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+      "Connection: close, upgrade\r\nUpgrade: x\r\nExpect: 100-continue\r\n\r\n");
   Bytes second("GET / HTTP/1.1\r\nHost: b\r\n\r\n");
   RequestHead h;
   ASSERT_EQ(parseReq(first, h, first.size()).status, ParseStatus::Complete);
@@ -490,60 +498,63 @@ struct GoodResponse {
   uint64_t content_length;
   bool keep_alive, upgrade;
 };
-void PrintTo(const GoodResponse& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const GoodResponse& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 constexpr auto kUntilClose = Framing::UntilClose;
 
 const GoodResponse kGoodResponses[] = {
-    {"ContentLength", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, 200, "OK", 1, kCl,
+    {"ContentLength", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, 200, "OK", 1, kCl, 5,
+     true, false},
+    {"ContentLengthZeroIsNone", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, 200, "OK", 1,
+     kNone, 0, true, false},
+    {"ContentLengthRepeatedSame",
+     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", false, 200, "OK", 1, kCl,
      5, true, false},
-    {"ContentLengthZeroIsNone", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, 200,
-     "OK", 1, kNone, 0, true, false},
-    {"ContentLengthRepeatedSame", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
-     false, 200, "OK", 1, kCl, 5, true, false},
     {"Chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200, "OK", 1,
      kChunked, 0, true, false},
-    {"ChunkedFinalAfterGzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n",
-     false, 200, "OK", 1, kChunked, 0, true, false},
-    {"ChunkedFinalInSecondField",
-     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+    {"ChunkedFinalAfterGzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n", false,
      200, "OK", 1, kChunked, 0, true, false},
+    {"ChunkedFinalInSecondField",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200,
+     "OK", 1, kChunked, 0, true, false},
     {"ChunkedNotFinalReadsUntilClose",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, 200, "OK", 1,
      kUntilClose, 0, false, false},
-    {"OtherCodingReadsUntilClose", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false,
-     200, "OK", 1, kUntilClose, 0, false, false},
+    {"OtherCodingReadsUntilClose", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, 200,
+     "OK", 1, kUntilClose, 0, false, false},
     {"NoLengthReadsUntilClose", "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", false, 200, "OK", 1,
      kUntilClose, 0, false, false},
     {"HeadRequestHasNoBody", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, 200, "OK", 1,
      kNone, 0, true, false},
     {"HeadRequestChunkedHasNoBody", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true,
      200, "OK", 1, kNone, 0, true, false},
-    {"NoContent", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, 204,
-     "No Content", 1, kNone, 0, true, false},
+    {"NoContent", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, 204, "No Content",
+     1, kNone, 0, true, false},
     {"NotModified", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false, 304,
      "Not Modified", 1, kNone, 0, true, false},
-    {"Continue", "HTTP/1.1 100 Continue\r\n\r\n", false, 100, "Continue", 1, kNone, 0, true,
-     false},
-    {"EarlyHints", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", false, 103,
-     "Early Hints", 1, kNone, 0, true, false},
+    {"Continue", "HTTP/1.1 100 Continue\r\n\r\n", false, 100, "Continue", 1, kNone, 0, true, false},
+    {"EarlyHints", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", false, 103, "Early Hints",
+     1, kNone, 0, true, false},
     {"SwitchingProtocols",
-     "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-     false, 101, "Switching Protocols", 1, kNone, 0, false, true},
-    {"MissingReason", "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\n", false, 200, "", 1, kCl, 1,
-     true, false},
+     "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false,
+     101, "Switching Protocols", 1, kNone, 0, false, true},
+    {"MissingReason", "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\n", false, 200, "", 1, kCl, 1, true,
+     false},
     {"EmptyReason", "HTTP/1.1 200 \r\nContent-Length: 1\r\n\r\n", false, 200, "", 1, kCl, 1, true,
      false},
-    {"ReasonWithSpacesAndObsText", "HTTP/1.1 404 Not  Found \xC3\xA9\t\r\nContent-Length: 1\r\n\r\n",
-     false, 404, "Not  Found \xC3\xA9\t", 1, kCl, 1, true, false},
-    {"Http10", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", false, 200, "OK", 0, kCl, 2,
-     false, false},
+    {"ReasonWithSpacesAndObsText",
+     "HTTP/1.1 404 Not  Found \xC3\xA9\t\r\nContent-Length: 1\r\n\r\n", false, 404,
+     "Not  Found \xC3\xA9\t", 1, kCl, 1, true, false},
+    {"Http10", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", false, 200, "OK", 0, kCl, 2, false,
+     false},
     {"Http10KeepAlive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n",
      false, 200, "OK", 0, kCl, 2, true, false},
-    {"ConnectionClose", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n",
-     false, 200, "OK", 1, kCl, 2, false, false},
-    {"Status599", "HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n", false, 599, "Odd", 1, kNone,
-     0, true, false},
+    {"ConnectionClose", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n", false,
+     200, "OK", 1, kCl, 2, false, false},
+    {"Status599", "HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n", false, 599, "Odd", 1, kNone, 0,
+     true, false},
     {"LeadingEmptyLinesSkipped", "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, 200,
      "OK", 1, kNone, 0, true, false},
 };
@@ -584,7 +595,9 @@ struct BadResponse {
   bool head_request;
   ParseError error;
 };
-void PrintTo(const BadResponse& row, std::ostream* os) { *os << row.name; }  // not a byte dump
+void PrintTo(const BadResponse& row, std::ostream* os) {
+  *os << row.name;
+}  // not a byte dump
 
 const BadResponse kBadResponses[] = {
     {"StatusBelow100", "HTTP/1.1 099 Low\r\n\r\n", false, ParseError::BadStatusLine},
@@ -717,8 +730,8 @@ TEST(HelpersTest, HopByHopFields) {
   for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
                            "transfer-encoding", "UPGRADE"})
     EXPECT_TRUE(isHopByHop(name)) << name;
-  for (const char* name : {"Host", "Content-Length", "Trailers", "T", "Upgrade-Insecure-Requests",
-                           "Keep-Alivex", ""})
+  for (const char* name :
+       {"Host", "Content-Length", "Trailers", "T", "Upgrade-Insecure-Requests", "Keep-Alivex", ""})
     EXPECT_FALSE(isHopByHop(name)) << name;
 }
 

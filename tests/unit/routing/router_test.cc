@@ -20,12 +20,15 @@ config::Route route(std::string name, std::string host, std::string prefix,
 
 std::shared_ptr<config::Config> baseConfig() {
   auto cfg = std::make_shared<config::Config>();
-  cfg->regions = {{"ams", 52.37, 4.90, false, {}}, {"iad", 38.95, -77.45, false, {}},
+  cfg->regions = {{"ams", 52.37, 4.90, false, {}},
+                  {"iad", 38.95, -77.45, false, {}},
                   {"sin", 1.35, 103.82, false, {}}};
   config::Cluster web;
   web.name = "web";
-  web.endpoints = {{{"127.0.0.1", 1}, "iad", {}}, {{"127.0.0.1", 2}, "ams", {}},
-                   {{"127.0.0.1", 3}, "ams", {}}, {{"127.0.0.1", 4}, "sin", {}}};
+  web.endpoints = {{{"127.0.0.1", 1}, "iad", {}},
+                   {{"127.0.0.1", 2}, "ams", {}},
+                   {{"127.0.0.1", 3}, "ams", {}},
+                   {{"127.0.0.1", 4}, "sin", {}}};
   config::Cluster green = web;
   green.name = "green";
   cfg->clusters = {web, green};
@@ -50,10 +53,10 @@ TEST(RouteTable, HostSpecificityThenLongestPrefix) {
   const MatchCase cases[] = {
       {"app.example.com", "/", "exact"},
       {"APP.Example.COM:8443", "/admin/users", "exact-admin"},
-      {"app.example.com.", "/x", "exact"},              // trailing dot: same host
-      {"shop.example.com", "/api", "wild"},             // a host match beats a longer prefix
-      {"a.eu.example.com", "/", "wild-deeper"},         // the longest wildcard suffix wins
-      {"example.com", "/", "any-root"},                 // *.example.com needs a label before
+      {"app.example.com.", "/x", "exact"},       // trailing dot: same host
+      {"shop.example.com", "/api", "wild"},      // a host match beats a longer prefix
+      {"a.eu.example.com", "/", "wild-deeper"},  // the longest wildcard suffix wins
+      {"example.com", "/", "any-root"},          // *.example.com needs a label before
       {"other.org", "/api/v1", "any-api"},
       {"[::1]:8080", "/", "any-root"},
   };
