@@ -57,14 +57,14 @@ Exchange::~Exchange() {
 // ---- Routing -------------------------------------------------------------------------------
 
 void Exchange::start() {
-  std::string_view id = findHeader(head_.headers, "x-request-id");
-  if (!usableRequestId(id)) {
+  request_id_ = findHeader(head_.headers, "x-request-id");
+  if (!usableRequestId(request_id_)) {
     static constexpr char kHex[] = "0123456789abcdef";
     for (int half = 0; half < 2; ++half) {
       uint64_t r = worker_.random();
-      for (int i = 0; i < 16; ++i, r >>= 4) request_id_[half * 16 + i] = kHex[r & 15];
+      for (int i = 0; i < 16; ++i, r >>= 4) generated_id_[half * 16 + i] = kHex[r & 15];
     }
-    request_id_[32] = '\0';
+    request_id_ = std::string_view(generated_id_, 32);
   }
 
   const config::Limits& limits = snap_->config->limits;
@@ -156,9 +156,7 @@ void Exchange::connect() {
   const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
   UpstreamUser* self = this;
-  // Without a body the request can go again if a pooled connection proves dead.
-  bool resendable = head_.framing == Framing::None;
-  switch (worker_.pool().acquire(*endpoint_, cluster.pool, self, resendable)) {
+  switch (worker_.pool().acquire(*endpoint_, cluster.pool, self, resendable())) {
     case UpstreamPool::Acquire::Ready:
     case UpstreamPool::Acquire::Pending:
       return;
@@ -212,8 +210,7 @@ void Exchange::sendRequestHead() {
   http1::ForwardInfo fwd;
   fwd.client_ip = down_.clientIp();
   fwd.proto = down_.listener().tls ? "https" : "http";
-  fwd.request_id = request_id_[0] != '\0' ? std::string_view(request_id_)
-                                          : findHeader(head_.headers, "x-request-id");
+  fwd.request_id = request_id_;
   fwd.attempt = attempts_;
   fwd.client_region = snap_->router->nearestRegion(client_);
   fwd.client_country = client_.country;
@@ -264,7 +261,6 @@ void Exchange::pumpRequestBody() {
     }
     return;
   }
-  if (moved > 0) request_body_started_ = true;
   req_body_bytes_ += moved;
   const uint64_t max_body = snap_->config->limits.max_body_bytes;
   if (max_body != 0 && req_body_bytes_ > max_body) {
@@ -589,8 +585,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       pumpTunnel();
       return;
     case State::Forwarding:
-      if (up_->stream().input().empty() && up_->reused() && !request_body_started_ &&
-          stale_retries_ < 2) {
+      if (up_->stream().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
         retryOnFreshConnection();
         return;
       }
@@ -604,7 +599,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
 }
 
 void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
-  if (state_ == State::Forwarding && up_->reused() && !request_body_started_ &&
+  if (state_ == State::Forwarding && up_->reused() && resendable() &&
       up_->stream().input().empty() && stale_retries_ < 2) {
     retryOnFreshConnection();
     return;
@@ -671,10 +666,9 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   logDebug("%.*s %.*s: %d %s (%s)", static_cast<int>(head_.method.size()), head_.method.data(),
            static_cast<int>(head_.target.size()), head_.target.data(), status, core::errorCode(err),
            err.detail.c_str());
-  // The client's connection survives only if its request was read whole.
-  bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_ &&
-              err.side != Side::Downstream;
-  keep = keep || (err.kind == ErrorKind::NoRoute && head_.keep_alive && request_done_);
+  // The client's connection survives only if its request was read whole (a malformed, stalled
+  // or oversized body never was), so the next request on it can be found.
+  bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_;
   http1::writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD",
                             down_.stream().output());
   finish(keep);

@@ -65,6 +65,10 @@ class Exchange final : public UpstreamUser,
   routing::IpAddress clientAddress() const;
   void reportOutcome(health::Outcome outcome);
   bool chooseEndpoint();
+  // Whether the request can be sent again on another connection if a pooled one proves dead
+  // before answering: only when it has no body, since body bytes leave the client's buffer
+  // as they are forwarded (a chunked body of just its last chunk included).
+  bool resendable() const { return head_.framing == http1::Framing::None; }
   void connect();
   void onConnectTimeout();
   // Forwarding.
@@ -113,7 +117,6 @@ class Exchange final : public UpstreamUser,
   uint64_t req_body_bytes_ = 0;
   http1::ChunkedDecoder req_chunks_;
   bool request_done_ = false;
-  bool request_body_started_ = false;
   bool sent_continue_ = false;
 
   // Response. Its head is parsed into the worker's scratch and written out at once; what
@@ -131,9 +134,10 @@ class Exchange final : public UpstreamUser,
   bool client_eof_ = false;
   bool close_client_ = false;
 
-  int64_t deadline_ms_ = 0;  // the route's request deadline (monotonic ms), set once the
-                             // request is sent whole; 0 until then
-  char request_id_[33] = {};
+  int64_t deadline_ms_ = 0;      // the route's request deadline (monotonic ms), set once the
+                                 // request is sent whole; 0 until then
+  std::string_view request_id_;  // the client's (a view into head_bytes_) or generated_id_
+  char generated_id_[32] = {};
 };
 
 }  // namespace meridian::proxy

@@ -112,6 +112,16 @@ UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const c
   return Acquire::Pending;
 }
 
+namespace {
+// An idle connection is still usable when reading it would block: EOF, stray bytes or an
+// error mean the upstream closed or confused it.
+bool stillOpen(int fd) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+}  // namespace
+
 // Hands out the most recently used idle connection that is still alive. A close by the
 // upstream is normally seen at once (idle connections keep reading), but its EOF can still be
 // queued in this same loop turn. Peeking at the socket rules that out, at a syscall per
@@ -123,11 +133,8 @@ bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_r
   while (!ep.idle.empty()) {
     UpstreamConn* c = ep.idle.back();
     ep.idle.pop_back();
-    bool check = !safe_to_resend || now - c->idle_since_ms_ > kTrustRecentMs;
-    char byte;
-    ssize_t n = check ? ::recv(c->stream_->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) : -1;
-    if (!check) errno = EAGAIN;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    bool trusted = safe_to_resend && now - c->idle_since_ms_ <= kTrustRecentMs;
+    if (trusted || stillOpen(c->stream_->fd())) {
       c->idle_timer_.cancel();
       c->user_ = user;
       ++c->requests_;
