@@ -4,6 +4,8 @@
 
 namespace meridian::certs {
 
-std::string tlsLibraryVersion() { return OpenSSL_version(OPENSSL_VERSION); }
+std::string tlsLibraryVersion() {
+  return OpenSSL_version(OPENSSL_VERSION);
+}
 
 }  // namespace meridian::certs

@@ -1,6 +1,5 @@
 #pragma once
-// What the TLS library is, for `meridian version`. TLS termination itself arrives with its
-// own issue and will live beside this file.
+// What the TLS library is, for `meridian version` (TLS termination is in tls_context.h).
 #include <string>
 
 namespace meridian::certs {

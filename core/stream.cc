@@ -18,6 +18,7 @@ Stream::Stream(EventLoop& loop, int fd, StreamHandler* handler)
 }
 
 Stream::~Stream() {
+  transport_.reset();  // the SSL may still name the fd: gone before the fd is
   event_free(read_ev_);
   if (write_ev_ != nullptr) event_free(write_ev_);
   ::close(fd_);
@@ -60,6 +61,7 @@ void Stream::disarmWrite() {
 
 bool Stream::flush() {
   if (connecting_) return true;  // written once connected
+  if (transport_) return flushTransport();
   while (!out_.empty()) {
     ssize_t n = out_.writeTo(fd_);
     if (n < 0) {
@@ -77,7 +79,8 @@ bool Stream::flush() {
 void Stream::pauseReading() {
   if (read_paused_) return;
   read_paused_ = true;
-  if (!connecting_) event_del(read_ev_);
+  // A transport write waiting for readability still needs the read event.
+  if (!connecting_ && !write_wants_read_) event_del(read_ev_);
 }
 
 void Stream::resumeReading() {
@@ -87,6 +90,11 @@ void Stream::resumeReading() {
 }
 
 void Stream::shutdownWrite() {
+  if (transport_ && !handshaking_ && transport_->shutdown() == IoStatus::WantWrite) {
+    shutdown_pending_ = true;  // finished by finishShutdown once writable
+    armWrite();
+    return;
+  }
   ::shutdown(fd_, SHUT_WR);
 }
 
@@ -98,6 +106,7 @@ void Stream::setAbortOnClose() {
 void Stream::releaseBuffers() {
   in_.release();
   out_.release();
+  if (transport_) transport_->releaseBuffers();
 }
 
 void Stream::handleConnectResult() {
@@ -117,6 +126,10 @@ void Stream::handleConnectResult() {
 
 void Stream::onReadable(int, short, void* arg) {
   auto* self = static_cast<Stream*>(arg);
+  if (self->transport_) {
+    self->onTransportReadable();
+    return;
+  }
   ssize_t n = self->in_.readFrom(self->fd_, self->read_size_);
   if (n > 0) {
     self->handler_->onData(*self);
@@ -138,6 +151,10 @@ void Stream::onWritable(int, short, void* arg) {
     self->handleConnectResult();
     return;
   }
+  if (self->transport_) {
+    self->onTransportWritable();
+    return;
+  }
   size_t before = self->out_.size();
   if (!self->flush()) {
     self->handler_->onError(*self, errno);
@@ -145,6 +162,142 @@ void Stream::onWritable(int, short, void* arg) {
   }
   size_t after = self->out_.size();
   if (after < before && after <= self->low_watermark_) self->handler_->onDrained(*self);
+}
+
+// ---- With a transport: the same events, with each direction's wait tracked. ----
+
+void Stream::setTransport(std::unique_ptr<StreamTransport> t) {
+  transport_ = std::move(t);
+  // The client speaks first: the handshake starts when its hello makes the socket readable.
+  handshaking_ = true;
+}
+
+void Stream::setWriteWantsRead(bool wants) {
+  if (wants == write_wants_read_) return;
+  write_wants_read_ = wants;
+  if (read_paused_ && !connecting_) {
+    if (wants)
+      event_add(read_ev_, nullptr);
+    else
+      event_del(read_ev_);
+  }
+}
+
+void Stream::continueHandshake() {
+  switch (transport_->handshake()) {
+    case IoStatus::Ok:
+      handshaking_ = false;
+      disarmWrite();
+      handler_->onHandshakeDone(*this);
+      // Anything queued meanwhile goes now; application bytes that came with the client's
+      // last flight are still in the socket, which stays readable.
+      if (!out_.empty() && !flushTransport()) handler_->onError(*this, errno);
+      return;
+    case IoStatus::WantRead:
+      disarmWrite();
+      return;
+    case IoStatus::WantWrite:
+      armWrite();
+      return;
+    default:
+      disarmWrite();
+      handler_->onError(*this, EPROTO);
+      return;
+  }
+}
+
+void Stream::onTransportReadable() {
+  if (handshaking_) {
+    continueHandshake();
+    return;
+  }
+  if (write_wants_read_) {
+    setWriteWantsRead(false);
+    size_t before = out_.size();
+    if (!flushTransport()) {
+      handler_->onError(*this, errno);
+      return;
+    }
+    if (out_.size() < before && out_.size() <= low_watermark_) handler_->onDrained(*this);
+    if (read_paused_) return;  // the event was armed for the write alone
+  }
+  readTransport();
+}
+
+void Stream::onTransportWritable() {
+  if (handshaking_) {
+    continueHandshake();
+    return;
+  }
+  if (shutdown_pending_) {
+    finishShutdown();
+    return;
+  }
+  if (read_wants_write_) {
+    read_wants_write_ = false;
+    if (!read_paused_ && !readTransport()) return;
+  }
+  size_t before = out_.size();
+  if (!flushTransport()) {
+    handler_->onError(*this, errno);
+    return;
+  }
+  size_t after = out_.size();
+  if (after < before && after <= low_watermark_) handler_->onDrained(*this);
+}
+
+// One read event takes at most read_size_ bytes (plus one record); whatever is left stays in
+// the socket, which stays readable, so a fast client cannot starve the loop.
+bool Stream::readTransport() {
+  size_t total = 0;
+  IoStatus st = IoStatus::Ok;
+  while (total < read_size_ && st == IoStatus::Ok) {
+    size_t got = 0;
+    st = transport_->read(in_, read_size_ - total, got);
+    total += got;
+  }
+  if (st == IoStatus::Error) {
+    handler_->onError(*this, EPROTO);
+    return false;
+  }
+  if (st == IoStatus::WantWrite) {
+    read_wants_write_ = true;
+    armWrite();
+  }
+  if (total > 0) handler_->onData(*this);
+  if (st == IoStatus::Eof) {
+    event_del(read_ev_);
+    read_paused_ = true;  // close_notify (or EOF): nothing more to read
+    handler_->onEof(*this);
+  }
+  return true;
+}
+
+bool Stream::flushTransport() {
+  if (handshaking_ || write_wants_read_ || shutdown_pending_) return true;  // resumed later
+  IoStatus st = out_.empty() ? IoStatus::Ok : transport_->write(out_);
+  switch (st) {
+    case IoStatus::Ok:
+      if (!read_wants_write_) disarmWrite();
+      return true;
+    case IoStatus::WantWrite:
+      armWrite();
+      return true;
+    case IoStatus::WantRead:
+      setWriteWantsRead(true);
+      if (!read_wants_write_) disarmWrite();
+      return true;
+    default:
+      errno = EPROTO;
+      return false;
+  }
+}
+
+void Stream::finishShutdown() {
+  if (transport_->shutdown() == IoStatus::WantWrite) return;
+  shutdown_pending_ = false;
+  disarmWrite();
+  ::shutdown(fd_, SHUT_WR);
 }
 
 }  // namespace meridian::core

@@ -5,12 +5,18 @@
 // when the kernel did not take everything (as nginx and HAProxy do), which saves an epoll
 // round-trip per response. Reads happen when the socket is readable and reading is not
 // paused; the handler then finds the new bytes in input().
+//
+// With a transport (TLS), the same calls carry plaintext: the transport's handshake runs
+// first (the handler hears onHandshakeDone, or onError on failure), and either direction may
+// wait on either readiness, which the stream tracks. Without one, nothing changes.
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
+#include "core/stream_transport.h"
 
 struct event;
 
@@ -27,8 +33,11 @@ class StreamHandler {
   virtual void onData(Stream&) = 0;
   // The peer closed its side (read returned 0); bytes before it were delivered by onData.
   virtual void onEof(Stream&) = 0;
-  // A socket error (ECONNRESET, EPIPE...). The stream is unusable.
+  // A socket error (ECONNRESET, EPIPE...), or EPROTO from the transport (a failed TLS
+  // handshake or a bad record). The stream is unusable.
   virtual void onError(Stream&, int err) = 0;
+  // The transport's handshake completed; reads and writes carry application bytes from now.
+  virtual void onHandshakeDone(Stream&) {}
   // The output buffer went below the low watermark after a flush had left bytes behind.
   virtual void onDrained(Stream&) {}
 };
@@ -52,6 +61,12 @@ class Stream {
   EventLoop& loop() { return loop_; }
   void setHandler(StreamHandler* h) { handler_ = h; }
 
+  // Routes every read and write through `t` from now on and starts its handshake. Call right
+  // after construction, before any I/O.
+  void setTransport(std::unique_ptr<StreamTransport> t);
+  StreamTransport* transport() const { return transport_.get(); }
+  bool handshaking() const { return handshaking_; }
+
   // Writes what output() holds; arms write readiness for the rest.
   // Returns false when the socket failed (the handler has NOT been called; check errno).
   bool flush();
@@ -64,7 +79,8 @@ class Stream {
   // Bytes asked of the kernel per read.
   void setReadSize(size_t bytes) { read_size_ = bytes; }
 
-  // Half-close our sending side (after the last byte is written).
+  // Half-close our sending side (after the last byte is written); with a transport, its
+  // closing message (TLS close_notify) goes first.
   void shutdownWrite();
   // Close with RST instead of FIN (SO_LINGER 0), for aborting a response mid-way.
   void setAbortOnClose();
@@ -77,6 +93,14 @@ class Stream {
   void handleConnectResult();
   void armWrite();
   void disarmWrite();
+  // The transport's side of the read and write events.
+  void onTransportReadable();
+  void onTransportWritable();
+  void continueHandshake();
+  bool readTransport();  // false when the handler heard onError
+  bool flushTransport();
+  void finishShutdown();
+  void setWriteWantsRead(bool wants);
 
   EventLoop& loop_;
   int fd_;
@@ -85,11 +109,16 @@ class Stream {
   event* write_ev_ = nullptr;
   Buffer in_;
   Buffer out_;
+  std::unique_ptr<StreamTransport> transport_;  // null for plain sockets
   size_t read_size_ = 16384;
   size_t low_watermark_ = 0;
   bool read_paused_ = false;
   bool connecting_ = false;
   bool write_armed_ = false;
+  bool handshaking_ = false;
+  bool read_wants_write_ = false;  // the transport's last read waits for writability
+  bool write_wants_read_ = false;  // its last write waits for readability
+  bool shutdown_pending_ = false;  // close_notify waits for writability
 };
 
 }  // namespace meridian::core

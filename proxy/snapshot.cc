@@ -1,9 +1,30 @@
 #include "proxy/snapshot.h"
 
+#include "proxy/downstream_conn.h"
+
 namespace meridian::proxy {
 
 core::Result<ResolvedAddress> resolveAddress(const config::HostPort& hp) {
   return core::resolveAddress(hp.host, hp.port);
+}
+
+const certs::TlsContext* Snapshot::tlsFor(const std::string& listener) const {
+  if (!tls) return nullptr;
+  for (const auto& [name, ctx] : *tls) {
+    if (name == listener) return ctx.get();
+  }
+  return nullptr;
+}
+
+core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::Config& cfg) {
+  auto out = std::make_shared<TlsContexts>();
+  for (const auto& l : cfg.listeners) {
+    if (!l.tls) continue;
+    auto ctx = certs::TlsContext::build(certs::TlsOptions{l.name, *l.tls, alpnOffer(*l.tls)});
+    if (!ctx.ok()) return ctx.error();
+    out->emplace_back(l.name, ctx.value());
+  }
+  return std::shared_ptr<const TlsContexts>(std::move(out));
 }
 
 std::shared_ptr<const Snapshot> Snapshot::withHealth(
@@ -27,6 +48,9 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
     }
     endpoints->push_back(std::move(eps));
   }
+  auto tls = buildTlsContexts(*cfg);
+  if (!tls.ok()) return tls.error();
+  snap->tls = tls.value();
   auto geo = routing::GeoDb::open(cfg->geo);
   if (!geo.ok()) return geo.error();
   snap->geo = geo.value();

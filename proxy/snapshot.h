@@ -5,8 +5,11 @@
 // with, so neither a reload nor a health change alters a request in flight. Health is indexed
 // for this snapshot's config, which is why they travel together.
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "certs/tls_context.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "health/health_snapshot.h"
@@ -17,6 +20,9 @@
 namespace meridian::proxy {
 
 using EndpointAddresses = std::vector<std::vector<ResolvedAddress>>;  // [cluster][endpoint]
+// One TLS context per TLS listener, by listener name. Built with the config it came from, so
+// a reload that cannot read a certificate fails whole and the old contexts keep serving.
+using TlsContexts = std::vector<std::pair<std::string, std::shared_ptr<const certs::TlsContext>>>;
 
 struct Snapshot {
   std::shared_ptr<const config::Config> config;
@@ -24,16 +30,25 @@ struct Snapshot {
   std::shared_ptr<const routing::GeoDb> geo;
   std::shared_ptr<const health::HealthSnapshot> health;
   std::shared_ptr<const EndpointAddresses> endpoints;
+  std::shared_ptr<const TlsContexts> tls;
   uint64_t generation = 0;
+
+  // The TLS context of a listener; null for a plain one.
+  const certs::TlsContext* tlsFor(const std::string& listener) const;
 
   // The same snapshot with new health (sharing everything else).
   std::shared_ptr<const Snapshot> withHealth(std::shared_ptr<const health::HealthSnapshot> h) const;
 };
 
-// Resolves every endpoint address (names through the system resolver, once, at load time)
-// and opens the geo database. Health starts as the config says (HealthSnapshot::initial).
+// Resolves every endpoint address (names through the system resolver, once, at load time),
+// opens the geo database and reads every TLS listener's certificates. Health starts as the config
+// says (HealthSnapshot::initial).
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, uint64_t generation);
+
+// Reads and checks every TLS listener's certificates: the contexts, or the first error
+// ("listener NAME: FILE: message"). Also what `meridian validate` checks.
+core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::Config& cfg);
 
 // Resolves "host:port" to a socket address; numeric addresses never touch the resolver.
 core::Result<ResolvedAddress> resolveAddress(const config::HostPort& hp);

@@ -1,0 +1,32 @@
+#pragma once
+// One certificate entry of a listener, read and checked: the leaf, its chain, its key, and the
+// names SNI matches it by. Internal to certs/ (it speaks OpenSSL types).
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "certs/openssl_util.h"
+#include "core/error.h"
+
+namespace meridian::certs {
+
+enum class KeyType { Rsa, Ecdsa, Other };
+
+struct LoadedCertificate {
+  X509Ptr leaf;
+  X509StackPtr chain;  // the rest of the cert file, in order (intermediates, maybe the root)
+  PkeyPtr key;
+  KeyType key_type = KeyType::Other;
+  // Lower-case DNS names from the subjectAltName extension; the subject CN only when the
+  // certificate has no subjectAltName at all (RFC 6125: a SAN makes the CN irrelevant).
+  std::vector<std::string> names;
+};
+
+// Reads `cert_path` (PEM: leaf first, then its chain) and `key_path` (PEM private key) and
+// refuses what would fail every handshake: unreadable files, a key that is not the
+// certificate's, a certificate outside its validity period at `now`. Errors read
+// "FILE: message".
+core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
+                                                const std::string& key_path, time_t now);
+
+}  // namespace meridian::certs

@@ -1,0 +1,11 @@
+#pragma once
+// `meridian certs dev --hosts H1,H2 --out DIR [--rsa]`: a development CA and certificate.
+#include <string>
+#include <vector>
+
+namespace meridian::proxy {
+
+// args: what follows `certs`. Returns the exit code (0 ok, 1 failed, 2 usage).
+int runCertsCommand(const std::vector<std::string>& args);
+
+}  // namespace meridian::proxy
