@@ -80,11 +80,23 @@ AdminServer::~AdminServer() {
 core::Result<std::string> AdminServer::listen(const config::HostPort& address) {
   auto fd = listenOn(address, 128);
   if (!fd.ok()) return fd.error();
-  fd_ = fd.value();
+  return adopt(fd.value());
+}
+
+core::Result<std::string> AdminServer::adopt(int fd) {
+  fd_ = fd;
   acceptor_ = std::make_unique<core::Acceptor>(server_.loop(), fd_, [this](int c) {
     conns_.insert(new AdminConn(*this, server_.loop(), c));
   });
   return localAddress(fd_);
+}
+
+void AdminServer::stopAccepting() {
+  acceptor_.reset();
+  // Closed on the next loop turn, once libevent has taken it out of epoll: the successor
+  // holds the same socket, which would otherwise keep waking this loop.
+  if (fd_ >= 0) server_.loop().post([fd = fd_] { ::close(fd); });
+  fd_ = -1;
 }
 
 void AdminServer::onClosed(AdminConn* conn) {
@@ -140,6 +152,7 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
             server_.explainJson(ip, queryParam(query, "host"), queryParam(query, "path"),
                                 queryParam(query, "method"))};
   }
+  if (path == "/config" && get) return {200, "application/json", server_.configJson()};
   if (path == "/healthz" && get) return {200, "text/plain", "ok\n"};
   if (path == "/ready" && get) {
     if (server_.ready()) return {200, "text/plain", "ready\n"};
@@ -160,7 +173,7 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
     return {200, "text/plain", "draining\n"};
   }
   bool known = path == "/healthz" || path == "/ready" || path == "/metrics" || path == "/reload" ||
-               path == "/drain" || path == "/regions" || path == "/explain";
+               path == "/drain" || path == "/regions" || path == "/explain" || path == "/config";
   if (known) return {405, "text/plain", "method not allowed\n"};
   return {404, "text/plain", "not found\n"};
 }

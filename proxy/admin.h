@@ -1,6 +1,6 @@
 #pragma once
 // The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
-// /regions, /explain, POST /reload, POST /drain. One request per connection; operators and
+// /regions, /explain, /config, POST /reload, POST /drain. One request per connection; operators and
 // scrapers, not traffic.
 #include <memory>
 #include <string>
@@ -21,6 +21,11 @@ class AdminServer {
   ~AdminServer();
   // Binds and starts accepting; returns the bound address ("127.0.0.1:9901").
   core::Result<std::string> listen(const config::HostPort& address);
+  // Starts accepting on a listening socket handed over by a predecessor process.
+  core::Result<std::string> adopt(int fd);
+  // A successor accepts on this socket now: stop (the socket itself stays open there).
+  void stopAccepting();
+  int fd() const { return fd_; }
 
   // The answer to one request: status, content type, body.
   struct Answer {
