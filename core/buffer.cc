@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
+
 namespace meridian::core {
 
 // evbuffer_iovec is declared to match struct iovec so it can be handed to readv/writev.
@@ -30,6 +32,33 @@ void Buffer::append(const void* data, size_t len) {
 void Buffer::moveFrom(Buffer& from, size_t n) {
   if (n == 0 || from.buf_ == nullptr) return;
   evbuffer_remove_buffer(from.buf_, get(), n);
+}
+
+void Buffer::copyRangeTo(size_t offset, size_t n, Buffer& to) const {
+  if (n == 0 || buf_ == nullptr) return;
+  evbuffer_ptr pos;
+  if (evbuffer_ptr_set(buf_, &pos, offset, EVBUFFER_PTR_SET) != 0) return;
+  // Peek at most a few extents at a time; each is appended (copied) as it is found.
+  while (n > 0) {
+    evbuffer_iovec vec[8];
+    // peek returns how many extents cover n bytes, which may be more than it filled in.
+    int count = std::min(evbuffer_peek(buf_, static_cast<ev_ssize_t>(n), &pos, vec, 8), 8);
+    if (count <= 0) return;
+    size_t copied = 0;
+    for (int i = 0; i < count && n > 0; ++i) {
+      size_t len = std::min(vec[i].iov_len, n);
+      to.append(vec[i].iov_base, len);
+      n -= len;
+      copied += len;
+    }
+    if (n == 0 || evbuffer_ptr_set(buf_, &pos, copied, EVBUFFER_PTR_ADD) != 0) return;
+  }
+}
+
+size_t Buffer::copyOut(void* dst, size_t n) const {
+  if (n == 0 || buf_ == nullptr) return 0;
+  ev_ssize_t got = evbuffer_copyout(buf_, dst, n);
+  return got < 0 ? 0 : static_cast<size_t>(got);
 }
 
 void Buffer::moveAllFrom(Buffer& from) {

@@ -26,6 +26,11 @@ class Buffer {
   // Moves the first n bytes (or all) of `from` to the end of this buffer, without copying.
   void moveFrom(Buffer& from, size_t n);
   void moveAllFrom(Buffer& from);
+  // Appends a copy of `n` bytes of this buffer starting at `offset` to `to` (this buffer is
+  // left as it was): for keeping what was sent, so it can be sent again.
+  void copyRangeTo(size_t offset, size_t n, Buffer& to) const;
+  // Copies the first n bytes (at most size()) into dst, leaving the buffer as it was.
+  size_t copyOut(void* dst, size_t n) const;
   // Makes the first n bytes contiguous and returns them (n <= size()).
   const char* pullup(size_t n);
   // The first contiguous run of bytes, without copying or rearranging anything.

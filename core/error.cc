@@ -26,6 +26,14 @@ int toHttpStatus(const Error& e) {
       return 408;
     case ErrorKind::NoRoute:
       return 404;
+    case ErrorKind::ReplayLoop:
+      return 508;
+    case ErrorKind::ReplayRefused:
+      return 502;
+    case ErrorKind::ReplayTargetUnavailable:
+      return 503;
+    case ErrorKind::IdempotencyConflict:
+      return 409;
     case ErrorKind::ConfigInvalid:
     case ErrorKind::Internal:
       return 500;
@@ -61,6 +69,14 @@ const char* errorCode(const Error& e) {
       return "request_timeout";
     case ErrorKind::ClientTimeout:
       return "client_timeout";
+    case ErrorKind::ReplayLoop:
+      return "replay_loop";
+    case ErrorKind::ReplayRefused:
+      return "replay_refused";
+    case ErrorKind::ReplayTargetUnavailable:
+      return "replay_target_unavailable";
+    case ErrorKind::IdempotencyConflict:
+      return "idempotency_conflict";
     case ErrorKind::ConfigInvalid:
       return "config_invalid";
     case ErrorKind::Internal:

@@ -21,8 +21,12 @@ enum class ErrorKind {
   UpstreamOverloaded,  // pool cap reached and wait queue full
   NoRoute,
   NoHealthyRegion,
-  RequestTimeout,  // the route's whole-request deadline (504)
-  ClientTimeout,   // the client stopped sending its request body (408)
+  RequestTimeout,           // the route's whole-request deadline (504)
+  ClientTimeout,            // the client stopped sending its request body (408)
+  ReplayLoop,               // the app asked for a second replay of one request (508)
+  ReplayRefused,            // an app-directed replay that cannot be done as asked (502)
+  ReplayTargetUnavailable,  // the region the app named has no healthy, allowed endpoint (503)
+  IdempotencyConflict,      // the same Idempotency-Key is busy and cannot wait (409)
   ConfigInvalid,
   Internal,
 };

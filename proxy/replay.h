@@ -1,0 +1,115 @@
+#pragma once
+// The pure building blocks of request replay, with no sockets, timers or loops, so every rule
+// is table-tested: whether a failed attempt may be sent again (`decide`), how long to wait
+// first (`backoff`, `parseRetryAfter`), how much extra load replays may add (`Budget`), and
+// the app's own request to be replayed elsewhere (`parseDirective`, `formatReplaySource`).
+// Exchange carries the decisions out; nothing here knows about an Exchange.
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace meridian::proxy::replay {
+
+// Why an attempt failed. ConnectFailure means nothing reached the upstream.
+enum class Reason : uint8_t { ConnectFailure, Reset, Timeout, Status };
+
+struct Failure {
+  Reason reason = Reason::Reset;
+  int status = 0;  // only for Status
+};
+
+// Label for metrics, logs and matching `replay.on`: "connect_failure", "reset", "timeout", or
+// the status as text ("503"; "unknown" for a status outside 100..999). Returns a view of
+// static storage (no allocation), so it may be kept for the life of the process.
+std::string_view reasonLabel(const Failure& f);
+
+// Whether `replay.on` lists this failure.
+bool enabledFor(const config::Replay& policy, const Failure& f);
+
+// What decide() needs to know of the request and its attempts so far.
+struct Input {
+  Failure failure;
+  std::string_view method;
+  bool has_idempotency_key = false;
+  bool body_buffered = true;      // the whole request body is held in the replay buffer (no body
+                                  // counts as held)
+  bool response_started = false;  // a byte of the response already reached the client
+  int attempts = 1;               // attempts made so far, including the failed one
+  bool deadline_left = true;      // time remains before the route's request timeout
+  bool budget_available = true;   // the retry budget allows one more replay
+  bool next_target = true;        // some region/endpoint not yet tried remains
+};
+
+enum class Verdict : uint8_t { TryNext, GiveUp };
+
+struct Decision {
+  Verdict verdict = Verdict::GiveUp;
+  const char* why = "";  // snake_case, static storage: for logs
+};
+
+// The replay rule, checked in this order (the first that applies wins):
+//   response_started, max_attempts, deadline, no_target: GiveUp;
+//   a connect failure (nothing was sent): TryNext "connect_failure", whatever the policy;
+//   not_enabled, not_idempotent, body_not_buffered, budget: GiveUp;
+//   otherwise TryNext "replayable".
+Decision decide(const config::Replay& policy, const Input& in);
+
+// Full-jitter exponential backoff before replay number `replay` (1 = first replay): uniform
+// in [0, min(max, base * 2^(replay-1))] milliseconds, drawn from `random`.
+std::chrono::milliseconds backoff(const config::Replay& policy, int replay, uint64_t random);
+
+// Retry-After: delta-seconds or an HTTP-date (RFC 9110 10.2.3; IMF-fixdate, and the obsolete
+// RFC 850 and asctime forms a recipient must also accept) relative to `now`. nullopt when
+// absent or invalid; a date in the past is 0. A delta too large to represent is taken as
+// 2^31 seconds, as RFC 9111 1.2.2 asks of caches.
+std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value, std::time_t now);
+
+// Retry budget of one route on one worker (single-threaded; no atomics): replays in flight may
+// be at most budget_percent of requests in flight, but at least kMinConcurrency, so a quiet
+// route can still replay and a busy one cannot double its load on a sick region.
+class Budget {
+ public:
+  static constexpr int kMinConcurrency = 3;
+
+  void requestStarted();
+  void requestFinished();
+  // Takes one replay slot; false when the budget is exhausted (the caller counts it).
+  bool tryStartReplay(int budget_percent);
+  void replayFinished();
+
+  int requestsInFlight() const { return requests_; }
+  int replaysInFlight() const { return replays_; }
+
+ private:
+  int requests_ = 0;
+  int replays_ = 0;
+};
+
+// An app's request to replay elsewhere: `meridian-replay` or (compat: fly) `fly-replay`.
+// Fields separated by ';', each name=value, whitespace around tolerated, names
+// case-insensitive: region=NAME (region=primary means the route's primary region),
+// elsewhere=true, state=STRING. Unknown fields (instance=, app=, ...) are ignored. A named
+// region wins over elsewhere=true. valid=false when neither region nor elsewhere is present
+// or the syntax is broken (a field without '=', an empty name or region, a region that is not
+// a token, a repeated region or state, elsewhere= neither true nor false).
+// The views point into `value`.
+struct Directive {
+  bool valid = false;
+  bool elsewhere = false;
+  bool primary = false;
+  std::string_view region;  // empty when elsewhere or primary
+  std::string_view state;
+};
+Directive parseDirective(std::string_view value);
+
+// Replaces `out` with "region=ams;state=abc;t=1700000000000000" (state omitted when empty),
+// the value of meridian-replay-src and fly-replay-src. `micros`: wall clock, since the epoch.
+void formatReplaySource(std::string_view region, std::string_view state, int64_t micros,
+                        std::string& out);
+
+}  // namespace meridian::proxy::replay
