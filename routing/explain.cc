@@ -29,15 +29,53 @@ const config::Backend* mainBackend(const config::Route& route) {
   return best;
 }
 
-Json backendsJson(const config::Route& route) {
+const char* affinityName(config::Affinity a) {
+  switch (a) {
+    case config::Affinity::Cookie:
+      return "cookie";
+    case config::Affinity::ClientIp:
+      return "client_ip";
+    case config::Affinity::None:
+      break;
+  }
+  return "none";
+}
+
+// Each backend with its share of new clients and its cluster's regions (blue and green may
+// be deployed in different places).
+Json backendsJson(const Router& router, const config::Route& route) {
   uint64_t total = 0;
   for (const auto& b : route.backends) total += b.weight;
+  const config::Config& cfg = router.config();
   Json list = Json::array();
   for (const auto& b : route.backends) {
     double share = total ? 100.0 * b.weight / static_cast<double>(total) : 0;
-    list.push_back({{"cluster", b.cluster}, {"weight", b.weight}, {"share_percent", share}});
+    Json regions = Json::array();
+    if (const config::Cluster* c = cfg.findCluster(b.cluster)) {
+      const ClusterPlan& plan = router.plan(static_cast<size_t>(c - cfg.clusters.data()));
+      for (const auto& g : plan.regions) regions.push_back(g.name);
+    }
+    list.push_back({{"cluster", b.cluster},
+                    {"weight", b.weight},
+                    {"share_percent", share},
+                    {"regions", regions}});
   }
   return list;
+}
+
+// Which backend this request gets and why; for a weighted draw, the rule explain uses (the
+// highest weight, what most new clients see), since a real draw is random.
+Json backendChoiceJson(const Router& router, const config::Route& route, const Decision& d) {
+  Json j;
+  j["cluster"] = d.backend ? Json(d.backend->cluster) : Json();
+  j["why"] = d.backend_why;
+  if (std::string_view(d.backend_why) == "weight")
+    j["note"] = "a weighted draw; shown: the highest-weight backend";
+  if (d.set_affinity_cookie) {
+    j["set_cookie"] =
+        affinitySetCookie(router.affinityCookie(route), d.backend ? d.backend->cluster : "", false);
+  }
+  return j;
 }
 
 Json candidateJson(const RegionGroup& g, size_t cluster, const health::HealthSnapshot& health,
@@ -80,7 +118,9 @@ std::string explainJson(const Router& router, const health::HealthSnapshot& heal
     return out.dump(2) + "\n";
   }
   out["route"] = route->name;
-  out["backends"] = backendsJson(*route);
+  out["affinity"] = affinityName(route->affinity);
+  out["allow_override"] = route->allow_override;
+  out["backends"] = backendsJson(router, *route);
   const config::Backend* main = mainBackend(*route);
   // Draw the weighted choice so that it lands on the main backend.
   uint64_t draw = 0;
@@ -88,8 +128,14 @@ std::string explainJson(const Router& router, const health::HealthSnapshot& heal
     if (&b == main) break;
     draw += b.weight;
   }
+  std::string_view cookie = in.cookie;
   RequestInfo req{in.host, in.path, in.method, &loc, in.prefer_region, in.listener_region};
+  if (!cookie.empty()) req.cookies = {&cookie, 1};
+  req.backend_override = in.backend_override;
+  req.override_trusted = in.override_trusted;
+  req.client_ip = &ip;
   Decision d = router.pick(req, health, draw);
+  out["backend"] = backendChoiceJson(router, *route, d);
   if (d.plan == nullptr) {
     out["status"] = 503;
     out["why"] = "the route's backend cluster does not exist";

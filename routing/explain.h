@@ -17,6 +17,11 @@ struct ExplainInput {
   std::string method = "GET";
   std::string prefer_region;    // as if meridian-prefer-region were sent
   std::string listener_region;  // the listener the request would arrive on
+  // Blue-green: as if the request carried this Cookie header value and meridian-backend header
+  // (with `override_trusted`: from a trusted proxy).
+  std::string cookie;
+  std::string backend_override;
+  bool override_trusted = false;
 };
 
 // Returns the JSON text (pretty-printed). An unparsable client_ip is reported in the JSON

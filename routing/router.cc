@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace meridian::routing {
 
@@ -93,6 +94,55 @@ void preferFirst(Decision& d, std::string_view prefer) {
   }
 }
 
+// splitmix64's finaliser: every input bit affects every output bit.
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// RFC 6265 cookie-name: an RFC 7230 token.
+bool tokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+uint64_t totalWeight(const config::Route& route) {
+  uint64_t total = 0;
+  for (const auto& b : route.backends) total += b.weight;
+  return total;
+}
+
+// A backend of the route by cluster name; with `live_only`, only one with a positive weight.
+const config::Backend* findBackend(const config::Route& route, std::string_view cluster,
+                                   bool live_only) {
+  for (const auto& b : route.backends)
+    if (b.cluster == cluster && (!live_only || b.weight > 0)) return &b;
+  return nullptr;
+}
+
+// The first `name` cookie, across every Cookie header, that names a live backend.
+const config::Backend* cookieBackend(const config::Route& route,
+                                     std::span<const std::string_view> headers,
+                                     std::string_view name) {
+  for (std::string_view rest : headers) {
+    std::string_view n, v;
+    while (nextCookie(rest, n, v)) {
+      if (n != name) continue;
+      if (const config::Backend* b = findBackend(route, v, true)) return b;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void unitVector(double lat, double lon, double& x, double& y, double& z) {
@@ -106,11 +156,17 @@ Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg))
   plans_.reserve(cfg_->clusters.size());
   for (size_t i = 0; i < cfg_->clusters.size(); ++i) plans_.push_back(buildPlan(*cfg_, i));
   for (const auto& r : cfg_->regions) all_regions_.push_back(makeGroup(*cfg_, r.name));
+  cookie_names_.reserve(cfg_->routes.size());
+  for (const auto& r : cfg_->routes) cookie_names_.push_back(affinityCookieName(r));
+}
+
+std::string_view Router::affinityCookie(const config::Route& route) const {
+  size_t i = static_cast<size_t>(&route - cfg_->routes.data());
+  return i < cookie_names_.size() ? std::string_view(cookie_names_[i]) : std::string_view();
 }
 
 const config::Backend* Router::pickBackend(const config::Route& route, uint64_t random) {
-  uint64_t total = 0;
-  for (const auto& b : route.backends) total += b.weight;
+  uint64_t total = totalWeight(route);
   if (total == 0) return route.backends.empty() ? nullptr : &route.backends.front();
   uint64_t point = random % total;
   for (const auto& b : route.backends) {
@@ -118,6 +174,58 @@ const config::Backend* Router::pickBackend(const config::Route& route, uint64_t 
     point -= b.weight;
   }
   return &route.backends.back();
+}
+
+uint64_t Router::addressHash(const IpAddress& ip) {
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 8; ++i) hi = (hi << 8) | ip.bytes[i];
+  for (int i = 8; i < 16; ++i) lo = (lo << 8) | ip.bytes[i];
+  return mix64(lo ^ mix64(hi ^ 0x6d6572696469616eULL));  // the key spells "meridian"
+}
+
+const config::Backend* Router::pickByAddress(const config::Route& route, const IpAddress& ip) {
+  uint64_t total = totalWeight(route);
+  if (total == 0) return route.backends.empty() ? nullptr : &route.backends.front();
+  // hash / 2^64 scaled onto [0, total): monotonic in the hash, unlike hash % total.
+  auto point =
+      static_cast<uint64_t>((static_cast<unsigned __int128>(addressHash(ip)) * total) >> 64);
+  for (const auto& b : route.backends) {
+    if (point < b.weight) return &b;
+    point -= b.weight;
+  }
+  return &route.backends.back();
+}
+
+const config::Backend* Router::chooseBackend(const RequestInfo& req, const config::Route& route,
+                                             uint64_t random, Decision& d) const {
+  if (!req.backend_override.empty() && (route.allow_override || req.override_trusted)) {
+    if (const config::Backend* b = findBackend(route, req.backend_override, false)) {
+      d.backend_why = "override";
+      return b;
+    }
+  }
+  size_t live = 0;
+  for (const auto& b : route.backends) live += b.weight > 0 ? 1 : 0;
+  const char* drawn = live == 1 ? "only backend" : "weight";
+  switch (route.affinity) {
+    case config::Affinity::Cookie:
+      if (const config::Backend* b = cookieBackend(route, req.cookies, affinityCookie(route))) {
+        d.backend_why = "cookie";
+        return b;
+      }
+      d.set_affinity_cookie = true;
+      break;
+    case config::Affinity::ClientIp:
+      if (req.client_ip != nullptr) {
+        d.backend_why = live == 1 ? drawn : "client_ip";
+        return pickByAddress(route, *req.client_ip);
+      }
+      break;
+    case config::Affinity::None:
+      break;
+  }
+  d.backend_why = drawn;
+  return pickBackend(route, random);
 }
 
 std::string_view Router::nearestRegion(const GeoLocation& where) const {
@@ -141,8 +249,8 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
   Decision d;
   d.route = table_.match(req.host, req.path);
   if (d.route == nullptr) return d;
-  const config::Backend* backend = pickBackend(*d.route, random);
-  const config::Cluster* cluster = backend ? cfg_->findCluster(backend->cluster) : nullptr;
+  d.backend = chooseBackend(req, *d.route, random, d);
+  const config::Cluster* cluster = d.backend ? cfg_->findCluster(d.backend->cluster) : nullptr;
   if (cluster == nullptr) return d;
   d.plan = &plans_[static_cast<size_t>(cluster - cfg_->clusters.data())];
   d.residency = residencyFor(*d.route, req.client);
@@ -186,6 +294,62 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
   if (!req.prefer_region.empty()) preferFirst(d, req.prefer_region);
   d.outcome = PickOutcome::Ok;
   return d;
+}
+
+std::string affinityCookieName(const config::Route& route) {
+  std::string name = "meridian-backend-" + route.name;
+  bool replaced = false;
+  for (char& c : name) {
+    if (tokenChar(c)) continue;
+    c = '_';
+    replaced = true;
+  }
+  if (replaced) {
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across processes and builds
+    for (unsigned char c : route.name) h = (h ^ c) * 0x100000001b3ULL;
+    char suffix[10];
+    std::snprintf(suffix, sizeof suffix, "-%08x", static_cast<unsigned>(h >> 32));
+    name += suffix;
+  }
+  return name;
+}
+
+void appendAffinitySetCookie(std::string& out, std::string_view cookie_name,
+                             std::string_view cluster, bool secure) {
+  out.append(cookie_name);
+  out += '=';
+  out.append(cluster);
+  out.append("; Path=/; HttpOnly; SameSite=Lax");
+  if (secure) out.append("; Secure");
+}
+
+std::string affinitySetCookie(std::string_view cookie_name, std::string_view cluster, bool secure) {
+  std::string out;
+  appendAffinitySetCookie(out, cookie_name, cluster, secure);
+  return out;
+}
+
+bool nextCookie(std::string_view& rest, std::string_view& name, std::string_view& value) {
+  while (!rest.empty()) {
+    size_t end = rest.find(';');
+    std::string_view pair = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    name = trim(pair.substr(0, eq));
+    value = trim(pair.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
+    if (!name.empty()) return true;
+  }
+  return false;
+}
+
+std::string_view findCookie(std::string_view header_value, std::string_view name) {
+  std::string_view n, v;
+  while (nextCookie(header_value, n, v))
+    if (n == name) return v;
+  return {};
 }
 
 }  // namespace meridian::routing

@@ -3,16 +3,26 @@
 // number) to the route, the backend cluster and the order of regions to try. Workers call it
 // once per request; it allocates nothing.
 //
-// The routing rule: match the route (host, then longest path prefix); pick the backend by
-// weight; keep the cluster's regions that hold a healthy endpoint; drop those residency
+// The routing rule: match the route (host, then longest path prefix); pick the backend (see
+// below); keep the cluster's regions that hold a healthy endpoint; drop those residency
 // forbids for the client's country; order the rest by great-circle distance from the client
 // (or from the listener's region when the client has no location, else config order), with
 // drained regions after all others; `meridian-prefer-region` moves a healthy allowed region
 // first. With no healthy region: 503, or with all_unhealthy: route_anyway, the same order as
 // if all were healthy. Residency is never broken.
+//
+// The backend (blue-green) comes first and its cluster's regions second, so blue and green can
+// each have their own regions. In order: a `meridian-backend: NAME` override (honoured when the
+// route has allow_override or the caller says the peer is a trusted proxy, and NAME is one of
+// the route's backends, even at weight 0: testers reach green before it takes traffic); then
+// affinity: `cookie` honours `meridian-backend-<route>=<cluster>` when it names a backend of
+// the route with a positive weight (a retired or unknown cluster is ignored and a new backend
+// drawn, so a cookie cannot be forged into anything the route does not serve), `client_ip`
+// hashes the client address onto the weights; else a weighted draw with `random`.
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +57,12 @@ struct RequestInfo {
   const GeoLocation* client = nullptr;  // where the client is; null or !known: unknown
   std::string_view prefer_region;       // meridian-prefer-region (or fly-prefer-region)
   std::string_view listener_region;     // orders clients with no location
+  // Blue-green. Each element is one Cookie header's value ("a=1; b=2"), in request order.
+  std::span<const std::string_view> cookies{};
+  std::string_view backend_override{};   // the meridian-backend header, if any
+  bool override_trusted = false;         // the peer is a trusted proxy: the override counts even
+                                         // without the route's allow_override
+  const IpAddress* client_ip = nullptr;  // for affinity: client_ip; null: a weighted draw
 };
 
 enum class PickOutcome { Ok, NoRoute, NoHealthyRegion };
@@ -63,6 +79,13 @@ struct Decision {
   // "only drained regions left", "all unhealthy: routing anyway".
   const char* why = "";
   const std::vector<std::string>* residency = nullptr;  // the allowed regions, if restricted
+  // The backend chosen (plan->cluster is its cluster), and why: "override", "cookie",
+  // "client_ip", "weight" or "only backend" (a single backend with a positive weight).
+  const config::Backend* backend = nullptr;
+  const char* backend_why = "";
+  // affinity: cookie and the request carried no valid cookie for this route: the response
+  // must set one (affinitySetCookie) so that the client's next requests stay on `backend`.
+  bool set_affinity_cookie = false;
 };
 
 class Router {
@@ -83,13 +106,50 @@ class Router {
 
   // The backend a weighted draw lands on (exposed for tests of the split).
   static const config::Backend* pickBackend(const config::Route& route, uint64_t random);
+  // The backend a client address lands on under affinity: client_ip. The address hashes to a
+  // point in [0, 1) which is scaled onto the cumulative weights (not taken modulo the total),
+  // so for unchanged weights an address always lands on the same backend, and when weights
+  // change only the addresses whose point now falls in another backend's interval move: with
+  // two backends exactly the share that changed hands (90/10 -> 80/20 moves 10% of clients,
+  // all blue to green); with more, a changed weight also shifts the intervals after it.
+  static const config::Backend* pickByAddress(const config::Route& route, const IpAddress& ip);
+  // Stable 64-bit hash of the 16 address bytes (a fixed-key mix, the same in every process).
+  static uint64_t addressHash(const IpAddress& ip);
+
+  // The route's affinity cookie name (precomputed: no allocation per request).
+  std::string_view affinityCookie(const config::Route& route) const;
 
  private:
   std::shared_ptr<const config::Config> cfg_;
   RouteTable table_;
   std::vector<ClusterPlan> plans_;
-  std::vector<RegionGroup> all_regions_;  // every configured region, for nearestRegion
+  std::vector<RegionGroup> all_regions_;   // every configured region, for nearestRegion
+  std::vector<std::string> cookie_names_;  // per route, in Config::routes order
+
+  const config::Backend* chooseBackend(const RequestInfo& req, const config::Route& route,
+                                       uint64_t random, Decision& d) const;
 };
+
+// `meridian-backend-<route name>`, with every character that may not appear in a cookie name
+// (RFC 6265 token) replaced by '_' and, when any was, a short hash of the real name appended
+// so that two routes whose names differ only there keep apart.
+std::string affinityCookieName(const config::Route& route);
+
+// The Set-Cookie value that pins a client to `cluster`: "NAME=CLUSTER; Path=/; HttpOnly;
+// SameSite=Lax", plus "; Secure" on a TLS listener. A session cookie (no Max-Age): a colour
+// should outlive neither the browser session nor a rollout, and every response of a route
+// with cookie affinity that lacks a valid cookie sets a fresh one anyway.
+std::string affinitySetCookie(std::string_view cookie_name, std::string_view cluster, bool secure);
+// The same, appended to `out` (a caller-owned buffer reused across requests).
+void appendAffinitySetCookie(std::string& out, std::string_view cookie_name,
+                             std::string_view cluster, bool secure);
+
+// Cookie header parsing, in place. nextCookie takes the next "name=value" pair off the front
+// of `rest` (pairs separated by ';', whitespace around names and values tolerated, a quoted
+// value unquoted, pairs without '=' skipped); false when none is left. findCookie returns the
+// first value of `name` in one header value, empty when absent.
+bool nextCookie(std::string_view& rest, std::string_view& name, std::string_view& value);
+std::string_view findCookie(std::string_view header_value, std::string_view name);
 
 // Unit vector of a point on the sphere; nearer points have larger dot products.
 void unitVector(double lat, double lon, double& x, double& y, double& z);

@@ -77,6 +77,44 @@ TEST(Http1Writer, ClientResponseReframesAndDropsHopByHop) {
   EXPECT_NE(s.find("connection: close\r\n"), std::string::npos) << s;
 }
 
+TEST(Http1Writer, BackendOverrideHeaderIsNeverForwarded) {
+  std::string raw =
+      "GET / HTTP/1.1\r\nHost: a\r\nMeridian-Backend: green\r\nmeridian-backend: blue\r\n"
+      "Cookie: meridian-backend-app=green\r\n\r\n";
+  RequestHead h = parseRequest(raw);
+  ForwardInfo fwd;
+  fwd.client_ip = "1.2.3.4";
+  fwd.proto = "http";
+  fwd.request_id = "r";
+  core::Buffer out;
+  writeUpstreamRequestHead(h, fwd, out);
+  std::string s = drainAll(out);
+  EXPECT_EQ(s.find("eridian-backend:"), std::string::npos) << s;
+  EXPECT_EQ(s.find("Meridian-Backend"), std::string::npos) << s;
+  // The affinity cookie is the client's own Cookie header: passed on like any other.
+  EXPECT_NE(s.find("Cookie: meridian-backend-app=green\r\n"), std::string::npos) << s;
+}
+
+TEST(Http1Writer, ClientResponseSetsTheAffinityCookieBesideTheAppsOwn) {
+  std::string raw =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: session=abc; Path=/\r\n\r\n";
+  ResponseHead h;
+  ASSERT_EQ(parseResponseHead(raw.data(), raw.size(), false, h).status, ParseStatus::Complete);
+  core::Buffer out;
+  ResponseOptions opt;
+  opt.region = "ams";
+  opt.set_cookie = "meridian-backend-app=green; Path=/; HttpOnly; SameSite=Lax";
+  writeClientResponseHead(h, opt, out);
+  EXPECT_EQ(drainAll(out),
+            "HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\nmeridian-region: ams\r\n"
+            "set-cookie: meridian-backend-app=green; Path=/; HttpOnly; SameSite=Lax\r\n"
+            "content-length: 2\r\n\r\n");
+  opt.set_cookie = {};  // none asked: none written
+  writeClientResponseHead(h, opt, out);
+  std::string s = drainAll(out);
+  EXPECT_EQ(s.find("set-cookie"), std::string::npos) << s;
+}
+
 TEST(Http1Writer, HeadResponseKeepsItsContentLength) {
   std::string raw = "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n";
   ResponseHead h;
