@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Compare Meridian with nginx and HAProxy as reverse proxies, one worker each, on loopback.
 #
-#   loadtest/run.sh [throughput|memory|all]      (default: throughput)
+#   loadtest/run.sh [throughput|memory|tls|observability|all]      (default: throughput)
+#
+#   throughput     plain HTTP/1.1 req/s and latency per body size (wrk)
+#   memory         RSS per idle keep-alive connection (idle_conns.py)
+#   tls            TLS termination with one ECDSA P-256 certificate made at run time: h2 req/s
+#                  (h2load), HTTPS/1.1 req/s (wrk), new TLS connections/s (h2load, one request
+#                  per connection, sessions resumed), then RSS per idle TLS connection
+#   observability  Meridian alone, access log off vs. to a file: the req/s cost of the log
+#   all            throughput, memory, tls and observability
 #
 # Environment (defaults in brackets):
 #   TARGETS      proxies to measure ["meridian nginx haproxy"]; a missing meridian binary is skipped
@@ -10,6 +18,9 @@
 #   PROXY_CPU [1]  CLIENT_CPU [0]  CPUs for proxies + origin, and for wrk / the idle client
 #   IDLE_CONNS [9000]   idle keep-alive connections per proxy in memory mode (HAProxy is
 #                       capped at 9990 by the 20000 open-file limit: it counts 2 fds each)
+#   TLS_IDLE_CONNS [2000]  idle TLS connections per proxy (each one is a full handshake)
+#   H2_CONNS [64]  H2_STREAMS [10]   h2load clients and streams per connection (tls mode)
+#   HANDSHAKES [5000]  HS_CONNS [32]  connections (one request each) per handshake run
 #   KEEP_WORK [unset]   keep the temp dir (configs, logs, raw wrk output) for inspection
 #
 # Every process is started by this script, tracked by PID and stopped by PID on exit.
@@ -28,53 +39,38 @@ WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 IDLE_CONNS=${IDLE_CONNS:-9000}
+TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-2000}
+H2_CONNS=${H2_CONNS:-64}
+H2_STREAMS=${H2_STREAMS:-10}
+HANDSHAKES=${HANDSHAKES:-5000}
+HS_CONNS=${HS_CONNS:-32}
+TLS=0                     # 1 while the tls mode runs: targets terminate TLS
+ACCESS_LOG=off            # meridian's access_log (the observability mode also uses a file)
 
-case "$MODE" in throughput|memory|all) ;; *) echo "usage: $0 [throughput|memory|all]" >&2; exit 2;; esac
+case "$MODE" in
+  throughput|memory|tls|observability|all) ;;
+  *) echo "usage: $0 [throughput|memory|tls|observability|all]" >&2; exit 2 ;;
+esac
 for tool in nginx haproxy wrk curl python3 taskset timeout; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
 done
+case "$MODE" in tls|all)
+  for tool in h2load openssl; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool (bash scripts/setup)" >&2; exit 1; }
+  done ;;
+esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
   PROXY_CPU=0 CLIENT_CPU=0
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-loadtest.XXXXXX")
-chmod 755 "$WORK"  # nginx workers may run as another user and must read www/
-mkdir -p "$WORK/tmp" "$WORK/www" "$WORK/out"
-PIDS=()
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
-log() { echo "[loadtest] $*" >&2; }
-
-# Stops one process we started: SIGTERM, up to 5 s, then SIGKILL; reaps it.
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  set +e
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  if [ -n "${KEEP_WORK:-}" ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# render TEMPLATE OUT PORT: fills @WORK@, @UPSTREAM_PORT@ and @PORT@.
+# render TEMPLATE OUT PORT: fills @WORK@, @UPSTREAM_PORT@, @PORT@ and @ACCESS_LOG@.
 render() {
   sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@PORT@|${3:-0}|g" \
-    "$HERE/$1" > "$2"
+    -e "s|@ACCESS_LOG@|$ACCESS_LOG|g" "$HERE/$1" > "$2"
 }
 
 # start NAME CMD...: starts CMD pinned to PROXY_CPU in the background; sets STARTED_PID.
@@ -83,18 +79,6 @@ start() {
   taskset -c "$PROXY_CPU" "$@" > "$WORK/$name.stdout" 2> "$WORK/$name.stderr" &
   STARTED_PID=$!  # taskset execs the command: this is the process itself
   PIDS+=("$STARTED_PID")
-}
-
-# wait_ok URL EXPECTED_BYTES: until a GET returns 200 with that many bytes, at most 10 s.
-wait_ok() {
-  local i got
-  for i in $(seq 100); do
-    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 2 "$1" || true)
-    [ "$got" = "200 $2" ] && return 0
-    sleep 0.1
-  done
-  log "no 200 with $2 bytes from $1 (last: ${got:-nothing})"
-  return 1
 }
 
 start_upstream() {
@@ -110,50 +94,57 @@ start_upstream() {
   log "origin nginx pid $UPSTREAM_PID on 127.0.0.1:$UPSTREAM_PORT"
 }
 
-# start_target NAME: starts that proxy; sets TARGET_PORT and TARGET_PID (the process whose
-# RSS holds the connections: nginx's worker, not its master).
+# start_target NAME: starts that proxy (with TLS when TLS=1); sets TARGET_PORT, TARGET_URL
+# and TARGET_PID (the process whose RSS holds the connections: nginx's worker, not its
+# master). `meridian-log` is Meridian with its access log written to a file.
 start_target() {
-  local port
+  local port scheme=http nginx_in=nginx_proxy.conf.in haproxy_in=haproxy.cfg.in
+  local meridian_in=meridian.yaml.in
+  if [ "$TLS" = 1 ]; then
+    scheme=https nginx_in=nginx_tls.conf.in haproxy_in=haproxy_tls.cfg.in
+    meridian_in=meridian_tls.yaml.in
+  fi
   case "$1" in
     nginx)
       port=$(free_port)
-      render nginx_proxy.conf.in "$WORK/nginx.conf" "$port"
+      render "$nginx_in" "$WORK/nginx.conf" "$port"
       start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
         -g 'daemon off;'
       ;;
     haproxy)
       port=$(free_port)
-      render haproxy.cfg.in "$WORK/haproxy.cfg" "$port"
+      render "$haproxy_in" "$WORK/haproxy.cfg" "$port"
       start haproxy haproxy -db -f "$WORK/haproxy.cfg"
       ;;
-    meridian)
-      render meridian.yaml.in "$WORK/meridian.yaml"
-      rm -f "$WORK/meridian-ready.json"
-      start meridian "$MERIDIAN" run -c "$WORK/meridian.yaml" --ready-file "$WORK/meridian-ready.json"
-      local i
-      for i in $(seq 150); do
-        [ -s "$WORK/meridian-ready.json" ] && break
-        kill -0 "$STARTED_PID" 2>/dev/null || break
-        sleep 0.1
-      done
-      port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listeners"]["public"].rsplit(":",1)[1])' \
-        "$WORK/meridian-ready.json" 2>/dev/null) || {
-        log "meridian did not write its ready file; stderr:"; tail -n 20 "$WORK/meridian.stderr" >&2
+    meridian|meridian-log)
+      local access_log=off
+      [ "$1" = meridian-log ] && access_log=$WORK/access.log
+      ACCESS_LOG=$access_log render "$meridian_in" "$WORK/$1.yaml"
+      "$MERIDIAN" validate -c "$WORK/$1.yaml" > "$WORK/$1.validate" 2>&1 || {
+        log "meridian rejects its config:"; cat "$WORK/$1.validate" >&2; return 1
+      }
+      rm -f "$WORK/$1-ready.json"
+      start "$1" "$MERIDIAN" run -c "$WORK/$1.yaml" --ready-file "$WORK/$1-ready.json"
+      port=$(wait_ready_port "$STARTED_PID" "$WORK/$1-ready.json" public) || {
+        log "$1 did not write its ready file; stderr:"; tail -n 20 "$WORK/$1.stderr" >&2
         return 1
       }
       ;;
     *) log "unknown target $1"; return 1 ;;
   esac
   TARGET_PORT=$port
+  TARGET_URL=$scheme://127.0.0.1:$port
   TARGET_PID=$STARTED_PID
-  wait_ok "http://127.0.0.1:$TARGET_PORT/100b" 100 && wait_ok "http://127.0.0.1:$TARGET_PORT/64k" 65536 || {
-    log "$1 does not proxy correctly; stderr:"; tail -n 20 "$WORK/$1.stderr" >&2; return 1
-  }
+  PROXY_PIDS[$1]=$STARTED_PID
+  if ! wait_ok "$TARGET_URL/100b" 100 -k || ! wait_ok "$TARGET_URL/64k" 65536 -k; then
+    log "$1 does not proxy correctly over $scheme; stderr:"; tail -n 20 "$WORK/$1.stderr" >&2
+    stop_target "$1"
+    return 1
+  fi
   if [ "$1" = nginx ]; then
     TARGET_PID=$(cat "/proc/$STARTED_PID/task/$STARTED_PID/children" | awk '{print $1}')
   fi
-  PROXY_PIDS[$1]=$STARTED_PID
-  log "$1 pid $STARTED_PID on 127.0.0.1:$TARGET_PORT"
+  log "$1 pid $STARTED_PID on $TARGET_URL"
 }
 
 stop_target() {
@@ -166,15 +157,16 @@ cpu_ticks() {
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# run_wrk TARGET_PORT SIZE DURATION OUTFILE
+# run_wrk TARGET_PORT SIZE DURATION OUTFILE [SCHEME]
 run_wrk() {
   local secs=${3%s}
   timeout --kill-after=5 $((secs + 30)) taskset -c "$CLIENT_CPU" \
-    wrk -t1 -c"$CONNS" -d"$3" --latency "http://127.0.0.1:$1/$2" > "$4" 2>&1
+    wrk -t1 -c"$CONNS" -d"$3" --latency "${5:-http}://127.0.0.1:$1/$2" > "$4" 2>&1
 }
 
 declare -A PROXY_PIDS
 ACTIVE=()
+[ "$MODE" = observability ] && TARGETS=meridian
 for t in $TARGETS; do
   if [ "$t" = meridian ] && [ ! -x "$MERIDIAN" ]; then
     log "skipping meridian: no binary at $MERIDIAN (set MERIDIAN=...)"
@@ -220,16 +212,24 @@ throughput() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# memory: RSS per idle keep-alive connection; over TLS (and TLS_IDLE_CONNS of them) when TLS=1.
 memory() {
-  local results="$WORK/memory.tsv" target before after helper ready i
+  local results="$WORK/memory.tsv" target before after helper ready i conns=$IDLE_CONNS
+  local tls_args=() title="idle keep-alive connections"
+  if [ "$TLS" = 1 ]; then
+    results="$WORK/memory-tls.tsv" conns=$TLS_IDLE_CONNS tls_args=(--tls)
+    title="idle keep-alive TLS connections (HTTP/1.1)"
+  fi
   : > "$results"
   for target in "${ACTIVE[@]}"; do
     start_target "$target" || { log "skipping $target"; continue; }
-    curl -s -o /dev/null "http://127.0.0.1:$TARGET_PORT/100b"
+    curl -sk -o /dev/null "$TARGET_URL/100b"
     before=$(rss_kib "$TARGET_PID")
     ready="$WORK/idle-$target.ready"
-    taskset -c "$CLIENT_CPU" python3 "$HERE/idle_conns.py" "$TARGET_PORT" "$IDLE_CONNS" \
-      --ready-file "$ready" --hold 180 > "$WORK/idle-$target.log" 2>&1 &
+    rm -f "$ready"
+    taskset -c "$CLIENT_CPU" python3 "$HERE/idle_conns.py" "$TARGET_PORT" "$conns" \
+      "${tls_args[@]}" --timeout 110 --ready-file "$ready" --hold 180 \
+      > "$WORK/idle-$target.log" 2>&1 &
     helper=$!
     PIDS+=("$helper")
     for i in $(seq 1200); do  # at most 120 s
@@ -242,17 +242,111 @@ memory() {
     else
       sleep 1  # let the proxy finish bookkeeping for the last responses
       after=$(rss_kib "$TARGET_PID")
-      echo "$target $IDLE_CONNS $before $after" >> "$results"
-      log "$target: RSS $before KiB -> $after KiB with $IDLE_CONNS idle connections"
+      echo "$target $conns $before $after" >> "$results"
+      log "$target: RSS $before KiB -> $after KiB with $conns idle connections"
     fi
     stop_pid "$helper"
     stop_target "$target"
   done
-  python3 "$HERE/summarize.py" memory "$results"
+  python3 "$HERE/summarize.py" memory "$results" "$title"
+}
+
+# make_cert: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, made now;
+# HAProxy takes the certificate and key in one file.
+make_cert() {
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" > "$WORK/tls/openssl.log" 2>&1
+  cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" > "$WORK/tls/combined.pem"
+  chmod 644 "$WORK/tls/"*.pem
+}
+
+# run_h2load OUTFILE ARGS...: h2load pinned to the client CPU, bounded in time.
+run_h2load() {
+  local out=$1
+  shift
+  timeout --kill-after=5 $((${DURATION%s} + 60)) taskset -c "$CLIENT_CPU" h2load "$@" \
+    > "$out" 2>&1 || log "h2load exited non-zero (see $out)"
+}
+
+# tls_round TARGET ROUND RESULTS: h2, HTTPS/1.1 and handshake runs against a started target.
+tls_round() {
+  local target=$1 round=$2 results=$3 out parsed
+  out="$WORK/out/tls-h2-$target-$round.txt"
+  run_h2load "$out" -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "${DURATION%s}" "$TARGET_URL/100b"
+  parsed=$(python3 "$HERE/summarize.py" h2load "$out") || parsed="0 nan nan -1"
+  echo "$target h2 $round $parsed" >> "$results"
+  log "round $round $target h2: $parsed (req/s mean_us - errors)"
+  out="$WORK/out/tls-h1-$target-$round.txt"
+  run_wrk "$TARGET_PORT" 100b "$DURATION" "$out" https || log "wrk failed for $target"
+  parsed=$(python3 "$HERE/summarize.py" parse "$out" | awk '{print $1, $2, $3, $4}') ||
+    parsed="0 nan nan -1"
+  echo "$target https1 $round $parsed" >> "$results"
+  log "round $round $target https/1.1: $parsed (req/s p50us p99us errors)"
+  # One request per connection: the server closes after each response and h2load reconnects,
+  # so every request pays a handshake. h2load resumes the TLS session a server offers, and all
+  # three issue tickets: after each client's first, these are resumed (abbreviated) handshakes.
+  out="$WORK/out/tls-hs-$target-$round.txt"
+  run_h2load "$out" -t1 --h1 -H 'Connection: close' -c"$HS_CONNS" -n"$HANDSHAKES" \
+    "$TARGET_URL/100b"
+  parsed=$(python3 "$HERE/summarize.py" h2load "$out") || parsed="0 nan nan -1"
+  echo "$target handshakes $round $parsed" >> "$results"
+  log "round $round $target handshakes: $parsed (conns/s mean_us - errors)"
+}
+
+# tls: the three TLS measurements, ROUNDS rounds with the target order rotating, then RSS per
+# idle TLS connection. A target that fails its TLS check is reported and skipped.
+tls() {
+  local results="$WORK/tls.tsv" round i n=${#ACTIVE[@]} target
+  make_cert
+  TLS=1
+  : > "$results"
+  for round in $(seq "$ROUNDS"); do
+    for i in $(seq 0 $((n - 1))); do
+      target=${ACTIVE[$(((i + round - 1) % n))]}
+      if ! start_target "$target"; then
+        log "skipping $target in round $round: it does not serve over TLS"
+        printf '%s %s '"$round"' 0 nan nan -1 none\n' "$target" h2 "$target" https1 "$target" \
+          handshakes >> "$results"
+        continue
+      fi
+      tls_round "$target" "$round" "$results"
+      stop_target "$target"
+    done
+  done
+  echo
+  echo "TLS (ECDSA P-256, session tickets on), $ROUNDS rounds of $DURATION; proxies + origin" \
+    "on CPU $PROXY_CPU, clients on CPU $CLIENT_CPU"
+  echo "h2: h2load -c$H2_CONNS -m$H2_STREAMS; https1: wrk -t1 -c$CONNS;" \
+    "handshakes: h2load --h1 -c$HS_CONNS -n$HANDSHAKES, one request per connection"
+  python3 "$HERE/summarize.py" tls "$results"
+  memory
+  TLS=0
+}
+
+# observability: Meridian alone, access log off vs. written to a file, same rounds; the cost
+# is 1 - (req/s with the log) / (req/s without), from the medians.
+observability() {
+  local saved_active=("${ACTIVE[@]}") saved_sizes=$SIZES lines
+  ACTIVE=(meridian meridian-log)
+  SIZES=100b
+  rm -f "$WORK/access.log"
+  throughput
+  lines=$( (wc -l < "$WORK/access.log") 2>/dev/null || echo 0)
+  echo "access log: $lines lines written to the file in all rounds"
+  if [ "$lines" -eq 0 ]; then
+    echo "access log cost: not measured: the log file stayed empty (no access log writer?)"
+  else
+    python3 "$HERE/summarize.py" logcost "$WORK/results.tsv"
+  fi
+  ACTIVE=("${saved_active[@]}") SIZES=$saved_sizes
 }
 
 case "$MODE" in
   throughput) throughput ;;
   memory) memory ;;
-  all) throughput; memory ;;
+  tls) tls ;;
+  observability) observability ;;
+  all) throughput; memory; tls; [ -x "$MERIDIAN" ] && observability ;;
 esac

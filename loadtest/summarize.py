@@ -5,9 +5,17 @@
                                       -> prints "rps p50_us p99_us errors cpu_us_per_req"
   summarize.py table RESULTS_TSV       -> prints the per-round table, medians and ratios
   summarize.py memory MEMORY_TSV       -> prints the idle-connection memory table
+  summarize.py failover FAILOVER_TSV   -> prints the failover table (failover.sh)
+  summarize.py h2load H2LOAD_OUTPUT    -> prints "rps mean_us nan errors protocol"
+  summarize.py tls TLS_TSV             -> prints the TLS table, medians and ratios
+  summarize.py logcost RESULTS_TSV     -> prints the access log's cost (observability mode)
 
 RESULTS_TSV lines: target size round rps p50_us p99_us errors cpu_us_per_req
 MEMORY_TSV lines:  target conns rss_before_kib rss_after_kib
+TLS_TSV lines:     target kind round rps lat_us p99_us errors [protocol]
+                   (kind: h2, https1 or handshakes; h2load gives a mean latency, no p99)
+FAILOVER_TSV lines: target signal key=value... (requests ok non2xx connect read write timeout
+                    p50us p99us maxus regions), as printed by failover/count.lua
 """
 import re
 import statistics
@@ -60,12 +68,12 @@ def table(path):
     rounds.sort()
     for size in sizes:
         print("\n== /%s ==" % size)
-        header = "%-10s" % "target" + "".join("%28s" % ("round %d: req/s p50 p99" % r)
+        header = "%-13s" % "target" + "".join("%28s" % ("round %d: req/s p50 p99" % r)
                                                for r in rounds)
-        print(header + "%28s" % "median: req/s p50 p99" + "%10s" % "cpu us/req")
+        print(header + "%28s" % "median: req/s p50 p99" + "%12s" % "cpu us/req")
         medians = {}
         for target in targets:
-            line = "%-10s" % target
+            line = "%-13s" % target
             cells = [data[(target, size, r)] for r in rounds if (target, size, r) in data]
             for r in rounds:
                 cell = data.get((target, size, r))
@@ -79,7 +87,7 @@ def table(path):
                 med = tuple(statistics.median(c[i] for c in cells) for i in (0, 1, 2, 4))
                 medians[target] = med
                 line += "%28s" % ("%.0f %s %s" % (med[0], fmt_us(med[1]), fmt_us(med[2])))
-                line += "%10.1f" % med[3]
+                line += "%12.1f" % med[3]
             print(line)
         if "meridian" in medians:
             base = medians["meridian"][0]
@@ -98,8 +106,88 @@ def table(path):
         print("\n! = wrk reported socket errors or non-2xx/3xx responses in that run")
 
 
-def memory(path):
-    print("\n== idle keep-alive connections: proxy RSS ==")
+def parse_h2load(path):
+    """rps, mean latency (us), nan, errors, protocol; None when h2load did not finish."""
+    text = open(path).read()
+    finished = re.search(r"^finished in \S+, ([\d.]+) req/s", text, re.M)
+    reqs = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                     r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if not finished or not reqs:
+        return None
+    mean = re.search(r"^time for request:\s+\S+\s+\S+\s+(\S+)", text, re.M)
+    proto = re.search(r"^Application protocol: (\S+)", text, re.M)
+    failed, timeouts = int(reqs.group(5)), int(reqs.group(7))
+    return (float(finished.group(1)), to_us(mean.group(1)) if mean else float("nan"),
+            float("nan"), failed + timeouts, proto.group(1) if proto else "none")
+
+
+TLS_KINDS = (("h2", "h2 req/s (h2load)"), ("https1", "HTTPS/1.1 req/s (wrk)"),
+             ("handshakes", "new TLS connections/s, one request each, sessions resumed (h2load --h1)"))
+
+
+def tls(path):
+    data, targets, rounds = {}, [], set()
+    for line in open(path):
+        f = line.split()
+        if len(f) < 7:
+            continue
+        target, kind, rnd = f[0], f[1], int(f[2])
+        if target not in targets:
+            targets.append(target)
+        rounds.add(rnd)
+        data[(target, kind, rnd)] = (float(f[3]), float(f[4]), int(f[6]),
+                                     f[7] if len(f) > 7 else "")
+    rounds = sorted(rounds)
+    for kind, title in TLS_KINDS:
+        print("\n== TLS: %s ==" % title)
+        print("%-10s" % "target" + "".join("%24s" % ("round %d" % r) for r in rounds)
+              + "%12s" % "median")
+        medians = {}
+        for target in targets:
+            line, good = "%-10s" % target, []
+            for r in rounds:
+                cell = data.get((target, kind, r))
+                if cell is None:
+                    line += "%24s" % "-"
+                    continue
+                rps, _, errors, proto = cell
+                notes = []
+                if errors:
+                    notes.append("!%s err" % ("?" if errors < 0 else errors))
+                if kind == "h2" and proto != "h2":
+                    notes.append("proto %s" % proto)
+                line += "%24s" % (("%.0f " % rps) + " ".join(notes))
+                if not notes:
+                    good.append(rps)
+            if good:
+                medians[target] = statistics.median(good)
+                line += "%12.0f" % medians[target]
+            else:
+                line += "%12s" % "-"
+            print(line)
+        base = "meridian" if "meridian" in medians else (list(medians) or [None])[0]
+        for peer, med in medians.items():
+            if peer != base and med > 0:
+                print("%s / %s (median): %.2f" % (base, peer, medians[base] / med))
+    print("\n! = errors (failed requests, socket errors or h2load did not finish) or, for h2,"
+          " another protocol than h2 negotiated: such runs are left out of the median")
+
+
+def logcost(path):
+    rows = [line.split() for line in open(path) if line.strip()]
+    rps = {}
+    for target, _, _, value, *_ in rows:
+        rps.setdefault(target, []).append(float(value))
+    if "meridian" not in rps or "meridian-log" not in rps:
+        print("access log cost: not measured (a run is missing)")
+        return
+    off, on = statistics.median(rps["meridian"]), statistics.median(rps["meridian-log"])
+    print("access log cost: %.1f%% fewer req/s with the log to a file (median %.0f vs %.0f;"
+          " target < 8%%)" % ((1 - on / off) * 100 if off else float("nan"), on, off))
+
+
+def memory(path, title="idle keep-alive connections"):
+    print("\n== %s: proxy RSS ==" % title)
     print("%-10s %8s %14s %14s %12s" % ("target", "conns", "RSS before", "RSS after", "KiB/conn"))
     for line in open(path):
         if not line.strip():
@@ -108,6 +196,25 @@ def memory(path):
         conns, before, after = int(conns), int(before), int(after)
         print("%-10s %8d %11d KiB %11d KiB %12.2f"
               % (target, conns, before, after, (after - before) / conns if conns else 0))
+
+
+def failover(path):
+    print("\n== failover: nearest region killed, then restarted ==")
+    print("%-10s %-8s %9s %8s %22s %9s %9s %9s  %s"
+          % ("target", "signal", "requests", "non-2xx", "socket errors", "p50", "p99", "max",
+             "served by region"))
+    for line in open(path):
+        if not line.strip():
+            continue
+        target, signal, *pairs = line.split()
+        f = dict(p.split("=", 1) for p in pairs)
+        sock = sum(int(f[k]) for k in ("connect", "read", "write", "timeout"))
+        detail = "c%s r%s w%s t%s" % (f["connect"], f["read"], f["write"], f["timeout"])
+        print("%-10s %-8s %9s %8s %22s %9s %9s %9s  %s"
+              % (target, signal, f["requests"], f["non2xx"],
+                 "%d (%s)" % (sock, detail) if sock else "0", fmt_us(float(f["p50us"])),
+                 fmt_us(float(f["p99us"])), fmt_us(float(f["maxus"])), f.get("regions", "")))
+    print("socket errors: c = connect, r = read, w = write, t = timeout (wrk's counts)")
 
 
 def main():
@@ -128,7 +235,18 @@ def main():
     elif mode == "table":
         table(path)
     elif mode == "memory":
-        memory(path)
+        memory(path, *sys.argv[3:4])
+    elif mode == "h2load":
+        parsed = parse_h2load(path)
+        if parsed is None:
+            sys.exit(1)
+        print("%.2f %.1f %.1f %d %s" % parsed)
+    elif mode == "tls":
+        tls(path)
+    elif mode == "logcost":
+        logcost(path)
+    elif mode == "failover":
+        failover(path)
     else:
         sys.exit(__doc__)
 
