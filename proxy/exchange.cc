@@ -1,7 +1,9 @@
 #include "proxy/exchange.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <ctime>
 
 #include "core/log.h"
 #include "proxy/downstream_conn.h"
@@ -39,11 +41,26 @@ bool usableRequestId(std::string_view id) {
 
 Exchange::Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes,
                    const http1::RequestHead& head)
-    : down_(down),
+    : http1_side_(std::in_place, down, head.minor_version),
+      down_(*http1_side_),
       worker_(worker),
       snap_(worker.snapshot()),
       head_bytes_(std::move(head_bytes)),
       head_(head) {
+  countStart();
+}
+
+Exchange::Exchange(ClientSide& client, Worker& worker, std::string head_bytes,
+                   const http1::RequestHead& head)
+    : down_(client),
+      worker_(worker),
+      snap_(worker.snapshot()),
+      head_bytes_(std::move(head_bytes)),
+      head_(head) {
+  countStart();
+}
+
+void Exchange::countStart() {
   worker_.stats().add(Counter::Requests);
   worker_.stats().requests_in_flight.fetch_add(1, std::memory_order_relaxed);
 }
@@ -51,6 +68,8 @@ Exchange::Exchange(DownstreamConn& down, Worker& worker, std::string head_bytes,
 Exchange::~Exchange() {
   cancelTimer();
   detachUpstream();
+  endReplay();
+  releaseIdempotencyKey(false);
   worker_.stats().requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -77,14 +96,7 @@ void Exchange::start() {
   req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
   request_done_ = head_.framing == Framing::None;
 
-  client_ = snap_->geo->lookup(clientAddress());
-  routing::RequestInfo info{head_.host,
-                            pathOf(http1::originForm(head_.target)),
-                            head_.method,
-                            &client_,
-                            findHeader(head_.headers, "meridian-prefer-region"),
-                            down_.listener().region};
-  decision_ = snap_->router->pick(info, *snap_->health, worker_.random());
+  pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
     worker_.stats().add(Counter::NoRoute);
     failBeforeResponse(Error{ErrorKind::NoRoute, Side::Downstream, false, {}});
@@ -94,11 +106,76 @@ void Exchange::start() {
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
   }
+  budget_ = &worker_.replayBudget(decision_.route->name);
+  budget_->requestStarted();
+  if (!claimIdempotencyKey()) return;
   if (!chooseEndpoint()) {
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
   }
   connect();
+}
+
+// Router::pick with what this request says about itself: where the client is, the region it
+// prefers (meridian-prefer-region; fly-prefer-region on compat: fly routes; a pin cookie after
+// a write on the primary), its blue-green cookie or override.
+void Exchange::pickRoute() {
+  client_addr_ = clientAddress();
+  client_ = snap_->geo->lookup(client_addr_);
+  thread_local std::vector<std::string_view> cookies;
+  cookies.clear();
+  for (const auto& h : head_.headers)
+    if (http1::iequals(h.name, "cookie")) cookies.push_back(h.value);
+  enum class Prefer { Header, Fly, Pin } source = Prefer::Header;
+  std::string_view prefer = findHeader(head_.headers, "meridian-prefer-region");
+  if (prefer.empty()) {
+    source = Prefer::Fly;
+    prefer = findHeader(head_.headers, "fly-prefer-region");
+  }
+  if (prefer.empty()) {
+    source = Prefer::Pin;
+    prefer = pinnedRegion(cookies);
+  }
+  routing::RequestInfo info{head_.host,   pathOf(http1::originForm(head_.target)),
+                            head_.method, &client_,
+                            prefer,       down_.listener().region};
+  info.cookies = cookies;
+  info.backend_override = findHeader(head_.headers, "meridian-backend");
+  info.override_trusted = !info.backend_override.empty() && peerIsTrusted();
+  info.client_ip = &client_addr_;
+  decision_ = snap_->router->pick(info, *snap_->health, worker_.random());
+  const config::Route* route = decision_.route;
+  if (prefer.empty() || route == nullptr) return;
+  // fly-prefer-region counts only on compat: fly routes, a pin only on the route's primary.
+  bool ignore = source == Prefer::Fly ? route->compat != "fly"
+                : source == Prefer::Pin
+                    ? route->pin_after_write.count() == 0 || prefer != route->primary_region
+                    : false;
+  if (!ignore) return;
+  info.prefer_region = {};
+  decision_ = snap_->router->pick(info, *snap_->health, worker_.random());
+}
+
+bool Exchange::peerIsTrusted() const {
+  for (const auto& cidr : snap_->config->geo.trusted_proxies)
+    if (cidr.contains(down_.peer().bytes)) return true;
+  return false;
+}
+
+// The region a `meridian-pin` cookie ("REGION:UNIX_EXPIRY", set after a replay to the
+// primary) keeps this client on, while it has not expired.
+std::string_view Exchange::pinnedRegion(std::span<const std::string_view> cookies) const {
+  for (std::string_view header : cookies) {
+    std::string_view pin = routing::findCookie(header, kPinCookie);
+    size_t colon = pin.rfind(':');
+    if (colon == std::string_view::npos) continue;
+    int64_t until = 0;
+    std::string_view digits = pin.substr(colon + 1);
+    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), until);
+    if (r.ec != std::errc() || r.ptr != digits.data() + digits.size()) continue;
+    if (until > static_cast<int64_t>(std::time(nullptr))) return pin.substr(0, colon);
+  }
+  return {};
 }
 
 // Where the client is: the socket peer, or, when the peer is a trusted proxy, the right-most
@@ -181,12 +258,7 @@ void Exchange::onUpstreamConnectFailed(int err) {
   reportOutcome(health::Outcome::ConnectFailure);
   logDebug("upstream %s: connect failed: %s", endpoint_->text.c_str(), strerror(err));
   bool timed_out = err == ETIMEDOUT;
-  bool can_retry = attempts_ < decision_.route->replay.max_attempts &&
-                   (deadline_ms_ == 0 || core::monotonicMillis() < deadline_ms_);
-  if (can_retry && chooseEndpoint()) {
-    connect();
-    return;
-  }
+  if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
   failBeforeResponse(Error{timed_out ? ErrorKind::ConnectTimeout : ErrorKind::ConnectRefused,
                            Side::Upstream, true, strerror(err)});
 }
@@ -214,13 +286,16 @@ void Exchange::sendRequestHead() {
   fwd.attempt = attempts_;
   fwd.client_region = snap_->router->nearestRegion(client_);
   fwd.client_country = client_.country;
+  fwd.replay_src = replay_src_;
+  fwd.replay_src_fly = replay_src_fly_;
   http1::writeUpstreamRequestHead(head_, fwd, up_->stream().output());
+  // A replay sends again the body the failed attempt sent; the rest follows from the client.
+  sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());
   // We answered Expect ourselves (the upstream never sees it): tell the client to send the
   // body now that there is somewhere for it to go.
   if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
-      down_.stream().input().empty()) {
-    down_.stream().output().append("HTTP/1.1 100 Continue\r\n\r\n");
-    down_.stream().flush();
+      down_.requestInput().empty()) {
+    down_.writeContinue();
     sent_continue_ = true;
   }
   armTimer(decision_.route->timeouts.idle);  // replaces the connect timer
@@ -244,14 +319,28 @@ void Exchange::pumpRequestBody() {
     if (up_ != nullptr && !up_->stream().flush()) onUpstreamError(*up_, errno);
     return;
   }
-  core::Buffer& in = down_.stream().input();
+  core::Buffer& in = down_.requestInput();
   core::Buffer& out = up_->stream().output();
+  const size_t out_before = out.size();
   uint64_t moved = 0;
   if (head_.framing == Framing::ContentLength) {
     moved = std::min<uint64_t>(req_remaining_, in.size());
     out.moveFrom(in, moved);
     req_remaining_ -= moved;
     request_done_ = req_remaining_ == 0;
+  } else if (head_.framing == Framing::UntilClose) {
+    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
+    // chunked.
+    moved = in.size();
+    if (moved > 0) {
+      http1::writeChunkHeader(moved, out);
+      out.moveFrom(in, moved);
+      http1::writeChunkEnd(out);
+    }
+    if (down_.requestInputEnded()) {
+      http1::writeLastChunk(out);
+      request_done_ = true;
+    }
   } else if (!moveChunkedBody(in, out, req_chunks_, true, moved, request_done_)) {
     worker_.stats().add(Counter::BadRequest);
     if (!response_started_) {
@@ -262,6 +351,7 @@ void Exchange::pumpRequestBody() {
     return;
   }
   req_body_bytes_ += moved;
+  keepSentBody(out, out_before);
   const uint64_t max_body = snap_->config->limits.max_body_bytes;
   if (max_body != 0 && req_body_bytes_ > max_body) {
     worker_.stats().add(Counter::BodyTooLarge);
@@ -279,9 +369,9 @@ void Exchange::pumpRequestBody() {
   // Back-pressure: stop reading the client while the upstream's buffer is still full after
   // the write (checked after it: a paused reader with an empty buffer would never resume).
   if (out.size() > kHighWatermark)
-    down_.stream().pauseReading();
+    down_.pauseRequestInput();
   else if (!request_done_)
-    down_.stream().resumeReading();
+    down_.resumeRequestInput();
   if (state_ != State::Forwarding) return;
   if (request_done_)
     armResponseTimer();
@@ -358,13 +448,13 @@ void Exchange::parseResponseHead() {
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
       // Early Hints) go on to HTTP/1.1 clients.
-      if (head.status != 100 && head_.minor_version == 1) {
-        http1::writeInterimResponse(head, down_.stream().output());
-        down_.stream().flush();
-      }
+      if (head.status != 100) down_.writeInterimResponse(head);
       in.drain(r.consumed);
       continue;
     }
+    // A response the app or the replay policy sends elsewhere never reaches the client; the
+    // connection it came on is closed (and `in` with it).
+    if (divertResponse(head)) return;
     // The head's views point into `in`: write it out before draining those bytes.
     startResponse(head);
     in.drain(r.consumed);
@@ -384,12 +474,15 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
     return;
   }
   response_started_ = true;
+  final_status_ = head.status;
+  startStoring(head);
   resp_ = {head.status, head.framing, head.keep_alive};
   reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";
   opt.region = region_;
+  setCookies(opt);
   bool until_close_to_10 = opt.client_http10 && (head.framing == Framing::Chunked ||
                                                  head.framing == Framing::UntilClose);
   // If the client is still sending a body the upstream did not wait for, we cannot find the
@@ -397,7 +490,9 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
   close_client_ = !head_.keep_alive || worker_.draining() || until_close_to_10 || !request_done_;
   opt.close = close_client_;
   worker_.stats().countStatus(head.status);
-  resp_chunked_to_client_ = http1::writeClientResponseHead(head, opt, down_.stream().output());
+  size_t out_before = down_.responseOutput().size();
+  resp_chunked_to_client_ = down_.writeResponseHead(head, opt);
+  bytes_out_ += down_.responseOutput().size() - out_before;
   resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
   if (head.status == 101) {
     state_ = State::Tunnel;
@@ -406,16 +501,39 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
     // The tunnel carries raw bytes both ways from here; whatever the client sent after its
     // request head belongs to the new protocol.
     request_done_ = true;
-    down_.stream().resumeReading();
+    down_.resumeRequestInput();
     return;
   }
   state_ = State::Responding;
   armTimer(decision_.route->timeouts.idle);
 }
 
+// Cookies the response sets: the blue-green backend this client got (affinity: cookie), and,
+// after a write replayed to the primary, the pin that keeps the client's reads there for
+// pin_after_write (residency still wins: the pin only moves a region first when allowed).
+void Exchange::setCookies(http1::ResponseOptions& opt) {
+  const config::Route& route = *decision_.route;
+  const bool tls = down_.listener().tls;
+  if (decision_.set_affinity_cookie && decision_.backend != nullptr) {
+    affinity_cookie_.clear();
+    routing::appendAffinitySetCookie(affinity_cookie_, snap_->router->affinityCookie(route),
+                                     decision_.backend->cluster, tls);
+    opt.set_cookie = affinity_cookie_;
+  }
+  if (app_replayed_ && route.pin_after_write.count() > 0 && region_ == route.primary_region) {
+    int64_t secs = (route.pin_after_write.count() + 999) / 1000;
+    pin_cookie_ = std::string(kPinCookie) + "=" + region_ + ":" +
+                  std::to_string(static_cast<int64_t>(std::time(nullptr)) + secs) +
+                  "; Max-Age=" + std::to_string(secs) + "; Path=/; HttpOnly; SameSite=Lax" +
+                  (tls ? "; Secure" : "");
+    opt.set_cookie_pin = pin_cookie_;
+  }
+}
+
 void Exchange::pumpResponseBody() {
   core::Buffer& in = up_->stream().input();
-  core::Buffer& out = down_.stream().output();
+  core::Buffer& out = down_.responseOutput();
+  const size_t out_before = out.size();
   bool done = false;
   switch (resp_.framing) {
     case Framing::None:
@@ -423,6 +541,7 @@ void Exchange::pumpResponseBody() {
       break;
     case Framing::ContentLength: {
       uint64_t n = std::min<uint64_t>(resp_remaining_, in.size());
+      storeBody(in, n);
       out.moveFrom(in, n);
       resp_remaining_ -= n;
       done = resp_remaining_ == 0;
@@ -451,7 +570,8 @@ void Exchange::pumpResponseBody() {
       break;
     }
   }
-  if (!down_.stream().flush()) {
+  bytes_out_ += out.size() - out_before;
+  if (!down_.flush()) {
     onDownstreamGone();
     return;
   }
@@ -470,33 +590,33 @@ void Exchange::finishResponse() {
   bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
                   resp_.framing != Framing::UntilClose && up_->stream().input().empty();
   releaseUpstream(reusable);
+  releaseIdempotencyKey(true);
   finish(!close_client_ && !client_eof_);
 }
 
 void Exchange::pumpTunnel() {
-  core::Buffer& from_client = down_.stream().input();
+  core::Buffer& from_client = down_.requestInput();
   core::Buffer& from_upstream = up_->stream().input();
   up_->stream().output().moveAllFrom(from_client);
-  down_.stream().output().moveAllFrom(from_upstream);
+  down_.responseOutput().moveAllFrom(from_upstream);
   if (!up_->stream().flush()) {
     abort("tunnel upstream write failed");
     return;
   }
-  if (!down_.stream().flush()) {
+  if (!down_.flush()) {
     onDownstreamGone();
     return;
   }
   // Each side reads only while the other side's buffer has room.
   if (up_->stream().output().size() > kHighWatermark)
-    down_.stream().pauseReading();
+    down_.pauseRequestInput();
   else if (!client_eof_)
-    down_.stream().resumeReading();
-  if (down_.stream().output().size() > kHighWatermark)
+    down_.resumeRequestInput();
+  if (down_.responseOutput().size() > kHighWatermark)
     up_->stream().pauseReading();
   else if (!upstream_eof_)
     up_->stream().resumeReading();
-  if (client_eof_ && upstream_eof_ && !up_->stream().writePending() &&
-      !down_.stream().writePending()) {
+  if (client_eof_ && upstream_eof_ && !up_->stream().writePending() && !down_.responsePending()) {
     releaseUpstream(false);
     finish(false);
     return;
@@ -517,7 +637,7 @@ void Exchange::onDownstreamData() {
       return;
     default:
       // Not connected yet: the body waits in the client's buffer, bounded.
-      if (down_.stream().input().size() > kHighWatermark) down_.stream().pauseReading();
+      if (down_.requestInput().size() > kHighWatermark) down_.pauseRequestInput();
       return;
   }
 }
@@ -537,7 +657,7 @@ void Exchange::onUpstreamDrained(UpstreamConn&) {
     return;
   }
   if (!request_done_) {
-    down_.stream().resumeReading();
+    down_.resumeRequestInput();
     pumpRequestBody();
   }
 }
@@ -545,7 +665,7 @@ void Exchange::onUpstreamDrained(UpstreamConn&) {
 void Exchange::onDownstreamEof() {
   client_eof_ = true;
   if (state_ == State::Tunnel) {
-    up_->stream().output().moveAllFrom(down_.stream().input());
+    up_->stream().output().moveAllFrom(down_.requestInput());
     up_->stream().flush();
     up_->stream().shutdownWrite();
     pumpTunnel();
@@ -558,6 +678,8 @@ void Exchange::onDownstreamEof() {
 
 void Exchange::onDownstreamGone() {
   worker_.stats().add(Counter::ClientAborts);
+  if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
+  recordOutcome();
   detachUpstream();
   state_ = State::Done;
   cancelTimer();
@@ -579,9 +701,9 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       }
       return;
     case State::Tunnel:
-      down_.stream().output().moveAllFrom(up_->stream().input());
-      down_.stream().flush();
-      down_.stream().shutdownWrite();
+      down_.responseOutput().moveAllFrom(up_->stream().input());
+      down_.flush();
+      down_.shutdownWrite();
       pumpTunnel();
       return;
     case State::Forwarding:
@@ -591,6 +713,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       }
       worker_.stats().add(Counter::UpstreamResets);
       reportOutcome(health::Outcome::Reset);
+      if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
       failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, "closed"});
       return;
     default:
@@ -607,6 +730,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
   worker_.stats().add(Counter::UpstreamResets);
   reportOutcome(health::Outcome::Reset);
   if (state_ == State::Forwarding) {
+    if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
   } else {
     abort("upstream error");
@@ -637,14 +761,21 @@ void Exchange::onDeadline() {
       onConnectTimeout();
       return;
     case State::Forwarding:
-      if (!request_done_ && !down_.stream().readingPaused()) {
+      if (!request_done_ && !down_.requestInputPaused()) {
         // The client stopped sending its body (we were ready to take more).
         failBeforeResponse(Error{ErrorKind::ClientTimeout, Side::Downstream, false, "body"});
         return;
       }
       worker_.stats().add(Counter::UpstreamTimeouts);
       reportOutcome(health::Outcome::Timeout);
+      if (tryReplay(replay::Failure{replay::Reason::Timeout})) return;
       failBeforeResponse(Error{ErrorKind::ReadTimeout, Side::Upstream, true, "no response"});
+      return;
+    case State::Backoff:
+      resendAfterBackoff();
+      return;
+    case State::Routing:
+      if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();
       return;
     case State::Responding:
     case State::Tunnel:
@@ -658,10 +789,52 @@ void Exchange::onDeadline() {
 
 // ---- Ends ----------------------------------------------------------------------------------
 
+// One request done, however it ended: its metrics and its access log line.
+void Exchange::recordOutcome() {
+  if (recorded_) return;
+  recorded_ = true;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  std::string_view route = decision_.route != nullptr ? decision_.route->name : std::string_view();
+  std::string_view cluster =
+      decision_.plan != nullptr ? decision_.plan->cluster->name : std::string_view();
+  worker_.metrics().countRequest(route, cluster, region_, final_status_, seconds);
+  AccessLog& log = worker_.accessLog();
+  if (!log.enabled()) return;
+  std::string_view reasons[kMaxFailures];
+  for (int i = 0; i < failure_count_; ++i) reasons[i] = replay::reasonLabel(failures_[i]);
+  std::string client_ip = client_addr_.text();
+  AccessLogRecord r;
+  r.ts = std::chrono::system_clock::now();
+  r.request_id = request_id_;
+  r.client_ip = client_ip;
+  r.country = client_.country;
+  r.method = head_.method;
+  r.host = head_.host;
+  r.path = http1::originForm(head_.target);
+  r.protocol = down_.protocolName();
+  r.status = final_status_;
+  r.bytes_in = head_bytes_.size() + req_body_bytes_;
+  r.bytes_out = bytes_out_;
+  r.duration_ms = seconds * 1000.0;
+  r.route = route;
+  r.cluster = cluster;
+  r.region = region_;
+  r.attempts = attempts_;
+  r.replay_reasons =
+      std::span<const std::string_view>(reasons, static_cast<size_t>(failure_count_));
+  std::string& line = worker_.logScratch();
+  line.clear();
+  formatAccessLogLine(r, line);
+  log.write(line);
+}
+
 void Exchange::failBeforeResponse(const core::Error& err) {
   cancelTimer();
   detachUpstream();
   int status = core::toHttpStatus(err);
+  final_status_ = status;
+  size_t out_before = down_.responseOutput().size();
   worker_.stats().countStatus(status);
   logDebug("%.*s %.*s: %d %s (%s)", static_cast<int>(head_.method.size()), head_.method.data(),
            static_cast<int>(head_.target.size()), head_.target.data(), status, core::errorCode(err),
@@ -669,13 +842,14 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // The client's connection survives only if its request was read whole (a malformed, stalled
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_;
-  http1::writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD",
-                            down_.stream().output());
+  down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD");
+  bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }
 
 void Exchange::abort(const char* why) {
   logDebug("exchange aborted: %s", why);
+  recordOutcome();
   detachUpstream();
   state_ = State::Done;
   cancelTimer();
@@ -683,6 +857,7 @@ void Exchange::abort(const char* why) {
 }
 
 void Exchange::finish(bool client_keep_alive) {
+  recordOutcome();
   state_ = State::Done;
   cancelTimer();
   down_.exchangeDone(client_keep_alive);

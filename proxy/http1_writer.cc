@@ -98,6 +98,7 @@ FieldKind classify(std::string_view n) {
     case 12:
       return iequals(n, "x-request-id") ? FieldKind::XRequestId : FieldKind::Other;
     case 14:
+      if (iequals(n, "fly-replay-src")) return FieldKind::MeridianClient;
       return iequals(n, "content-length") ? FieldKind::ContentLength : FieldKind::Other;
     case 15:
       if (iequals(n, "x-forwarded-for")) return FieldKind::XForwardedFor;
@@ -107,10 +108,14 @@ FieldKind classify(std::string_view n) {
       if (iequals(n, "x-forwarded-host")) return FieldKind::XForwardedHost;
       if (iequals(n, "proxy-connection")) return FieldKind::HopByHop;
       if (iequals(n, "meridian-attempt")) return FieldKind::MeridianAttempt;
+      // A tester's backend override is read by the router, never shown to the app.
+      if (iequals(n, "meridian-backend")) return FieldKind::MeridianClient;
       return FieldKind::Other;
     case 17:
       if (iequals(n, "x-forwarded-proto")) return FieldKind::XForwardedProto;
       return iequals(n, "transfer-encoding") ? FieldKind::HopByHop : FieldKind::Other;
+    case 19:
+      return iequals(n, "meridian-replay-src") ? FieldKind::MeridianClient : FieldKind::Other;
     case 22:
       return iequals(n, "meridian-client-region") ? FieldKind::MeridianClient : FieldKind::Other;
     case 23:
@@ -179,6 +184,8 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
   // Ours alone: a client's own copies of these were dropped above (they would be spoofable).
   if (!fwd.client_region.empty()) b.header("meridian-client-region", fwd.client_region);
   if (!fwd.client_country.empty()) b.header("meridian-client-country", fwd.client_country);
+  if (!fwd.replay_src.empty())
+    b.header(fwd.replay_src_fly ? "fly-replay-src" : "meridian-replay-src", fwd.replay_src);
   if (head.upgrade) {
     b.header("upgrade", upgrade);
     b.add("connection: upgrade\r\n");
@@ -187,7 +194,8 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
     b.add("content-length: ");
     b.number(head.content_length);
     b.add("\r\n");
-  } else if (head.framing == Framing::Chunked) {
+  } else if (head.framing == Framing::Chunked || head.framing == Framing::UntilClose) {
+    // UntilClose: an HTTP/2 request body of no stated length.
     b.add("transfer-encoding: chunked\r\n");
   }
   b.finish(out);
@@ -222,6 +230,9 @@ bool writeClientResponseHead(const ResponseHead& head, const ResponseOptions& op
     }
   }
   if (!opt.region.empty()) b.header("meridian-region", opt.region);
+  // Our own, beside any the app set: it pins the client to a blue-green backend.
+  if (!opt.set_cookie.empty()) b.header("set-cookie", opt.set_cookie);
+  if (!opt.set_cookie_pin.empty()) b.header("set-cookie", opt.set_cookie_pin);
 
   bool chunked = false;
   if (head.upgrade) {
@@ -255,6 +266,24 @@ void writeInterimResponse(const ResponseHead& head, core::Buffer& out) {
   for (const auto& h : head.headers)
     if (classify(h.name) != FieldKind::HopByHop) b.header(h.name, h.value);
   b.finish(out);
+}
+
+void writeStoredResponse(int status,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string_view body, bool close, bool head_request, core::Buffer& out) {
+  HeadBuilder b;
+  b.add("HTTP/1.1 ");
+  b.number(static_cast<uint64_t>(status));
+  b.add(" ");
+  b.add(reasonPhrase(status));
+  b.add("\r\n");
+  for (const auto& [name, value] : headers) b.header(name, value);
+  b.add("content-length: ");
+  b.number(body.size());
+  b.add("\r\n");
+  if (close) b.add("connection: close\r\n");
+  b.finish(out);
+  if (!head_request) out.append(body);
 }
 
 void writeErrorResponse(int status, std::string_view code, bool close, bool head_request,

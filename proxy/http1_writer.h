@@ -3,6 +3,8 @@
 // re-framed (Content-Length passed on, chunked re-chunked), so what the upstream or client
 // reads never depends on how the other side framed it.
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/error.h"
@@ -18,6 +20,10 @@ struct ForwardInfo {
   int attempt = 1;
   std::string_view client_region;   // meridian-client-region: nearest region to the client
   std::string_view client_country;  // meridian-client-country
+  // On a request the app asked to replay: `meridian-replay-src` (or, for a `fly-replay`,
+  // `fly-replay-src`) with "region=R;state=S;t=MICROS".
+  std::string_view replay_src;
+  bool replay_src_fly = false;
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those
@@ -29,6 +35,11 @@ struct ResponseOptions {
   bool close = false;          // send Connection: close (we close after this response)
   bool head_request = false;
   std::string_view region;  // meridian-region
+  // Non-empty: one more `set-cookie` field with this value (the blue-green affinity cookie),
+  // after the upstream's own fields, which are all passed on.
+  std::string_view set_cookie;
+  // Non-empty: another of our own `set-cookie` fields (the read-your-writes pin).
+  std::string_view set_cookie_pin;
 };
 
 // The response head sent to the client. Returns whether the body is sent chunked.
@@ -38,6 +49,11 @@ bool writeClientResponseHead(const ResponseHead& head, const ResponseOptions& op
 void writeInterimResponse(const ResponseHead& head, core::Buffer& out);
 
 // A complete proxy-made response: status, `meridian-error: code`, a short text body.
+// A whole response Meridian answers itself from a stored one (an Idempotency-Key's earlier
+// outcome): status, the given end-to-end headers, and a Content-Length body.
+void writeStoredResponse(int status,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string_view body, bool close, bool head_request, core::Buffer& out);
 void writeErrorResponse(int status, std::string_view code, bool close, bool head_request,
                         core::Buffer& out);
 const char* reasonPhrase(int status);

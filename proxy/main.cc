@@ -10,6 +10,7 @@
 #include "config/loader.h"
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "proxy/certs_command.h"
 #include "proxy/demo.h"
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
@@ -31,10 +32,13 @@ void usage(FILE* out) {
   fputs(
       "usage:\n"
       "  meridian run -c FILE [--ready-file PATH]   serve; SIGTERM/SIGINT drain, SIGHUP reloads\n"
+      "      [--pid-file PATH] [--takeover PIDFILE] SIGUSR2 upgrades: a new process takes over\n"
       "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: "
       "errors\n"
       "  meridian route explain -c FILE --client-ip IP [--host H] [--path P] [--method M]\n"
       "                                             where a request would go and why (JSON)\n"
+      "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
+      "                                             a development CA and certificate\n"
       "  meridian demo                              proxy + three demo regions on loopback\n"
       "  meridian version                           versions of meridian and its libraries\n",
       out);
@@ -70,13 +74,28 @@ int cmdValidate(const std::vector<std::string>& args) {
     for (const auto& d : r.diagnostics) printf("%s\n", d.text().c_str());
     return 1;
   }
+  // Certificates are checked as `run` would load them: readable, matching their keys, valid.
+  auto tls = meridian::proxy::buildTlsContexts(r.config);
+  if (!tls.ok()) {
+    printf("%s\n", tls.error().detail.c_str());
+    return 1;
+  }
   printf("ok\n");
   return 0;
 }
 
 int cmdRun(const std::vector<std::string>& args) {
-  std::string config, ready;
-  if (!parseFlags(args, config, ready)) return 2;
+  std::string config, ready, pid_file, takeover;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--pid-file" && i + 1 < args.size())
+      pid_file = args[++i];
+    else if (args[i] == "--takeover" && i + 1 < args.size())
+      takeover = args[++i];
+    else
+      rest.push_back(args[i]);
+  }
+  if (!parseFlags(rest, config, ready)) return 2;
   LoadResult r = loadFile(config);
   if (!r.ok()) {
     printDiagnostics(r);
@@ -85,6 +104,10 @@ int cmdRun(const std::vector<std::string>& args) {
   meridian::proxy::Server::Options opts;
   opts.config_path = config;
   opts.ready_file = ready;
+  opts.pid_file = pid_file;
+  opts.takeover_from = takeover;
+  opts.argv = {"meridian", "run"};
+  opts.argv.insert(opts.argv.end(), args.begin(), args.end());
   meridian::proxy::Server server(
       opts, std::make_shared<const meridian::config::Config>(std::move(r.config)));
   return server.run();
@@ -161,6 +184,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmdRun(args);
   if (cmd == "validate") return cmdValidate(args);
   if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "certs") return meridian::proxy::runCertsCommand(args);
   if (cmd == "route" && !args.empty() && args[0] == "explain")
     return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));
   if (cmd == "version" || cmd == "--version") return cmdVersion();

@@ -1,7 +1,10 @@
 #pragma once
 // The main thread: loads the config, binds the listeners (one SO_REUSEPORT socket per worker),
 // starts the workers, serves the admin endpoints, and handles signals: SIGTERM/SIGINT drain
-// and exit, SIGHUP reloads the config.
+// and exit, SIGHUP reloads the config (and so does a change of a watched file), SIGUSR2
+// starts the new binary, which takes the listening sockets over (proxy/takeover.h).
+#include <sys/types.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -11,13 +14,17 @@
 #include "config/config.h"
 #include "core/address.h"
 #include "core/event_loop.h"
+#include "core/file_watch.h"
 #include "health/health_monitor.h"
+#include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
 namespace meridian::proxy {
 
 class AdminServer;
+class TakeoverServer;
+struct HandedSockets;
 
 class Server {
  public:
@@ -25,6 +32,9 @@ class Server {
     std::string config_path;  // reloads read it again; empty for a built-in config
     std::string ready_file;
     std::function<void(Server&)> on_ready;  // runs on the main thread once listeners are up
+    std::string pid_file;                   // written at start; successors connect to its ".sock"
+    std::string takeover_from;      // the pid file of a running process to take the sockets of
+    std::vector<std::string> argv;  // this process's command line, for SIGUSR2's re-exec
   };
   Server(Options opts, std::shared_ptr<const config::Config> cfg);
   ~Server();
@@ -36,11 +46,19 @@ class Server {
   // For the admin endpoints (main thread).
   bool ready() const { return started_ && !draining_; }
   bool draining() const { return draining_; }
-  void beginDrain();
+  // `handoff`: a successor accepts on the same sockets, so idle connections get a moment
+  // for a request already on its way before they are closed.
+  void beginDrain(bool handoff = false);
   // Loads the config file again. Returns "" on success, else the errors (the old config
-  // keeps serving).
+  // keeps serving). Listeners are added, removed and rebound to match it; one that cannot be
+  // bound fails the whole reload.
   std::string reload();
+  // SIGUSR2: starts this binary again (as now installed at its path) with --takeover. False
+  // when it cannot be started; a successor that fails later leaves this process serving.
+  bool upgrade();
   std::string metricsText() const;
+  // GET /config: {"generation": N, "config": {...}}.
+  std::string configJson() const;
   // GET /regions: per cluster, per region, per endpoint: health, why, since, ejections, in flight.
   std::string regionsJson() const;
   // GET /explain: `meridian route explain` on the live health and geo state.
@@ -52,10 +70,25 @@ class Server {
   const std::vector<std::pair<std::string, std::string>>& boundListeners() const { return bound_; }
 
  private:
-  bool bindListeners(std::vector<std::vector<ListenSocket>>& per_worker);
+  // A listener's sockets: one or more per worker, all in one SO_REUSEPORT group.
+  struct BoundListener {
+    config::Listener cfg;
+    std::string bound;                  // "127.0.0.1:8080"
+    std::vector<std::vector<int>> fds;  // [worker] -> sockets it accepts on
+  };
+  bool bindListeners(HandedSockets& inherited);
+  core::Result<BoundListener> bindListener(const config::Listener& l, std::vector<int> inherited);
+  std::string applyListeners(const config::Config& next);
+  void refreshBound();
   void writeReadyFile(const std::string& admin_address);
   void onHealth(std::shared_ptr<const health::HealthSnapshot> health);
   void publish();
+  void watchFiles();
+  bool startTakeoverServer();
+  void onHandedOver();
+  void reapUpgrade();
+  void removePidFile();
+  ListenSocket socketFor(const config::Listener& l, int fd) const;
 
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;
@@ -63,9 +96,15 @@ class Server {
   core::EventLoop loop_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::shared_ptr<AccessLog> access_log_;  // outlives the workers (they are joined first)
   std::unique_ptr<health::HealthMonitor> monitor_;
   std::atomic<int> open_connections_{0};
   std::vector<std::pair<std::string, std::string>> bound_;
+  std::vector<BoundListener> listeners_;
+  std::unique_ptr<core::FileWatch> watch_;
+  std::unique_ptr<TakeoverServer> takeover_;
+  pid_t upgrade_child_ = -1;
+  bool handed_over_ = false;
   std::string admin_address_;
   uint64_t generation_ = 1;
   uint64_t reloads_ok_ = 0;

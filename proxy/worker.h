@@ -15,7 +15,11 @@
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "health/health_monitor.h"
+#include "proxy/access_log.h"
 #include "proxy/http1_parser.h"
+#include "proxy/idempotency.h"
+#include "proxy/replay.h"
+#include "proxy/request_metrics.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/upstream_pool.h"
@@ -23,6 +27,7 @@
 namespace meridian::proxy {
 
 class DownstreamConn;
+class Exchange;
 
 struct ListenSocket {
   int fd = -1;
@@ -42,14 +47,27 @@ class Worker {
   // Thread-safe. New requests use the new snapshot; requests in flight keep theirs.
   void publish(std::shared_ptr<const Snapshot> snap);
   // Thread-safe. Stop accepting, finish what is in flight, then stop the loop. After
-  // `deadline` whatever is left is closed.
-  void drain(core::Millis deadline);
+  // `deadline` whatever is left is closed. Idle connections are closed at once, or after
+  // `idle_grace` when the listening sockets live on in a successor process: a connection
+  // accepted just before the stop may still have its first request on the wire.
+  void drain(core::Millis deadline, core::Millis idle_grace = core::Millis(0));
+  // Thread-safe (a reload). Listeners named in `remove` stop accepting and their connections
+  // close once idle; then the sockets in `add` start accepting. Sockets are closed here.
+  void updateListeners(std::vector<ListenSocket> add, std::vector<std::string> remove);
 
   // For the connections and exchanges of this worker (its own thread only).
   core::EventLoop& loop() { return loop_; }
   UpstreamPool& pool() { return pool_; }
   core::DeadlineQueue& deadlines() { return deadlines_; }
   WorkerStats& stats() { return stats_; }
+  // Labelled counters (route, cluster, region...), summed over workers on /metrics.
+  WorkerMetrics& metrics() { return metrics_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
+  // The access log requests are written to (never null once started; may be disabled), and
+  // a buffer to format lines in. Thread-safe to set: it takes effect on this worker's loop.
+  void setAccessLog(std::shared_ptr<AccessLog> log);
+  AccessLog& accessLog() { return *access_log_; }
+  std::string& logScratch() { return log_scratch_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snap_; }
   uint64_t random() { return rng_(); }
   bool draining() const { return draining_; }
@@ -65,23 +83,49 @@ class Worker {
   void reportOutcome(const std::string& cluster, const ResolvedAddress& endpoint,
                      health::Outcome outcome);
   int id() const { return id_; }
+  // The retry budget of a route on this worker, by route name (so it survives reloads).
+  replay::Budget& replayBudget(std::string_view route);
+  // Exchanges waiting for another request's Idempotency-Key, by ticket: an outcome posted to
+  // this loop finds its exchange here, or nothing if the exchange has gone meanwhile.
+  void addIdempotencyWaiter(uint64_t ticket, Exchange* exchange) {
+    idem_waiters_[ticket] = exchange;
+  }
+  void removeIdempotencyWaiter(uint64_t ticket) { idem_waiters_.erase(ticket); }
+  void idempotencyOutcome(uint64_t ticket, std::shared_ptr<const StoredResponse> resp);
 
  private:
   void onAccept(int fd, const ListenSocket& ls);
   void checkDrained();
+  void startAccepting(std::unique_ptr<ListenSocket> s);
+  void closeSocketsLater(std::vector<std::unique_ptr<ListenSocket>> sockets);
+  void sweepRetired();
 
   int id_;
   core::EventLoop loop_;
   core::DeadlineQueue deadlines_;  // before anything that schedules on it
   WorkerStats stats_;
+  WorkerMetrics metrics_;
+  std::shared_ptr<AccessLog> access_log_;
+  std::string log_scratch_;
   UpstreamPool pool_;
   std::shared_ptr<const Snapshot> snap_;
-  std::vector<ListenSocket> sockets_;
+  // Stable addresses: connections keep a reference to their listener. acceptors_[i] serves
+  // sockets_[i]; a removed listener waits in retired_ until its last connection is gone.
+  std::vector<std::unique_ptr<ListenSocket>> sockets_;
   std::vector<std::unique_ptr<core::Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<ListenSocket>> retired_;
+  std::unique_ptr<core::Timer> retire_sweep_;
+  std::unique_ptr<core::Timer> idle_grace_;
   std::unordered_set<DownstreamConn*> conns_;
   std::atomic<int>& open_connections_;
   OutcomeSink outcome_sink_;
   std::unordered_map<std::string, int> failing_;  // endpoint -> consecutive failures seen here
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, replay::Budget, NameHash, std::equal_to<>> budgets_;
+  std::unordered_map<uint64_t, Exchange*> idem_waiters_;
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;
   http1::ResponseHead scratch_response_;

@@ -68,6 +68,13 @@ class GeoRoutingTest : public ::testing::Test {
            route_extra;
   }
 
+  // Requests that are not health checks.
+  static size_t trafficTo(const FakeUpstream& up) {
+    size_t n = 0;
+    for (const auto& req : up.requests()) n += req.target != "/healthz";
+    return n;
+  }
+
   HttpResponse get(const char* client_ip, const std::string& extra_headers = "") {
     TcpClient c;
     EXPECT_TRUE(c.connect(proxy_.listenerPort("public")));
@@ -151,11 +158,18 @@ TEST_F(GeoRoutingTest, EndpointThatResetsTrafficIsEjectedThenReadmitted) {
   });
   ASSERT_TRUE(proxy_.start(
       config("", "127.0.0.0/8", "    outlier: { consecutive_failures: 2, ejection: 500ms }\n")));
-  // Real traffic fails twice (no replay yet: the client sees 502), then ams is ejected.
-  EXPECT_EQ(get(kNl).status, 502);
-  EXPECT_EQ(get(kNl).status, 502);
+  // Real traffic fails twice at ams (each GET replayed to iad, so the client sees 200), then
+  // ams is ejected: requests go straight to iad as their first attempt.
+  EXPECT_EQ(get(kNl).body, "iad");
+  EXPECT_EQ(get(kNl).body, "iad");
+  EXPECT_EQ(trafficTo(ams_), 2u);
   milliseconds ejected = untilServedBy(kNl, "iad", milliseconds(3000));
   EXPECT_LT(ejected.count(), 3000);
+  iad_.clearRecorded();
+  EXPECT_EQ(get(kNl).body, "iad");
+  for (const auto& req : iad_.requests())
+    if (req.target != "/healthz") EXPECT_EQ(req.header("meridian-attempt"), "1");
+  EXPECT_EQ(trafficTo(iad_), 1u);
   EXPECT_NE(admin("/regions").find("\"ejected\": true"), std::string::npos);
   serveAs(ams_, true);
   // Readmitted once the ejection ends.
