@@ -1,0 +1,141 @@
+// Metrics and access logs, end to end: known traffic through the real binary moves the
+// counters by exactly that much, the page passes `promtool check metrics`, and every request
+// leaves one JSON line with every field of the contract.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/proxy_fixture.h"
+
+namespace meridian::integration {
+namespace {
+
+class ObservabilityTest : public ProxyTest {
+ protected:
+  std::string logPath() const { return proxy_.dir() + "/access.log"; }
+
+  ::testing::AssertionResult startWithLog() {
+    std::string y = configYaml("", "", 2);
+    size_t at = y.find("access_log: \"off\"");
+    y.replace(at, 17, "access_log: " + logPath());
+    return proxy_.start(y);
+  }
+
+  std::string scrape() {
+    auto r = curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/metrics"});
+    EXPECT_EQ(r.exitCode, 0) << r.describe();
+    return r.out;
+  }
+
+  static std::vector<nlohmann::json> readLines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<nlohmann::json> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  }
+
+  // The log is written by a thread: wait (bounded) until it holds n lines.
+  ::testing::AssertionResult waitForLines(const std::string& path, size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + kWait;
+    size_t have = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in(path);
+      have = static_cast<size_t>(
+          std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+      if (have >= n) return ::testing::AssertionSuccess();
+      std::this_thread::sleep_for(milliseconds(10));  // poll, within the deadline above
+    }
+    return ::testing::AssertionFailure() << path << " has " << have << " lines, want " << n;
+  }
+};
+
+TEST_F(ObservabilityTest, CountersMoveByTheTrafficSentAndThePagePassesPromtool) {
+  ASSERT_TRUE(startWithLog());
+  const std::string series =
+      "meridian_requests_total{route=\"app\",cluster=\"web\",region=\"ams\",code=\"200\"}";
+  long long before = metric(series);
+  EXPECT_EQ(before, -1);  // no request yet: no series
+  constexpr int kRequests = 37;
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(c.send("GET /n HTTP/1.1\r\nHost: app\r\n\r\n"));
+    HttpResponse r;
+    ASSERT_TRUE(c.readResponse(r, kWait));
+    ASSERT_EQ(r.status, 200);
+  }
+  HttpResponse missing = roundTrip("GET /x HTTP/1.1\r\nHost: app\r\nContent-Length: x\r\n\r\n");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(metric(series), kRequests);
+  EXPECT_EQ(metric("meridian_request_duration_seconds_count{route=\"app\"}"), kRequests);
+  EXPECT_EQ(metric("meridian_request_duration_seconds_bucket{route=\"app\",le=\"+Inf\"}"),
+            kRequests);
+
+  std::string page = scrape();
+  auto check = fakes::runCommand({"promtool", "check", "metrics"}, milliseconds(20000), page);
+  EXPECT_EQ(check.exitCode, 0) << check.describe() << "\n" << page.substr(0, 2000);
+  EXPECT_EQ(check.out + check.err, "") << "promtool lint findings";
+}
+
+TEST_F(ObservabilityTest, EveryRequestLeavesOneJsonLineWithEveryField) {
+  ASSERT_TRUE(startWithLog());
+  HttpResponse ok =
+      roundTrip("GET /hello?x=1 HTTP/1.1\r\nHost: app\r\nX-Request-Id: req-abc\r\n\r\n");
+  ASSERT_EQ(ok.status, 200);
+  upstream_.enqueue(Action::respond(503, {}, "busy"));
+  HttpResponse busy = roundTrip("PUT /p HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\n\r\nbody");
+  EXPECT_EQ(busy.status, 503);  // one region: nowhere to replay to
+  ASSERT_TRUE(waitForLines(logPath(), 2));
+  auto lines = readLines(logPath());
+  ASSERT_EQ(lines.size(), 2u);
+  for (const char* field : {"ts", "request_id", "client_ip", "country", "method", "host", "path",
+                            "protocol", "status", "bytes_in", "bytes_out", "duration_ms", "route",
+                            "cluster", "region", "attempts", "replay_reasons"}) {
+    EXPECT_TRUE(lines[0].contains(field)) << field << " missing in " << lines[0].dump();
+  }
+  EXPECT_EQ(lines[0]["request_id"], "req-abc");
+  EXPECT_EQ(lines[0]["method"], "GET");
+  EXPECT_EQ(lines[0]["path"], "/hello?x=1");
+  EXPECT_EQ(lines[0]["protocol"], "HTTP/1.1");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_EQ(lines[0]["route"], "app");
+  EXPECT_EQ(lines[0]["cluster"], "web");
+  EXPECT_EQ(lines[0]["region"], "ams");
+  EXPECT_EQ(lines[0]["client_ip"], "127.0.0.1");
+  EXPECT_EQ(lines[0]["attempts"], 1);
+  EXPECT_GT(lines[0]["bytes_out"].get<int>(), 0);
+  EXPECT_EQ(lines[1]["status"], 503);
+  EXPECT_EQ(lines[1]["method"], "PUT");
+  EXPECT_EQ(lines[1]["replay_reasons"], nlohmann::json::array({"503"}));
+}
+
+// logrotate: the file is renamed, SIGUSR1 makes the proxy write to a new one at the path.
+TEST_F(ObservabilityTest, Sigusr1ReopensTheLogAfterRotation) {
+  ASSERT_TRUE(startWithLog());
+  ASSERT_EQ(roundTrip("GET /1 HTTP/1.1\r\nHost: app\r\n\r\n").status, 200);
+  ASSERT_TRUE(waitForLines(logPath(), 1));
+  std::string rotated = logPath() + ".1";
+  ASSERT_EQ(::rename(logPath().c_str(), rotated.c_str()), 0);
+  ASSERT_TRUE(proxy_.signal(SIGUSR1));
+  // The reopen happens on the writer's next batch; requests until the new file appears.
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline && !std::ifstream(logPath()).good())
+    ASSERT_EQ(roundTrip("GET /2 HTTP/1.1\r\nHost: app\r\n\r\n").status, 200);
+  ASSERT_TRUE(std::ifstream(logPath()).good());
+  size_t before = readLines(logPath()).size();
+  ASSERT_EQ(roundTrip("GET /after HTTP/1.1\r\nHost: app\r\n\r\n").status, 200);
+  ASSERT_TRUE(waitForLines(logPath(), before + 1));
+  EXPECT_EQ(readLines(logPath()).back()["path"], "/after");
+  auto old_lines = readLines(rotated);
+  ASSERT_FALSE(old_lines.empty());
+  EXPECT_EQ(old_lines[0]["path"], "/1");
+}
+
+}  // namespace
+}  // namespace meridian::integration
