@@ -96,6 +96,18 @@ TEST_F(ReplayTest, GetAndPutResetAfterTheRequestAreReplayedOnce) {
   EXPECT_EQ(iad_.request(1).method, "PUT");
 }
 
+// A body of many buffer chunks is kept and sent again byte for byte.
+TEST_F(ReplayTest, LargeBodyIsSentAgainIntact) {
+  ASSERT_TRUE(start());
+  ams_.enqueue(Action::reset());
+  std::string body;
+  for (int i = 0; body.size() < 300 * 1024; ++i) body += std::to_string(i) + ",";
+  HttpResponse r = withBody("PUT", body);
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(iad_.requestCount(), 1u);
+  EXPECT_TRUE(iad_.request(0).body == body) << "replayed body differs";
+}
+
 TEST_F(ReplayTest, ChunkedBodyIsSentWholeAgain) {
   ASSERT_TRUE(start());
   ams_.enqueue(Action::reset());
