@@ -238,21 +238,22 @@ AccessLog::~AccessLog() {
 void AccessLog::write(std::string_view lines) {
   if (!enabled_ || lines.empty()) return;
   uint64_t n = std::max<uint64_t>(1, std::count(lines.begin(), lines.end(), '\n'));
-  bool was_empty = false;
+  bool crossed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.size() + lines.size() > capacity_) {
       dropped_.fetch_add(n, std::memory_order_relaxed);
       return;
     }
-    was_empty = pending_.empty();
+    size_t before = pending_.size();
     pending_.append(lines);
     pending_lines_ += n;
     accepted_ += n;
+    crossed = before < kWakeBytes && pending_.size() >= kWakeBytes;
   }
-  // The writer drains everything each time it wakes, so only the first line into an empty
-  // buffer needs to wake it: one syscall per batch, not per line.
-  if (was_empty) wake();
+  // The writer also runs on its own every kFlushIntervalMs: only a batch big enough to be
+  // worth writing now wakes it early, once (it takes everything when it runs).
+  if (crossed) wake();
 }
 
 void AccessLog::reopen() {
@@ -279,9 +280,12 @@ bool AccessLog::flush(std::chrono::milliseconds timeout) {
 void AccessLog::run() {
   std::string batch;
   for (;;) {
-    uint64_t wakes;
-    if (::read(wake_fd_, &wakes, sizeof wakes) < 0 && errno != EINTR) {
-      logError("access log: eventfd read failed: %s", std::strerror(errno));
+    pollfd pfd{wake_fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, kFlushIntervalMs) > 0) {
+      uint64_t wakes;
+      if (::read(wake_fd_, &wakes, sizeof wakes) < 0 && errno != EINTR) {
+        logError("access log: eventfd read failed: %s", std::strerror(errno));
+      }
     }
     if (reopen_requested_.exchange(false, std::memory_order_acquire)) reopenFile();
     uint64_t lines;

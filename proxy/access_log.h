@@ -49,6 +49,10 @@ void formatAccessLogLine(const AccessLogRecord& record, std::string& out);
 class AccessLog {
  public:
   static constexpr size_t kDefaultBufferBytes = 8 << 20;
+  // The writer runs every kFlushInterval, or sooner once kWakeBytes are waiting: waking it for
+  // every line would cost a syscall and a context switch per request.
+  static constexpr size_t kWakeBytes = 64 * 1024;
+  static constexpr int kFlushIntervalMs = 50;
 
   // `target` is "stdout", "off" (enabled() false, write() does nothing), or a file path,
   // opened O_APPEND|O_CREAT with mode 0640. Returns null and sets *error when it cannot open.
