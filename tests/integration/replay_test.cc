@@ -222,6 +222,35 @@ TEST_F(ReplayTest, AppDirectedReplayToThePrimary) {
   EXPECT_TRUE(src.starts_with("region=ams;state=tx42;t=")) << src;
 }
 
+// Read-your-writes: after a write replayed to the primary, the client's reads stay there for
+// pin_after_write (and only on routes that have it).
+TEST_F(ReplayTest, PinAfterWriteKeepsTheClientOnThePrimary) {
+  ASSERT_TRUE(start("    pin_after_write: 30s\n"));
+  ams_.enqueue(Action::respond(200, {{"meridian-replay", "region=primary"}}));
+  HttpResponse write = withBody("POST", "w=1");
+  EXPECT_EQ(write.body, "iad");
+  std::string cookie;
+  for (const auto& [name, value] : write.headers)
+    if (fakes::equalsIgnoreCase(name, "set-cookie") && value.starts_with("meridian-pin="))
+      cookie = value;
+  ASSERT_FALSE(cookie.empty()) << "no pin cookie";
+  EXPECT_NE(cookie.find("Max-Age=30"), std::string::npos) << cookie;
+  std::string pair = cookie.substr(0, cookie.find(';'));
+  EXPECT_EQ(get("Cookie: " + pair + "\r\n").body, "iad");
+  EXPECT_EQ(get().body, "ams");  // without the cookie: the nearest region as usual
+  // An expired pin is ignored.
+  EXPECT_EQ(get("Cookie: meridian-pin=iad:1000\r\n").body, "ams");
+}
+
+TEST_F(ReplayTest, NoPinWithoutPinAfterWrite) {
+  ASSERT_TRUE(start());
+  ams_.enqueue(Action::respond(200, {{"meridian-replay", "region=primary"}}));
+  HttpResponse write = withBody("POST", "w=1");
+  EXPECT_EQ(write.body, "iad");
+  for (const auto& [name, value] : write.headers)
+    EXPECT_FALSE(fakes::equalsIgnoreCase(name, "set-cookie")) << value;
+}
+
 TEST_F(ReplayTest, ClientCannotForgeTheReplaySource) {
   ASSERT_TRUE(start());
   HttpResponse r = get("meridian-replay-src: region=evil\r\nfly-replay-src: region=evil\r\n");
