@@ -80,16 +80,30 @@ TEST_F(TlsTest, CurlOverTlsWithADevCertificate) {
   EXPECT_GE(metric("meridian_tls_handshakes_total{listener=\"public\",version=\"1.3\"}"), 2);
 }
 
-TEST_F(TlsTest, AlpnSettlesOnHttp11UntilHttp2Exists) {
+TEST_F(TlsTest, AlpnPicksH2ThenHttp11AsConfigured) {
   std::string dir = makeCerts("dev", "127.0.0.1");
   ASSERT_TRUE(proxy_.start(yaml(entry(dir))));
-  // curl offers h2 first; the config lists h2 too (the default protocols).
+  // curl offers h2 first; the default protocols list h2 first too.
+  auto r = curl(
+      {"--cacert", dir + "/ca.pem", "-o", "/dev/null", "-w", "%{http_version}", httpsUrl("/")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "2");
+  CommandResult s = sClient(tlsPort(), {"-alpn", "h2,http/1.1"});
+  EXPECT_NE(s.out.find("ALPN protocol: h2"), std::string::npos) << s.out;
+  // A client that speaks only HTTP/1.1 gets it.
+  CommandResult h1 = sClient(tlsPort(), {"-alpn", "http/1.1"});
+  EXPECT_NE(h1.out.find("ALPN protocol: http/1.1"), std::string::npos) << h1.out;
+}
+
+TEST_F(TlsTest, ProtocolsWithoutH2NeverOfferIt) {
+  std::string dir = makeCerts("dev", "127.0.0.1");
+  std::string y = yaml(entry(dir));
+  y.replace(y.find("      min_version:"), 0, "      protocols: [http/1.1]\n");
+  ASSERT_TRUE(proxy_.start(y));
   auto r = curl(
       {"--cacert", dir + "/ca.pem", "-o", "/dev/null", "-w", "%{http_version}", httpsUrl("/")});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_EQ(r.out, "1.1");
-  CommandResult s = sClient(tlsPort(), {"-alpn", "h2,http/1.1"});
-  EXPECT_NE(s.out.find("ALPN protocol: http/1.1"), std::string::npos) << s.out;
 }
 
 TEST_F(TlsTest, SniChoosesBetweenTwoCertificates) {
