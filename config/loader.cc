@@ -364,7 +364,9 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   if (!e) return;
   MapReader m(d_, e->value, top.valueMark("limits"), "limits",
               {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
-               "header_timeout", "keepalive_timeout", "drain_timeout"});
+               "header_timeout", "keepalive_timeout", "drain_timeout",
+               "http2_max_concurrent_streams", "http2_max_resets_per_second",
+               "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout"});
   if (m.readSize("max_header_bytes", out.max_header_bytes) && out.max_header_bytes == 0) {
     d_.add(m.valueMark("max_header_bytes"), "limits.max_header_bytes: must be at least 1");
     out.max_header_bytes = Limits{}.max_header_bytes;
@@ -375,6 +377,16 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   m.readDuration("header_timeout", out.header_timeout, Duration{1});
   m.readDuration("keepalive_timeout", out.keepalive_timeout, Duration{1});
   m.readDuration("drain_timeout", out.drain_timeout);
+  m.readInt("http2_max_concurrent_streams", out.http2_max_concurrent_streams, 1);
+  m.readInt("http2_max_resets_per_second", out.http2_max_resets_per_second, 1);
+  m.readInt("http2_max_continuations", out.http2_max_continuations, 0);
+  if (m.readSize("http2_header_table_size", out.http2_header_table_size) &&
+      out.http2_header_table_size > (1u << 20)) {
+    d_.add(m.valueMark("http2_header_table_size"),
+           "limits.http2_header_table_size: must be at most 1MiB");
+    out.http2_header_table_size = Limits{}.http2_header_table_size;
+  }
+  m.readDuration("http2_settings_timeout", out.http2_settings_timeout, Duration{1});
 }
 
 bool ConfigReader::readName(const MapReader& m, Kind kind, std::string& out) {

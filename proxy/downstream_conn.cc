@@ -5,8 +5,10 @@
 
 #include <algorithm>
 
+#include "certs/tls_context.h"
 #include "core/log.h"
 #include "proxy/exchange.h"
+#include "proxy/h2_session.h"
 #include "proxy/http1_writer.h"
 #include "proxy/worker.h"
 
@@ -48,7 +50,34 @@ void rebaseHead(http1::RequestHead& h, const char* from, const char* to, size_t 
   }
 }
 
+// The Host header without its port ("[::1]:8080" -> "[::1]").
+std::string_view hostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    size_t end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  return host.substr(0, host.find(':'));
+}
+
+// The path and query of a request target, whatever form it was sent in.
+std::string_view originForm(std::string_view target) {
+  if (!target.empty() && target.front() == '/') return target;
+  size_t scheme = target.find("://");
+  if (scheme == std::string_view::npos) return "/";
+  size_t path = target.find('/', scheme + 3);
+  return path == std::string_view::npos ? "/" : target.substr(path);
+}
+
 }  // namespace
+
+std::vector<std::string> alpnOffer(const config::Tls& tls) {
+  std::vector<std::string> out;
+  for (const auto& p : tls.protocols) {
+    if (p == "h2" && !http2Available()) continue;
+    out.push_back(p);
+  }
+  return out;
+}
 
 DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& listener,
                                const sockaddr_storage& peer)
@@ -59,8 +88,52 @@ DownstreamConn::DownstreamConn(Worker& worker, int fd, const ListenSocket& liste
   peer_ = routing::IpAddress::fromSockaddr(peer);
   stream_->setLowWatermark(Exchange::kLowWatermark);
   // The first request must arrive within header_timeout (a connection that sends nothing
-  // costs us a socket: treat it like a slow head).
+  // costs us a socket: treat it like a slow head). On TLS the handshake counts against it.
   armDeadline(worker_.snapshot()->config->limits.header_timeout);
+  if (listener_.tls) {
+    startTls();
+  } else {
+    for (const auto& l : worker_.snapshot()->config->listeners) {
+      if (l.name == listener_.name) redirect_port_ = l.redirect_to_https.value_or(0);
+    }
+  }
+}
+
+// New handshakes use the context of the current snapshot; a reload swaps it for the next
+// connection while this one keeps the SSL it has.
+void DownstreamConn::startTls() {
+  const certs::TlsContext* ctx = worker_.snapshot()->tlsFor(listener_.name);
+  std::unique_ptr<core::StreamTransport> t = ctx ? ctx->newTransport(stream_->fd()) : nullptr;
+  if (!t) {
+    countHandshakeFailure("no TLS context");
+    state_ = State::Closing;
+    armDeadline(core::Millis(0));  // closed from the loop: the worker does not know us yet
+    return;
+  }
+  stream_->setTransport(std::move(t));
+}
+
+void DownstreamConn::onHandshakeDone(core::Stream&) {
+  core::StreamTransport* t = stream_->transport();
+  worker_.metrics().countTlsHandshake(listener_.name, t->version());
+  if (t->protocol() == "h2") {
+    startH2();
+  }
+}
+
+void DownstreamConn::startH2() {
+  protocol_ = Protocol::H2;
+  cancelDeadline();
+  seen_request_ = true;
+  state_ = State::InExchange;
+  h2_ = std::make_unique<H2Session>(worker_, *stream_, listener_, peer_, client_ip_,
+                                    [this] { closeGracefully(); });
+  if (!h2_->start()) closeNow();
+}
+
+void DownstreamConn::countHandshakeFailure(const char* why) {
+  worker_.stats().add(Counter::TlsHandshakeFailures);
+  logDebug("client %s: TLS handshake failed: %s", client_ip_, why);
 }
 
 DownstreamConn::~DownstreamConn() {
@@ -76,6 +149,10 @@ void DownstreamConn::cancelDeadline() {
 }
 
 void DownstreamConn::onData(core::Stream&) {
+  if (h2_ && state_ == State::InExchange) {
+    h2_->onData();
+    return;
+  }
   switch (state_) {
     case State::Idle:
     case State::ReadingHead:
@@ -112,6 +189,19 @@ void DownstreamConn::processInput() {
       state_ = State::ReadingHead;
       armDeadline(limits.header_timeout);
     }
+    // h2c with prior knowledge: the client preface instead of a first request.
+    if (!seen_request_ && !listener_.tls) {
+      size_t n = std::min<size_t>(in.size(), 24);
+      PrefaceMatch m = matchH2Preface(std::string_view(in.pullup(n), n));
+      if (m == PrefaceMatch::NeedMore) {
+        stream_->resumeReading();
+        break;
+      }
+      if (m == PrefaceMatch::Yes) {
+        startH2();
+        break;
+      }
+    }
     http1::HeadLimits hl;
     hl.max_head_bytes = limits.max_header_bytes;
     hl.max_headers = static_cast<size_t>(limits.max_headers);
@@ -146,6 +236,7 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
     reject(405, "method_not_allowed", Counter::BadRequest);
     return false;
   }
+  if (redirect_port_ != 0) return redirectToHttps(head, consumed);
   std::string bytes(data, consumed);
   rebaseHead(head, data, bytes.data(), consumed);
   stream_->input().drain(consumed);
@@ -157,6 +248,39 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   exchange_ = std::make_unique<Exchange>(*this, worker_, std::move(bytes), head);
   exchange_->start();
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
+}
+
+// 308 keeps the method and body (unlike 301/302), so a POST is redone over https as a POST.
+bool DownstreamConn::redirectToHttps(const http1::RequestHead& head, size_t consumed) {
+  std::string_view host = hostWithoutPort(head.host);
+  if (host.empty()) {
+    reject(400, "bad_request", Counter::BadRequest);
+    return false;
+  }
+  // A body is not read: the connection closes after the answer instead.
+  bool keep_alive = head.keep_alive && head.framing == http1::Framing::None && !worker_.draining();
+  core::Buffer& out = stream_->output();
+  out.append("HTTP/1.1 308 Permanent Redirect\r\nlocation: https://");
+  out.append(host);
+  out.append(":" + std::to_string(redirect_port_));
+  out.append(originForm(head.target));
+  out.append(keep_alive ? "\r\ncontent-length: 0\r\n\r\n"
+                        : "\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+  stream_->input().drain(consumed);  // only now: the head's views point into it
+  cancelDeadline();
+  seen_request_ = true;
+  worker_.stats().add(Counter::Requests);
+  worker_.stats().countStatus(308);
+  if (!keep_alive) {
+    closeGracefully();
+    return false;
+  }
+  state_ = State::Idle;
+  if (!stream_->flush()) {
+    closeNow();
+    return false;
+  }
+  return true;
 }
 
 void DownstreamConn::reject(int status, const char* code, Counter counter) {
@@ -189,6 +313,10 @@ void DownstreamConn::exchangeAborted() {
 }
 
 void DownstreamConn::closeIfIdle() {
+  if (h2_ && state_ == State::InExchange) {
+    h2_->drain();  // GOAWAY: streams in flight finish, then the session closes us
+    return;
+  }
   if (state_ == State::Idle) closeGracefully();
 }
 
@@ -215,6 +343,10 @@ void DownstreamConn::closeNow() {
 }
 
 void DownstreamConn::onEof(core::Stream&) {
+  if (h2_ && state_ == State::InExchange) {
+    h2_->onEof();
+    return;
+  }
   switch (state_) {
     case State::InExchange:
       exchange_->onDownstreamEof();
@@ -229,14 +361,26 @@ void DownstreamConn::onEof(core::Stream&) {
 }
 
 void DownstreamConn::onError(core::Stream&, int err) {
+  if (stream_->handshaking()) {
+    std::string why = stream_->transport()->lastError();
+    countHandshakeFailure(why.c_str());
+  }
   if (state_ == State::InExchange && exchange_) {
     exchange_->onDownstreamGone();  // calls exchangeAborted()
+    return;
+  }
+  if (h2_ && state_ == State::InExchange) {
+    h2_->onError(err);
     return;
   }
   closeNow();
 }
 
 void DownstreamConn::onDrained(core::Stream&) {
+  if (h2_ && state_ == State::InExchange) {
+    h2_->onDrained();
+    return;
+  }
   if (state_ == State::InExchange && exchange_) {
     exchange_->onDownstreamDrained();
   } else if (state_ == State::Closing && !stream_->writePending()) {
@@ -251,8 +395,9 @@ void DownstreamConn::onDeadline() {
         worker_.stats().add(Counter::KeepaliveTimeout);
         closeNow();
       } else {
-        // Connected but never sent a byte within header_timeout.
+        // Connected but never sent a byte (or finished its handshake) within header_timeout.
         worker_.stats().add(Counter::HeaderTimeout);
+        if (stream_->handshaking()) countHandshakeFailure("timed out");
         closeNow();
       }
       return;

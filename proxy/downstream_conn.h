@@ -5,12 +5,19 @@
 // (closed quietly after keepalive_timeout), and closes gracefully: our FIN first, then the
 // client's bytes are read and dropped for a moment so a late byte cannot turn the close into
 // a reset that destroys the response still in flight.
+//
+// On a TLS listener the connection first runs the handshake (its Stream carries the TLS
+// transport; SNI and ALPN are decided in certs/), then dispatches on the negotiated protocol.
+// On a plain listener with redirect_to_https, every request is answered 308 to https.
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "config/config.h"
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "core/stream.h"
@@ -21,8 +28,17 @@
 namespace meridian::proxy {
 
 class Exchange;
+class H2Session;
 class Worker;
 struct ListenSocket;
+
+// Whether the proxy speaks HTTP/2 to clients. Until it does, "h2" is never offered in ALPN,
+// so clients that would prefer it settle on http/1.1. The one switch to flip.
+constexpr bool http2Available() {
+  return true;
+}
+// The ALPN protocols a TLS listener offers: its config `protocols`, less what we do not speak.
+std::vector<std::string> alpnOffer(const config::Tls& tls);
 
 class DownstreamConn final : public core::StreamHandler,
                              public core::Disposable,
@@ -36,6 +52,8 @@ class DownstreamConn final : public core::StreamHandler,
   std::string_view clientIp() const { return client_ip_; }
   const routing::IpAddress& peer() const { return peer_; }
   const ListenSocket& listener() const { return listener_; }
+  // The application protocol: "http/1.1", or "h2" once negotiated by ALPN.
+  std::string_view protocol() const { return protocol_ == Protocol::H2 ? "h2" : "http/1.1"; }
 
   // From the exchange: its response is fully queued (keep_alive: serve the next request).
   void exchangeDone(bool keep_alive);
@@ -48,6 +66,7 @@ class DownstreamConn final : public core::StreamHandler,
   void onEof(core::Stream&) override;
   void onError(core::Stream&, int err) override;
   void onDrained(core::Stream&) override;
+  void onHandshakeDone(core::Stream&) override;
   // The header, keep-alive or lingering-close deadline passed.
   void onDeadline() override;
 
@@ -55,10 +74,16 @@ class DownstreamConn final : public core::StreamHandler,
 
  private:
   enum class State { Idle, ReadingHead, InExchange, Closing, Closed };
+  enum class Protocol : uint8_t { Http1, H2 };
 
   void processInput();
   bool startExchange(http1::RequestHead& head, const char* data, size_t consumed);
   void reject(int status, const char* code, Counter counter);
+  void startTls();
+  // HTTP/2 (ALPN h2, or the prior-knowledge preface): the session owns the protocol from here.
+  void startH2();
+  bool redirectToHttps(const http1::RequestHead& head, size_t consumed);
+  void countHandshakeFailure(const char* why);
   void closeGracefully();
   void closeNow();
   void armDeadline(core::Millis after);
@@ -68,9 +93,12 @@ class DownstreamConn final : public core::StreamHandler,
   const ListenSocket& listener_;
   std::unique_ptr<core::Stream> stream_;
   std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<H2Session> h2_;  // set once the connection speaks HTTP/2
   State state_ = State::Idle;
   bool in_process_ = false;
   bool seen_request_ = false;
+  Protocol protocol_ = Protocol::Http1;
+  uint16_t redirect_port_ = 0;  // redirect_to_https on this (plain) listener; 0: none
   routing::IpAddress peer_;
   char client_ip_[48] = {};
 };

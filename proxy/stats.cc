@@ -22,6 +22,10 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_limit_rejections_total{reason=\"body_too_large\"}", ""},
     {"meridian_limit_rejections_total{reason=\"header_timeout\"}", ""},
     {"meridian_limit_rejections_total{reason=\"max_connections\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_streams\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_continuation_flood\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_settings_timeout\"}", ""},
     {"meridian_downstream_keepalive_timeouts_total", "Idle client connections closed."},
     {"meridian_no_route_total", "Requests no route matched (404)."},
     {"meridian_upstream_connects_total", "Upstream connections opened."},
@@ -36,6 +40,10 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_upstream_overloaded_total", "Requests refused: pool cap and queue full."},
     {"meridian_client_aborts_total", "Exchanges ended because the client went away."},
     {"meridian_upgrades_total", "Connections upgraded to a tunnel (WebSocket)."},
+    {"meridian_tls_handshake_failures_total",
+     "TLS handshakes that failed, were refused or timed out."},
+    {"meridian_http2_connections_total", "Client connections that spoke HTTP/2."},
+    {"meridian_http2_protocol_errors_total", "HTTP/2 connection errors from clients."},
 };
 static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
 }  // namespace

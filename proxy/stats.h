@@ -15,13 +15,17 @@ enum class Counter : size_t {
   Responses3xx,
   Responses4xx,
   Responses5xx,
-  BadRequest,          // 400: malformed or ambiguous framing
-  HeaderTooLarge,      // 431
-  BodyTooLarge,        // 413
-  HeaderTimeout,       // 408
-  DownstreamRejected,  // over limits.max_connections
-  KeepaliveTimeout,    // idle client connection closed
-  NoRoute,             // 404
+  BadRequest,            // 400: malformed or ambiguous framing
+  HeaderTooLarge,        // 431
+  BodyTooLarge,          // 413
+  HeaderTimeout,         // 408
+  DownstreamRejected,    // over limits.max_connections
+  H2StreamsRefused,      // over limits.http2_max_concurrent_streams
+  H2RapidResets,         // HTTP/2 connections closed for resetting streams too fast
+  H2ContinuationFloods,  // HTTP/2 connections closed for too many CONTINUATION frames
+  H2SettingsTimeouts,    // HTTP/2 connections closed: our SETTINGS never acknowledged
+  KeepaliveTimeout,      // idle client connection closed
+  NoRoute,               // 404
   UpstreamConnects,
   UpstreamConnectFailures,
   UpstreamConnectTimeouts,
@@ -30,9 +34,12 @@ enum class Counter : size_t {
   UpstreamTimeouts,      // per_try/request/idle timeouts waiting on the upstream
   UpstreamResets,
   UpstreamProtocolErrors,
-  UpstreamOverloaded,  // pool cap and wait queue full
-  ClientAborts,        // the client went away mid-exchange
-  Upgrades,            // tunnels opened (WebSocket)
+  UpstreamOverloaded,    // pool cap and wait queue full
+  ClientAborts,          // the client went away mid-exchange
+  Upgrades,              // tunnels opened (WebSocket)
+  TlsHandshakeFailures,  // failed, refused or timed out before completing
+  H2Connections,         // client connections that spoke HTTP/2
+  H2ProtocolErrors,      // connection-level HTTP/2 errors (bad frames, HPACK)
   kCount,
 };
 

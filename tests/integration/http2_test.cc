@@ -1,0 +1,338 @@
+// HTTP/2 towards clients, end to end: real h2 clients (curl, nghttp) against the real binary,
+// a FakeUpstream speaking HTTP/1.1 behind it, and hand-written frames for the attacks no real
+// client makes (rapid reset, resets mid-response).
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tests/fakes/h2_frames.h"
+#include "tests/fakes/http_wire.h"
+#include "tests/fakes/tls_tools.h"
+#include "tests/integration/proxy_fixture.h"
+
+namespace meridian::integration {
+namespace {
+
+namespace hf = fakes::h2frames;
+using fakes::CommandResult;
+using Clock = std::chrono::steady_clock;
+
+class Http2Test : public ProxyTest {
+ protected:
+  fakes::CommandResult h2curl(std::vector<std::string> args) {
+    args.insert(args.begin(), "--http2-prior-knowledge");
+    return curl(std::move(args));
+  }
+
+  long long vmRssKiB() {
+    std::ifstream in("/proc/" + std::to_string(proxy_.pid()) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    return -1;
+  }
+
+  // A raw h2 connection past the preface and SETTINGS exchange.
+  ::testing::AssertionResult rawConnect(TcpClient& c) {
+    auto r = c.connect(port());
+    if (!r) return r;
+    r = c.send(hf::preface() + hf::frame(hf::kSettings, hf::kAck, 0, {}));
+    if (!r) return r;
+    std::vector<hf::Frame> seen;
+    if (!hf::readUntilFrame(
+            c, seen, [](const hf::Frame& f) { return f.type == hf::kSettings && !(f.flags & 1); },
+            kWait))
+      return ::testing::AssertionFailure() << "no SETTINGS from the server";
+    return ::testing::AssertionSuccess();
+  }
+};
+
+TEST_F(Http2Test, CurlH2cGetAndPost) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(
+      Action::respond(200, {{"X-App", "yes"}, {"Connection", "keep-alive"}}, "hello h2\n"));
+  auto r = h2curl({"-D", "-", "-w", "%{http_version}", url("/get?q=1")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.out.find("HTTP/2 200"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("x-app: yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meridian-region: ams"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("connection:"), std::string::npos) << r.out;  // hop-by-hop dropped
+  EXPECT_TRUE(r.out.ends_with("hello h2\n2")) << r.out;
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto req = upstream_.request(0);
+  EXPECT_EQ(req.requestLine, "GET /get?q=1 HTTP/1.1");
+  EXPECT_EQ(req.header("host"), "127.0.0.1:" + std::to_string(port()));
+  EXPECT_EQ(req.header("x-forwarded-proto"), "http");
+
+  upstream_.enqueue(Action::echo());
+  fakes::TempDir dir("h2post");
+  std::string body = fakes::patternBytes(0, 300'000);
+  std::string file = dir.write("body.bin", body);
+  r = h2curl(
+      {"--data-binary", "@" + file, "-H", "content-type: application/octet-stream", url("/post")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out.size(), body.size());
+  EXPECT_TRUE(r.out == body);
+  ASSERT_TRUE(upstream_.waitForRequests(2, kWait));
+  EXPECT_EQ(upstream_.request(1).method, "POST");
+  EXPECT_EQ(upstream_.request(1).bodyBytes, body.size());
+  EXPECT_GE(metric("meridian_http2_connections_total"), 2);
+}
+
+TEST_F(Http2Test, UploadArrivesIntact) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(201, {}, "stored\n"));
+  fakes::TempDir dir("h2upload");
+  const size_t kSize = 4 * 1024 * 1024;
+  std::string file = dir.write("up.bin", fakes::patternBytes(0, kSize));
+  auto r = h2curl({"-X", "PUT", "--data-binary", "@" + file, "-w", "%{http_code}", url("/up")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "stored\n201");
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto req = upstream_.request(0);
+  EXPECT_EQ(req.bodyBytes, kSize);
+  EXPECT_TRUE(fakes::matchesPattern(req.body)) << "body corrupted";
+}
+
+TEST_F(Http2Test, UploadWithoutContentLengthEndsWithTheStream) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(200, {}, "got it\n"));
+  fakes::TempDir dir("h2chunked");
+  std::string file = dir.write("up.bin", fakes::patternBytes(0, 700'000));
+  // curl sends no content-length for a "chunked" body over HTTP/2: DATA until END_STREAM.
+  auto r = h2curl({"-H", "transfer-encoding: chunked", "--data-binary", "@" + file, url("/up")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "got it\n");
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.request(0).bodyBytes, 700'000u);
+  EXPECT_TRUE(fakes::matchesPattern(upstream_.request(0).body));
+}
+
+TEST_F(Http2Test, HundredConcurrentStreamsOnOneConnection) {
+  ASSERT_TRUE(startProxy());
+  // Answered late enough that the streams overlap.
+  upstream_.setHandler([](const fakes::ReceivedRequest& req) {
+    return Action::respond(200, {}, "body of " + req.target + "\n").withDelay(milliseconds(50));
+  });
+  std::vector<std::string> argv = {"nghttp", "-t", "20", "-s"};
+  for (int i = 0; i < 100; ++i) argv.push_back(url("/s" + std::to_string(i)));
+  CommandResult r = fakes::runCommand(argv, milliseconds(30000));
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  for (int i = 0; i < 100; ++i) {
+    std::string want = "body of /s" + std::to_string(i) + "\n";
+    EXPECT_NE(r.out.find(want), std::string::npos) << want;
+  }
+  // -s prints one line per stream with its status.
+  size_t ok = 0;
+  for (size_t at = r.out.find(" 200 "); at != std::string::npos; at = r.out.find(" 200 ", at + 1))
+    ++ok;
+  EXPECT_EQ(ok, 100u) << r.out;
+  EXPECT_EQ(upstream_.requestCount(), 100u);
+  EXPECT_EQ(metric("meridian_http2_connections_total"), 1);
+}
+
+TEST_F(Http2Test, SlowReaderDoesNotMakeTheProxyBufferTheBody) {
+#ifdef MERIDIAN_SANITIZED
+  GTEST_SKIP() << "sanitizer quarantine makes RSS meaningless";
+#endif
+  ASSERT_TRUE(startProxy());
+  const uint64_t kSize = 20 * 1024 * 1024;
+  upstream_.enqueue(Action::respond(200, {}, "warm\n"));
+  ASSERT_EQ(h2curl({url("/warm")}).exitCode, 0);
+  long long before = vmRssKiB();
+  ASSERT_GT(before, 0);
+  upstream_.enqueue(Action::stream(kSize));
+  // A client that grants the whole body in flow-control window, then does not read: only the
+  // proxy's own back-pressure keeps it from holding the body.
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  std::string window("\x00\x04\x7f\xff\xff\xff", 6);  // SETTINGS_INITIAL_WINDOW_SIZE
+  ASSERT_TRUE(c.send(
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + hf::frame(hf::kSettings, 0, 0, window) +
+      hf::windowUpdate(0, 0x7fffffff - 65535) + hf::frame(hf::kSettings, hf::kAck, 0, {}) +
+      hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1, hf::requestBlock("/big"))));
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  long long peak = before;
+  for (auto until = Clock::now() + std::chrono::milliseconds(1500); Clock::now() < until;) {
+    peak = std::max(peak, vmRssKiB());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // sampling, not waiting
+  }
+  // Now read it all: every byte arrives.
+  uint64_t got = 0;
+  std::vector<hf::Frame> seen;
+  bool done = hf::readUntilFrame(
+      c, seen,
+      [&](const hf::Frame& f) {
+        if (f.type != hf::kData || f.stream != 1) return false;
+        got += f.payload.size();
+        return (f.flags & hf::kEndStream) != 0;
+      },
+      std::chrono::milliseconds(30000));
+  ASSERT_TRUE(done) << got << " bytes";
+  EXPECT_EQ(got, kSize);
+  // The body is 20 MiB; what the proxy holds at once is bounded by its watermarks.
+  EXPECT_LT(peak - before, 8 * 1024) << "RSS grew from " << before << " KiB to " << peak;
+}
+
+TEST_F(Http2Test, ResetMidResponseCancelsTheUpstreamRequest) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::stream(500ull * 1024 * 1024));
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(
+      hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1, hf::requestBlock("/big"))));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kData && f.stream == 1; }, kWait));
+  ASSERT_TRUE(upstream_.waitForOpenConnections(1, kWait));
+  ASSERT_TRUE(c.send(hf::rstStream(1, hf::kCancel)));
+  // The upstream sees its connection closed: the request is cancelled, not read to the end.
+  EXPECT_TRUE(upstream_.waitForOpenConnections(0, kWait));
+  EXPECT_GE(metric("meridian_client_aborts_total"), 1);
+  // The connection itself lives on: a PING is answered.
+  ASSERT_TRUE(c.send(hf::frame(hf::kPing, 0, 0, "12345678")));
+  EXPECT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kPing && (f.flags & hf::kAck); },
+      kWait));
+}
+
+TEST_F(Http2Test, RapidResetGetsGoawayAndTheNextClientIsServed) {
+  ASSERT_TRUE(startProxy("{ http2_max_resets_per_second: 50 }"));
+  upstream_.setHandler([](const fakes::ReceivedRequest&) {
+    return Action::respond(200, {}, "ok\n").withDelay(milliseconds(200));
+  });
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  std::string burst;
+  for (uint32_t id = 1; id < 2 * 400; id += 2) {
+    burst += hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, id, hf::requestBlock("/r"));
+    burst += hf::rstStream(id, hf::kCancel);
+  }
+  c.send(burst);
+  std::vector<hf::Frame> seen;
+  bool goaway = hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kGoaway; }, kWait);
+  ASSERT_TRUE(goaway) << "no GOAWAY after " << seen.size() << " frames";
+  const hf::Frame& g = seen.back();
+  ASSERT_EQ(g.payload.size(), 8u);
+  EXPECT_EQ(static_cast<uint8_t>(g.payload[7]), hf::kEnhanceYourCalm);
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}"), 1);
+  upstream_.setHandler(nullptr);
+  upstream_.enqueue(Action::respond(200, {}, "next\n"));
+  auto r = h2curl({url("/next")});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "next\n");
+}
+
+TEST_F(Http2Test, OversizedHeaderBlockIsRefusedAndTheNextClientServed) {
+  ASSERT_TRUE(startProxy("{ max_header_bytes: 8KiB }"));
+  long long before = metric("meridian_limit_rejections_total{reason=\"header_too_large\"}");
+  auto r = h2curl({"-H", "x-big: " + std::string(20000, 'a'), "-w", "%{http_code}", "-o",
+                   "/dev/null", url("/big-header")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "431");
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"header_too_large\"}"), before + 1);
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+  upstream_.enqueue(Action::respond(200, {}, "fine\n"));
+  r = h2curl({url("/small")});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "fine\n");
+}
+
+TEST_F(Http2Test, ContinuationFloodClosesTheConnection) {
+  ASSERT_TRUE(startProxy("{ http2_max_continuations: 4 }"));
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  std::string flood = hf::frame(hf::kHeaders, hf::kEndStream, 1, hf::requestBlock("/c"));
+  for (int i = 0; i < 50; ++i)
+    flood += hf::frame(hf::kContinuation, 0, 1, std::string(1, 0x40) + "\x01x\x01y");
+  c.send(flood);
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"http2_continuation_flood\"}"), 1);
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+}
+
+TEST_F(Http2Test, MalformedRequestIsResetAndCounted) {
+  ASSERT_TRUE(startProxy());
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  long long before = metric("meridian_limit_rejections_total{reason=\"bad_request\"}");
+  // A connection-specific header field is malformed in HTTP/2.
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1,
+                               hf::requestBlock("/m", "GET", {{"connection", "close"}}))));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kRstStream && f.stream == 1; },
+      kWait));
+  EXPECT_EQ(static_cast<uint8_t>(seen.back().payload[3]), 0x1);  // PROTOCOL_ERROR
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"bad_request\"}"), before + 1);
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+}
+
+TEST_F(Http2Test, DrainSendsGoawayAndFinishesTheStreamInFlight) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(200, {}, "finished\n").withDelay(milliseconds(300)));
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(
+      hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1, hf::requestBlock("/slow"))));
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto d =
+      curl({"-X", "POST", "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/drain"});
+  ASSERT_EQ(d.exitCode, 0) << d.describe();
+  std::vector<hf::Frame> seen;
+  bool goaway = false;
+  std::string body;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [&](const hf::Frame& f) {
+        goaway = goaway || f.type == hf::kGoaway;
+        if (f.type == hf::kData && f.stream == 1) body += f.payload;
+        return f.type == hf::kData && f.stream == 1 && (f.flags & hf::kEndStream);
+      },
+      kWait));
+  EXPECT_EQ(body, "finished\n");
+  if (!goaway)
+    hf::readUntilFrame(
+        c, seen, [](const hf::Frame& f) { return f.type == hf::kGoaway; }, kWait);
+  bool any_goaway = false;
+  for (const auto& f : seen) any_goaway = any_goaway || f.type == hf::kGoaway;
+  EXPECT_TRUE(any_goaway);
+  EXPECT_TRUE(c.readUntilClose(kWait));
+}
+
+TEST_F(Http2Test, CurlOverTlsNegotiatesH2) {
+  fakes::TempDir dir("h2tls");
+  CommandResult certs = fakes::certsDev("127.0.0.1", dir.path() + "/dev");
+  ASSERT_EQ(certs.exitCode, 0) << certs.describe();
+  std::string d = dir.path() + "/dev";
+  std::string y =
+      "workers: 1\naccess_log: \"off\"\n"
+      "listeners:\n  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
+      "    tls:\n      certificates:\n        - { cert: " +
+      d + "/cert.pem, key: " + d +
+      "/key.pem }\n"
+      "admin: { address: 127.0.0.1:0 }\n"
+      "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+      "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
+      upstream_.address() +
+      ", region: ams }\n"
+      "routes:\n  - name: app\n    match: { path_prefix: / }\n"
+      "    backends: [ { cluster: web, weight: 1 } ]\n";
+  ASSERT_TRUE(proxy_.start(y));
+  upstream_.enqueue(Action::respond(200, {}, "secure h2\n"));
+  auto r = curl({"--http2", "--cacert", d + "/ca.pem", "-w", "%{http_version}",
+                 "https://127.0.0.1:" + std::to_string(port()) + "/tls"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "secure h2\n2");
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.request(0).header("x-forwarded-proto"), "https");
+}
+
+}  // namespace
+}  // namespace meridian::integration
