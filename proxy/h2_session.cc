@@ -482,6 +482,7 @@ void H2Session::sendPending() {
   }
   sending_ = true;
   bool again = false;
+  int rounds_without_progress = 0;
   do {
     want_send_ = false;
     uint64_t appended = appended_;
@@ -496,9 +497,13 @@ void H2Session::sendPending() {
       break;
     }
     notifyDrained();
-    // nghttp2 stops at our output limit (WOULDBLOCK). If the socket then took everything at
-    // once, no drain event will come: go on while frames are waiting and progress is made.
-    again = want_send_ || (appended_ != appended && nghttp2_session_want_write(session_) != 0);
+    // nghttp2 stops at our output limit (WOULDBLOCK), possibly before writing anything when
+    // the output was full as we came in. If the socket then took everything at once, no drain
+    // event will come: go on while frames are waiting. A second round in a row that adds
+    // nothing while there is room means nghttp2 is not waiting for us: stop.
+    rounds_without_progress = appended_ != appended ? 0 : rounds_without_progress + 1;
+    again =
+        want_send_ || (nghttp2_session_want_write(session_) != 0 && rounds_without_progress < 2);
   } while (again && !failed_ && stream_.output().size() < kOutputHighWatermark);
   sending_ = false;
   // A client that does not read its responses gets no more requests read either.
