@@ -449,6 +449,7 @@ void Exchange::parseResponseHead() {
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
       // Early Hints) go on to HTTP/1.1 clients.
       if (head.status != 100) down_.writeInterimResponse(head);
+      if (up_ == nullptr) return;  // the client went away meanwhile
       in.drain(r.consumed);
       continue;
     }
@@ -457,6 +458,7 @@ void Exchange::parseResponseHead() {
     if (divertResponse(head)) return;
     // The head's views point into `in`: write it out before draining those bytes.
     startResponse(head);
+    if (up_ == nullptr) return;  // the exchange ended meanwhile; `in` went with its connection
     in.drain(r.consumed);
     if (state_ == State::Responding)
       pumpResponseBody();
@@ -492,6 +494,9 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
   worker_.stats().countStatus(head.status);
   size_t out_before = down_.responseOutput().size();
   resp_chunked_to_client_ = down_.writeResponseHead(head, opt);
+  // Handing the head over may find the client gone (an HTTP/2 stream reset, a connection
+  // that failed): the exchange has ended then, and its upstream connection with it.
+  if (state_ == State::Done) return;
   bytes_out_ += down_.responseOutput().size() - out_before;
   resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
   if (head.status == 101) {
@@ -843,6 +848,7 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_;
   down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD");
+  if (state_ == State::Done) return;  // the client went away as the answer was handed over
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }

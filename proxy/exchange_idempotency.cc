@@ -91,6 +91,7 @@ void Exchange::answerStored(const StoredResponse& resp) {
   bool keep = head_.keep_alive && request_done_ && !worker_.draining() && !client_eof_;
   size_t out_before = down_.responseOutput().size();
   down_.writeStoredResponse(resp.status, resp.headers, resp.body, !keep, head_.method == "HEAD");
+  if (state_ == State::Done) return;  // the client went away as the answer was handed over
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }
