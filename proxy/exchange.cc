@@ -24,12 +24,6 @@ std::string_view pathOf(std::string_view origin_form) {
   return q == std::string_view::npos ? origin_form : origin_form.substr(0, q);
 }
 
-std::string_view findHeader(const std::vector<http1::Header>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (http1::iequals(h.name, name)) return h.value;
-  return {};
-}
-
 // A client-supplied request id is kept only when it is short and printable: it ends up in
 // upstream logs and ours.
 bool usableRequestId(std::string_view id) {
@@ -76,7 +70,7 @@ Exchange::~Exchange() {
 // ---- Routing -------------------------------------------------------------------------------
 
 void Exchange::start() {
-  request_id_ = findHeader(head_.headers, "x-request-id");
+  request_id_ = http1::findHeader(head_.headers, "x-request-id");
   if (!usableRequestId(request_id_)) {
     static constexpr char kHex[] = "0123456789abcdef";
     for (int half = 0; half < 2; ++half) {
@@ -127,10 +121,10 @@ void Exchange::pickRoute() {
   for (const auto& h : head_.headers)
     if (http1::iequals(h.name, "cookie")) cookies.push_back(h.value);
   enum class Prefer { Header, Fly, Pin } source = Prefer::Header;
-  std::string_view prefer = findHeader(head_.headers, "meridian-prefer-region");
+  std::string_view prefer = http1::findHeader(head_.headers, "meridian-prefer-region");
   if (prefer.empty()) {
     source = Prefer::Fly;
-    prefer = findHeader(head_.headers, "fly-prefer-region");
+    prefer = http1::findHeader(head_.headers, "fly-prefer-region");
   }
   if (prefer.empty()) {
     source = Prefer::Pin;
@@ -140,7 +134,7 @@ void Exchange::pickRoute() {
                             head_.method, &client_,
                             prefer,       down_.listener().region};
   info.cookies = cookies;
-  info.backend_override = findHeader(head_.headers, "meridian-backend");
+  info.backend_override = http1::findHeader(head_.headers, "meridian-backend");
   info.override_trusted = !info.backend_override.empty() && peerIsTrusted();
   info.client_ip = &client_addr_;
   decision_ = snap_->router->pick(info, *snap_->health, worker_.random());

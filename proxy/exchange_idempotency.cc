@@ -9,16 +9,6 @@
 
 namespace meridian::proxy {
 
-namespace {
-
-std::string_view findHeader(const std::vector<http1::Header>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (http1::iequals(h.name, name)) return h.value;
-  return {};
-}
-
-}  // namespace
-
 IdempotencyTable& Exchange::idempotencyTable() {
   static IdempotencyTable table;  // process-wide: the same key may reach any worker
   return table;
@@ -26,7 +16,7 @@ IdempotencyTable& Exchange::idempotencyTable() {
 
 // Returns true when the request may go on now; false when it waits or has been answered.
 bool Exchange::claimIdempotencyKey() {
-  std::string_view key = findHeader(head_.headers, "idempotency-key");
+  std::string_view key = http1::findHeader(head_.headers, "idempotency-key");
   if (key.empty()) return true;
   if (key.size() > kMaxIdempotencyKey) {
     failBeforeResponse(core::Error{core::ErrorKind::ProtocolError, core::Side::Downstream, false,
@@ -104,7 +94,7 @@ void Exchange::startStoring(const http1::ResponseHead& head) {
   }
   stored_ = std::make_shared<StoredResponse>();
   stored_->status = head.status;
-  std::string_view type = findHeader(head.headers, "content-type");
+  std::string_view type = http1::findHeader(head.headers, "content-type");
   if (!type.empty()) stored_->headers.emplace_back("content-type", std::string(type));
   stored_->body.reserve(head.content_length);
 }

@@ -14,12 +14,6 @@ using core::Millis;
 
 namespace {
 
-std::string_view findHeader(const std::vector<http1::Header>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (http1::iequals(h.name, name)) return h.value;
-  return {};
-}
-
 int64_t wallMicros() {
   using namespace std::chrono;
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
@@ -50,7 +44,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   replay::Input in;
   in.failure = failure;
   in.method = head_.method;
-  in.has_idempotency_key = !findHeader(head_.headers, "idempotency-key").empty();
+  in.has_idempotency_key = !http1::findHeader(head_.headers, "idempotency-key").empty();
   in.body_buffered = !body_overflow_;
   in.response_started = response_started_;
   in.attempts = attempts_;
@@ -145,7 +139,8 @@ bool Exchange::divertResponse(const http1::ResponseHead& head) {
   // A 503's Retry-After (within the deadline) sets the least wait before the replay.
   Millis at_least(0);
   if (head.status == 503) {
-    auto ra = replay::parseRetryAfter(findHeader(head.headers, "retry-after"), std::time(nullptr));
+    auto ra =
+        replay::parseRetryAfter(http1::findHeader(head.headers, "retry-after"), std::time(nullptr));
     if (ra) at_least = *ra;
   }
   reportOutcome(health::Outcome::Status5xx);
@@ -158,9 +153,9 @@ bool Exchange::divertResponse(const http1::ResponseHead& head) {
 bool Exchange::followReplayHeader(const http1::ResponseHead& head) {
   const config::Route& route = *decision_.route;
   bool fly = false;
-  std::string_view value = findHeader(head.headers, "meridian-replay");
+  std::string_view value = http1::findHeader(head.headers, "meridian-replay");
   if (value.empty() && route.compat == "fly") {
-    value = findHeader(head.headers, "fly-replay");
+    value = http1::findHeader(head.headers, "fly-replay");
     fly = !value.empty();
   }
   if (value.empty()) return false;

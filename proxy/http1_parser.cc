@@ -788,4 +788,10 @@ const char* parseErrorName(ParseError e) {
   return "Unknown";
 }
 
+std::string_view findHeader(const std::vector<Header>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return h.value;
+  return {};
+}
+
 }  // namespace meridian::proxy::http1

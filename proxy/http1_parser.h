@@ -174,6 +174,8 @@ class ChunkedDecoder {
 
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
+// The value of the first field named `name` (any case), or empty.
+std::string_view findHeader(const std::vector<Header>& headers, std::string_view name);
 // True when a comma-separated header value (e.g. Connection) contains `token`, ignoring case
 // and optional whitespace.
 bool hasToken(std::string_view list, std::string_view token);
