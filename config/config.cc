@@ -35,4 +35,16 @@ const Region* Config::findRegion(const std::string& name) const {
   return nullptr;
 }
 
+const char* affinityName(Affinity a) {
+  switch (a) {
+    case Affinity::Cookie:
+      return "cookie";
+    case Affinity::ClientIp:
+      return "client_ip";
+    case Affinity::None:
+      break;
+  }
+  return "none";
+}
+
 }  // namespace meridian::config

@@ -137,6 +137,8 @@ struct Backend {
 };
 
 enum class Affinity { None, Cookie, ClientIp };
+// As written in the config: "none", "cookie", "client_ip".
+const char* affinityName(Affinity a);
 enum class AllUnhealthy { Reject, RouteAnyway };
 
 struct Replay {
@@ -182,11 +184,11 @@ struct Limits {
   Duration keepalive_timeout{75000};      // idle client connection closed after this
   Duration drain_timeout{30000};          // SIGTERM/POST /drain: in-flight work gets this long
   // HTTP/2 clients, per connection.
-  int http2_max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS; more: refused
-  int http2_max_resets_per_second = 200;   // streams reset (by or for the client): GOAWAY
-  int http2_max_continuations = 8;         // CONTINUATION frames in one header block
+  int http2_max_concurrent_streams = 100;   // SETTINGS_MAX_CONCURRENT_STREAMS; more: refused
+  int http2_max_resets_per_second = 200;    // streams reset (by or for the client): GOAWAY
+  int http2_max_continuations = 8;          // CONTINUATION frames in one header block
   uint64_t http2_header_table_size = 4096;  // HPACK dynamic table, each direction
-  Duration http2_settings_timeout{10000};  // our SETTINGS not acknowledged: close
+  Duration http2_settings_timeout{10000};   // our SETTINGS not acknowledged: close
 };
 
 struct Config {

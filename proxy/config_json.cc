@@ -77,18 +77,6 @@ Json clusterJson(const config::Cluster& c) {
   return j;
 }
 
-const char* affinityName(config::Affinity a) {
-  switch (a) {
-    case config::Affinity::Cookie:
-      return "cookie";
-    case config::Affinity::ClientIp:
-      return "client_ip";
-    case config::Affinity::None:
-      break;
-  }
-  return "none";
-}
-
 Json routeJson(const config::Route& r) {
   Json backends = Json::array();
   for (const auto& b : r.backends)
@@ -99,7 +87,7 @@ Json routeJson(const config::Route& r) {
   return Json{{"name", r.name},
               {"match", Json{{"host", r.match.host}, {"path_prefix", r.match.path_prefix}}},
               {"backends", backends},
-              {"affinity", affinityName(r.affinity)},
+              {"affinity", config::affinityName(r.affinity)},
               {"allow_override", r.allow_override},
               {"primary_region", r.primary_region},
               {"residency", residency},

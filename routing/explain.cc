@@ -29,18 +29,6 @@ const config::Backend* mainBackend(const config::Route& route) {
   return best;
 }
 
-const char* affinityName(config::Affinity a) {
-  switch (a) {
-    case config::Affinity::Cookie:
-      return "cookie";
-    case config::Affinity::ClientIp:
-      return "client_ip";
-    case config::Affinity::None:
-      break;
-  }
-  return "none";
-}
-
 // Each backend with its share of new clients and its cluster's regions (blue and green may
 // be deployed in different places).
 Json backendsJson(const Router& router, const config::Route& route) {
@@ -118,7 +106,7 @@ std::string explainJson(const Router& router, const health::HealthSnapshot& heal
     return out.dump(2) + "\n";
   }
   out["route"] = route->name;
-  out["affinity"] = affinityName(route->affinity);
+  out["affinity"] = config::affinityName(route->affinity);
   out["allow_override"] = route->allow_override;
   out["backends"] = backendsJson(router, *route);
   const config::Backend* main = mainBackend(*route);
