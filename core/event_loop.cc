@@ -34,9 +34,12 @@ EventLoop::EventLoop() {
   wakeup_ = event_new(base_, wakeup_fd_, EV_READ | EV_PERSIST, &EventLoop::onPosted, this);
   event_add(wakeup_, nullptr);
   reaper_ = event_new(base_, -1, 0, &EventLoop::onReap, this);
+  turn_end_ = event_new(base_, -1, 0, &EventLoop::onTurnEnd, this);
 }
 
 EventLoop::~EventLoop() {
+  while (deferred_head_ != nullptr) cancelDeferred(*deferred_head_);
+  event_free(turn_end_);
   onReap(-1, 0, this);
   event_free(reaper_);
   event_free(wakeup_);
@@ -74,6 +77,59 @@ void EventLoop::onReap(int, short, void* arg) {
     std::vector<Disposable*> batch;
     batch.swap(self->doomed_);
     for (Disposable* d : batch) delete d;
+  }
+}
+
+Deferred::~Deferred() {
+  if (loop_ != nullptr) loop_->cancelDeferred(*this);
+}
+
+// An event made active while the loop runs this turn's callbacks joins the end of the queue
+// being run, so onTurnEnd comes after every event that was ready when the turn began.
+void EventLoop::defer(Deferred& d) {
+  if (d.loop_ != nullptr) return;
+  d.loop_ = this;
+  d.turn_ = turn_;
+  d.prev_ = deferred_tail_;
+  d.next_ = nullptr;
+  if (deferred_tail_ != nullptr)
+    deferred_tail_->next_ = &d;
+  else
+    deferred_head_ = &d;
+  deferred_tail_ = &d;
+  if (deferred_head_ == &d && !in_turn_end_) event_active(turn_end_, EV_READ, 0);
+}
+
+void EventLoop::cancelDeferred(Deferred& d) {
+  if (d.loop_ != this) return;
+  if (d.prev_ != nullptr)
+    d.prev_->next_ = d.next_;
+  else
+    deferred_head_ = d.next_;
+  if (d.next_ != nullptr)
+    d.next_->prev_ = d.prev_;
+  else
+    deferred_tail_ = d.prev_;
+  d.loop_ = nullptr;
+  d.prev_ = d.next_ = nullptr;
+}
+
+void EventLoop::onTurnEnd(int, short, void* arg) {
+  auto* self = static_cast<EventLoop*>(arg);
+  // Only what was queued before this run: one queued again meanwhile waits for the next turn,
+  // after the loop has polled for I/O once more, so a Deferred that keeps queueing itself
+  // cannot starve the sockets.
+  uint64_t turn = self->turn_++;
+  self->in_turn_end_ = true;
+  while (self->deferred_head_ != nullptr && self->deferred_head_->turn_ == turn) {
+    Deferred* d = self->deferred_head_;
+    self->cancelDeferred(*d);
+    d->runDeferred();  // may destroy d, or queue anything again
+  }
+  self->in_turn_end_ = false;
+  if (self->deferred_head_ != nullptr) {
+    timeval now{0, 0};
+    event_add(self->turn_end_, &now);
   }
 }
 

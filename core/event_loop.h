@@ -21,6 +21,27 @@ class Disposable {
   virtual ~Disposable() = default;
 };
 
+class EventLoop;
+
+// Work put off to the end of the current loop turn, after every event that was ready in it.
+// Output produced by many events (many HTTP/2 streams answered on one connection) then leaves
+// in one write instead of one per event. Destroying a Deferred takes it off its loop's list.
+class Deferred {
+ public:
+  virtual void runDeferred() = 0;
+  bool deferred() const { return loop_ != nullptr; }
+
+ protected:
+  ~Deferred();
+
+ private:
+  friend class EventLoop;
+  EventLoop* loop_ = nullptr;  // set while queued
+  uint64_t turn_ = 0;          // the loop's turn count when queued
+  Deferred* prev_ = nullptr;
+  Deferred* next_ = nullptr;
+};
+
 class EventLoop {
  public:
   EventLoop();
@@ -39,11 +60,22 @@ class EventLoop {
   // itself from inside one of its own callbacks without pulling the stack out from under it.
   void deleteLater(Disposable* d);
 
+  // Same thread only: run d.runDeferred() once the events ready in this turn have run. Asking
+  // again before it ran changes nothing; asking from inside runDeferred() queues it again.
+  void defer(Deferred& d);
+  void cancelDeferred(Deferred& d);
+
   event_base* base() { return base_; }  // for core/ only
 
  private:
   static void onPosted(int, short, void* arg);
   static void onReap(int, short, void* arg);
+  static void onTurnEnd(int, short, void* arg);
+  event* turn_end_;
+  Deferred* deferred_head_ = nullptr;
+  Deferred* deferred_tail_ = nullptr;
+  uint64_t turn_ = 0;  // onTurnEnd runs so far
+  bool in_turn_end_ = false;
   event* reaper_;
   std::vector<Disposable*> doomed_;
   event_base* base_;

@@ -141,6 +141,7 @@ H2Session::H2Session(Worker& worker, core::Stream& stream, const ListenSocket& l
 
 H2Session::~H2Session() {
   worker_.deadlines().cancel(*this);
+  worker_.loop().cancelDeferred(*this);
   streams_.clear();
   nghttp2_session_del(session_);
 }
@@ -472,10 +473,19 @@ int H2Session::onFrameSent(int32_t stream_id, uint8_t type, uint8_t flags) {
 
 void H2Session::sendPending() {
   if (finished_) return;
-  if (receiving_ || sending_) {
+  if (sending_) {
     want_send_ = true;
     return;
   }
+  if (failed_) {
+    checkFinished();
+    return;
+  }
+  worker_.loop().defer(*this);
+}
+
+void H2Session::sendNow() {
+  if (finished_) return;
   if (failed_) {
     checkFinished();
     return;

@@ -155,7 +155,7 @@ class H2Stream final : public ClientSide, public core::Disposable {
   bool reset_ = false;         // we sent RST_STREAM
 };
 
-class H2Session final : public core::DeadlineQueue::Entry {
+class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred {
  public:
   H2Session(Worker& worker, core::Stream& stream, const ListenSocket& listener,
             const routing::IpAddress& peer, std::string_view client_ip,
@@ -176,6 +176,7 @@ class H2Session final : public core::DeadlineQueue::Entry {
   void drain();
   bool idle() const { return streams_.empty(); }
   void onDeadline() override;
+  void runDeferred() override { sendNow(); }
 
   Worker& worker() { return worker_; }
   const ListenSocket& listener() const { return listener_; }
@@ -208,9 +209,12 @@ class H2Session final : public core::DeadlineQueue::Entry {
   void resetStream(H2Stream& s, uint32_t code);
   void releaseStream(int32_t stream_id);
   void countReset();
-  // Sends what nghttp2 has queued, as far as the socket's buffer allows; then tells streams
-  // whose response buffer drained. Safe to call from anywhere: inside nghttp2 it is deferred.
+  // Sends what nghttp2 has queued at the end of this loop turn (sendNow), so the frames of
+  // every stream answered in the turn leave in one write. Safe to call from anywhere.
   void sendPending();
+  // Sends what nghttp2 has queued, as far as the socket's buffer allows; then tells streams
+  // whose response buffer drained.
+  void sendNow();
   void notifyDrained();
   void consume(int32_t stream_id, size_t n);
   void scheduleDeadline();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,44 @@ TEST(DeadlineQueue, CallbackMayScheduleAgain) {
   guard.arm(Millis(5000));
   loop.run();
   EXPECT_EQ(log.size(), 3u);
+}
+
+// More distinct durations than there are lanes: the rest go to the sorted overflow lane, and
+// everything still fires in deadline order. Lanes freed by firing are taken by new durations.
+TEST(DeadlineQueue, ManyDurationsFireInOrder) {
+  EventLoop loop;
+  DeadlineQueue q(loop);
+  std::vector<std::string> log;
+  std::vector<std::unique_ptr<Probe>> probes;
+  constexpr int kCount = 3 * DeadlineQueue::kLanes;
+  // Scheduled in a scrambled order of durations 5, 10, ..., 5 * kCount ms.
+  for (int i = 0; i < kCount; ++i) {
+    int k = (i * 7) % kCount;  // 7 is coprime with 48: every k once
+    probes.push_back(std::make_unique<Probe>(std::to_string(k), log));
+    q.schedule(*probes.back(), Millis(5 * (k + 1)));
+  }
+  EXPECT_EQ(q.size(), static_cast<size_t>(kCount));
+  // Two more entries after k = 5 and after k = 40, 2 ms later (far more than scheduling all
+  // of this takes): same-lane FIFO order holds too.
+  std::vector<std::unique_ptr<Probe>> again;
+  for (int k : {5, 5, 40, 40}) {
+    again.push_back(std::make_unique<Probe>("again" + std::to_string(k), log));
+    q.schedule(*again.back(), Millis(5 * (k + 1) + 2));
+  }
+  Probe last("last", log);
+  last.then = [&] { loop.stop(); };
+  q.schedule(last, Millis(5 * kCount + 50));
+  Timer guard(loop, [&] { loop.stop(); });
+  guard.arm(Millis(5000));
+  loop.run();
+  std::vector<std::string> want;
+  for (int k = 0; k < kCount; ++k) {
+    want.push_back(std::to_string(k));
+    if (k == 5 || k == 40) want.insert(want.end(), 2, "again" + std::to_string(k));
+  }
+  want.push_back("last");
+  EXPECT_EQ(log, want);
+  EXPECT_EQ(q.size(), 0u);
 }
 
 }  // namespace
