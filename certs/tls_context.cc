@@ -93,10 +93,13 @@ struct TlsContext::Impl {
     SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
     SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    // Idle connections give their record buffers back; writes may be partial and retried
-    // from a buffer that moved (our output buffer is rearranged by pullup).
-    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Writes may be partial and retried from a buffer that moved (our output buffer is
+    // rearranged by pullup). Record buffers are given back when a connection idles
+    // (Stream::releaseBuffers), not after every record as SSL_MODE_RELEASE_BUFFERS would.
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Read ahead: one read() takes whatever the socket holds (a record's header and body,
+    // several records) instead of a header read, a body read and an EAGAIN read per record.
+    SSL_CTX_set_read_ahead(c, 1);
     if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set1_groups_list(c, kGroups) != 1)
       return listenerError(o.listener, "TLS context: " + takeOpenSslError());
     std::string sid = kSessionIdPrefix + o.listener;

@@ -65,6 +65,8 @@ class OpenSslTransport final : public core::StreamTransport {
     return IoStatus::Ok;
   }
 
+  bool hasPending() const override { return SSL_has_pending(ssl_.get()) == 1; }
+
   IoStatus shutdown() override {
     ERR_clear_error();
     int rc = SSL_shutdown(ssl_.get());

@@ -86,7 +86,15 @@ void Stream::pauseReading() {
 void Stream::resumeReading() {
   if (!read_paused_) return;
   read_paused_ = false;
-  if (!connecting_) event_add(read_ev_, nullptr);
+  if (connecting_) return;
+  event_add(read_ev_, nullptr);
+  comeBackForPending();
+}
+
+// Bytes the transport read ahead make no socket readiness: run the read event ourselves.
+void Stream::comeBackForPending() {
+  if (transport_ && !handshaking_ && !read_paused_ && transport_->hasPending())
+    event_active(read_ev_, EV_READ, 0);
 }
 
 void Stream::shutdownWrite() {
@@ -189,9 +197,14 @@ void Stream::continueHandshake() {
       handshaking_ = false;
       disarmWrite();
       handler_->onHandshakeDone(*this);
-      // Anything queued meanwhile goes now; application bytes that came with the client's
-      // last flight are still in the socket, which stays readable.
-      if (!out_.empty() && !flushTransport()) handler_->onError(*this, errno);
+      // Anything queued meanwhile goes now. Application bytes that came with the client's
+      // last flight are either still in the socket, which stays readable, or were read ahead
+      // into the transport, which readiness will never announce.
+      if (!out_.empty() && !flushTransport()) {
+        handler_->onError(*this, errno);
+        return;
+      }
+      comeBackForPending();
       return;
     case IoStatus::WantRead:
       disarmWrite();
@@ -246,8 +259,10 @@ void Stream::onTransportWritable() {
   if (after < before && after <= low_watermark_) handler_->onDrained(*this);
 }
 
-// One read event takes at most read_size_ bytes (plus one record); whatever is left stays in
-// the socket, which stays readable, so a fast client cannot starve the loop.
+// One read event takes at most read_size_ bytes (plus one record), so a fast client cannot
+// starve the loop. Once the transport holds nothing more, another read would only meet
+// EAGAIN: stop, and let readiness bring us back when more comes. What stays read ahead inside
+// the transport brings us back through comeBackForPending.
 bool Stream::readTransport() {
   size_t total = 0;
   IoStatus st = IoStatus::Ok;
@@ -255,6 +270,7 @@ bool Stream::readTransport() {
     size_t got = 0;
     st = transport_->read(in_, read_size_ - total, got);
     total += got;
+    if (st == IoStatus::Ok && !transport_->hasPending()) break;
   }
   if (st == IoStatus::Error) {
     handler_->onError(*this, EPROTO);
@@ -264,11 +280,14 @@ bool Stream::readTransport() {
     read_wants_write_ = true;
     armWrite();
   }
+  // The owner deletes streams later (deleteLater), never inside a callback: this outlives it.
   if (total > 0) handler_->onData(*this);
   if (st == IoStatus::Eof) {
     event_del(read_ev_);
     read_paused_ = true;  // close_notify (or EOF): nothing more to read
     handler_->onEof(*this);
+  } else if (st == IoStatus::Ok) {
+    comeBackForPending();  // stopped at read_size_ with records still inside
   }
   return true;
 }

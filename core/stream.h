@@ -97,6 +97,7 @@ class Stream {
   void onTransportReadable();
   void onTransportWritable();
   void continueHandshake();
+  void comeBackForPending();
   bool readTransport();  // false when the handler heard onError
   bool flushTransport();
   void finishShutdown();

@@ -35,6 +35,9 @@ class StreamTransport {
   // Writes (and drains) as much of `out` as the socket takes. Ok means `out` is empty.
   // After WantRead/WantWrite the next call must see the same front bytes of `out`.
   virtual IoStatus write(Buffer& out) = 0;
+  // True while bytes read off the socket wait inside the transport (a record read ahead):
+  // socket readiness cannot announce those, so the reader must come back for them itself.
+  virtual bool hasPending() const = 0;
   // Sends the closing message (close_notify); the caller half-closes the socket after Ok.
   virtual IoStatus shutdown() = 0;
   // Gives back memory that only a busy connection needs (called when the connection idles).
