@@ -6,8 +6,86 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace meridian::core {
+
+namespace {
+
+// Read blocks kept per thread for reuse. A 16 KiB malloc falls outside malloc's per-thread
+// cache and costs a walk of its bins; under load every read paid it, and its free.
+class BlockPool {
+ public:
+  static constexpr int kKeep = 64;  // 1 MiB per thread at most
+
+  ~BlockPool() {
+    for (int i = 0; i < count_; ++i) std::free(free_[i]);
+    count_ = 0;
+  }
+  char* take() {
+    if (count_ > 0) return free_[--count_];
+    return static_cast<char*>(std::malloc(Buffer::kReadBlockSize));
+  }
+  void give(char* block) {
+    if (count_ < kKeep)
+      free_[count_++] = block;
+    else
+      std::free(block);
+  }
+
+ private:
+  char* free_[kKeep];
+  int count_ = 0;
+};
+
+// The pool lives from a thread's first read to its exit. A block given back after the pool is
+// gone (a buffer destroyed during thread exit) is simply freed.
+thread_local bool t_pool_gone = false;
+
+struct PoolHolder {
+  BlockPool pool;
+  ~PoolHolder() { t_pool_gone = true; }
+};
+
+BlockPool* threadPool() {
+  if (t_pool_gone) return nullptr;
+  thread_local PoolHolder holder;
+  return &holder.pool;
+}
+
+void giveBlock(char* block) {
+  if (BlockPool* pool = threadPool())
+    pool->give(block);
+  else
+    std::free(block);
+}
+
+void onBlockDrained(const void* data, size_t, void*) {
+  giveBlock(static_cast<char*>(const_cast<void*>(data)));
+}
+
+// Up to this many bytes are copied into the buffer's own memory: they fit the smallest
+// chunk libevent allocates (1 KiB with its header), which malloc serves from its cache.
+constexpr size_t kCopyAtMost = 900;
+
+}  // namespace
+
+Buffer::ReadBlock Buffer::takeReadBlock() {
+  BlockPool* pool = threadPool();
+  return {pool != nullptr ? pool->take() : static_cast<char*>(std::malloc(kReadBlockSize))};
+}
+
+void Buffer::appendBlock(ReadBlock block, size_t n) {
+  if (n == 0 || n <= kCopyAtMost) {
+    append(block.data, n);
+    giveBlock(block.data);
+    return;
+  }
+  if (evbuffer_add_reference(get(), block.data, n, &onBlockDrained, nullptr) != 0) {
+    append(block.data, n);  // out of memory for the link: a copy, or nothing
+    giveBlock(block.data);
+  }
+}
 
 // evbuffer_iovec is declared to match struct iovec so it can be handed to readv/writev.
 static_assert(sizeof(evbuffer_iovec) == sizeof(iovec));
@@ -90,7 +168,19 @@ void Buffer::release() {
 
 ssize_t Buffer::readFrom(int fd, size_t max) {
   // evbuffer_read() asks the kernel how much is readable (an extra ioctl per read) and caps
-  // reads at 4 KiB; reserving space and reading ourselves avoids both.
+  // reads at 4 KiB; reading ourselves into a pooled block avoids both, and a malloc per read.
+  // recv() rather than read(): sockets skip the VFS layer.
+  if (max <= kReadBlockSize) {
+    ReadBlock block = takeReadBlock();
+    ssize_t got;
+    do {
+      got = ::recv(fd, block.data, max, 0);
+    } while (got < 0 && errno == EINTR);
+    int err = errno;
+    appendBlock(block, got > 0 ? static_cast<size_t>(got) : 0);
+    errno = err;
+    return got;
+  }
   evbuffer_iovec vec[2];
   int n = evbuffer_reserve_space(get(), static_cast<ev_ssize_t>(max), vec, 2);
   if (n <= 0) {
@@ -99,7 +189,6 @@ ssize_t Buffer::readFrom(int fd, size_t max) {
   }
   ssize_t got;
   do {
-    // recv() on one piece: sockets skip the VFS layer and the iovec import that readv() pays.
     got = n == 1 ? ::recv(fd, vec[0].iov_base, vec[0].iov_len, 0)
                  : ::readv(fd, reinterpret_cast<iovec*>(vec), n);
   } while (got < 0 && errno == EINTR);

@@ -43,6 +43,18 @@ class Buffer {
   // Reads up to `max` bytes from a non-blocking socket. Returns bytes read, 0 on EOF, -1 with
   // errno set (EAGAIN when nothing is there).
   ssize_t readFrom(int fd, size_t max);
+
+  // Memory to read into without a malloc per read: kReadBlockSize bytes from a per-thread
+  // pool. Every block taken goes back through appendBlock (also with n == 0).
+  static constexpr size_t kReadBlockSize = 16384;
+  struct ReadBlock {
+    char* data;
+  };
+  static ReadBlock takeReadBlock();
+  // Appends the block's first n bytes and gives the block back: a few bytes are copied and
+  // the block returns to the pool at once; more are linked in as they are, and the block
+  // returns to the pool when the buffer has drained them.
+  void appendBlock(ReadBlock block, size_t n);
   // Writes as much as the socket takes. Returns bytes written or -1 with errno set.
   ssize_t writeTo(int fd);
 

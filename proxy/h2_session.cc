@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "proxy/exchange.h"
+#include "proxy/h2_fields.h"
 #include "proxy/worker.h"
 
 namespace meridian::proxy {
@@ -387,14 +388,8 @@ void H2Session::resetStream(H2Stream& s, uint32_t code) {
 
 // ---- Frames out ----------------------------------------------------------------------------
 
-void H2Session::submitResponse(H2Stream& s, const Fields& fields, bool has_body) {
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size());
-  for (const auto& [name, value] : fields) {
-    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                   value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
+void H2Session::submitResponse(H2Stream& s, h2::FieldList& fields, bool has_body) {
+  std::vector<nghttp2_nv>& nva = fields.nva();
   nghttp2_data_provider prd{};
   prd.read_callback = readResponseCb;
   int rv =
@@ -403,13 +398,8 @@ void H2Session::submitResponse(H2Stream& s, const Fields& fields, bool has_body)
   sendPending();
 }
 
-void H2Session::submitHeaders(int32_t id, const Fields& fields, bool end_stream) {
-  std::vector<nghttp2_nv> nva;
-  for (const auto& [name, value] : fields) {
-    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                   value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
+void H2Session::submitHeaders(int32_t id, h2::FieldList& fields, bool end_stream) {
+  std::vector<nghttp2_nv>& nva = fields.nva();
   nghttp2_submit_headers(session_, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id,
                          nullptr, nva.data(), nva.size(), nullptr);
   sendPending();

@@ -45,6 +45,8 @@ inline bool looksLikeH2Preface(std::string_view first_bytes) {
 
 namespace h2 {
 
+class FieldList;
+
 // Collects one request's header fields as the HPACK decoder hands them over, checks them
 // (RFC 9113 8.2 and 8.3), and builds the HTTP/1-shaped head an Exchange takes. Pure: no
 // session, no sockets, so it is table-tested.
@@ -127,7 +129,7 @@ class H2Stream final : public ClientSide, public core::Disposable {
 
   // Response DATA: nghttp2 asks how much is ready, then the session sends it from output_.
   long readResponse(size_t max, uint32_t* flags);
-  void submitResponse(std::vector<std::pair<std::string, std::string>>& fields, bool has_body);
+  void submitResponse(h2::FieldList& fields, bool has_body);
   void endExchange();
   // Grants the client window for the request bytes the exchange has taken.
   void grantWindow();
@@ -200,8 +202,8 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
 
   using Fields = std::vector<std::pair<std::string, std::string>>;
   H2Stream* find(int32_t id);
-  void submitResponse(H2Stream& s, const Fields& fields, bool has_body);
-  void submitHeaders(int32_t id, const Fields& fields, bool end_stream);
+  void submitResponse(H2Stream& s, h2::FieldList& fields, bool has_body);
+  void submitHeaders(int32_t id, h2::FieldList& fields, bool end_stream);
   void resumeData(int32_t id);
   void headersDone(H2Stream& s, bool end_stream);
   void startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "proxy/exchange.h"
+#include "proxy/h2_fields.h"
 #include "proxy/h2_session.h"
 #include "proxy/http1_writer.h"
 #include "proxy/worker.h"
@@ -179,24 +180,35 @@ namespace {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && http1::iequals(s.substr(0, prefix.size()), prefix);
 }
 
-bool namedByConnection(const std::vector<http1::Header>& headers, std::string_view name) {
-  for (const auto& h : headers)
-    if (http1::iequals(h.name, "connection") && http1::hasToken(h.value, name)) return true;
-  return false;
-}
+// The values of an HTTP/1 head's Connection fields: the names they list are hop-by-hop too
+// (RFC 9110 7.6.1). Collected once per head, not looked up again for every field.
+struct ConnectionNames {
+  explicit ConnectionNames(const std::vector<http1::Header>& headers) {
+    for (const auto& h : headers)
+      if (h.name.size() == 10 && http1::iequals(h.name, "connection")) {
+        if (count < kMax) values[count] = h.value;
+        ++count;
+      }
+  }
+  bool names(std::string_view field) const {
+    for (size_t i = 0; i < count && i < kMax; ++i)
+      if (http1::hasToken(values[i], field)) return true;
+    return false;
+  }
+  static constexpr size_t kMax = 4;  // more Connection fields than this: the rest are ignored
+  std::string_view values[kMax];
+  size_t count = 0;
+};
 
-// Fields of an HTTP/1 head that may not travel in HTTP/2 (or that we write ourselves).
-bool dropFromResponse(const std::vector<http1::Header>& headers, std::string_view lname) {
-  return http1::isHopByHop(lname) || h2::isConnectionSpecific(lname) ||
-         lname == "meridian-region" || lname == "content-length" ||
-         namedByConnection(headers, lname);
+// Fields of an HTTP/1 head that may not travel in HTTP/2 (RFC 9113 8.2.2: every
+// connection-specific field is hop-by-hop), or that we write ourselves.
+bool dropFromResponse(const ConnectionNames& connection, std::string_view name) {
+  return http1::isHopByHop(name) || http1::iequals(name, "meridian-region") ||
+         http1::iequals(name, "content-length") || connection.names(name);
 }
 
 }  // namespace
@@ -229,39 +241,39 @@ void H2Stream::grantWindow() {
 
 bool H2Stream::writeResponseHead(const http1::ResponseHead& head,
                                  const http1::ResponseOptions& opt) {
-  Fields fields;
-  fields.reserve(head.headers.size() + 4);
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
   // RFC 8441: an extended CONNECT succeeds with 200; the tunnel's bytes are DATA frames.
-  int status = head.status == 101 ? 200 : head.status;
-  fields.emplace_back(":status", std::to_string(status));
+  fields.addNumber(":status", static_cast<uint64_t>(head.status == 101 ? 200 : head.status));
   bool no_body_status = head.status < 200 || head.status == 204;
+  ConnectionNames connection(head.headers);
   for (const auto& h : head.headers) {
-    std::string name = lower(h.name);
-    if (name == "content-length" && head.framing == http1::Framing::None && !no_body_status &&
-        !head.upgrade) {
-      fields.emplace_back(std::move(name), std::string(h.value));  // HEAD, 304: as sent
+    if (head.framing == http1::Framing::None && !no_body_status && !head.upgrade &&
+        http1::iequals(h.name, "content-length")) {
+      fields.addLowered(h.name, h.value);  // HEAD, 304: as sent
       continue;
     }
-    if (head.upgrade && name.starts_with("sec-websocket-")) continue;
-    if (dropFromResponse(head.headers, name)) continue;
-    fields.emplace_back(std::move(name), std::string(h.value));
+    if (head.upgrade && startsWithNoCase(h.name, "sec-websocket-")) continue;
+    if (dropFromResponse(connection, h.name)) continue;
+    fields.addLowered(h.name, h.value);
   }
   if (head.framing == http1::Framing::ContentLength)
-    fields.emplace_back("content-length", std::to_string(head.content_length));
-  if (!opt.region.empty()) fields.emplace_back("meridian-region", std::string(opt.region));
-  if (!opt.set_cookie.empty()) fields.emplace_back("set-cookie", std::string(opt.set_cookie));
+    fields.addNumber("content-length", head.content_length);
+  if (!opt.region.empty()) fields.add("meridian-region", opt.region);
+  if (!opt.set_cookie.empty()) fields.add("set-cookie", opt.set_cookie);
+  if (!opt.set_cookie_pin.empty()) fields.add("set-cookie", opt.set_cookie_pin);
   submitResponse(fields, head.framing != http1::Framing::None || head.upgrade);
   return false;
 }
 
 void H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
   if (response_submitted_ || closed_) return;
-  Fields fields;
-  fields.emplace_back(":status", std::to_string(head.status));
-  for (const auto& h : head.headers) {
-    std::string name = lower(h.name);
-    if (!dropFromResponse(head.headers, name)) fields.emplace_back(std::move(name), h.value);
-  }
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
+  fields.addNumber(":status", static_cast<uint64_t>(head.status));
+  ConnectionNames connection(head.headers);
+  for (const auto& h : head.headers)
+    if (!dropFromResponse(connection, h.name)) fields.addLowered(h.name, h.value);
   session_.submitHeaders(id_, fields, false);
 }
 
@@ -269,11 +281,12 @@ void H2Stream::writeErrorResponse(int status, std::string_view code, bool, bool 
   char body[160];
   int blen = snprintf(body, sizeof body, "%d %s: %.*s\n", status, http1::reasonPhrase(status),
                       static_cast<int>(code.size()), code.data());
-  Fields fields;
-  fields.emplace_back(":status", std::to_string(status));
-  fields.emplace_back("content-type", "text/plain");
-  fields.emplace_back("content-length", std::to_string(blen));
-  fields.emplace_back("meridian-error", std::string(code));
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
+  fields.addNumber(":status", static_cast<uint64_t>(status));
+  fields.add("content-type", "text/plain");
+  fields.addNumber("content-length", static_cast<uint64_t>(blen));
+  fields.add("meridian-error", code);
   if (!head_request) output_.append(body, static_cast<size_t>(blen));
   output_ended_ = true;
   submitResponse(fields, !head_request);
@@ -281,21 +294,20 @@ void H2Stream::writeErrorResponse(int status, std::string_view code, bool, bool 
 
 void H2Stream::writeStoredResponse(int status, const Fields& headers, std::string_view body, bool,
                                    bool head_request) {
-  Fields fields;
-  fields.emplace_back(":status", std::to_string(status));
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
+  fields.addNumber(":status", static_cast<uint64_t>(status));
   for (const auto& [name, value] : headers) {
-    std::string lname = lower(name);
-    if (http1::isHopByHop(lname) || h2::isConnectionSpecific(lname) || lname == "content-length")
-      continue;
-    fields.emplace_back(std::move(lname), value);
+    if (http1::isHopByHop(name) || http1::iequals(name, "content-length")) continue;
+    fields.addLowered(name, value);
   }
-  fields.emplace_back("content-length", std::to_string(body.size()));
+  fields.addNumber("content-length", body.size());
   if (!head_request) output_.append(body);
   output_ended_ = true;
   submitResponse(fields, !head_request && !body.empty());
 }
 
-void H2Stream::submitResponse(Fields& fields, bool has_body) {
+void H2Stream::submitResponse(h2::FieldList& fields, bool has_body) {
   if (response_submitted_ || closed_) return;
   response_submitted_ = true;
   response_has_body_ = has_body;

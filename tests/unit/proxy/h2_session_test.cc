@@ -1,8 +1,9 @@
 // The pure parts of the HTTP/2 session: the client preface check and the request-header
 // rules (RFC 9113 8.2, 8.3) with the HTTP/1-shaped head they build.
-#include "proxy/h2_session.h"
-
 #include <gtest/gtest.h>
+
+#include "proxy/h2_fields.h"
+#include "proxy/h2_session.h"
 
 #include <string>
 #include <utility>
@@ -263,3 +264,39 @@ TEST(H2RequestBuilder, ExtendedConnectBecomesWebSocketUpgrade) {
 
 }  // namespace
 }  // namespace meridian::proxy
+
+namespace meridian::proxy::h2 {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> asPairs(FieldList& list) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const nghttp2_nv& nv : list.nva())
+    out.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                     std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+  return out;
+}
+
+// Lower-cased names and numbers are kept by the list (its store may move as it grows); other
+// views are pointed at as they are.
+TEST(H2FieldList, KeepsLoweredNamesAndNumbersAcrossGrowth) {
+  FieldList list;
+  std::string value = "text/html";
+  list.addNumber(":status", 204);
+  list.addLowered("Content-Type", value);
+  for (int i = 0; i < 50; ++i) list.addLowered("X-Long-Header-Name-" + std::to_string(i), "v");
+  list.addNumber("content-length", 18446744073709551615ull);
+  list.add("meridian-region", "ams");
+  auto got = asPairs(list);
+  ASSERT_EQ(got.size(), 54u);
+  EXPECT_EQ(got[0], (std::pair<std::string, std::string>{":status", "204"}));
+  EXPECT_EQ(got[1], (std::pair<std::string, std::string>{"content-type", "text/html"}));
+  EXPECT_EQ(got[51].first, "x-long-header-name-49");
+  EXPECT_EQ(got[52].second, "18446744073709551615");
+  EXPECT_EQ(got[53].second, "ams");
+  list.clear();
+  list.addNumber(":status", 200);
+  EXPECT_EQ(asPairs(list).size(), 1u);
+}
+
+}  // namespace
+}  // namespace meridian::proxy::h2
