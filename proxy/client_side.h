@@ -41,6 +41,9 @@ class ClientSide {
   virtual void pauseRequestInput() = 0;
   virtual void resumeRequestInput() = 0;
   virtual bool requestInputPaused() const = 0;
+  // HTTP/2: the request's trailer fields, as lines "name: value\r\n", once the input ended.
+  // HTTP/1 trailers ride in the chunked bytes of requestInput() and are re-framed with them.
+  virtual std::string_view requestTrailers() const { return {}; }
 
   // The response. writeResponseHead returns true when the exchange must chunk-frame the body
   // it writes (an HTTP/1.1 client and a body of unknown length); HTTP/2 never needs that.
@@ -58,6 +61,10 @@ class ClientSide {
                                    std::string_view body, bool close, bool head_request) = 0;
   // Response body bytes go here (HTTP/1: with the framing the exchange writes).
   virtual core::Buffer& responseOutput() = 0;
+  // The response's trailer fields (lines "name: value\r\n"), before exchangeDone, when the
+  // exchange does not write the framing itself (HTTP/2: a trailing HEADERS frame). An
+  // HTTP/1.0 client, which cannot take them, never hears of them.
+  virtual void writeResponseTrailers(std::string_view) {}
   // Sends what responseOutput() holds as far as the client takes it now. False when the
   // client has gone (the side has NOT called the exchange back).
   virtual bool flush() = 0;

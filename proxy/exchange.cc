@@ -332,7 +332,7 @@ void Exchange::pumpRequestBody() {
       http1::writeChunkEnd(out);
     }
     if (down_.requestInputEnded()) {
-      http1::writeLastChunk(out);
+      http1::writeLastChunk(down_.requestTrailers(), out);
       request_done_ = true;
     }
   } else if (!moveChunkedBody(in, out, req_chunks_, true, moved, request_done_)) {
@@ -395,7 +395,7 @@ bool Exchange::moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::Chunk
   }
   if (dec.done() && !done) {
     done = true;
-    if (rechunk) http1::writeLastChunk(out);
+    if (rechunk) http1::writeLastChunk(dec.trailers(), out);
   }
   return true;
 }
@@ -553,6 +553,8 @@ void Exchange::pumpResponseBody() {
         abort("bad chunked response body");
         return;
       }
+      if (done && !resp_chunked_to_client_ && !resp_chunks_.trailers().empty())
+        down_.writeResponseTrailers(resp_chunks_.trailers());
       break;
     }
     case Framing::UntilClose: {

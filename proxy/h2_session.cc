@@ -215,7 +215,17 @@ int H2Session::onBeginHeaders(int32_t stream_id) {
 
 int H2Session::onHeader(int32_t stream_id, std::string_view name, std::string_view value) {
   H2Stream* s = find(stream_id);
-  if (s != nullptr && s->builder_) s->builder_->add(name, value);  // trailers are dropped
+  if (s == nullptr) return 0;
+  if (s->builder_) {
+    s->builder_->add(name, value);
+    return 0;
+  }
+  // A trailer block (nghttp2 has checked its names and values, and that it ends the stream).
+  // It goes upstream in the last chunk of a chunked body, so it is kept as HTTP/1 lines,
+  // within the same limit as a header block; a larger one resets the stream.
+  if (s->request_trailers_.size() + name.size() + value.size() + 4 > max_header_bytes_)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  s->request_trailers_.append(name).append(": ").append(value).append("\r\n");
   return 0;
 }
 
@@ -402,6 +412,13 @@ void H2Session::submitHeaders(int32_t id, h2::FieldList& fields, bool end_stream
   std::vector<nghttp2_nv>& nva = fields.nva();
   nghttp2_submit_headers(session_, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id,
                          nullptr, nva.data(), nva.size(), nullptr);
+  sendPending();
+}
+
+void H2Session::submitTrailers(int32_t id, h2::FieldList& fields) {
+  std::vector<nghttp2_nv>& nva = fields.nva();
+  int rv = nghttp2_submit_trailer(session_, id, nva.data(), nva.size());
+  if (rv != 0) logDebug("h2 stream %d: trailers not sent: %s", id, nghttp2_strerror(rv));
   sendPending();
 }
 

@@ -108,6 +108,7 @@ class H2Stream final : public ClientSide, public core::Disposable {
   void pauseRequestInput() override { paused_ = true; }
   void resumeRequestInput() override;
   bool requestInputPaused() const override { return paused_; }
+  std::string_view requestTrailers() const override { return request_trailers_; }
   bool writeResponseHead(const http1::ResponseHead& head,
                          const http1::ResponseOptions& opt) override;
   void writeInterimResponse(const http1::ResponseHead& head) override;
@@ -118,6 +119,7 @@ class H2Stream final : public ClientSide, public core::Disposable {
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            std::string_view body, bool close, bool head_request) override;
   core::Buffer& responseOutput() override { return output_; }
+  void writeResponseTrailers(std::string_view fields) override;
   bool flush() override;
   bool responsePending() const override { return !output_.empty(); }
   void shutdownWrite() override;
@@ -129,6 +131,7 @@ class H2Stream final : public ClientSide, public core::Disposable {
 
   // Response DATA: nghttp2 asks how much is ready, then the session sends it from output_.
   long readResponse(size_t max, uint32_t* flags);
+  void endResponseData(uint32_t* flags);
   void submitResponse(h2::FieldList& fields, bool has_body);
   void endExchange();
   // Grants the client window for the request bytes the exchange has taken.
@@ -140,6 +143,8 @@ class H2Stream final : public ClientSide, public core::Disposable {
   std::unique_ptr<Exchange> exchange_;
   core::Buffer input_;
   core::Buffer output_;
+  std::string request_trailers_;   // "name: value\r\n" lines from the client's trailer block
+  std::string response_trailers_;  // the same, sent as a trailing HEADERS once output_ is out
   size_t unconsumed_ = 0;  // request bytes received but not yet granted back as window
   uint64_t received_ = 0;  // request body bytes received
   uint64_t content_length_ = 0;
@@ -204,6 +209,7 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   H2Stream* find(int32_t id);
   void submitResponse(H2Stream& s, h2::FieldList& fields, bool has_body);
   void submitHeaders(int32_t id, h2::FieldList& fields, bool end_stream);
+  void submitTrailers(int32_t id, h2::FieldList& fields);
   void resumeData(int32_t id);
   void headersDone(H2Stream& s, bool end_stream);
   void startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head);

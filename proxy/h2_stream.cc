@@ -338,13 +338,32 @@ void H2Stream::shutdownWrite() {
 long H2Stream::readResponse(size_t max, uint32_t* flags) {
   if (output_.empty()) {
     if (!output_ended_) return NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    endResponseData(flags);
     return 0;
   }
   size_t n = std::min(max, output_.size());
   *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (n == output_.size() && output_ended_) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (n == output_.size() && output_ended_) endResponseData(flags);
   return static_cast<long>(n);
+}
+
+void H2Stream::writeResponseTrailers(std::string_view fields) {
+  response_trailers_.assign(fields);
+}
+
+// The last DATA frame ends the stream, or, with trailers, a HEADERS frame after it does
+// (submitted from inside nghttp2's data callback, as nghttp2 allows).
+void H2Stream::endResponseData(uint32_t* flags) {
+  *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (response_trailers_.empty()) return;
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
+  http1::forEachTrailer(response_trailers_, [&fields](std::string_view name, std::string_view value) {
+    fields.addLowered(name, value);
+  });
+  if (fields.size() == 0) return;  // nothing that may be passed on
+  *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  session_.submitTrailers(id_, fields);
 }
 
 void H2Stream::exchangeDone(bool) {

@@ -687,13 +687,15 @@ ChunkedDecoder::Next ChunkedDecoder::dataCrlfByte(char c) {
   return Next::More;
 }
 
-// trailer-section = *( field-line CRLF ) CRLF, validated like header fields and dropped.
+// trailer-section = *( field-line CRLF ) CRLF, validated like header fields and kept.
 ChunkedDecoder::Next ChunkedDecoder::trailerByte(char c) {
   if (++trailer_bytes_ > kMaxTrailerBytes) return Next::Bad;
+  trailers_.push_back(c);
   if (saw_cr_) {
     if (c != '\n') return Next::Bad;
     saw_cr_ = false;
     if (sub_ == Sub::TrailerLineStart) {
+      trailers_.resize(trailers_.size() - 2);  // the empty line that ends the section
       state_ = State::Done;
       return Next::Done;
     }
@@ -727,6 +729,20 @@ bool hasToken(std::string_view list, std::string_view token) {
     return !found;
   });
   return found;
+}
+
+void forEachTrailer(std::string_view section,
+                    const std::function<void(std::string_view, std::string_view)>& fn) {
+  while (!section.empty()) {
+    size_t eol = section.find("\r\n");
+    std::string_view line = section.substr(0, eol);
+    section.remove_prefix(eol == std::string_view::npos ? section.size() : eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view name = line.substr(0, colon);
+    if (isHopByHop(name) || iequals(name, "content-length") || iequals(name, "host")) continue;
+    fn(name, trimOws(line.substr(colon + 1)));
+  }
 }
 
 bool isHopByHop(std::string_view name) {

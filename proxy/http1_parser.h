@@ -9,6 +9,8 @@
 // table of what is accepted and refused.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -111,7 +113,8 @@ ParseResult parseResponseHead(const char* data, size_t len, bool request_method_
 //    CRLF after a chunk, the last-chunk and trailer section); the caller passes what it has to
 //    parseControl(), which consumes as much as it can and stops at the start of chunk data,
 //    at the end of the body, or when it needs more bytes.
-// Chunk extensions are validated and dropped; trailer fields are validated and dropped.
+// Chunk extensions are validated and dropped; trailer fields are validated and kept, for
+// trailers() to hand on.
 class ChunkedDecoder {
  public:
   struct Step {
@@ -126,6 +129,9 @@ class ChunkedDecoder {
   void consumeData(uint64_t n);
   Step parseControl(const char* data, size_t len);
   bool done() const { return state_ == State::Done; }
+  // Once done(): the trailer section's field lines as they came, each with its CRLF (empty
+  // when there were none). Pass them on with forEachTrailer.
+  std::string_view trailers() const { return trailers_; }
   void reset();
 
   static constexpr size_t kMaxLineBytes = 4096;  // a size line with its extensions
@@ -166,6 +172,7 @@ class ChunkedDecoder {
   uint64_t data_remaining_ = 0;
   size_t line_bytes_ = 0;  // bytes of the current size line seen so far
   size_t trailer_bytes_ = 0;
+  std::string trailers_;
   // Partial-line state so bytes can arrive one at a time.
   uint64_t size_acc_ = 0;
   int size_digits_ = 0;
@@ -179,6 +186,12 @@ std::string_view findHeader(const std::vector<Header>& headers, std::string_view
 // True when a comma-separated header value (e.g. Connection) contains `token`, ignoring case
 // and optional whitespace.
 bool hasToken(std::string_view list, std::string_view token);
+
+// Calls fn(name, value) for each field of a trailer section (ChunkedDecoder::trailers(), or
+// lines built the same way) that may be passed on: not hop-by-hop, not Content-Length or
+// Host, which mean nothing after the content (RFC 9110 6.5.1). Values come without OWS.
+void forEachTrailer(std::string_view section,
+                    const std::function<void(std::string_view, std::string_view)>& fn);
 // True for header fields that are hop-by-hop (RFC 9110 7.6.1) and never forwarded as they
 // are: Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
 // (Fields named in a message's Connection header are hop-by-hop too; the proxy checks those.)

@@ -127,6 +127,21 @@ FieldKind classify(std::string_view n) {
 
 }  // namespace
 
+void writeLastChunk(std::string_view trailers, core::Buffer& out) {
+  if (trailers.empty()) {
+    writeLastChunk(out);
+    return;
+  }
+  out.append("0\r\n", 3);
+  forEachTrailer(trailers, [&out](std::string_view name, std::string_view value) {
+    out.append(name);
+    out.append(": ", 2);
+    out.append(value);
+    out.append("\r\n", 2);
+  });
+  out.append("\r\n", 2);
+}
+
 std::string_view originForm(std::string_view target) {
   size_t scheme = target.find("://");
   if (target.empty() || target[0] == '/' || target == "*" || scheme == std::string_view::npos)

@@ -66,6 +66,9 @@ inline void writeChunkEnd(core::Buffer& out) {
 inline void writeLastChunk(core::Buffer& out) {
   out.append("0\r\n\r\n", 5);
 }
+// The last chunk with a trailer section: the fields of `trailers` (lines "name: value\r\n")
+// that forEachTrailer lets through.
+void writeLastChunk(std::string_view trailers, core::Buffer& out);
 
 // The origin-form part of a request target: "/p?q" for "/p?q" or "http://h/p?q"; "/" for
 // "http://h"; "?q" for "http://h?q" (the writer puts the "/" before it); "*" for "*".

@@ -70,7 +70,12 @@ std::string requestBlock(std::string_view path, std::string_view method,
   b += static_cast<char>(0x86);  // :scheme http
   literalIndexedName(b, 4, path);
   literalIndexedName(b, 1, "h2.test");
-  for (const auto& [name, value] : extra) {
+  return b + fieldBlock(extra);
+}
+
+std::string fieldBlock(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string b;
+  for (const auto& [name, value] : fields) {
     b += static_cast<char>(0x00);  // literal without indexing, new name
     putString(b, name);
     putString(b, value);

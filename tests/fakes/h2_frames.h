@@ -34,6 +34,8 @@ std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view
 // plus `extra` literal fields.
 std::string requestBlock(std::string_view path, std::string_view method = "GET",
                          const std::vector<std::pair<std::string, std::string>>& extra = {});
+// Literal fields only: a trailer block.
+std::string fieldBlock(const std::vector<std::pair<std::string, std::string>>& fields);
 std::string rstStream(uint32_t stream, uint32_t code);
 std::string windowUpdate(uint32_t stream, uint32_t increment);
 std::string goaway(uint32_t last_stream, uint32_t code);

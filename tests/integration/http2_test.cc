@@ -336,3 +336,81 @@ TEST_F(Http2Test, CurlOverTlsNegotiatesH2) {
 
 }  // namespace
 }  // namespace meridian::integration
+
+namespace meridian::integration {
+namespace {
+
+// Trailers pass both ways. An upstream's chunked response with trailer fields reaches an h2
+// client as a trailing HEADERS frame (hop-by-hop ones dropped), and an HTTP/1.1 client in the
+// last chunk; an h2 client's trailers reach the upstream in the last chunk of a chunked body.
+constexpr std::string_view kChunkedWithTrailers =
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
+    "5\r\nhello\r\n0\r\nGrpc-Status: 0\r\nConnection: close\r\nX-Digest: abc\r\n\r\n";
+
+TEST_F(Http2Test, ResponseTrailersReachAnH2ClientAsTrailingHeaders) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::raw(std::string(kChunkedWithTrailers)));
+  CommandResult r = fakes::runCommand({"nghttp", "-v", "-t", "20", url("/t")}, milliseconds(30000));
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.out.find("hello"), std::string::npos) << r.out;
+  // The trailing block comes after the DATA: its fields are printed after the body's frame.
+  size_t data = r.out.find("recv DATA frame");
+  size_t status = r.out.find("grpc-status: 0");
+  ASSERT_NE(data, std::string::npos) << r.out;
+  ASSERT_NE(status, std::string::npos) << r.out;
+  EXPECT_GT(status, data) << r.out;
+  EXPECT_NE(r.out.find("x-digest: abc"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("connection: close"), std::string::npos) << "hop-by-hop trailer passed";
+}
+
+TEST_F(Http2Test, ResponseTrailersReachAnHttp11ClientInTheLastChunk) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::raw(std::string(kChunkedWithTrailers)));
+  auto r = curl({"--http1.1", "--raw", url("/t")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.out.find("5\r\nhello\r\n0\r\nGrpc-Status: 0\r\nX-Digest: abc\r\n\r\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(Http2Test, RequestTrailersFromAnH2ClientReachTheUpstream) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(200, {}, "ok\n"));
+  // No content-length: the body goes upstream chunked, and its trailers in the last chunk.
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1, hf::requestBlock("/up", "POST")) +
+                     hf::frame(hf::kData, 0, 1, "hello") +
+                     hf::frame(hf::kHeaders, hf::kEndHeaders | hf::kEndStream, 1,
+                               hf::fieldBlock({{"x-checksum", "1234"}, {"te", "trailers"}}))));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; }, kWait));
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto req = upstream_.request(0);
+  EXPECT_TRUE(req.chunked);
+  EXPECT_EQ(req.body, "hello");
+  EXPECT_EQ(fakes::findHeader(req.trailers, "x-checksum"), "1234");
+  EXPECT_FALSE(fakes::hasHeader(req.trailers, "te"));  // hop-by-hop
+
+  // With a content-length the body keeps it, and HTTP/1.1 has no place for trailers.
+  upstream_.enqueue(Action::respond(200, {}, "ok\n"));
+  TcpClient d;
+  ASSERT_TRUE(rawConnect(d));
+  ASSERT_TRUE(d.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
+                               hf::requestBlock("/up", "POST", {{"content-length", "5"}})) +
+                     hf::frame(hf::kData, 0, 1, "hello") +
+                     hf::frame(hf::kHeaders, hf::kEndHeaders | hf::kEndStream, 1,
+                               hf::fieldBlock({{"x-checksum", "1234"}}))));
+  seen.clear();
+  ASSERT_TRUE(hf::readUntilFrame(
+      d, seen,
+      [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; }, kWait));
+  ASSERT_TRUE(upstream_.waitForRequests(2, kWait));
+  EXPECT_EQ(upstream_.request(1).body, "hello");
+  EXPECT_TRUE(upstream_.request(1).trailers.empty());
+}
+
+}  // namespace
+}  // namespace meridian::integration

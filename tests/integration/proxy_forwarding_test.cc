@@ -65,6 +65,7 @@ TEST_F(ProxyTest, ChunkedRequestBodyIsDecodedAndReframed) {
   EXPECT_TRUE(req.chunked);
   EXPECT_EQ(req.body, "hello world");
   EXPECT_FALSE(req.hasHeader("content-length"));
+  EXPECT_EQ(fakes::findHeader(req.trailers, "x-trailer"), "t");  // trailers pass on
 }
 
 TEST_F(ProxyTest, ChunkedResponseIsStreamedChunked) {

@@ -321,3 +321,44 @@ TEST(ChunkedDecoderTest, LargestSizeIsAccepted) {
 
 }  // namespace
 }  // namespace meridian::proxy::http1
+
+namespace meridian::proxy::http1 {
+namespace {
+
+// Trailer fields are kept as they came, whatever the split; forEachTrailer hands on those a
+// proxy may pass, and writeLastChunk frames them.
+TEST(ChunkedTrailers, KeptAtEverySplitAndFilteredOnTheWayOut) {
+  const std::string body = "3\r\nabc\r\n0\r\nGrpc-Status: 0\r\nConnection: x\r\nX-A:  1 \r\n\r\n";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    ChunkedDecoder d;
+    size_t pos = 0;
+    for (size_t end : {cut, body.size()}) {
+      while (pos < end && !d.done()) {
+        if (d.dataRemaining() > 0) {
+          size_t n = std::min<uint64_t>(d.dataRemaining(), end - pos);
+          d.consumeData(n);
+          pos += n;
+          continue;
+        }
+        auto step = d.parseControl(body.data() + pos, end - pos);
+        ASSERT_NE(step.status, ParseStatus::Error);
+        pos += step.consumed;
+        if (step.consumed == 0) break;
+      }
+    }
+    ASSERT_TRUE(d.done()) << cut;
+    EXPECT_EQ(d.trailers(), "Grpc-Status: 0\r\nConnection: x\r\nX-A:  1 \r\n") << cut;
+  }
+  std::vector<std::pair<std::string, std::string>> passed;
+  forEachTrailer("Grpc-Status: 0\r\nConnection: x\r\nContent-Length: 3\r\nX-A:  1 \r\n",
+                 [&](std::string_view n, std::string_view v) { passed.emplace_back(n, v); });
+  EXPECT_EQ(passed, (std::vector<std::pair<std::string, std::string>>{{"Grpc-Status", "0"},
+                                                                      {"X-A", "1"}}));
+  ChunkedDecoder none;
+  auto step = none.parseControl("0\r\n\r\n", 5);
+  EXPECT_EQ(step.status, ParseStatus::Complete);
+  EXPECT_TRUE(none.trailers().empty());
+}
+
+}  // namespace
+}  // namespace meridian::proxy::http1
