@@ -414,3 +414,60 @@ TEST_F(Http2Test, RequestTrailersFromAnH2ClientReachTheUpstream) {
 
 }  // namespace
 }  // namespace meridian::integration
+
+namespace meridian::integration {
+namespace {
+
+// A masked client text frame (RFC 6455 5.3), payload under 126 bytes.
+std::string maskedTextFrame(std::string_view payload) {
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  std::string f;
+  f += static_cast<char>(0x81);  // FIN, text
+  f += static_cast<char>(0x80 | payload.size());
+  f.append(mask, 4);
+  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+// RFC 8441: WebSocket over an h2 stream. The extended CONNECT becomes an HTTP/1.1 upgrade
+// upstream; the 101 comes back as a 200, and frames ride DATA both ways.
+TEST_F(Http2Test, WebSocketOverExtendedConnectEchoes) {
+  ASSERT_TRUE(startProxy());
+  upstream_.setHandler([](const fakes::ReceivedRequest&) { return Action::webSocketEcho(); });
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
+                               hf::requestBlock("/ws", "CONNECT",
+                                                {{":protocol", "websocket"},
+                                                 {"sec-websocket-version", "13"}}))));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kHeaders && f.stream == 1; },
+      kWait));
+  const hf::Frame& head = seen.back();
+  EXPECT_FALSE(head.flags & hf::kEndStream);
+  // :status 200 is entry 8 of HPACK's static table: an indexed field, 0x88.
+  ASSERT_FALSE(head.payload.empty());
+  EXPECT_EQ(static_cast<uint8_t>(head.payload[0]), 0x88) << "not a 200";
+
+  ASSERT_TRUE(c.send(hf::frame(hf::kData, 0, 1, maskedTextFrame("over h2"))));
+  std::string echoed;
+  seen.clear();
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [&echoed](const hf::Frame& f) {
+        if (f.type == hf::kData && f.stream == 1) echoed += f.payload;
+        return echoed.size() >= 9;
+      },
+      kWait));
+  EXPECT_EQ(echoed, std::string("\x81\x07over h2", 9));  // unmasked, as the upstream sends it
+
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto req = upstream_.request(0);
+  EXPECT_EQ(req.method, "GET");
+  EXPECT_TRUE(fakes::headerHasToken(req.headers, "upgrade", "websocket"));
+  EXPECT_FALSE(req.header("sec-websocket-key").empty());
+}
+
+}  // namespace
+}  // namespace meridian::integration
