@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include "core/log.h"
@@ -18,10 +19,25 @@ namespace h2 {
 
 namespace {
 
+// tchar (RFC 9110 5.6.2) without upper-case letters, as a table: names are checked byte by
+// byte on every request.
+constexpr std::array<bool, 256> kLowerToken = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
 bool isLowerToken(char c) {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= '0' && c <= '9') return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return kLowerToken[static_cast<unsigned char>(c)];
+}
+
+// NUL, CR and LF may not appear in a field value (RFC 9113 8.2.1).
+bool hasForbiddenValueByte(std::string_view v) {
+  for (char c : v)
+    if (c == '\0' || c == '\r' || c == '\n') return true;
+  return false;
 }
 
 bool parseLength(std::string_view v, uint64_t& out) {
@@ -55,8 +71,7 @@ RequestBuilder::Result RequestBuilder::add(std::string_view name, std::string_vi
   bytes_ += name.size() + value.size() + 32;
   if (bytes_ > max_bytes_) return fail(Result::TooLarge, "header list too large");
   if (name.empty()) return fail(Result::Malformed, "empty header name");
-  if (value.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos)
-    return fail(Result::Malformed, "bad header value");
+  if (hasForbiddenValueByte(value)) return fail(Result::Malformed, "bad header value");
   if (name.front() == ':') {
     if (regular_seen_) return fail(Result::Malformed, "pseudo-header after regular header");
     struct Pseudo {
