@@ -27,7 +27,7 @@ TEST(Http1Writer, UpstreamRequestHead) {
       "X-Hop: 1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nAccept: */*\r\n"
       "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: ftp\r\n\r\n";
   RequestHead h = parseRequest(raw);
-  ForwardInfo fwd{"192.0.2.7", "http", "rid", true, 2};
+  ForwardInfo fwd{"192.0.2.7", "http", "rid", true, 2, {}, {}, {}, false};
   core::Buffer out;
   writeUpstreamRequestHead(h, fwd, out);
   EXPECT_EQ(drainAll(out),
@@ -41,7 +41,7 @@ TEST(Http1Writer, AbsoluteFormWithOnlyAQueryGetsARootPath) {
   std::string raw = "GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
   RequestHead h = parseRequest(raw);
   core::Buffer out;
-  writeUpstreamRequestHead(h, ForwardInfo{"1.2.3.4", "http", "r", false, 1}, out);
+  writeUpstreamRequestHead(h, ForwardInfo{"1.2.3.4", "http", "r", false, 1, {}, {}, {}, false}, out);
   std::string s = drainAll(out);
   EXPECT_TRUE(s.starts_with("GET /?x=1 HTTP/1.1\r\n")) << s;
 }
@@ -51,7 +51,7 @@ TEST(Http1Writer, UpgradeKeepsUpgradeHeaders) {
       "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
   RequestHead h = parseRequest(raw);
   core::Buffer out;
-  writeUpstreamRequestHead(h, ForwardInfo{"1.2.3.4", "http", "r", false, 1}, out);
+  writeUpstreamRequestHead(h, ForwardInfo{"1.2.3.4", "http", "r", false, 1, {}, {}, {}, false}, out);
   std::string s = drainAll(out);
   EXPECT_NE(s.find("upgrade: websocket\r\nconnection: upgrade\r\n"), std::string::npos) << s;
 }
