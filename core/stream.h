@@ -84,7 +84,8 @@ class Stream {
   void shutdownWrite();
   // Close with RST instead of FIN (SO_LINGER 0), for aborting a response mid-way.
   void setAbortOnClose();
-  // Frees both buffers if empty: call when the connection goes idle.
+  // Frees both buffers if empty, and the transport's (TLS record buffers; OpenSSL keeps them
+  // while a record is partly read or written): call when the connection goes idle.
   void releaseBuffers();
 
  private:

@@ -7,6 +7,11 @@ sockets open until it is killed or --hold seconds pass (so it can never outlive 
 
 With --tls each connection is TLS (HTTP/1.1 by ALPN, certificate not verified: the load test
 makes its own); the handshakes are done one at a time, blocking, before the request is sent.
+--handshake-only holds TLS connections that never send a request (a client that connects
+ahead of need); --requests N sends N requests one after another on each connection before
+holding it (a busy client that then goes quiet). --rcvbuf shrinks each socket's receive
+buffer, so a large response waits in the server's buffers and is written out after the
+server has finished with the request.
 """
 import argparse
 import os
@@ -39,8 +44,12 @@ def response_complete(data):
     return len(data) >= head_end + 4 + length
 
 
-def connect(port, tls_context):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def connect(port, tls_context, rcvbuf=0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: the window
+    s.connect(("127.0.0.1", port))
     if tls_context is not None:
         s = tls_context.wrap_socket(s, server_hostname="localhost")  # handshakes here
     return s
@@ -64,7 +73,14 @@ def main():
     parser.add_argument("--batch", type=int, default=200, help="connections in flight at once")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--tls", action="store_true", help="TLS, certificate not verified")
+    parser.add_argument("--handshake-only", action="store_true",
+                        help="with --tls: hold each connection after its handshake, no request")
+    parser.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF per socket (bytes)")
+    parser.add_argument("--requests", type=int, default=1,
+                        help="requests per connection, each sent once the last is answered")
     args = parser.parse_args()
+    if args.handshake_only and not args.tls:
+        parser.error("--handshake-only needs --tls")
 
     tls_context = None
     if args.tls:
@@ -79,19 +95,23 @@ def main():
     sel = selectors.DefaultSelector()
     held = []
     pending = {}
+    answered = {}
     opened = 0
     while len(held) < args.count:
         while opened < args.count and len(pending) < args.batch:
-            s = connect(args.port, tls_context)
+            s = connect(args.port, tls_context, args.rcvbuf)
+            opened += 1
+            if args.handshake_only:
+                held.append(s)
+                continue
             s.sendall(request)
             s.setblocking(False)
             pending[s] = b""
             sel.register(s, selectors.EVENT_READ)
-            opened += 1
         if time.monotonic() > deadline:
             sys.exit("idle_conns: timed out with %d of %d connections answered"
                      % (len(held), args.count))
-        for key, _ in sel.select(timeout=1.0):
+        for key, _ in (sel.select(timeout=1.0) if pending else ()):
             s = key.fileobj
             chunk = receive(s)
             while chunk and isinstance(s, ssl.SSLSocket) and s.pending():
@@ -104,6 +124,13 @@ def main():
             if response_complete(pending[s]):
                 if not pending[s].startswith(b"HTTP/1.1 200"):
                     sys.exit("idle_conns: bad response: %r" % pending[s][:100])
+                answered[s] = answered.get(s, 0) + 1
+                if answered[s] < args.requests:
+                    pending[s] = b""
+                    s.setblocking(True)  # a short request: sent whole at once
+                    s.sendall(request)
+                    s.setblocking(False)
+                    continue
                 sel.unregister(s)
                 del pending[s]
                 held.append(s)

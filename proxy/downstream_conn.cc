@@ -118,7 +118,12 @@ void DownstreamConn::onHandshakeDone(core::Stream&) {
   worker_.metrics().countTlsHandshake(listener_.name, t->version());
   if (t->protocol() == "h2") {
     startH2();
+    return;
   }
+  // Until the first request comes, the handshake's record buffers serve no purpose (a client
+  // that connects ahead of need may wait long). A request read ahead with the client's
+  // Finished keeps them: SSL_free_buffers refuses while a record waits.
+  releaseIdleBuffers();
 }
 
 void DownstreamConn::startH2() {
@@ -180,13 +185,16 @@ void DownstreamConn::processInput() {
     core::Buffer& in = stream_->input();
     if (in.empty()) {
       state_ = State::Idle;
-      if (seen_request_) armDeadline(limits.keepalive_timeout);
-      if (!stream_->writePending()) stream_->releaseBuffers();
+      enterKeepAlive(limits);
       stream_->resumeReading();
       break;
     }
     if (state_ == State::Idle) {
       state_ = State::ReadingHead;
+      // Back before the release delay passed: a busy client, whose buffers stay between
+      // requests until it stays away that long.
+      if (release_delay_armed_) busy_ = true;
+      release_delay_armed_ = false;
       armDeadline(limits.header_timeout);
     }
     // h2c with prior knowledge: the client preface instead of a first request.
@@ -229,6 +237,23 @@ void DownstreamConn::processInput() {
     if (!startExchange(head, data, r.consumed)) break;
   }
   in_process_ = false;
+}
+
+// Idle (nothing buffered to parse): give the buffers back, unless this client came back
+// quickly last time; then the release delay does it if the client stays away, and the
+// keep-alive deadline follows. Before the first request, header_timeout stays armed.
+void DownstreamConn::enterKeepAlive(const config::Limits& limits) {
+  if (!busy_) releaseIdleBuffers();
+  if (!seen_request_) return;
+  release_delay_armed_ = limits.keepalive_timeout > kBufferReleaseDelay;
+  armDeadline(release_delay_armed_ ? kBufferReleaseDelay : limits.keepalive_timeout);
+}
+
+// A response still being written keeps its buffers; onDrained comes back once it is out. On
+// TLS, a record the client has only partly sent keeps OpenSSL's (SSL_free_buffers refuses):
+// the client is mid-request, and the next idle turn frees them.
+void DownstreamConn::releaseIdleBuffers() {
+  if (!stream_->writePending() && stream_->input().empty()) stream_->releaseBuffers();
 }
 
 bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, size_t consumed) {
@@ -385,12 +410,24 @@ void DownstreamConn::onDrained(core::Stream&) {
     exchange_->onDownstreamDrained();
   } else if (state_ == State::Closing && !stream_->writePending()) {
     stream_->shutdownWrite();
+  } else if (state_ == State::Idle && !busy_) {
+    releaseIdleBuffers();  // the last response went out after the connection went idle
   }
 }
 
 void DownstreamConn::onDeadline() {
   switch (state_) {
     case State::Idle:
+      if (release_delay_armed_) {
+        // Idle for the release delay: no longer busy. What is left of keep-alive follows
+        // (reckoned with the current config, like every other deadline of this connection).
+        release_delay_armed_ = false;
+        busy_ = false;
+        releaseIdleBuffers();
+        core::Millis keepalive = worker_.snapshot()->config->limits.keepalive_timeout;
+        armDeadline(std::max(keepalive - kBufferReleaseDelay, core::Millis(1)));
+        return;
+      }
       if (seen_request_) {
         worker_.stats().add(Counter::KeepaliveTimeout);
         closeNow();

@@ -9,6 +9,14 @@
 // On a TLS listener the connection first runs the handshake (its Stream carries the TLS
 // transport; SNI and ALPN are decided in certs/), then dispatches on the negotiated protocol.
 // On a plain listener with redirect_to_https, every request is answered 308 to https.
+//
+// Idle, a connection holds no buffers: its input and output buffers and, on TLS, OpenSSL's
+// record buffers (16 KiB each way) go back once the response is out (at once, or when a late
+// write drains), and after the handshake until the first request. A busy client (its next
+// request came within kBufferReleaseDelay) keeps them between requests until it stays away
+// that long: the free and malloc per request were about 3% of an HTTPS/1.1 request's CPU.
+// What stays is OpenSSL's per-connection state (about 13.4 KiB with OpenSSL 3.0, the SSL
+// object alone 7.4 KiB) and ours (about 0.5 KiB).
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -71,6 +79,9 @@ class DownstreamConn final : public core::StreamHandler,
   void onDeadline() override;
 
   static constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+  // How long a busy keep-alive connection (one that came back this quickly last time) waits
+  // before giving back its buffers; others give them back as soon as they idle.
+  static constexpr core::Millis kBufferReleaseDelay{200};
 
  private:
   enum class State { Idle, ReadingHead, InExchange, Closing, Closed };
@@ -86,6 +97,9 @@ class DownstreamConn final : public core::StreamHandler,
   void countHandshakeFailure(const char* why);
   void closeGracefully();
   void closeNow();
+  // Idle between requests: buffers go back now, or after kBufferReleaseDelay for a busy client.
+  void enterKeepAlive(const config::Limits& limits);
+  void releaseIdleBuffers();
   void armDeadline(core::Millis after);
   void cancelDeadline();
 
@@ -97,6 +111,10 @@ class DownstreamConn final : public core::StreamHandler,
   State state_ = State::Idle;
   bool in_process_ = false;
   bool seen_request_ = false;
+  // Idle with the release delay as its deadline (the keep-alive deadline follows it).
+  bool release_delay_armed_ = false;
+  // The last request came before the release delay passed: keep buffers between requests.
+  bool busy_ = false;
   Protocol protocol_ = Protocol::Http1;
   uint16_t redirect_port_ = 0;  // redirect_to_https on this (plain) listener; 0: none
   routing::IpAddress peer_;
