@@ -167,8 +167,11 @@ TEST_F(GeoRoutingTest, EndpointThatResetsTrafficIsEjectedThenReadmitted) {
   EXPECT_LT(ejected.count(), 3000);
   iad_.clearRecorded();
   EXPECT_EQ(get(kNl).body, "iad");
-  for (const auto& req : iad_.requests())
-    if (req.target != "/healthz") EXPECT_EQ(req.header("meridian-attempt"), "1");
+  for (const auto& req : iad_.requests()) {
+    if (req.target != "/healthz") {
+      EXPECT_EQ(req.header("meridian-attempt"), "1");
+    }
+  }
   EXPECT_EQ(trafficTo(iad_), 1u);
   EXPECT_NE(admin("/regions").find("\"ejected\": true"), std::string::npos);
   serveAs(ams_, true);

@@ -28,13 +28,7 @@ class Http2Test : public ProxyTest {
     return curl(std::move(args));
   }
 
-  long long vmRssKiB() {
-    std::ifstream in("/proc/" + std::to_string(proxy_.pid()) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-    return -1;
-  }
+  long long vmRssKiB() { return procStatusKiB(proxy_.pid(), "VmRSS"); }
 
   // A raw h2 connection past the preface and SETTINGS exchange.
   ::testing::AssertionResult rawConnect(TcpClient& c) {

@@ -3,8 +3,12 @@
 // is 0; the binary's ports come from its ready file.
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
+#include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tests/fakes/fake_upstream.h"
 #include "tests/fakes/meridian_process.h"
@@ -21,6 +25,25 @@ using fakes::TcpClient;
 using std::chrono::milliseconds;
 
 inline constexpr milliseconds kWait{10000};
+
+// Memory bounds are not checked under the sanitizers: their quarantine keeps freed memory
+// resident.
+#ifdef MERIDIAN_SANITIZED
+inline constexpr bool kCheckMemory = false;
+#else
+inline constexpr bool kCheckMemory = true;
+#endif
+
+// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"); -1 when absent.
+inline long procStatusKiB(pid_t pid, std::string_view field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':')
+      return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
 
 class ProxyTest : public ::testing::Test {
  protected:

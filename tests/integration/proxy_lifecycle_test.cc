@@ -9,19 +9,9 @@
 namespace meridian::integration {
 namespace {
 
-#ifdef MERIDIAN_SANITIZED
-constexpr bool kCheckMemory = false;  // sanitizer quarantine keeps freed memory resident
-#else
-constexpr bool kCheckMemory = true;
-#endif
-
 // VmHWM: the peak resident set of a process, in KiB.
 long peakRssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
+  return procStatusKiB(pid, "VmHWM");
 }
 
 TEST_F(ProxyTest, ValidateReportsEveryErrorWithLineAndColumn) {
@@ -81,7 +71,9 @@ TEST_F(ProxyTest, HundredMiBDownloadStreamsInFlatMemory) {
   EXPECT_EQ(r.out, "200 " + std::to_string(kSize));
   long peak = peakRssKiB(proxy_.pid());
   EXPECT_GT(peak, 0);
-  if (kCheckMemory) EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
+  if (kCheckMemory) {
+    EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
+  }
 }
 
 TEST_F(ProxyTest, HundredMiBUploadStreamsInFlatMemory) {
@@ -108,7 +100,9 @@ TEST_F(ProxyTest, HundredMiBUploadStreamsInFlatMemory) {
   EXPECT_EQ(upstream_.request(1).bodyBytes, kSize);
   EXPECT_TRUE(upstream_.request(1).chunked);
   long peak = peakRssKiB(proxy_.pid());
-  if (kCheckMemory) EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
+  if (kCheckMemory) {
+    EXPECT_LT(peak, 48 * 1024) << "peak RSS " << peak << " KiB: body buffered";
+  }
 }
 
 }  // namespace

@@ -14,23 +14,13 @@
 namespace meridian::integration {
 namespace {
 
-#ifdef MERIDIAN_SANITIZED
-constexpr bool kCheckMemory = false;  // sanitizer quarantine keeps freed memory resident
-#else
-constexpr bool kCheckMemory = true;
-#endif
-
 constexpr int kConnections = 300;
 // Measured here: about 15 KiB each with buffers given back, 24 KiB when connections idle
 // after their handshake with its record buffers kept.
 constexpr double kMaxKiBPerConnection = 19.0;
 
 long rssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
+  return procStatusKiB(pid, "VmRSS");
 }
 
 class TlsIdleMemoryTest : public ProxyTest {
