@@ -305,20 +305,7 @@ TEST_F(Http2Test, CurlOverTlsNegotiatesH2) {
   CommandResult certs = fakes::certsDev("127.0.0.1", dir.path() + "/dev");
   ASSERT_EQ(certs.exitCode, 0) << certs.describe();
   std::string d = dir.path() + "/dev";
-  std::string y =
-      "workers: 1\naccess_log: \"off\"\n"
-      "listeners:\n  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
-      "    tls:\n      certificates:\n        - { cert: " +
-      d + "/cert.pem, key: " + d +
-      "/key.pem }\n"
-      "admin: { address: 127.0.0.1:0 }\n"
-      "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-      "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-      upstream_.address() +
-      ", region: ams }\n"
-      "routes:\n  - name: app\n    match: { path_prefix: / }\n"
-      "    backends: [ { cluster: web, weight: 1 } ]\n";
-  ASSERT_TRUE(proxy_.start(y));
+  ASSERT_TRUE(proxy_.start(configYamlWith(tlsListener(d))));
   upstream_.enqueue(Action::respond(200, {}, "secure h2\n"));
   auto r = curl({"--http2", "--cacert", d + "/ca.pem", "-w", "%{http_version}",
                  "https://127.0.0.1:" + std::to_string(port()) + "/tls"});

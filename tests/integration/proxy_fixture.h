@@ -50,9 +50,17 @@ class ProxyTest : public ::testing::Test {
   // `limits` and `timeouts` are YAML flow maps ("{ max_headers: 10 }"), empty for defaults.
   std::string configYaml(const std::string& limits = "", const std::string& timeouts = "",
                          int workers = 1) const {
+    return configYamlWith("  - { name: public, address: 127.0.0.1:0, region: ams }\n", limits,
+                          timeouts, workers);
+  }
+
+  // The same config with these entries under `listeners:` (TLS ones, several).
+  std::string configYamlWith(const std::string& listeners, const std::string& limits = "",
+                             const std::string& timeouts = "", int workers = 1) const {
     std::string y = "workers: " + std::to_string(workers) +
                     "\naccess_log: \"off\"\n"
-                    "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
+                    "listeners:\n" +
+                    listeners +
                     "admin: { address: 127.0.0.1:0 }\n"
                     "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
                     "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
@@ -63,6 +71,15 @@ class ProxyTest : public ::testing::Test {
     if (!timeouts.empty()) y += "    timeouts: " + timeouts + "\n";
     if (!limits.empty()) y += "limits: " + limits + "\n";
     return y;
+  }
+
+  // A TLS listener named `public` serving the dev certificate in `cert_dir` (certs dev's
+  // layout), with more `tls:` keys in `tls_extra` (indented as they are under tls:).
+  static std::string tlsListener(const std::string& cert_dir, const std::string& tls_extra = "") {
+    return "  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
+           "    tls:\n" +
+           tls_extra + "      certificates:\n        - { cert: " + cert_dir +
+           "/cert.pem, key: " + cert_dir + "/key.pem }\n";
   }
 
   ::testing::AssertionResult startProxy(const std::string& limits = "",

@@ -34,20 +34,8 @@ class TlsIdleMemoryTest : public ProxyTest {
   // One worker (the load test's shape), one TLS listener offering http/1.1 only; idle
   // connections are kept past the test's duration.
   std::string yaml() const {
-    return "workers: 1\naccess_log: \"off\"\n"
-           "listeners:\n  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
-           "    tls:\n      protocols: [http/1.1]\n      certificates:\n"
-           "        - { cert: " +
-           dir_ + "/cert.pem, key: " + dir_ +
-           "/key.pem }\n"
-           "admin: { address: 127.0.0.1:0 }\n"
-           "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-           "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-           upstream_.address() +
-           ", region: ams }\n"
-           "routes:\n  - name: app\n    match: { path_prefix: / }\n"
-           "    backends: [ { cluster: web, weight: 1 } ]\n"
-           "limits: { header_timeout: 120s, keepalive_timeout: 120s }\n";
+    return configYamlWith(tlsListener(dir_, "      protocols: [http/1.1]\n"),
+                          "{ header_timeout: 120s, keepalive_timeout: 120s }");
   }
 
   long long handshakes() {

@@ -35,21 +35,13 @@ class TlsTest : public ProxyTest {
   // redirects to https port 8443.
   std::string yaml(const std::string& entries, const std::string& min_version = "1.2",
                    int workers = 2) const {
-    return "workers: " + std::to_string(workers) +
-           "\naccess_log: \"off\"\n"
-           "listeners:\n"
-           "  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
-           "    tls:\n      certificates:\n" +
-           entries + "      min_version: \"" + min_version +
-           "\"\n"
-           "  - name: plain\n    address: 127.0.0.1:0\n    redirect_to_https: 8443\n"
-           "admin: { address: 127.0.0.1:0 }\n"
-           "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-           "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-           upstream_.address() +
-           ", region: ams }\n"
-           "routes:\n  - name: app\n    match: { path_prefix: / }\n"
-           "    backends: [ { cluster: web, weight: 1 } ]\n";
+    return configYamlWith(
+        "  - name: public\n    address: 127.0.0.1:0\n    region: ams\n"
+        "    tls:\n      certificates:\n" +
+            entries + "      min_version: \"" + min_version +
+            "\"\n"
+            "  - name: plain\n    address: 127.0.0.1:0\n    redirect_to_https: 8443\n",
+        "", "", workers);
   }
 
   uint16_t tlsPort() const { return proxy_.listenerPort("public"); }
