@@ -199,29 +199,9 @@ bool startsWithNoCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && http1::iequals(s.substr(0, prefix.size()), prefix);
 }
 
-// The values of an HTTP/1 head's Connection fields: the names they list are hop-by-hop too
-// (RFC 9110 7.6.1). Collected once per head, not looked up again for every field.
-struct ConnectionNames {
-  explicit ConnectionNames(const std::vector<http1::Header>& headers) {
-    for (const auto& h : headers)
-      if (h.name.size() == 10 && http1::iequals(h.name, "connection")) {
-        if (count < kMax) values[count] = h.value;
-        ++count;
-      }
-  }
-  bool names(std::string_view field) const {
-    for (size_t i = 0; i < count && i < kMax; ++i)
-      if (http1::hasToken(values[i], field)) return true;
-    return false;
-  }
-  static constexpr size_t kMax = 4;  // more Connection fields than this: the rest are ignored
-  std::string_view values[kMax];
-  size_t count = 0;
-};
-
 // Fields of an HTTP/1 head that may not travel in HTTP/2 (RFC 9113 8.2.2: every
 // connection-specific field is hop-by-hop), or that we write ourselves.
-bool dropFromResponse(const ConnectionNames& connection, std::string_view name) {
+bool dropFromResponse(const http1::ConnectionTokens& connection, std::string_view name) {
   return http1::isHopByHop(name) || http1::iequals(name, "meridian-region") ||
          http1::iequals(name, "content-length") || connection.names(name);
 }
@@ -261,7 +241,7 @@ bool H2Stream::writeResponseHead(const http1::ResponseHead& head,
   // RFC 8441: an extended CONNECT succeeds with 200; the tunnel's bytes are DATA frames.
   fields.addNumber(":status", static_cast<uint64_t>(head.status == 101 ? 200 : head.status));
   bool no_body_status = head.status < 200 || head.status == 204;
-  ConnectionNames connection(head.headers);
+  http1::ConnectionTokens connection = http1::connectionTokens(head.headers);
   for (const auto& h : head.headers) {
     if (head.framing == http1::Framing::None && !no_body_status && !head.upgrade &&
         http1::iequals(h.name, "content-length")) {
@@ -286,7 +266,7 @@ void H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
   h2::FieldList& fields = h2::scratchFields();
   fields.clear();
   fields.addNumber(":status", static_cast<uint64_t>(head.status));
-  ConnectionNames connection(head.headers);
+  http1::ConnectionTokens connection = http1::connectionTokens(head.headers);
   for (const auto& h : head.headers)
     if (!dropFromResponse(connection, h.name)) fields.addLowered(h.name, h.value);
   session_.submitHeaders(id_, fields, false);

@@ -731,6 +731,19 @@ bool hasToken(std::string_view list, std::string_view token) {
   return found;
 }
 
+bool ConnectionTokens::names(std::string_view field) const {
+  for (size_t i = 0; i < n; ++i)
+    if (hasToken(values[i], field)) return true;
+  return false;
+}
+
+ConnectionTokens connectionTokens(const std::vector<Header>& headers) {
+  ConnectionTokens t;
+  for (const auto& h : headers)
+    if (t.n < ConnectionTokens::kMax && iequals(h.name, "connection")) t.values[t.n++] = h.value;
+  return t;
+}
+
 void forEachTrailer(std::string_view section,
                     const std::function<void(std::string_view, std::string_view)>& fn) {
   while (!section.empty()) {

@@ -7,6 +7,7 @@
 // Strictness is the point: anything two HTTP implementations could read differently (the root
 // of request smuggling) is an Error here, never a guess. See http1_parser_test.cc for the
 // table of what is accepted and refused.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -186,6 +187,16 @@ std::string_view findHeader(const std::vector<Header>& headers, std::string_view
 // True when a comma-separated header value (e.g. Connection) contains `token`, ignoring case
 // and optional whitespace.
 bool hasToken(std::string_view list, std::string_view token);
+
+// The values of a message's Connection fields (the first kMax of them): the fields they name
+// are hop-by-hop too (RFC 9110 7.6.1). Collected once per head, then asked per field.
+struct ConnectionTokens {
+  static constexpr size_t kMax = 8;
+  std::array<std::string_view, kMax> values{};
+  size_t n = 0;
+  bool names(std::string_view field) const;
+};
+ConnectionTokens connectionTokens(const std::vector<Header>& headers);
 
 // Calls fn(name, value) for each field of a trailer section (ChunkedDecoder::trailers(), or
 // lines built the same way) that may be passed on: not hop-by-hop, not Content-Length or

@@ -9,26 +9,6 @@ namespace meridian::proxy::http1 {
 
 namespace {
 
-constexpr size_t kMaxConnectionFields = 8;
-
-// The Connection header values of a message: the fields they name are hop-by-hop too.
-struct ConnectionTokens {
-  std::array<std::string_view, kMaxConnectionFields> values{};
-  size_t n = 0;
-  bool names(std::string_view field) const {
-    for (size_t i = 0; i < n; ++i)
-      if (hasToken(values[i], field)) return true;
-    return false;
-  }
-};
-
-ConnectionTokens connectionTokens(const std::vector<Header>& headers) {
-  ConnectionTokens t;
-  for (const auto& h : headers)
-    if (t.n < kMaxConnectionFields && iequals(h.name, "connection")) t.values[t.n++] = h.value;
-  return t;
-}
-
 // Heads are assembled in one per-thread scratch string and handed to the buffer in a single
 // append: a dozen small evbuffer_add calls per head cost more than the bytes themselves.
 class HeadBuilder {
