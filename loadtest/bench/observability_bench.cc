@@ -7,8 +7,8 @@
 #include <chrono>
 #include <string>
 
-#include "proxy/access_log.h"
-#include "proxy/request_metrics.h"
+#include "proxy/observe/access_log.h"
+#include "proxy/observe/request_metrics.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/http1_parser.h"
+#include "proxy/http/http1_parser.h"
 
 namespace http1 = meridian::proxy::http1;
 using http1::Framing;

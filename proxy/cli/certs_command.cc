@@ -1,0 +1,90 @@
+#include "proxy/cli/certs_command.h"
+
+#include <stdio.h>
+
+#include "certs/dev_ca.h"
+
+namespace meridian::proxy {
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
+    "  writes DIR/ca.pem and DIR/ca.key (a local CA, kept when DIR already has one),\n"
+    "  DIR/cert.pem (a certificate for the hosts, then the CA) and DIR/key.pem;\n"
+    "  ECDSA P-256 unless --rsa (RSA-2048)\n";
+
+std::vector<std::string> splitHosts(const std::string& list) {
+  std::vector<std::string> hosts;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) hosts.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return hosts;
+}
+
+void printHowTo(const certs::DevCertFiles& f, const std::vector<std::string>& hosts,
+                const std::string& dir, bool rsa) {
+  std::string names;
+  for (const auto& h : hosts) names += (names.empty() ? "" : ", ") + h;
+  printf("%s %s\n", f.reused_ca ? "kept the CA in" : "wrote a new CA:", f.ca_cert.c_str());
+  printf("wrote %s and %s for %s (%s, valid 90 days)\n\n", f.cert.c_str(), f.key.c_str(),
+         names.c_str(), rsa ? "RSA-2048" : "ECDSA P-256");
+  std::string host = hosts.front();
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  printf("Serve it (config):\n");
+  printf(
+      "  listeners:\n"
+      "    - name: public\n"
+      "      address: 127.0.0.1:8443\n"
+      "      tls:\n"
+      "        certificates:\n"
+      "          - { cert: %s, key: %s }\n\n",
+      f.cert.c_str(), f.key.c_str());
+  printf("Try it:\n  curl --cacert %s https://%s:8443/\n", f.ca_cert.c_str(), host.c_str());
+  printf("(%s/ca.key signs certificates: keep it private, and trust ca.pem only for development)\n",
+         dir.c_str());
+}
+
+}  // namespace
+
+int runCertsCommand(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "dev") {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  std::vector<std::string> hosts;
+  std::string dir;
+  bool rsa = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--hosts" && has_value) {
+      hosts = splitHosts(args[++i]);
+    } else if (a == "--out" && has_value) {
+      dir = args[++i];
+    } else if (a == "--rsa") {
+      rsa = true;
+    } else {
+      fprintf(stderr, "meridian: unexpected argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (hosts.empty() || dir.empty()) {
+    fprintf(stderr, "meridian: certs dev needs --hosts and --out\n%s", kUsage);
+    return 2;
+  }
+  auto files =
+      certs::writeDevCertificates(hosts, dir, rsa ? certs::KeyKind::Rsa : certs::KeyKind::Ecdsa);
+  if (!files.ok()) {
+    fprintf(stderr, "meridian: certs dev: %s\n", files.error().detail.c_str());
+    return 1;
+  }
+  printHowTo(files.value(), hosts, dir, rsa);
+  return 0;
+}
+
+}  // namespace meridian::proxy

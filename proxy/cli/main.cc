@@ -1,0 +1,198 @@
+// meridian: the command line. Each command is a function; main() only dispatches.
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "certs/tls_info.h"
+#include "config/loader.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "proxy/cli/certs_command.h"
+#include "proxy/cli/demo.h"
+#include "proxy/policy/snapshot.h"
+#include "proxy/server/server.h"
+#include "routing/explain.h"
+
+#ifndef MERIDIAN_YAML_CPP_VERSION
+#define MERIDIAN_YAML_CPP_VERSION "unknown"
+#endif
+#ifndef MERIDIAN_VERSION
+#define MERIDIAN_VERSION "dev"
+#endif
+
+namespace {
+
+using meridian::config::loadFile;
+using meridian::config::LoadResult;
+
+void usage(FILE* out) {
+  fputs(
+      "usage:\n"
+      "  meridian run -c FILE [--ready-file PATH]   serve; SIGTERM/SIGINT drain, SIGHUP reloads\n"
+      "      [--pid-file PATH] [--takeover PIDFILE] SIGUSR2 upgrades: a new process takes over\n"
+      "  meridian validate -c FILE                  check a config: `ok`, or FILE:LINE:COL: "
+      "errors\n"
+      "  meridian route explain -c FILE --client-ip IP [--host H] [--path P] [--method M]\n"
+      "                                             where a request would go and why (JSON)\n"
+      "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
+      "                                             a development CA and certificate\n"
+      "  meridian demo                              proxy + three demo regions on loopback\n"
+      "  meridian version                           versions of meridian and its libraries\n",
+      out);
+}
+
+// Finds `-c FILE` / `--config FILE` and `--ready-file PATH` in args; false on anything unknown.
+bool parseFlags(const std::vector<std::string>& args, std::string& config, std::string& ready) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if ((a == "-c" || a == "--config") && has_value) {
+      config = args[++i];
+    } else if (a == "--ready-file" && has_value) {
+      ready = args[++i];
+    } else {
+      fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
+      return false;
+    }
+  }
+  if (config.empty()) fprintf(stderr, "meridian: -c FILE is required\n");
+  return !config.empty();
+}
+
+void printDiagnostics(const LoadResult& r) {
+  for (const auto& d : r.diagnostics) fprintf(stderr, "%s\n", d.text().c_str());
+}
+
+int cmdValidate(const std::vector<std::string>& args) {
+  std::string config, ready;
+  if (!parseFlags(args, config, ready)) return 2;
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    for (const auto& d : r.diagnostics) printf("%s\n", d.text().c_str());
+    return 1;
+  }
+  // Certificates are checked as `run` would load them: readable, matching their keys, valid.
+  auto tls = meridian::proxy::buildTlsContexts(r.config);
+  if (!tls.ok()) {
+    printf("%s\n", tls.error().detail.c_str());
+    return 1;
+  }
+  printf("ok\n");
+  return 0;
+}
+
+int cmdRun(const std::vector<std::string>& args) {
+  std::string config, ready, pid_file, takeover;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--pid-file" && i + 1 < args.size())
+      pid_file = args[++i];
+    else if (args[i] == "--takeover" && i + 1 < args.size())
+      takeover = args[++i];
+    else
+      rest.push_back(args[i]);
+  }
+  if (!parseFlags(rest, config, ready)) return 2;
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    printDiagnostics(r);
+    return 1;
+  }
+  meridian::proxy::Server::Options opts;
+  opts.config_path = config;
+  opts.ready_file = ready;
+  opts.pid_file = pid_file;
+  opts.takeover_from = takeover;
+  opts.argv = {"meridian", "run"};
+  opts.argv.insert(opts.argv.end(), args.begin(), args.end());
+  meridian::proxy::Server server(
+      opts, std::make_shared<const meridian::config::Config>(std::move(r.config)));
+  return server.run();
+}
+
+// Explains on the config as written: health is what the config assumes before any check ran
+// (GET /explain on a running proxy shows live health).
+int cmdRouteExplain(const std::vector<std::string>& args) {
+  std::string config;
+  meridian::routing::ExplainInput in;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (i + 1 >= args.size()) {
+      fprintf(stderr, "meridian: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const std::string& v = args[++i];
+    if (a == "-c" || a == "--config")
+      config = v;
+    else if (a == "--client-ip")
+      in.client_ip = v;
+    else if (a == "--host")
+      in.host = v;
+    else if (a == "--path")
+      in.path = v;
+    else if (a == "--method")
+      in.method = v;
+    else if (a == "--prefer-region")
+      in.prefer_region = v;
+    else {
+      fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (config.empty() || in.client_ip.empty()) {
+    fprintf(stderr, "meridian: route explain needs -c FILE and --client-ip IP\n");
+    return 2;
+  }
+  LoadResult r = loadFile(config);
+  if (!r.ok()) {
+    printDiagnostics(r);
+    return 1;
+  }
+  auto cfg = std::make_shared<const meridian::config::Config>(std::move(r.config));
+  auto snap = meridian::proxy::buildSnapshot(cfg, 1);
+  if (!snap.ok()) {
+    fprintf(stderr, "%s\n", snap.error().detail.c_str());
+    return 1;
+  }
+  const auto& s = *snap.value();
+  if (!cfg->listeners.empty()) in.listener_region = cfg->listeners.front().region;
+  fputs(meridian::routing::explainJson(*s.router, *s.health, *s.geo, in).c_str(), stdout);
+  return 0;
+}
+
+int cmdVersion() {
+  printf("meridian %s\n", MERIDIAN_VERSION);
+  printf("libevent %s\n", meridian::core::libeventVersion());
+  printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
+  printf("%s\n", meridian::certs::tlsLibraryVersion().c_str());
+  printf("yaml-cpp %s\n", MERIDIAN_YAML_CPP_VERSION);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "run") return cmdRun(args);
+  if (cmd == "validate") return cmdValidate(args);
+  if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "certs") return meridian::proxy::runCertsCommand(args);
+  if (cmd == "route" && !args.empty() && args[0] == "explain")
+    return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (cmd == "version" || cmd == "--version") return cmdVersion();
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "meridian: unknown command '%s'\n", cmd.c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,875 @@
+#include "proxy/exchange/exchange.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include "core/log.h"
+#include "proxy/http/http1_writer.h"
+
+namespace meridian::proxy {
+
+using core::Error;
+using core::ErrorKind;
+using core::Side;
+using http1::Framing;
+
+namespace {
+
+std::string_view pathOf(std::string_view origin_form) {
+  size_t q = origin_form.find('?');
+  return q == std::string_view::npos ? origin_form : origin_form.substr(0, q);
+}
+
+// A client-supplied request id is kept only when it is short and printable: it ends up in
+// upstream logs and ours.
+bool usableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+}  // namespace
+
+Exchange::Exchange(ClientSide& client, ExchangeHost& host, std::string head_bytes,
+                   const http1::RequestHead& head)
+    : down_(client),
+      host_(host),
+      snap_(host.snapshot()),
+      head_bytes_(std::move(head_bytes)),
+      head_(head) {
+  countStart();
+}
+
+void Exchange::countStart() {
+  host_.stats().add(Counter::Requests);
+  host_.stats().requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+}
+
+Exchange::~Exchange() {
+  cancelTimer();
+  detachUpstream();
+  endReplay();
+  releaseIdempotencyKey(false);
+  host_.stats().requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---- Routing -------------------------------------------------------------------------------
+
+void Exchange::start() {
+  request_id_ = http1::findHeader(head_.headers, "x-request-id");
+  if (!usableRequestId(request_id_)) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int half = 0; half < 2; ++half) {
+      uint64_t r = host_.random();
+      for (int i = 0; i < 16; ++i, r >>= 4) generated_id_[half * 16 + i] = kHex[r & 15];
+    }
+    request_id_ = std::string_view(generated_id_, 32);
+  }
+
+  const config::Limits& limits = snap_->config->limits;
+  if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
+      head_.content_length > limits.max_body_bytes) {
+    host_.stats().add(Counter::BodyTooLarge);
+    failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, "content-length"});
+    return;
+  }
+  req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
+  request_done_ = head_.framing == Framing::None;
+
+  pickRoute();
+  if (decision_.outcome == routing::PickOutcome::NoRoute) {
+    host_.stats().add(Counter::NoRoute);
+    failBeforeResponse(Error{ErrorKind::NoRoute, Side::Downstream, false, {}});
+    return;
+  }
+  if (decision_.outcome == routing::PickOutcome::NoHealthyRegion) {
+    failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
+    return;
+  }
+  budget_ = &host_.replayBudget(decision_.route->name);
+  budget_->requestStarted();
+  if (!claimIdempotencyKey()) return;
+  if (!chooseEndpoint()) {
+    failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
+    return;
+  }
+  connect();
+}
+
+// Router::pick with what this request says about itself: where the client is, the region it
+// prefers (meridian-prefer-region; fly-prefer-region on compat: fly routes; a pin cookie after
+// a write on the primary), its blue-green cookie or override.
+void Exchange::pickRoute() {
+  client_addr_ = clientAddress();
+  client_ = snap_->geo->lookup(client_addr_);
+  thread_local std::vector<std::string_view> cookies;
+  cookies.clear();
+  for (const auto& h : head_.headers)
+    if (http1::iequals(h.name, "cookie")) cookies.push_back(h.value);
+  enum class Prefer { Header, Fly, Pin } source = Prefer::Header;
+  std::string_view prefer = http1::findHeader(head_.headers, "meridian-prefer-region");
+  if (prefer.empty()) {
+    source = Prefer::Fly;
+    prefer = http1::findHeader(head_.headers, "fly-prefer-region");
+  }
+  if (prefer.empty()) {
+    source = Prefer::Pin;
+    prefer = pinnedRegion(cookies);
+  }
+  routing::RequestInfo info{head_.host,   pathOf(http1::originForm(head_.target)),
+                            head_.method, &client_,
+                            prefer,       down_.listener().region};
+  info.cookies = cookies;
+  info.backend_override = http1::findHeader(head_.headers, "meridian-backend");
+  info.override_trusted = !info.backend_override.empty() && peerIsTrusted();
+  info.client_ip = &client_addr_;
+  decision_ = snap_->router->pick(info, *snap_->health, host_.random());
+  const config::Route* route = decision_.route;
+  if (prefer.empty() || route == nullptr) return;
+  // fly-prefer-region counts only on compat: fly routes, a pin only on the route's primary.
+  bool ignore = source == Prefer::Fly ? route->compat != "fly"
+                : source == Prefer::Pin
+                    ? route->pin_after_write.count() == 0 || prefer != route->primary_region
+                    : false;
+  if (!ignore) return;
+  info.prefer_region = {};
+  decision_ = snap_->router->pick(info, *snap_->health, host_.random());
+}
+
+bool Exchange::peerIsTrusted() const {
+  for (const auto& cidr : snap_->config->geo.trusted_proxies)
+    if (cidr.contains(down_.peer().bytes)) return true;
+  return false;
+}
+
+// The region a `meridian-pin` cookie ("REGION:UNIX_EXPIRY", set after a replay to the
+// primary) keeps this client on, while it has not expired.
+std::string_view Exchange::pinnedRegion(std::span<const std::string_view> cookies) const {
+  for (std::string_view header : cookies) {
+    std::string_view pin = routing::findCookie(header, kPinCookie);
+    size_t colon = pin.rfind(':');
+    if (colon == std::string_view::npos) continue;
+    int64_t until = 0;
+    std::string_view digits = pin.substr(colon + 1);
+    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), until);
+    if (r.ec != std::errc() || r.ptr != digits.data() + digits.size()) continue;
+    if (until > static_cast<int64_t>(std::time(nullptr))) return pin.substr(0, colon);
+  }
+  return {};
+}
+
+// Where the client is: the socket peer, or, when the peer is a trusted proxy, the right-most
+// untrusted address it forwarded (so a client cannot place itself by sending the header).
+routing::IpAddress Exchange::clientAddress() const {
+  const config::Geo& geo = snap_->config->geo;
+  if (geo.trusted_proxies.empty()) return down_.peer();
+  thread_local std::vector<std::string_view> values;
+  values.clear();
+  for (const auto& h : head_.headers)
+    if (http1::iequals(h.name, geo.client_ip_header)) values.push_back(h.value);
+  return routing::clientAddress(down_.peer(), values, geo.trusted_proxies);
+}
+
+// What this attempt taught us about the endpoint, for passive outlier detection.
+void Exchange::reportOutcome(health::Outcome outcome) {
+  if (endpoint_ != nullptr) host_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
+}
+
+// Least outstanding requests among the healthy, untried endpoints of the first region in the
+// order that still has one; ties go to a random one so workers do not all pick the same.
+bool Exchange::chooseEndpoint() {
+  const routing::ClusterPlan& plan = *decision_.plan;
+  const auto& addrs = (*snap_->endpoints)[plan.index];
+  for (; region_pos_ < decision_.order_size; ++region_pos_) {
+    const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
+    int best = -1;
+    int best_active = 0;
+    uint64_t tiebreak = host_.random();
+    for (size_t k = 0; k < group.endpoints.size(); ++k) {
+      uint32_t e = group.endpoints[(k + tiebreak) % group.endpoints.size()];
+      if (e < 64 && (tried_mask_ & (1ull << e))) continue;
+      bool all_unhealthy_mode = decision_.route->all_unhealthy == config::AllUnhealthy::RouteAnyway;
+      if (!snap_->health->healthy(plan.index, e) && !all_unhealthy_mode) continue;
+      int active = host_.pool().active(addrs[e].text);
+      if (best < 0 || active < best_active) {
+        best = static_cast<int>(e);
+        best_active = active;
+      }
+    }
+    if (best >= 0) {
+      if (best < 64) tried_mask_ |= 1ull << best;
+      endpoint_ = &addrs[static_cast<size_t>(best)];
+      region_ = group.name;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Exchange::connect() {
+  state_ = State::Connecting;
+  ++attempts_;
+  const config::Cluster& cluster = *decision_.plan->cluster;
+  armTimer(decision_.route->timeouts.connect);
+  UpstreamUser* self = this;
+  switch (host_.pool().acquire(*endpoint_, cluster.pool, self, resendable())) {
+    case UpstreamPool::Acquire::Ready:
+    case UpstreamPool::Acquire::Pending:
+      return;
+    case UpstreamPool::Acquire::Overloaded:
+      failBeforeResponse(Error{ErrorKind::UpstreamOverloaded, Side::Upstream, false, {}});
+      return;
+    case UpstreamPool::Acquire::Failed:
+      onUpstreamConnectFailed(errno);
+      return;
+  }
+}
+
+void Exchange::onConnectTimeout() {
+  host_.stats().add(Counter::UpstreamConnectTimeouts);
+  detachUpstream();
+  onUpstreamConnectFailed(ETIMEDOUT);
+}
+
+// Nothing was sent: the next endpoint, then the next region, is always safe to try.
+void Exchange::onUpstreamConnectFailed(int err) {
+  if (state_ != State::Connecting) return;
+  reportOutcome(health::Outcome::ConnectFailure);
+  logDebug("upstream %s: connect failed: %s", endpoint_->text.c_str(), strerror(err));
+  bool timed_out = err == ETIMEDOUT;
+  if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
+  failBeforeResponse(Error{timed_out ? ErrorKind::ConnectTimeout : ErrorKind::ConnectRefused,
+                           Side::Upstream, true, strerror(err)});
+}
+
+void Exchange::onUpstreamReady(UpstreamConn& conn) {
+  up_ = &conn;
+  if (!counted_active_) {
+    host_.pool()
+        .endpoint(*endpoint_, decision_.plan->cluster->pool)
+        .active.fetch_add(1, std::memory_order_relaxed);
+    counted_active_ = true;
+  }
+  up_->stream().setLowWatermark(kLowWatermark);
+  sendRequestHead();
+}
+
+// ---- Forwarding ----------------------------------------------------------------------------
+
+void Exchange::sendRequestHead() {
+  state_ = State::Forwarding;
+  http1::ForwardInfo fwd;
+  fwd.client_ip = down_.clientIp();
+  fwd.proto = down_.listener().tls ? "https" : "http";
+  fwd.request_id = request_id_;
+  fwd.attempt = attempts_;
+  fwd.client_region = snap_->router->nearestRegion(client_);
+  fwd.client_country = client_.country;
+  fwd.replay_src = replay_src_;
+  fwd.replay_src_fly = replay_src_fly_;
+  http1::writeUpstreamRequestHead(head_, fwd, up_->stream().output());
+  // A replay sends again the body the failed attempt sent; the rest follows from the client.
+  sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());
+  // We answered Expect ourselves (the upstream never sees it): tell the client to send the
+  // body now that there is somewhere for it to go.
+  if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
+      down_.requestInput().empty()) {
+    down_.writeContinue();
+    sent_continue_ = true;
+  }
+  armTimer(decision_.route->timeouts.idle);  // replaces the connect timer
+  pumpRequestBody();
+  if (request_done_ && state_ == State::Forwarding) armResponseTimer();
+}
+
+// While the body streams, only progress matters (the idle timeout); the per-try clock starts
+// once the whole request is sent, as Envoy's does, so a long upload is not a slow upstream.
+void Exchange::armResponseTimer() {
+  const auto& t = decision_.route->timeouts;
+  if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
+  int64_t left = deadline_ms_ - core::monotonicMillis();
+  armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
+}
+
+// Moves request body bytes from the client to the upstream, re-framing chunked bodies, until
+// the client's bytes run out, the body ends, or the upstream's buffer is full.
+void Exchange::pumpRequestBody() {
+  if (up_ == nullptr || request_done_ || state_ == State::Done) {
+    if (up_ != nullptr && !up_->stream().flush()) onUpstreamError(*up_, errno);
+    return;
+  }
+  core::Buffer& in = down_.requestInput();
+  core::Buffer& out = up_->stream().output();
+  const size_t out_before = out.size();
+  uint64_t moved = 0;
+  if (head_.framing == Framing::ContentLength) {
+    moved = std::min<uint64_t>(req_remaining_, in.size());
+    out.moveFrom(in, moved);
+    req_remaining_ -= moved;
+    request_done_ = req_remaining_ == 0;
+  } else if (head_.framing == Framing::UntilClose) {
+    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
+    // chunked.
+    moved = in.size();
+    if (moved > 0) {
+      http1::writeChunkHeader(moved, out);
+      out.moveFrom(in, moved);
+      http1::writeChunkEnd(out);
+    }
+    if (down_.requestInputEnded()) {
+      http1::writeLastChunk(down_.requestTrailers(), out);
+      request_done_ = true;
+    }
+  } else if (!moveChunkedBody(in, out, req_chunks_, true, moved, request_done_)) {
+    host_.stats().add(Counter::BadRequest);
+    if (!response_started_) {
+      failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"});
+    } else {
+      abort("bad chunked request body");
+    }
+    return;
+  }
+  req_body_bytes_ += moved;
+  keepSentBody(out, out_before);
+  const uint64_t max_body = snap_->config->limits.max_body_bytes;
+  if (max_body != 0 && req_body_bytes_ > max_body) {
+    host_.stats().add(Counter::BodyTooLarge);
+    if (!response_started_) {
+      failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}});
+    } else {
+      abort("request body too large");
+    }
+    return;
+  }
+  if (!up_->stream().flush()) {
+    onUpstreamError(*up_, errno);
+    return;
+  }
+  // Back-pressure: stop reading the client while the upstream's buffer is still full after
+  // the write (checked after it: a paused reader with an empty buffer would never resume).
+  if (out.size() > kHighWatermark)
+    down_.pauseRequestInput();
+  else if (!request_done_)
+    down_.resumeRequestInput();
+  if (state_ != State::Forwarding) return;
+  if (request_done_)
+    armResponseTimer();
+  else if (moved > 0)
+    armTimer(decision_.route->timeouts.idle);
+}
+
+// Moves whole chunk data through, parsing only the control bytes between chunks. With
+// `rechunk`, data is written out with our own chunk framing; otherwise raw (decoded).
+bool Exchange::moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
+                               bool rechunk, uint64_t& moved, bool& done) {
+  while (!in.empty() && !dec.done()) {
+    if (dec.dataRemaining() > 0) {
+      uint64_t n = std::min<uint64_t>(dec.dataRemaining(), in.size());
+      if (rechunk) http1::writeChunkHeader(n, out);
+      out.moveFrom(in, n);
+      if (rechunk) http1::writeChunkEnd(out);
+      dec.consumeData(n);
+      moved += n;
+      continue;
+    }
+    std::string_view front = in.front();
+    http1::ChunkedDecoder::Step step = dec.parseControl(front.data(), front.size());
+    if (step.status == http1::ParseStatus::Error) return false;
+    in.drain(step.consumed);
+    if (step.consumed == 0 && step.status == http1::ParseStatus::NeedMore) break;
+  }
+  if (dec.done() && !done) {
+    done = true;
+    if (rechunk) http1::writeLastChunk(dec.trailers(), out);
+  }
+  return true;
+}
+
+// ---- Responding ----------------------------------------------------------------------------
+
+void Exchange::onUpstreamData(UpstreamConn& conn) {
+  switch (state_) {
+    case State::Forwarding:
+      parseResponseHead();
+      return;
+    case State::Responding:
+      pumpResponseBody();
+      return;
+    case State::Tunnel:
+      pumpTunnel();
+      return;
+    default:
+      return;
+  }
+}
+
+void Exchange::parseResponseHead() {
+  core::Buffer& in = up_->stream().input();
+  http1::ResponseHead& head = host_.scratchResponse();
+  while (state_ == State::Forwarding && !in.empty()) {
+    http1::HeadLimits limits;
+    limits.max_head_bytes = snap_->config->limits.max_header_bytes;
+    limits.max_headers = static_cast<size_t>(snap_->config->limits.max_headers);
+    size_t avail = std::min(in.size(), limits.max_head_bytes + 1);
+    const char* data = in.pullup(avail);
+    head.clear();
+    http1::ParseResult r =
+        http1::parseResponseHead(data, avail, head_.method == "HEAD", head, limits);
+    if (r.status == http1::ParseStatus::NeedMore) return;
+    if (r.status == http1::ParseStatus::Error) {
+      host_.stats().add(Counter::UpstreamProtocolErrors);
+      logWarn("upstream %s: bad response: %s", endpoint_->text.c_str(),
+              http1::parseErrorName(r.error));
+      failBeforeResponse(
+          Error{ErrorKind::ProtocolError, Side::Upstream, false, http1::parseErrorName(r.error)});
+      return;
+    }
+    if (head.status >= 100 && head.status < 200 && head.status != 101) {
+      // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
+      // Early Hints) go on to HTTP/1.1 clients.
+      if (head.status != 100) down_.writeInterimResponse(head);
+      if (up_ == nullptr) return;  // the client went away meanwhile
+      in.drain(r.consumed);
+      continue;
+    }
+    // A response the app or the replay policy sends elsewhere never reaches the client; the
+    // connection it came on is closed (and `in` with it).
+    if (divertResponse(head)) return;
+    // The head's views point into `in`: write it out before draining those bytes.
+    startResponse(head);
+    if (up_ == nullptr) return;  // the exchange ended meanwhile; `in` went with its connection
+    in.drain(r.consumed);
+    if (state_ == State::Responding)
+      pumpResponseBody();
+    else if (state_ == State::Tunnel)
+      pumpTunnel();
+  }
+}
+
+void Exchange::startResponse(const http1::ResponseHead& head) {
+  cancelTimer();
+  if (head.status == 101 && !head_.upgrade) {
+    // A 101 nobody asked for: the bytes after it mean nothing to the client.
+    host_.stats().add(Counter::UpstreamProtocolErrors);
+    failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unsolicited 101"});
+    return;
+  }
+  response_started_ = true;
+  final_status_ = head.status;
+  startStoring(head);
+  resp_ = {head.status, head.framing, head.keep_alive};
+  reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
+  http1::ResponseOptions opt;
+  opt.client_http10 = head_.minor_version == 0;
+  opt.head_request = head_.method == "HEAD";
+  opt.region = region_;
+  setCookies(opt);
+  bool until_close_to_10 = opt.client_http10 && (head.framing == Framing::Chunked ||
+                                                 head.framing == Framing::UntilClose);
+  // If the client is still sending a body the upstream did not wait for, we cannot find the
+  // next request on this connection: close it after this response.
+  close_client_ = !head_.keep_alive || host_.draining() || until_close_to_10 || !request_done_;
+  opt.close = close_client_;
+  host_.stats().countStatus(head.status);
+  size_t out_before = down_.responseOutput().size();
+  resp_chunked_to_client_ = down_.writeResponseHead(head, opt);
+  // Handing the head over may find the client gone (an HTTP/2 stream reset, a connection
+  // that failed): the exchange has ended then, and its upstream connection with it.
+  if (state_ == State::Done) return;
+  bytes_out_ += down_.responseOutput().size() - out_before;
+  resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
+  if (head.status == 101) {
+    state_ = State::Tunnel;
+    host_.stats().add(Counter::Upgrades);
+    armTimer(decision_.route->timeouts.idle);
+    // The tunnel carries raw bytes both ways from here; whatever the client sent after its
+    // request head belongs to the new protocol.
+    request_done_ = true;
+    down_.resumeRequestInput();
+    return;
+  }
+  state_ = State::Responding;
+  armTimer(decision_.route->timeouts.idle);
+}
+
+// Cookies the response sets: the blue-green backend this client got (affinity: cookie), and,
+// after a write replayed to the primary, the pin that keeps the client's reads there for
+// pin_after_write (residency still wins: the pin only moves a region first when allowed).
+void Exchange::setCookies(http1::ResponseOptions& opt) {
+  const config::Route& route = *decision_.route;
+  const bool tls = down_.listener().tls;
+  if (decision_.set_affinity_cookie && decision_.backend != nullptr) {
+    affinity_cookie_.clear();
+    routing::appendAffinitySetCookie(affinity_cookie_, snap_->router->affinityCookie(route),
+                                     decision_.backend->cluster, tls);
+    opt.set_cookie = affinity_cookie_;
+  }
+  if (app_replayed_ && route.pin_after_write.count() > 0 && region_ == route.primary_region) {
+    int64_t secs = (route.pin_after_write.count() + 999) / 1000;
+    pin_cookie_ = std::string(kPinCookie) + "=" + region_ + ":" +
+                  std::to_string(static_cast<int64_t>(std::time(nullptr)) + secs) +
+                  "; Max-Age=" + std::to_string(secs) + "; Path=/; HttpOnly; SameSite=Lax" +
+                  (tls ? "; Secure" : "");
+    opt.set_cookie_pin = pin_cookie_;
+  }
+}
+
+void Exchange::pumpResponseBody() {
+  core::Buffer& in = up_->stream().input();
+  core::Buffer& out = down_.responseOutput();
+  const size_t out_before = out.size();
+  bool done = false;
+  switch (resp_.framing) {
+    case Framing::None:
+      done = true;
+      break;
+    case Framing::ContentLength: {
+      uint64_t n = std::min<uint64_t>(resp_remaining_, in.size());
+      storeBody(in, n);
+      out.moveFrom(in, n);
+      resp_remaining_ -= n;
+      done = resp_remaining_ == 0;
+      break;
+    }
+    case Framing::Chunked: {
+      uint64_t moved = 0;
+      if (!moveChunkedBody(in, out, resp_chunks_, resp_chunked_to_client_, moved, done)) {
+        host_.stats().add(Counter::UpstreamProtocolErrors);
+        abort("bad chunked response body");
+        return;
+      }
+      if (done && !resp_chunked_to_client_ && !resp_chunks_.trailers().empty())
+        down_.writeResponseTrailers(resp_chunks_.trailers());
+      break;
+    }
+    case Framing::UntilClose: {
+      size_t n = in.size();
+      if (n > 0) {
+        if (resp_chunked_to_client_) http1::writeChunkHeader(n, out);
+        out.moveFrom(in, n);
+        if (resp_chunked_to_client_) http1::writeChunkEnd(out);
+      }
+      if (upstream_eof_) {
+        if (resp_chunked_to_client_) http1::writeLastChunk(out);
+        done = true;
+      }
+      break;
+    }
+  }
+  bytes_out_ += out.size() - out_before;
+  if (!down_.flush()) {
+    onDownstreamGone();
+    return;
+  }
+  if (done) {
+    finishResponse();
+    return;
+  }
+  if (out.size() > kHighWatermark) up_->stream().pauseReading();
+  armTimer(decision_.route->timeouts.idle);
+}
+
+void Exchange::finishResponse() {
+  cancelTimer();
+  // The upstream connection is reusable only when both messages ended cleanly and nothing
+  // extra arrived after the response.
+  bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
+                  resp_.framing != Framing::UntilClose && up_->stream().input().empty();
+  releaseUpstream(reusable);
+  releaseIdempotencyKey(true);
+  finish(!close_client_ && !client_eof_);
+}
+
+void Exchange::pumpTunnel() {
+  core::Buffer& from_client = down_.requestInput();
+  core::Buffer& from_upstream = up_->stream().input();
+  up_->stream().output().moveAllFrom(from_client);
+  down_.responseOutput().moveAllFrom(from_upstream);
+  if (!up_->stream().flush()) {
+    abort("tunnel upstream write failed");
+    return;
+  }
+  if (!down_.flush()) {
+    onDownstreamGone();
+    return;
+  }
+  // Each side reads only while the other side's buffer has room.
+  if (up_->stream().output().size() > kHighWatermark)
+    down_.pauseRequestInput();
+  else if (!client_eof_)
+    down_.resumeRequestInput();
+  if (down_.responseOutput().size() > kHighWatermark)
+    up_->stream().pauseReading();
+  else if (!upstream_eof_)
+    up_->stream().resumeReading();
+  if (client_eof_ && upstream_eof_ && !up_->stream().writePending() && !down_.responsePending()) {
+    releaseUpstream(false);
+    finish(false);
+    return;
+  }
+  armTimer(decision_.route->timeouts.idle);
+}
+
+// ---- Events from either side ---------------------------------------------------------------
+
+void Exchange::onDownstreamData() {
+  switch (state_) {
+    case State::Forwarding:
+    case State::Responding:
+      pumpRequestBody();
+      return;
+    case State::Tunnel:
+      pumpTunnel();
+      return;
+    default:
+      // Not connected yet: the body waits in the client's buffer, bounded.
+      if (down_.requestInput().size() > kHighWatermark) down_.pauseRequestInput();
+      return;
+  }
+}
+
+void Exchange::onDownstreamDrained() {
+  if (state_ == State::Responding && up_ != nullptr) {
+    up_->stream().resumeReading();
+    pumpResponseBody();
+  } else if (state_ == State::Tunnel) {
+    pumpTunnel();
+  }
+}
+
+void Exchange::onUpstreamDrained(UpstreamConn&) {
+  if (state_ == State::Tunnel) {
+    pumpTunnel();
+    return;
+  }
+  if (!request_done_) {
+    down_.resumeRequestInput();
+    pumpRequestBody();
+  }
+}
+
+void Exchange::onDownstreamEof() {
+  client_eof_ = true;
+  if (state_ == State::Tunnel) {
+    up_->stream().output().moveAllFrom(down_.requestInput());
+    up_->stream().flush();
+    up_->stream().shutdownWrite();
+    pumpTunnel();
+    return;
+  }
+  // A client that closes before its request is whole has gone; one that half-closes after
+  // sending it still gets its response.
+  if (!request_done_) onDownstreamGone();
+}
+
+void Exchange::onDownstreamGone() {
+  host_.stats().add(Counter::ClientAborts);
+  if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
+  recordOutcome();
+  detachUpstream();
+  state_ = State::Done;
+  cancelTimer();
+  down_.exchangeAborted();
+}
+
+void Exchange::onUpstreamEof(UpstreamConn& conn) {
+  upstream_eof_ = true;
+  switch (state_) {
+    case State::Responding:
+      if (resp_.framing == Framing::UntilClose) {
+        pumpResponseBody();
+      } else {
+        pumpResponseBody();  // deliver what arrived before the close
+        if (state_ == State::Responding) {
+          host_.stats().add(Counter::UpstreamResets);
+          abort("upstream closed mid-response");
+        }
+      }
+      return;
+    case State::Tunnel:
+      down_.responseOutput().moveAllFrom(up_->stream().input());
+      down_.flush();
+      down_.shutdownWrite();
+      pumpTunnel();
+      return;
+    case State::Forwarding:
+      if (up_->stream().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
+        retryOnFreshConnection();
+        return;
+      }
+      host_.stats().add(Counter::UpstreamResets);
+      reportOutcome(health::Outcome::Reset);
+      if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
+      failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, "closed"});
+      return;
+    default:
+      return;
+  }
+}
+
+void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
+  if (state_ == State::Forwarding && up_->reused() && resendable() &&
+      up_->stream().input().empty() && stale_retries_ < 2) {
+    retryOnFreshConnection();
+    return;
+  }
+  host_.stats().add(Counter::UpstreamResets);
+  reportOutcome(health::Outcome::Reset);
+  if (state_ == State::Forwarding) {
+    if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
+    failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
+  } else {
+    abort("upstream error");
+  }
+}
+
+// A reused keep-alive connection died before answering: the upstream closed it as we sent
+// the request. That is not the request's failure; send it again on a fresh connection.
+void Exchange::retryOnFreshConnection() {
+  ++stale_retries_;
+  host_.stats().add(Counter::UpstreamStaleRetries);
+  releaseUpstream(false);
+  --attempts_;  // the stale connection did not count as an attempt
+  connect();
+}
+
+void Exchange::armTimer(core::Millis after) {
+  host_.deadlines().schedule(*this, after);
+}
+
+void Exchange::cancelTimer() {
+  host_.deadlines().cancel(*this);
+}
+
+void Exchange::onDeadline() {
+  switch (state_) {
+    case State::Connecting:
+      onConnectTimeout();
+      return;
+    case State::Forwarding:
+      if (!request_done_ && !down_.requestInputPaused()) {
+        // The client stopped sending its body (we were ready to take more).
+        failBeforeResponse(Error{ErrorKind::ClientTimeout, Side::Downstream, false, "body"});
+        return;
+      }
+      host_.stats().add(Counter::UpstreamTimeouts);
+      reportOutcome(health::Outcome::Timeout);
+      if (tryReplay(replay::Failure{replay::Reason::Timeout})) return;
+      failBeforeResponse(Error{ErrorKind::ReadTimeout, Side::Upstream, true, "no response"});
+      return;
+    case State::Backoff:
+      resendAfterBackoff();
+      return;
+    case State::Routing:
+      if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();
+      return;
+    case State::Responding:
+    case State::Tunnel:
+      host_.stats().add(Counter::UpstreamTimeouts);
+      abort("idle timeout");
+      return;
+    default:
+      return;
+  }
+}
+
+// ---- Ends ----------------------------------------------------------------------------------
+
+// One request done, however it ended: its metrics and its access log line.
+void Exchange::recordOutcome() {
+  if (recorded_) return;
+  recorded_ = true;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  std::string_view route = decision_.route != nullptr ? decision_.route->name : std::string_view();
+  std::string_view cluster =
+      decision_.plan != nullptr ? decision_.plan->cluster->name : std::string_view();
+  host_.metrics().countRequest(route, cluster, region_, final_status_, seconds);
+  AccessLog& log = host_.accessLog();
+  if (!log.enabled()) return;
+  std::string_view reasons[kMaxFailures];
+  for (int i = 0; i < failure_count_; ++i) reasons[i] = replay::reasonLabel(failures_[i]);
+  std::string client_ip = client_addr_.text();
+  AccessLogRecord r;
+  r.ts = std::chrono::system_clock::now();
+  r.request_id = request_id_;
+  r.client_ip = client_ip;
+  r.country = client_.country;
+  r.method = head_.method;
+  r.host = head_.host;
+  r.path = http1::originForm(head_.target);
+  r.protocol = down_.protocolName();
+  r.status = final_status_;
+  r.bytes_in = head_bytes_.size() + req_body_bytes_;
+  r.bytes_out = bytes_out_;
+  r.duration_ms = seconds * 1000.0;
+  r.route = route;
+  r.cluster = cluster;
+  r.region = region_;
+  r.attempts = attempts_;
+  r.replay_reasons =
+      std::span<const std::string_view>(reasons, static_cast<size_t>(failure_count_));
+  std::string& line = host_.logScratch();
+  line.clear();
+  formatAccessLogLine(r, line);
+  log.write(line);
+}
+
+void Exchange::failBeforeResponse(const core::Error& err) {
+  cancelTimer();
+  detachUpstream();
+  int status = core::toHttpStatus(err);
+  final_status_ = status;
+  size_t out_before = down_.responseOutput().size();
+  host_.stats().countStatus(status);
+  logDebug("%.*s %.*s: %d %s (%s)", static_cast<int>(head_.method.size()), head_.method.data(),
+           static_cast<int>(head_.target.size()), head_.target.data(), status, core::errorCode(err),
+           err.detail.c_str());
+  // The client's connection survives only if its request was read whole (a malformed, stalled
+  // or oversized body never was), so the next request on it can be found.
+  bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+  down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD");
+  if (state_ == State::Done) return;  // the client went away as the answer was handed over
+  bytes_out_ += down_.responseOutput().size() - out_before;
+  finish(keep);
+}
+
+void Exchange::abort(const char* why) {
+  logDebug("exchange aborted: %s", why);
+  recordOutcome();
+  detachUpstream();
+  state_ = State::Done;
+  cancelTimer();
+  down_.exchangeAborted();
+}
+
+void Exchange::finish(bool client_keep_alive) {
+  recordOutcome();
+  state_ = State::Done;
+  cancelTimer();
+  down_.exchangeDone(client_keep_alive);
+}
+
+// Lets go of whatever connection this exchange holds or is waiting for.
+void Exchange::detachUpstream() {
+  if (up_ != nullptr) {
+    releaseUpstream(false);
+  } else if (endpoint_ != nullptr) {
+    host_.pool().cancel(endpoint_->text, this);
+  }
+}
+
+void Exchange::releaseUpstream(bool reusable) {
+  if (counted_active_) {
+    host_.pool()
+        .endpoint(*endpoint_, decision_.plan->cluster->pool)
+        .active.fetch_sub(1, std::memory_order_relaxed);
+    counted_active_ = false;
+  }
+  UpstreamConn* c = up_;
+  up_ = nullptr;
+  host_.pool().release(c, reusable);
+}
+
+}  // namespace meridian::proxy

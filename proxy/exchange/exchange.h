@@ -1,0 +1,208 @@
+#pragma once
+// Exchange: one request's life, from a parsed head to the last response byte. It is the only
+// object that knows the whole sequence, and reads top to bottom in that order:
+//
+//   Routing     Router::pick chooses route, cluster and the order of regions
+//   Connecting  UpstreamPool lends a connection (reused, new, or after a wait)
+//   Forwarding  the request head and body stream upstream; waiting for the response head
+//   Responding  the response streams back to the client
+//   Tunnel      after a 101: bytes both ways until either side closes (WebSocket)
+//   Backoff     between a failed attempt and its replay (a timer, never a blocked loop)
+//   Done
+//
+// A connect failure means nothing was sent, so the next endpoint (then the next region) is
+// tried. Other failures before the response (reset, timeout, a status in `replay.on`) replay
+// the request in the next region when replay::decide says it is safe: the body sent so far is
+// kept (up to `replay.body_buffer`) to be sent again. An app can also ask for a replay with a
+// `meridian-replay` (or, with compat: fly, `fly-replay`) response header. From the first
+// response byte sent to the client, the request is never retried.
+// Streams use high/low watermarks both ways: a slow reader pauses the fast writer.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/deadline_queue.h"
+#include "core/event_loop.h"
+#include "health/health_monitor.h"
+#include "proxy/exchange/client_side.h"
+#include "proxy/exchange/exchange_host.h"
+#include "proxy/http/http1_parser.h"
+#include "proxy/policy/idempotency.h"
+#include "proxy/policy/replay.h"
+#include "proxy/policy/snapshot.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace meridian::proxy {
+
+class Exchange final : public UpstreamUser,
+                       public core::Disposable,
+                       public core::DeadlineQueue::Entry {
+ public:
+  // `head` holds views into `head_bytes`, which the exchange now owns. The client side (an
+  // HTTP/1 connection or an HTTP/2 stream) and the host outlive the exchange.
+  Exchange(ClientSide& client, ExchangeHost& host, std::string head_bytes,
+           const http1::RequestHead& head);
+  ~Exchange() override;
+
+  void start();
+  // The client side: more request bytes arrived, its output drained, or it went away.
+  void onDownstreamData();
+  void onDownstreamDrained();
+  void onDownstreamEof();
+  void onDownstreamGone();
+  // True once the whole request body was read from the client.
+  bool requestComplete() const { return request_done_; }
+
+  // UpstreamUser
+  void onUpstreamReady(UpstreamConn& conn) override;
+  void onUpstreamConnectFailed(int err) override;
+  void onUpstreamData(UpstreamConn& conn) override;
+  void onUpstreamEof(UpstreamConn& conn) override;
+  void onUpstreamError(UpstreamConn& conn, int err) override;
+  void onUpstreamDrained(UpstreamConn& conn) override;
+  // Connect, per-try or idle deadline: whichever the state had armed.
+  void onDeadline() override;
+  // The request that held this one's Idempotency-Key is done (through IdempotencyWaiters).
+  void onIdempotencyOutcome(std::shared_ptr<const StoredResponse> resp);
+
+  static constexpr size_t kHighWatermark = 256 * 1024;
+  static constexpr size_t kLowWatermark = 64 * 1024;
+  static constexpr size_t kMaxStoredBody = 64 * 1024;  // kept for Idempotency-Key waiters
+  static constexpr size_t kMaxIdempotencyKey = 256;
+  static constexpr std::string_view kPinCookie = "meridian-pin";
+
+ private:
+  enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
+
+  void countStart();
+  // Routing and connecting.
+  void pickRoute();
+  routing::IpAddress clientAddress() const;
+  bool peerIsTrusted() const;
+  std::string_view pinnedRegion(std::span<const std::string_view> cookies) const;
+  void setCookies(http1::ResponseOptions& opt);
+  void reportOutcome(health::Outcome outcome);
+  bool chooseEndpoint();
+  // Whether the request can be sent again on another connection if a pooled one proves dead
+  // before answering: only when it has no body, since body bytes leave the client's buffer
+  // as they are forwarded (a chunked body of just its last chunk included).
+  bool resendable() const { return head_.framing == http1::Framing::None; }
+  void connect();
+  void onConnectTimeout();
+  // Forwarding.
+  void sendRequestHead();
+  void armResponseTimer();
+  void pumpRequestBody();
+  bool moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
+                       bool rechunk, uint64_t& moved, bool& done);
+  // Replay (exchange_replay.cc).
+  bool tryReplay(const replay::Failure& failure, core::Millis at_least = core::Millis(0));
+  bool chooseNextRegion();
+  bool chooseInRegion(std::string_view region);
+  bool divertResponse(const http1::ResponseHead& head);
+  bool followReplayHeader(const http1::ResponseHead& head);
+  void resendAfterBackoff();
+  void keepSentBody(const core::Buffer& out, size_t from);
+  void endReplay();
+  void countReplay(const replay::Failure* failure, std::string_view app_reason = {});
+  // Idempotency-Key (exchange_idempotency.cc).
+  static IdempotencyTable& idempotencyTable();
+  bool claimIdempotencyKey();
+  void onIdempotencyWaitTimeout();
+  void answerStored(const StoredResponse& resp);
+  void startStoring(const http1::ResponseHead& head);
+  void storeBody(const core::Buffer& in, size_t n);
+  void releaseIdempotencyKey(bool completed);
+  // Responding.
+  void parseResponseHead();
+  void startResponse(const http1::ResponseHead& head);
+  void pumpResponseBody();
+  void finishResponse();
+  void pumpTunnel();
+  // Ends.
+  void recordOutcome();
+  void failBeforeResponse(const core::Error& err);
+  void retryOnFreshConnection();
+  void abort(const char* why);
+  void finish(bool client_keep_alive);
+  void releaseUpstream(bool reusable);
+  void detachUpstream();
+  void armTimer(core::Millis after);
+  void cancelTimer();
+
+  ClientSide& down_;
+  ExchangeHost& host_;
+  std::shared_ptr<const Snapshot> snap_;
+  std::string head_bytes_;
+  http1::RequestHead head_;
+  State state_ = State::Routing;
+
+  // Where the client is and where the request goes.
+  routing::IpAddress client_addr_;
+  routing::GeoLocation client_;
+  routing::Decision decision_;
+  size_t region_pos_ = 0;  // index into decision_.order
+  const ResolvedAddress* endpoint_ = nullptr;
+  std::string region_;
+  uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
+  int attempts_ = 0;
+  int stale_retries_ = 0;
+
+  // Replay. The request body as it went upstream (its upstream framing), kept while it fits
+  // `replay.body_buffer`, so a replay can send it again.
+  core::Buffer sent_body_;
+  bool body_overflow_ = false;
+  replay::Budget* budget_ = nullptr;  // the route's, on this worker; set once routed
+  bool holds_budget_ = false;         // a replay of this request counts against the route's budget
+  bool app_replayed_ = false;         // followed a meridian-replay / fly-replay header already
+  bool replay_src_fly_ = false;
+  std::string replay_src_;  // meridian-replay-src on an app-directed replay
+  static constexpr int kMaxFailures = 8;
+  replay::Failure failures_[kMaxFailures];  // why each failed attempt failed, for the log
+  int failure_count_ = 0;
+
+  // Idempotency-Key: the ticket of the key this request owns or waits for.
+  uint64_t idem_ticket_ = 0;
+  bool idem_owner_ = false;
+  std::shared_ptr<StoredResponse> stored_;  // the owner's response, while it is small
+
+  int final_status_ = 0;  // the status the client got (for the log)
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  uint64_t bytes_out_ = 0;  // response bytes handed to the client side (head and body)
+  bool recorded_ = false;
+  std::string affinity_cookie_;  // Set-Cookie values of the response: blue-green backend,
+  std::string pin_cookie_;       // and the read-your-writes pin
+  UpstreamConn* up_ = nullptr;
+  bool counted_active_ = false;
+
+  // Request body.
+  uint64_t req_remaining_ = 0;
+  uint64_t req_body_bytes_ = 0;
+  http1::ChunkedDecoder req_chunks_;
+  bool request_done_ = false;
+  bool sent_continue_ = false;
+
+  // Response. Its head is parsed into the worker's scratch and written out at once; what
+  // the body needs is kept here.
+  struct ResponseFraming {
+    int status = 0;
+    http1::Framing framing = http1::Framing::None;
+    bool keep_alive = true;
+  } resp_;
+  http1::ChunkedDecoder resp_chunks_;
+  uint64_t resp_remaining_ = 0;
+  bool resp_chunked_to_client_ = false;
+  bool response_started_ = false;  // a byte of the final response went to the client
+  bool upstream_eof_ = false;
+  bool client_eof_ = false;
+  bool close_client_ = false;
+
+  int64_t deadline_ms_ = 0;      // the route's request deadline (monotonic ms), set once the
+                                 // request is sent whole; 0 until then
+  std::string_view request_id_;  // the client's (a view into head_bytes_) or generated_id_
+  char generated_id_[32] = {};
+};
+
+}  // namespace meridian::proxy

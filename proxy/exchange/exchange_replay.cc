@@ -1,0 +1,233 @@
+// Exchange, continued: replaying a request in another region, on failure or because the app
+// asked for it. What is safe is decided by replay::decide; this file only carries it out.
+#include <chrono>
+
+#include "core/log.h"
+#include "proxy/exchange/exchange.h"
+#include "proxy/http/http1_writer.h"
+
+namespace meridian::proxy {
+
+using core::Millis;
+
+namespace {
+
+int64_t wallMicros() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// Keeps a copy of the body bytes just added to `out` (from offset `from`), while they fit.
+void Exchange::keepSentBody(const core::Buffer& out, size_t from) {
+  if (body_overflow_ || out.size() <= from) return;
+  size_t n = out.size() - from;
+  if (sent_body_.size() + n > decision_.route->replay.body_buffer) {
+    // Too big to send again: stream it and never replay (the rule says so up front).
+    body_overflow_ = true;
+    sent_body_.clear();
+    sent_body_.release();
+    return;
+  }
+  out.copyRangeTo(from, n, sent_body_);
+}
+
+// A failed attempt: replay the request elsewhere when that is safe, after a backoff. Returns
+// false when the caller should answer the failure itself.
+bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
+  if (failure_count_ < kMaxFailures) failures_[failure_count_++] = failure;
+  const config::Route& route = *decision_.route;
+  const int64_t now = core::monotonicMillis();
+  replay::Input in;
+  in.failure = failure;
+  in.method = head_.method;
+  in.has_idempotency_key = !http1::findHeader(head_.headers, "idempotency-key").empty();
+  in.body_buffered = !body_overflow_;
+  in.response_started = response_started_;
+  in.attempts = attempts_;
+  in.deadline_left = deadline_ms_ == 0 || now < deadline_ms_;
+  replay::Decision d = replay::decide(route.replay, in);
+  if (d.verdict == replay::Verdict::GiveUp) {
+    logDebug("no replay after %.*s: %s", static_cast<int>(replay::reasonLabel(failure).size()),
+             replay::reasonLabel(failure).data(), d.why);
+    return false;
+  }
+  const bool nothing_sent = failure.reason == replay::Reason::ConnectFailure;
+  // Find the next target before letting go of this attempt: with none, the caller still has
+  // the failed attempt's connection (and a 503 from it goes to the client as it is).
+  const ResolvedAddress* failed = endpoint_;
+  const std::string failed_region = region_;
+  const size_t failed_pos = region_pos_;
+  auto stay = [&](const char* why) {
+    endpoint_ = failed;
+    region_ = failed_region;
+    region_pos_ = failed_pos;
+    logDebug("no replay after %.*s: %s", static_cast<int>(replay::reasonLabel(failure).size()),
+             replay::reasonLabel(failure).data(), why);
+    return false;
+  };
+  if (!(nothing_sent ? chooseEndpoint() : chooseNextRegion())) return stay("nowhere left");
+  const ResolvedAddress* next = endpoint_;
+  // Full-jitter backoff, or what a 503's Retry-After asked for, within the request deadline.
+  Millis wait(0);
+  if (!nothing_sent) {
+    wait = std::max(replay::backoff(route.replay, failure_count_, host_.random()), at_least);
+    if (deadline_ms_ != 0 && wait.count() >= deadline_ms_ - now) return stay("deadline");
+    if (!holds_budget_) {
+      if (!budget_->tryStartReplay(route.replay.budget_percent)) {
+        countReplay(nullptr);
+        return stay("budget");
+      }
+      holds_budget_ = true;
+    }
+  }
+  endpoint_ = failed;
+  detachUpstream();
+  endpoint_ = next;
+  countReplay(&failure);
+  if (nothing_sent) {
+    connect();
+    return true;
+  }
+  state_ = State::Backoff;
+  armTimer(std::max(wait, Millis(1)));
+  return true;
+}
+
+// The next region in the request's order with an untried healthy endpoint; when the order is
+// used up, any untried endpoint left in an earlier region.
+bool Exchange::chooseNextRegion() {
+  size_t failed_pos = region_pos_;
+  ++region_pos_;
+  if (chooseEndpoint()) return true;
+  region_pos_ = 0;
+  if (chooseEndpoint()) return true;
+  region_pos_ = failed_pos;
+  return false;
+}
+
+// An app-directed replay: a healthy endpoint of the named region, if the request may go there.
+bool Exchange::chooseInRegion(std::string_view region) {
+  const routing::ClusterPlan& plan = *decision_.plan;
+  if (decision_.residency != nullptr) {
+    bool allowed = false;
+    for (const auto& r : *decision_.residency) allowed = allowed || r == region;
+    if (!allowed) return false;  // residency is never broken, not even by the app
+  }
+  for (size_t pos = 0; pos < decision_.order_size; ++pos) {
+    if (plan.regions[decision_.order[pos]].name != region) continue;
+    uint64_t saved = tried_mask_;
+    tried_mask_ = 0;  // the app asked for this region: earlier tries there do not matter
+    region_pos_ = pos;
+    bool found = chooseEndpoint() && region_ == region;
+    tried_mask_ |= saved;
+    return found;
+  }
+  return false;
+}
+
+// Called with each final response head before any of it reaches the client: an app asking
+// for a replay, or a status the route replays on. Returns true when the response was diverted
+// (replayed or answered by us); its connection is gone then.
+bool Exchange::divertResponse(const http1::ResponseHead& head) {
+  if (followReplayHeader(head)) return true;
+  replay::Failure failure{replay::Reason::Status, head.status};
+  if (head.status < 500 || !replay::enabledFor(decision_.route->replay, failure)) return false;
+  // A 503's Retry-After (within the deadline) sets the least wait before the replay.
+  Millis at_least(0);
+  if (head.status == 503) {
+    auto ra =
+        replay::parseRetryAfter(http1::findHeader(head.headers, "retry-after"), std::time(nullptr));
+    if (ra) at_least = *ra;
+  }
+  reportOutcome(health::Outcome::Status5xx);
+  cancelTimer();
+  return tryReplay(failure, at_least);
+}
+
+// A response asking to be replayed elsewhere is never shown to the client. Returns true when
+// the exchange has dealt with it (replayed, or answered an error).
+bool Exchange::followReplayHeader(const http1::ResponseHead& head) {
+  const config::Route& route = *decision_.route;
+  bool fly = false;
+  std::string_view value = http1::findHeader(head.headers, "meridian-replay");
+  if (value.empty() && route.compat == "fly") {
+    value = http1::findHeader(head.headers, "fly-replay");
+    fly = !value.empty();
+  }
+  if (value.empty()) return false;
+  reportOutcome(health::Outcome::Success);  // the app answered; it chose to send us elsewhere
+  const char* refusal = nullptr;
+  core::ErrorKind kind = core::ErrorKind::ReplayRefused;
+  replay::Directive dir = replay::parseDirective(value);
+  std::string target;
+  if (app_replayed_) {
+    refusal = "second replay";
+    kind = core::ErrorKind::ReplayLoop;
+  } else if (!dir.valid) {
+    refusal = "unreadable header";
+  } else if (body_overflow_) {
+    refusal = "body over replay.body_buffer";
+  } else if (dir.primary) {
+    target = route.primary_region;
+    if (target.empty()) refusal = "route has no primary_region";
+  } else if (!dir.elsewhere) {
+    target = std::string(dir.region);
+  }
+  // Everything read from the head is copied before the connection (and the head) goes.
+  std::string from = region_;
+  if (refusal == nullptr) {
+    replay_src_.clear();
+    replay::formatReplaySource(from, dir.state, wallMicros(), replay_src_);
+    replay_src_fly_ = fly;
+  } else {
+    logWarn("replay asked by %s refused: %s (%.*s)", from.c_str(), refusal,
+            static_cast<int>(value.size()), value.data());
+  }
+  detachUpstream();
+  if (refusal == nullptr) {
+    bool found = dir.elsewhere ? chooseNextRegion() && region_ != from : chooseInRegion(target);
+    if (!found) {
+      refusal = "no healthy endpoint there that residency allows";
+      kind = core::ErrorKind::ReplayTargetUnavailable;
+      logWarn("replay asked by %s refused: %s", from.c_str(), refusal);
+    }
+  }
+  if (refusal != nullptr) {
+    endpoint_ = nullptr;
+    failBeforeResponse(core::Error{kind, core::Side::Upstream, false, refusal});
+    return true;
+  }
+  app_replayed_ = true;
+  countReplay(nullptr, fly ? "fly-replay" : "meridian-replay");
+  connect();
+  return true;
+}
+
+// replays_total{route,reason}, or budget_exhausted_total{route} when `failure` is null and
+// no `app_reason` is given.
+void Exchange::countReplay(const replay::Failure* failure, std::string_view app_reason) {
+  std::string_view route = decision_.route->name;
+  if (failure != nullptr) {
+    host_.metrics().countReplay(route, replay::reasonLabel(*failure));
+  } else if (!app_reason.empty()) {
+    host_.metrics().countReplay(route, app_reason);
+  } else {
+    host_.metrics().countBudgetExhausted(route);
+  }
+}
+
+void Exchange::resendAfterBackoff() {
+  connect();
+}
+
+// Gives back the budget this request held for its replays.
+void Exchange::endReplay() {
+  if (holds_budget_) budget_->replayFinished();
+  holds_budget_ = false;
+  if (budget_ != nullptr) budget_->requestFinished();
+  budget_ = nullptr;
+}
+
+}  // namespace meridian::proxy

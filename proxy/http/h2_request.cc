@@ -1,0 +1,197 @@
+// Checks of one HTTP/2 request's header fields, and the HTTP/1-shaped head built from them.
+#include "proxy/http/h2_request.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+
+namespace meridian::proxy {
+
+namespace h2 {
+
+namespace {
+
+// tchar (RFC 9110 5.6.2) without upper-case letters, as a table: names are checked byte by
+// byte on every request.
+constexpr std::array<bool, 256> kLowerToken = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool isLowerToken(char c) {
+  return kLowerToken[static_cast<unsigned char>(c)];
+}
+
+// NUL, CR and LF may not appear in a field value (RFC 9113 8.2.1).
+bool hasForbiddenValueByte(std::string_view v) {
+  for (char c : v)
+    if (c == '\0' || c == '\r' || c == '\n') return true;
+  return false;
+}
+
+bool parseLength(std::string_view v, uint64_t& out) {
+  if (v.empty() || v.size() > 19) return false;
+  uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = n;
+  return true;
+}
+
+}  // namespace
+
+bool isConnectionSpecific(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade";
+}
+
+RequestBuilder::Result RequestBuilder::fail(Result r, const char* why) {
+  if (result_ == Result::Ok) {
+    result_ = r;
+    why_ = why;
+  }
+  return result_;
+}
+
+RequestBuilder::Result RequestBuilder::add(std::string_view name, std::string_view value) {
+  if (result_ != Result::Ok) return result_;
+  bytes_ += name.size() + value.size() + 32;
+  if (bytes_ > max_bytes_) return fail(Result::TooLarge, "header list too large");
+  if (name.empty()) return fail(Result::Malformed, "empty header name");
+  if (hasForbiddenValueByte(value)) return fail(Result::Malformed, "bad header value");
+  if (name.front() == ':') {
+    if (regular_seen_) return fail(Result::Malformed, "pseudo-header after regular header");
+    struct Pseudo {
+      std::string_view name;
+      std::string* value;
+      bool* seen;
+    };
+    const Pseudo pseudo[] = {{":method", &method_, &has_method_},
+                             {":scheme", &scheme_, &has_scheme_},
+                             {":path", &path_, &has_path_},
+                             {":authority", &authority_, &has_authority_},
+                             {":protocol", &protocol_, &has_protocol_}};
+    for (const auto& p : pseudo) {
+      if (p.name != name) continue;
+      if (*p.seen) return fail(Result::Malformed, "duplicate pseudo-header");
+      *p.seen = true;
+      p.value->assign(value);
+      return result_;
+    }
+    return fail(Result::Malformed, "unknown pseudo-header");
+  }
+  regular_seen_ = true;
+  if (!std::all_of(name.begin(), name.end(), isLowerToken))
+    return fail(Result::Malformed, "header name not a lower-case token");
+  if (isConnectionSpecific(name)) return fail(Result::Malformed, "connection-specific header");
+  if (name == "te" && value != "trailers") return fail(Result::Malformed, "te other than trailers");
+  if (fields_.size() >= max_headers_) return fail(Result::TooLarge, "too many header fields");
+  fields_.emplace_back(name, value);
+  return result_;
+}
+
+RequestBuilder::Result RequestBuilder::finish(bool end_stream, std::string_view websocket_key,
+                                              std::string& bytes, http1::RequestHead& head) {
+  if (result_ != Result::Ok) return result_;
+  if (!has_method_ || method_.empty()) return fail(Result::Malformed, "missing :method");
+  bool connect = method_ == "CONNECT";
+  bool websocket = false;
+  if (connect && !has_protocol_) {
+    // Plain CONNECT names only an authority; the caller refuses it (no tunnels to hosts).
+    if (has_scheme_ || has_path_ || !has_authority_)
+      return fail(Result::Malformed, "malformed CONNECT");
+  } else {
+    if (has_protocol_ && !connect) return fail(Result::Malformed, ":protocol without CONNECT");
+    if (has_protocol_ && !http1::iequals(protocol_, "websocket"))
+      return fail(Result::Malformed, "unsupported :protocol");
+    websocket = has_protocol_;
+    if (!has_scheme_ || scheme_.empty()) return fail(Result::Malformed, "missing :scheme");
+    if (!has_path_ || path_.empty()) return fail(Result::Malformed, "missing :path");
+    if (path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS"))
+      return fail(Result::Malformed, "bad :path");
+  }
+  // :authority becomes Host; a Host field counts only without it (RFC 9113 8.3.1).
+  std::string_view host = authority_;
+  bool have_content_length = false;
+  uint64_t content_length = 0;
+  std::string cookie;
+  for (const auto& [name, value] : fields_) {
+    if (name == "host" && !has_authority_ && host.empty()) host = value;
+    if (name == "content-length") {
+      uint64_t n = 0;
+      if (!parseLength(value, n) || (have_content_length && n != content_length))
+        return fail(Result::Malformed, "bad content-length");
+      have_content_length = true;
+      content_length = n;
+    }
+    // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+    if (name == "cookie") {
+      if (!cookie.empty()) cookie += "; ";
+      cookie += value;
+    }
+  }
+  if (host.empty()) return fail(Result::Malformed, "missing :authority");
+  if (end_stream && content_length > 0) return fail(Result::Malformed, "content-length mismatch");
+
+  // Every view of the head points into `bytes`: size it first so nothing moves.
+  std::string_view method = websocket ? std::string_view("GET") : std::string_view(method_);
+  std::string_view target = connect && !websocket ? authority_ : std::string_view(path_);
+  size_t total = method.size() + target.size() + 4 + host.size() + cookie.size() + 6 +
+                 websocket_key.size() + 17 + 7 + 9;
+  for (const auto& [name, value] : fields_) total += name.size() + value.size();
+  bytes.clear();
+  bytes.reserve(total);
+  auto put = [&bytes](std::string_view s) {
+    size_t at = bytes.size();
+    bytes.append(s);
+    return std::string_view(bytes.data() + at, s.size());
+  };
+  head.clear();
+  head.method = put(method);
+  head.target = put(target);
+  head.minor_version = 1;
+  head.keep_alive = true;
+  head.host = put(host);
+  head.headers.push_back({put("host"), head.host});
+  for (const auto& [name, value] : fields_) {
+    if (name == "host" || name == "cookie") continue;
+    if (websocket && name == "sec-websocket-key") continue;
+    head.headers.push_back({put(name), put(value)});
+  }
+  if (!cookie.empty()) head.headers.push_back({put("cookie"), put(cookie)});
+  if (websocket) {
+    // The exchange forwards an HTTP/1.1 upgrade and tunnels once the upstream says 101.
+    head.headers.push_back({put("upgrade"), put("websocket")});
+    head.headers.push_back({put("sec-websocket-key"), put(websocket_key)});
+    head.upgrade = true;
+  }
+  if (websocket || end_stream || (have_content_length && content_length == 0)) {
+    head.framing = http1::Framing::None;
+  } else if (have_content_length) {
+    head.framing = http1::Framing::ContentLength;
+    head.content_length = content_length;
+  } else {
+    head.framing = http1::Framing::UntilClose;  // the body ends with the stream
+  }
+  return Result::Ok;
+}
+
+}  // namespace h2
+
+namespace {
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+}  // namespace
+
+PrefaceMatch matchH2Preface(std::string_view first_bytes) {
+  size_t n = std::min(first_bytes.size(), kPreface.size());
+  if (first_bytes.substr(0, n) != kPreface.substr(0, n)) return PrefaceMatch::No;
+  return n == kPreface.size() ? PrefaceMatch::Yes : PrefaceMatch::NeedMore;
+}
+
+}  // namespace meridian::proxy

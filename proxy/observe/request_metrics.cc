@@ -1,0 +1,166 @@
+#include "proxy/observe/request_metrics.h"
+
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "proxy/observe/prometheus_text.h"
+
+namespace meridian::proxy {
+
+size_t DurationHistogram::bucketFor(double seconds) {
+  size_t i = 0;
+  while (i < kDurationBounds.size() && !(seconds <= kDurationBounds[i])) ++i;
+  return i;
+}
+
+void DurationHistogram::observe(double seconds) {
+  // A clock step can make a duration negative, and NaN must not poison the sum: both count
+  // as zero rather than being lost, so _count still matches requests_total.
+  if (!(seconds > 0)) seconds = 0;  // also catches NaN
+  buckets[bucketFor(seconds)].fetch_add(1, std::memory_order_relaxed);
+  double us = std::min(seconds * 1e6, 1e18);
+  sum_us.fetch_add(static_cast<uint64_t>(std::llround(us)), std::memory_order_relaxed);
+}
+
+void WorkerMetrics::countRequest(std::string_view route, std::string_view cluster,
+                                 std::string_view region, int code, double seconds) {
+  char buf[16];
+  auto res = std::to_chars(buf, buf + sizeof buf, code);
+  std::string_view code_text(buf, res.ptr - buf);
+  requests_.get({route, cluster, region, code_text}).fetch_add(1, std::memory_order_relaxed);
+  durations_.get({route}).observe(seconds);
+}
+
+void WorkerMetrics::countReplay(std::string_view route, std::string_view reason) {
+  replays_.get({route, reason}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::countBudgetExhausted(std::string_view route) {
+  budget_exhausted_.get({route}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::countTlsHandshake(std::string_view listener, std::string_view version) {
+  tls_handshakes_.get({listener, version}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::connectionOpened(std::string_view listener) {
+  connections_.get({listener}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::connectionClosed(std::string_view listener) {
+  connections_.get({listener}).fetch_sub(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+template <size_t N>
+using SortedKey = std::array<std::string, N>;
+
+template <size_t N>
+SortedKey<N> toKey(const std::array<std::string_view, N>& labels) {
+  SortedKey<N> key;
+  for (size_t i = 0; i < N; ++i) key[i] = std::string(labels[i]);
+  return key;
+}
+
+// Sums one family of scalar series over the workers, sorted by label values.
+template <typename Value, size_t N, typename Entry, typename Select>
+std::map<SortedKey<N>, Value> sumScalar(const std::vector<const WorkerMetrics*>& workers,
+                                        Select select) {
+  std::map<SortedKey<N>, Value> sum;
+  for (const WorkerMetrics* w : workers) {
+    const LabelMap<N, Entry>& family = select(*w);
+    family.forEach([&](const auto& labels, const Entry& e) {
+      sum[toKey<N>(labels)] += static_cast<Value>(e.load(std::memory_order_relaxed));
+    });
+  }
+  return sum;
+}
+
+template <size_t N, typename Value>
+void appendScalarFamily(std::string& out, std::string_view name, std::string_view help,
+                        std::string_view type, const std::array<std::string_view, N>& names,
+                        const std::map<SortedKey<N>, Value>& series) {
+  appendFamilyHeader(out, name, help, type);
+  std::array<MetricLabel, N> labels;
+  for (const auto& [key, value] : series) {
+    for (size_t i = 0; i < N; ++i) labels[i] = {names[i], key[i]};
+    appendSample(out, name, labels, value);
+  }
+}
+
+struct HistogramSum {
+  std::array<uint64_t, kDurationBounds.size() + 1> buckets{};
+  uint64_t sum_us = 0;
+};
+
+// Bucket bounds as `le` values, written as Prometheus client libraries write them.
+constexpr std::array<std::string_view, kDurationBounds.size() + 1> kLe = {
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25",  "0.5",    "1",     "2.5",  "5",     "10",   "+Inf"};
+
+void appendDurations(std::string& out, const std::map<SortedKey<1>, HistogramSum>& series) {
+  constexpr std::string_view kName = "meridian_request_duration_seconds";
+  appendFamilyHeader(out, kName, "Time from request head to the end of the response, by route.",
+                     "histogram");
+  std::string bucket_name = std::string(kName) + "_bucket";
+  std::string sum_name = std::string(kName) + "_sum";
+  std::string count_name = std::string(kName) + "_count";
+  for (const auto& [key, h] : series) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      MetricLabel labels[] = {{"route", key[0]}, {"le", kLe[i]}};
+      appendSample(out, bucket_name, labels, cumulative);
+    }
+    MetricLabel route[] = {{"route", key[0]}};
+    appendSample(out, sum_name, route, static_cast<double>(h.sum_us) / 1e6);
+    appendSample(out, count_name, route, cumulative);
+  }
+}
+
+}  // namespace
+
+void renderMetrics(const std::vector<const WorkerMetrics*>& workers, std::string& out) {
+  appendScalarFamily<4>(out, "meridian_requests_total",
+                        "Requests answered, by route, backend cluster, region and status.",
+                        "counter", {"route", "cluster", "region", "code"},
+                        sumScalar<uint64_t, 4, WorkerMetrics::Counter>(
+                            workers, [](const WorkerMetrics& w) -> auto& { return w.requests_; }));
+
+  std::map<SortedKey<1>, HistogramSum> durations;
+  for (const WorkerMetrics* w : workers) {
+    w->durations_.forEach([&](const auto& labels, const DurationHistogram& h) {
+      HistogramSum& sum = durations[toKey<1>(labels)];
+      for (size_t i = 0; i < h.buckets.size(); ++i) {
+        sum.buckets[i] += h.buckets[i].load(std::memory_order_relaxed);
+      }
+      sum.sum_us += h.sum_us.load(std::memory_order_relaxed);
+    });
+  }
+  appendDurations(out, durations);
+
+  appendScalarFamily<2>(out, "meridian_replays_total",
+                        "Requests replayed to another region, by route and reason.", "counter",
+                        {"route", "reason"},
+                        sumScalar<uint64_t, 2, WorkerMetrics::Counter>(
+                            workers, [](const WorkerMetrics& w) -> auto& { return w.replays_; }));
+  appendScalarFamily<1>(
+      out, "meridian_replay_budget_exhausted_total",
+      "Replays not attempted because the route's replay budget was spent.", "counter", {"route"},
+      sumScalar<uint64_t, 1, WorkerMetrics::Counter>(
+          workers, [](const WorkerMetrics& w) -> auto& { return w.budget_exhausted_; }));
+  appendScalarFamily<1>(
+      out, "meridian_downstream_connections", "Client connections open now, by listener.", "gauge",
+      {"listener"},
+      sumScalar<int64_t, 1, std::atomic<int64_t>>(
+          workers, [](const WorkerMetrics& w) -> auto& { return w.connections_; }));
+  appendScalarFamily<2>(
+      out, "meridian_tls_handshakes_total", "TLS handshakes completed, by listener and version.",
+      "counter", {"listener", "version"},
+      sumScalar<uint64_t, 2, WorkerMetrics::Counter>(
+          workers, [](const WorkerMetrics& w) -> auto& { return w.tls_handshakes_; }));
+}
+
+}  // namespace meridian::proxy

@@ -1,0 +1,58 @@
+#include "proxy/observe/stats.h"
+
+namespace meridian::proxy {
+
+namespace {
+struct CounterInfo {
+  const char* series;  // metric name with its labels, as exposed on /metrics
+  const char* help;
+};
+
+constexpr CounterInfo kCounters[] = {
+    {"meridian_downstream_connections_accepted_total", "Client connections accepted."},
+    {"meridian_downstream_requests_total", "Requests whose head was parsed."},
+    {"meridian_responses_total{class=\"1xx\"}", "Responses sent, by status class."},
+    {"meridian_responses_total{class=\"2xx\"}", ""},
+    {"meridian_responses_total{class=\"3xx\"}", ""},
+    {"meridian_responses_total{class=\"4xx\"}", ""},
+    {"meridian_responses_total{class=\"5xx\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"bad_request\"}",
+     "Requests or connections refused by a limit or for malformed input."},
+    {"meridian_limit_rejections_total{reason=\"header_too_large\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"body_too_large\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"header_timeout\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"max_connections\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_streams\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_continuation_flood\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_settings_timeout\"}", ""},
+    {"meridian_downstream_keepalive_timeouts_total", "Idle client connections closed."},
+    {"meridian_no_route_total", "Requests no route matched (404)."},
+    {"meridian_upstream_connects_total", "Upstream connections opened."},
+    {"meridian_upstream_connect_failures_total", "Upstream connects refused or failed."},
+    {"meridian_upstream_connect_timeouts_total", "Upstream connects that timed out."},
+    {"meridian_upstream_reused_total", "Requests sent on a pooled keep-alive connection."},
+    {"meridian_upstream_stale_retries_total",
+     "Requests resent because a pooled connection was closed by the upstream."},
+    {"meridian_upstream_timeouts_total", "Upstream per-try, request or idle timeouts."},
+    {"meridian_upstream_resets_total", "Upstream connections reset or closed early."},
+    {"meridian_upstream_protocol_errors_total", "Malformed upstream responses."},
+    {"meridian_upstream_overloaded_total", "Requests refused: pool cap and queue full."},
+    {"meridian_client_aborts_total", "Exchanges ended because the client went away."},
+    {"meridian_upgrades_total", "Connections upgraded to a tunnel (WebSocket)."},
+    {"meridian_tls_handshake_failures_total",
+     "TLS handshakes that failed, were refused or timed out."},
+    {"meridian_http2_connections_total", "Client connections that spoke HTTP/2."},
+    {"meridian_http2_protocol_errors_total", "HTTP/2 connection errors from clients."},
+};
+static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
+}  // namespace
+
+const char* counterName(Counter c) {
+  return kCounters[static_cast<size_t>(c)].series;
+}
+const char* counterHelp(Counter c) {
+  return kCounters[static_cast<size_t>(c)].help;
+}
+
+}  // namespace meridian::proxy

@@ -1,0 +1,181 @@
+#include "proxy/server/admin.h"
+
+#include <unistd.h>
+
+#include "core/stream.h"
+#include "proxy/http/http1_parser.h"
+#include "proxy/http/http1_writer.h"
+#include "proxy/server/server.h"
+
+namespace meridian::proxy {
+
+class AdminConn final : public core::StreamHandler, public core::Disposable {
+ public:
+  AdminConn(AdminServer& admin, core::EventLoop& loop, int fd)
+      : admin_(admin), stream_(loop, fd, this), timer_(loop, [this] { close(); }) {
+    timer_.arm(core::Millis(10000));  // a stuck admin client is dropped
+  }
+
+  void onData(core::Stream& s) override {
+    if (answered_) {
+      s.input().clear();
+      return;
+    }
+    size_t n = std::min<size_t>(s.input().size(), 16384);
+    const char* data = s.input().pullup(n);
+    http1::RequestHead head;
+    http1::HeadLimits limits{16384, 64};
+    http1::ParseResult r = http1::parseRequestHead(data, n, head, limits);
+    if (r.status == http1::ParseStatus::NeedMore) return;
+    answered_ = true;
+    if (r.status == http1::ParseStatus::Error) {
+      http1::writeErrorResponse(400, "bad_request", true, false, s.output());
+    } else {
+      std::string_view target = http1::originForm(head.target);
+      size_t q = target.find('?');
+      std::string_view path = target.substr(0, q);
+      std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+      AdminServer::Answer a = admin_.handle(head.method, path, query);
+      char h[256];
+      int len =
+          snprintf(h, sizeof h,
+                   "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                   "connection: close\r\n\r\n",
+                   a.status, http1::reasonPhrase(a.status), a.content_type.c_str(), a.body.size());
+      s.output().append(h, static_cast<size_t>(len));
+      if (head.method != "HEAD") s.output().append(a.body);
+    }
+    if (!s.flush()) return close();
+    if (!s.writePending()) s.shutdownWrite();
+  }
+  void onDrained(core::Stream& s) override {
+    if (answered_ && !s.writePending()) s.shutdownWrite();
+  }
+  void onEof(core::Stream&) override { close(); }
+  void onError(core::Stream&, int) override { close(); }
+
+ private:
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    stream_.pauseReading();
+    admin_.onClosed(this);
+  }
+  AdminServer& admin_;
+  core::Stream stream_;
+  core::Timer timer_;
+  bool answered_ = false;
+  bool closed_ = false;
+};
+
+AdminServer::AdminServer(Server& server) : server_(server) {}
+
+AdminServer::~AdminServer() {
+  acceptor_.reset();
+  for (AdminConn* c : conns_) delete c;
+  if (fd_ >= 0) ::close(fd_);
+}
+
+core::Result<std::string> AdminServer::listen(const config::HostPort& address) {
+  auto fd = listenOn(address, 128);
+  if (!fd.ok()) return fd.error();
+  return adopt(fd.value());
+}
+
+core::Result<std::string> AdminServer::adopt(int fd) {
+  fd_ = fd;
+  acceptor_ = std::make_unique<core::Acceptor>(server_.loop(), fd_, [this](int c) {
+    conns_.insert(new AdminConn(*this, server_.loop(), c));
+  });
+  return localAddress(fd_);
+}
+
+void AdminServer::stopAccepting() {
+  acceptor_.reset();
+  // Closed on the next loop turn, once libevent has taken it out of epoll: the successor
+  // holds the same socket, which would otherwise keep waking this loop.
+  if (fd_ >= 0) server_.loop().post([fd = fd_] { ::close(fd); });
+  fd_ = -1;
+}
+
+void AdminServer::onClosed(AdminConn* conn) {
+  conns_.erase(conn);
+  server_.loop().deleteLater(conn);
+}
+
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of `name` in a query string, percent-decoded ('+' is a space); "" when absent.
+std::string queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    std::string out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size() && hexValue(raw[i + 1]) >= 0 &&
+                 hexValue(raw[i + 2]) >= 0) {
+        out += static_cast<char>(hexValue(raw[i + 1]) * 16 + hexValue(raw[i + 2]));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+}  // namespace
+
+AdminServer::Answer AdminServer::handle(std::string_view method, std::string_view path,
+                                        std::string_view query) {
+  bool get = method == "GET" || method == "HEAD";
+  if (path == "/regions" && get) return {200, "application/json", server_.regionsJson()};
+  if (path == "/explain" && get) {
+    std::string ip = queryParam(query, "client_ip");
+    if (ip.empty()) return {400, "text/plain", "client_ip is required\n"};
+    return {200, "application/json",
+            server_.explainJson(ip, queryParam(query, "host"), queryParam(query, "path"),
+                                queryParam(query, "method"))};
+  }
+  if (path == "/config" && get) return {200, "application/json", server_.configJson()};
+  if (path == "/healthz" && get) return {200, "text/plain", "ok\n"};
+  if (path == "/ready" && get) {
+    if (server_.ready()) return {200, "text/plain", "ready\n"};
+    return {503, "text/plain", server_.draining() ? "draining\n" : "starting\n"};
+  }
+  if (path == "/metrics" && get) {
+    return {200, "text/plain; version=0.0.4", server_.metricsText()};
+  }
+  if (path == "/reload" && method == "POST") {
+    std::string errors = server_.reload();
+    if (errors.empty())
+      return {200, "application/json",
+              "{\"generation\": " + std::to_string(server_.generation()) + "}\n"};
+    return {400, "text/plain", errors};
+  }
+  if (path == "/drain" && method == "POST") {
+    server_.beginDrain();
+    return {200, "text/plain", "draining\n"};
+  }
+  bool known = path == "/healthz" || path == "/ready" || path == "/metrics" || path == "/reload" ||
+               path == "/drain" || path == "/regions" || path == "/explain" || path == "/config";
+  if (known) return {405, "text/plain", "method not allowed\n"};
+  return {404, "text/plain", "not found\n"};
+}
+
+}  // namespace meridian::proxy

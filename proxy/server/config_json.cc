@@ -1,0 +1,159 @@
+#include "proxy/server/config_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace meridian::proxy {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json mark(const config::Mark& m) {
+  return Json{{"line", m.line}, {"col", m.col}};
+}
+
+Json tlsJson(const config::Tls& tls) {
+  Json certs = Json::array();
+  for (const auto& c : tls.certificates)
+    certs.push_back(Json{{"cert", c.cert}, {"key", kRedacted}, {"mark", mark(c.mark)}});
+  return Json{
+      {"certificates", certs}, {"min_version", tls.min_version}, {"protocols", tls.protocols}};
+}
+
+Json listenerJson(const config::Listener& l) {
+  Json j{{"name", l.name}, {"address", l.address.text()}, {"region", l.region}};
+  j["tls"] = l.tls ? tlsJson(*l.tls) : Json(nullptr);
+  j["redirect_to_https"] = l.redirect_to_https ? Json(*l.redirect_to_https) : Json(nullptr);
+  j["mark"] = mark(l.mark);
+  return j;
+}
+
+Json geoJson(const config::Geo& g) {
+  Json trusted = Json::array();
+  for (const auto& c : g.trusted_proxies) trusted.push_back(c.text);
+  Json overrides = Json::array();
+  for (const auto& o : g.overrides)
+    overrides.push_back(
+        Json{{"cidr", o.cidr.text}, {"lat", o.lat}, {"lon", o.lon}, {"country", o.country}});
+  return Json{{"database", g.database},
+              {"latitude_path", g.latitude_path},
+              {"longitude_path", g.longitude_path},
+              {"country_path", g.country_path},
+              {"trusted_proxies", trusted},
+              {"client_ip_header", g.client_ip_header},
+              {"overrides", overrides}};
+}
+
+Json healthCheckJson(const config::HealthCheck& h) {
+  return Json{{"path", h.path},
+              {"interval", durationText(h.interval)},
+              {"timeout", durationText(h.timeout)},
+              {"healthy_threshold", h.healthy_threshold},
+              {"unhealthy_threshold", h.unhealthy_threshold},
+              {"jitter", std::to_string(h.jitter_percent) + "%"},
+              {"unhealthy_interval", durationText(h.unhealthy_interval)},
+              {"assume_healthy", h.assume_healthy}};
+}
+
+Json clusterJson(const config::Cluster& c) {
+  Json endpoints = Json::array();
+  for (const auto& e : c.endpoints)
+    endpoints.push_back(
+        Json{{"address", e.address.text()}, {"region", e.region}, {"mark", mark(e.mark)}});
+  Json j{{"name", c.name}, {"endpoints", endpoints}};
+  j["health_check"] = c.health_check ? healthCheckJson(*c.health_check) : Json(nullptr);
+  if (c.outlier) {
+    j["outlier"] = Json{{"consecutive_failures", c.outlier->consecutive_failures},
+                        {"ejection", durationText(c.outlier->ejection)},
+                        {"max_ejection", durationText(c.outlier->max_ejection)},
+                        {"max_ejection_percent", c.outlier->max_ejection_percent}};
+  } else {
+    j["outlier"] = nullptr;
+  }
+  j["pool"] = Json{{"max_connections", c.pool.max_connections},
+                   {"max_pending", c.pool.max_pending},
+                   {"idle_timeout", durationText(c.pool.idle_timeout)}};
+  j["mark"] = mark(c.mark);
+  return j;
+}
+
+Json routeJson(const config::Route& r) {
+  Json backends = Json::array();
+  for (const auto& b : r.backends)
+    backends.push_back(Json{{"cluster", b.cluster}, {"weight", b.weight}, {"mark", mark(b.mark)}});
+  Json residency = Json::object();
+  for (const auto& [country, regions] : r.residency) residency[country] = regions;
+  const auto& p = r.replay;
+  return Json{{"name", r.name},
+              {"match", Json{{"host", r.match.host}, {"path_prefix", r.match.path_prefix}}},
+              {"backends", backends},
+              {"affinity", config::affinityName(r.affinity)},
+              {"allow_override", r.allow_override},
+              {"primary_region", r.primary_region},
+              {"residency", residency},
+              {"replay", Json{{"methods", p.methods},
+                              {"on", p.on},
+                              {"max_attempts", p.max_attempts},
+                              {"body_buffer", p.body_buffer},
+                              {"backoff", Json{{"base", durationText(p.backoff_base)},
+                                               {"max", durationText(p.backoff_max)}}},
+                              {"budget", std::to_string(p.budget_percent) + "%"}}},
+              {"pin_after_write", durationText(r.pin_after_write)},
+              {"all_unhealthy",
+               r.all_unhealthy == config::AllUnhealthy::RouteAnyway ? "route_anyway" : "reject"},
+              {"compat", r.compat},
+              {"timeouts", Json{{"connect", durationText(r.timeouts.connect)},
+                                {"per_try", durationText(r.timeouts.per_try)},
+                                {"request", durationText(r.timeouts.request)},
+                                {"idle", durationText(r.timeouts.idle)}}},
+              {"mark", mark(r.mark)}};
+}
+
+Json limitsJson(const config::Limits& l) {
+  return Json{{"max_header_bytes", l.max_header_bytes},
+              {"max_headers", l.max_headers},
+              {"max_body_bytes", l.max_body_bytes},
+              {"max_connections", l.max_connections},
+              {"header_timeout", durationText(l.header_timeout)},
+              {"keepalive_timeout", durationText(l.keepalive_timeout)},
+              {"drain_timeout", durationText(l.drain_timeout)}};
+}
+
+}  // namespace
+
+std::string durationText(config::Duration d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0ms";
+  if (ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string configJson(const config::Config& cfg, uint64_t generation) {
+  Json c;
+  c["workers"] = cfg.workers == 0 ? Json("auto") : Json(cfg.workers);
+  c["watch"] = cfg.watch;
+  c["access_log"] = cfg.access_log;
+  c["listeners"] = Json::array();
+  for (const auto& l : cfg.listeners) c["listeners"].push_back(listenerJson(l));
+  c["admin"] = Json{{"address", cfg.admin.address.text()}};
+  c["geo"] = geoJson(cfg.geo);
+  c["regions"] = Json::array();
+  for (const auto& r : cfg.regions)
+    c["regions"].push_back(Json{{"name", r.name},
+                                {"lat", r.lat},
+                                {"lon", r.lon},
+                                {"drain", r.drain},
+                                {"mark", mark(r.mark)}});
+  c["clusters"] = Json::array();
+  for (const auto& cl : cfg.clusters) c["clusters"].push_back(clusterJson(cl));
+  c["routes"] = Json::array();
+  for (const auto& r : cfg.routes) c["routes"].push_back(routeJson(r));
+  c["limits"] = limitsJson(cfg.limits);
+  c["source_path"] = cfg.source_path;
+  Json out{{"generation", generation}, {"config", c}};
+  return out.dump(2) + "\n";
+}
+
+}  // namespace meridian::proxy

@@ -1,0 +1,124 @@
+#pragma once
+// The main thread: loads the config, binds the listeners (one SO_REUSEPORT socket per worker),
+// starts the workers, serves the admin endpoints, and handles signals: SIGTERM/SIGINT drain
+// and exit, SIGHUP reloads the config (and so does a change of a watched file), SIGUSR2
+// starts the new binary, which takes the listening sockets over (proxy/takeover.h).
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/address.h"
+#include "core/event_loop.h"
+#include "core/file_watch.h"
+#include "health/health_monitor.h"
+#include "proxy/observe/access_log.h"
+#include "proxy/policy/snapshot.h"
+#include "proxy/server/worker.h"
+
+namespace meridian::proxy {
+
+class AdminServer;
+class TakeoverServer;
+struct HandedSockets;
+
+class Server {
+ public:
+  struct Options {
+    std::string config_path;  // reloads read it again; empty for a built-in config
+    std::string ready_file;
+    std::function<void(Server&)> on_ready;  // runs on the main thread once listeners are up
+    std::string pid_file;                   // written at start; successors connect to its ".sock"
+    std::string takeover_from;      // the pid file of a running process to take the sockets of
+    std::vector<std::string> argv;  // this process's command line, for SIGUSR2's re-exec
+  };
+  Server(Options opts, std::shared_ptr<const config::Config> cfg);
+  ~Server();
+
+  // Binds, starts the workers and runs the main loop until drained. Returns the exit code.
+  int run();
+  core::EventLoop& loop() { return loop_; }
+
+  // For the admin endpoints (main thread).
+  bool ready() const { return started_ && !draining_; }
+  bool draining() const { return draining_; }
+  // `handoff`: a successor accepts on the same sockets, so idle connections get a moment
+  // for a request already on its way before they are closed.
+  void beginDrain(bool handoff = false);
+  // Loads the config file again. Returns "" on success, else the errors (the old config
+  // keeps serving). Listeners are added, removed and rebound to match it; one that cannot be
+  // bound fails the whole reload.
+  std::string reload();
+  // SIGUSR2: starts this binary again (as now installed at its path) with --takeover. False
+  // when it cannot be started; a successor that fails later leaves this process serving.
+  bool upgrade();
+  std::string metricsText() const;
+  // GET /config: {"generation": N, "config": {...}}.
+  std::string configJson() const;
+  // GET /regions: per cluster, per region, per endpoint: health, why, since, ejections, in flight.
+  std::string regionsJson() const;
+  // GET /explain: `meridian route explain` on the live health and geo state.
+  std::string explainJson(const std::string& client_ip, const std::string& host,
+                          const std::string& path, const std::string& method) const;
+  uint64_t generation() const { return generation_; }
+  const std::string& adminAddress() const { return admin_address_; }
+  // "127.0.0.1:8080" per listener name, once bound.
+  const std::vector<std::pair<std::string, std::string>>& boundListeners() const { return bound_; }
+
+ private:
+  // A listener's sockets: one or more per worker, all in one SO_REUSEPORT group.
+  struct BoundListener {
+    config::Listener cfg;
+    std::string bound;                  // "127.0.0.1:8080"
+    std::vector<std::vector<int>> fds;  // [worker] -> sockets it accepts on
+  };
+  bool bindListeners(HandedSockets& inherited);
+  core::Result<BoundListener> bindListener(const config::Listener& l, std::vector<int> inherited);
+  std::string applyListeners(const config::Config& next);
+  void refreshBound();
+  void writeReadyFile(const std::string& admin_address);
+  void onHealth(std::shared_ptr<const health::HealthSnapshot> health);
+  void publish();
+  void watchFiles();
+  bool startTakeoverServer();
+  void onHandedOver();
+  void reapUpgrade();
+  void removePidFile();
+  ListenSocket socketFor(const config::Listener& l, int fd) const;
+
+  Options opts_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::shared_ptr<const Snapshot> snap_;
+  core::EventLoop loop_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::shared_ptr<AccessLog> access_log_;  // outlives the workers (they are joined first)
+  std::unique_ptr<health::HealthMonitor> monitor_;
+  std::atomic<int> open_connections_{0};
+  std::vector<std::pair<std::string, std::string>> bound_;
+  std::vector<BoundListener> listeners_;
+  std::unique_ptr<core::FileWatch> watch_;
+  std::unique_ptr<TakeoverServer> takeover_;
+  pid_t upgrade_child_ = -1;
+  bool handed_over_ = false;
+  std::string admin_address_;
+  uint64_t generation_ = 1;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
+  bool started_ = false;
+  bool draining_ = false;
+  std::thread joiner_;
+};
+
+// The meridian_upstream_healthy gauges of a snapshot, in Prometheus text format.
+std::string healthGauges(const Snapshot& s);
+
+// Creates a listening TCP socket bound to `hp` (SO_REUSEPORT so each worker can have one).
+core::Result<int> listenOn(const config::HostPort& hp, int backlog);
+using core::localAddress;
+
+}  // namespace meridian::proxy

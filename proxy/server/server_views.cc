@@ -1,0 +1,106 @@
+// What the admin endpoints show of the live state: /regions, /explain and the health gauges
+// on /metrics. Read on the main thread from the current snapshot.
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <sstream>
+
+#include "proxy/server/server.h"
+#include "routing/explain.h"
+
+namespace meridian::proxy {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  if (t.time_since_epoch().count() == 0) return "";
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Label values are quoted strings in the Prometheus text format: escape \ " and newlines.
+std::string labelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Server::regionsJson() const {
+  const Snapshot& s = *snap_;
+  Json clusters = Json::object();
+  for (size_t c = 0; c < s.config->clusters.size(); ++c) {
+    const routing::ClusterPlan& plan = s.router->plan(c);
+    Json regions = Json::object();
+    for (const auto& g : plan.regions) {
+      Json endpoints = Json::array();
+      bool any_healthy = false;
+      for (uint32_t e : g.endpoints) {
+        const health::EndpointHealth& h = s.health->at(c, e);
+        const std::string& address = (*s.endpoints)[c][e].text;
+        int in_flight = 0;
+        for (const auto& w : workers_) in_flight += w->pool().inFlight(address);
+        any_healthy = any_healthy || h.healthy;
+        endpoints.push_back({{"address", address},
+                             {"healthy", h.healthy},
+                             {"reason", h.reason},
+                             {"since", isoTime(h.since)},
+                             {"ejected", h.ejected},
+                             {"ejected_until", h.ejected ? Json(isoTime(h.ejected_until)) : Json()},
+                             {"ejections", h.ejections},
+                             {"in_flight", in_flight}});
+      }
+      regions[g.name] = {
+          {"healthy", any_healthy}, {"drained", g.drained}, {"endpoints", endpoints}};
+    }
+    clusters[plan.cluster->name] = regions;
+  }
+  Json out = {{"generation", generation_},
+              {"health_generation", s.health->generation()},
+              {"clusters", clusters}};
+  return out.dump(2) + "\n";
+}
+
+std::string Server::explainJson(const std::string& client_ip, const std::string& host,
+                                const std::string& path, const std::string& method) const {
+  routing::ExplainInput in;
+  in.client_ip = client_ip;
+  in.host = host;
+  in.path = path.empty() ? "/" : path;
+  in.method = method.empty() ? "GET" : method;
+  if (!cfg_->listeners.empty()) in.listener_region = cfg_->listeners.front().region;
+  return routing::explainJson(*snap_->router, *snap_->health, *snap_->geo, in);
+}
+
+// meridian_upstream_healthy{cluster,region,endpoint}: 1 while the endpoint takes traffic.
+std::string healthGauges(const Snapshot& s) {
+  std::ostringstream out;
+  out << "# HELP meridian_upstream_healthy 1 while the endpoint is healthy (active checks "
+         "passing and not ejected).\n# TYPE meridian_upstream_healthy gauge\n";
+  for (size_t c = 0; c < s.config->clusters.size(); ++c) {
+    const config::Cluster& cluster = s.config->clusters[c];
+    for (size_t e = 0; e < cluster.endpoints.size(); ++e) {
+      out << "meridian_upstream_healthy{cluster=\"" << labelValue(cluster.name) << "\",region=\""
+          << labelValue(cluster.endpoints[e].region) << "\",endpoint=\""
+          << labelValue((*s.endpoints)[c][e].text) << "\"} " << (s.health->healthy(c, e) ? 1 : 0)
+          << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace meridian::proxy

@@ -1,0 +1,246 @@
+#include "proxy/upstream/upstream_pool.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "proxy/observe/stats.h"
+
+namespace meridian::proxy {
+
+UpstreamConn::UpstreamConn(UpstreamPool& pool, EndpointPool& ep)
+    : pool_(pool), ep_(ep), idle_timer_(pool.loop_, [this] { onIdleTimeout(); }) {}
+
+UpstreamConn::~UpstreamConn() = default;
+
+const std::string& UpstreamConn::endpoint() const {
+  return ep_.address.text;
+}
+
+void UpstreamConn::onConnected(core::Stream&) {
+  connected_ = true;
+  std::erase(ep_.connecting, this);
+  ++requests_;
+  if (user_ != nullptr) user_->onUpstreamReady(*this);
+}
+
+void UpstreamConn::onConnectFailed(core::Stream&, int err) {
+  UpstreamUser* user = user_;
+  pool_.stats_.add(Counter::UpstreamConnectFailures);
+  pool_.destroy(this);
+  if (user != nullptr) user->onUpstreamConnectFailed(err);
+}
+
+void UpstreamConn::onData(core::Stream& s) {
+  if (user_ != nullptr) {
+    user_->onUpstreamData(*this);
+    return;
+  }
+  // Bytes from an idle connection: nothing was asked, so the upstream is confused. Drop it.
+  pool_.destroy(this);
+}
+
+void UpstreamConn::onEof(core::Stream&) {
+  if (user_ != nullptr) {
+    user_->onUpstreamEof(*this);
+    return;
+  }
+  pool_.destroy(this);  // the upstream closed an idle keep-alive connection
+}
+
+void UpstreamConn::onError(core::Stream&, int err) {
+  if (user_ != nullptr) {
+    user_->onUpstreamError(*this, err);
+    return;
+  }
+  pool_.destroy(this);
+}
+
+void UpstreamConn::onDrained(core::Stream&) {
+  if (user_ != nullptr) user_->onUpstreamDrained(*this);
+}
+
+void UpstreamConn::onIdleTimeout() {
+  pool_.destroy(this);
+}
+
+UpstreamPool::~UpstreamPool() {
+  for (auto& [key, ep] : endpoints_) {
+    for (UpstreamConn* c : ep->idle) delete c;
+    ep->idle.clear();
+  }
+}
+
+EndpointPool& UpstreamPool::endpoint(const ResolvedAddress& addr, const config::Pool& limits) {
+  auto it = endpoints_.find(addr.text);
+  if (it == endpoints_.end()) {
+    auto ep = std::make_unique<EndpointPool>();
+    ep->address = addr;
+    std::lock_guard<std::mutex> lock(endpoints_mu_);
+    it = endpoints_.emplace(addr.text, std::move(ep)).first;
+  }
+  it->second->limits = limits;  // a reload may change them
+  return *it->second;
+}
+
+int UpstreamPool::active(const std::string& endpoint) const {
+  auto it = endpoints_.find(endpoint);
+  return it == endpoints_.end() ? 0 : it->second->active.load(std::memory_order_relaxed);
+}
+
+int UpstreamPool::inFlight(const std::string& endpoint) const {
+  std::lock_guard<std::mutex> lock(endpoints_mu_);
+  return active(endpoint);
+}
+
+UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const config::Pool& limits,
+                                            UpstreamUser* user, bool safe_to_resend) {
+  EndpointPool& ep = endpoint(addr, limits);
+  if (takeIdle(ep, user, safe_to_resend)) return Acquire::Ready;
+  if (ep.open < ep.limits.max_connections) {
+    int before = ep.open;
+    connectNew(ep, user);
+    return ep.open > before ? Acquire::Pending : Acquire::Failed;
+  }
+  if (static_cast<int>(ep.waiting.size()) >= ep.limits.max_pending) {
+    stats_.add(Counter::UpstreamOverloaded);
+    return Acquire::Overloaded;
+  }
+  ep.waiting.push_back(user);
+  return Acquire::Pending;
+}
+
+namespace {
+// An idle connection is still usable when reading it would block: EOF, stray bytes or an
+// error mean the upstream closed or confused it.
+bool stillOpen(int fd) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+}  // namespace
+
+// Hands out the most recently used idle connection that is still alive. A close by the
+// upstream is normally seen at once (idle connections keep reading), but its EOF can still be
+// queued in this same loop turn. Peeking at the socket rules that out, at a syscall per
+// request; it is skipped when the request can simply be resent on a new connection and the
+// connection was in use within the last second (upstream keep-alive timeouts are seconds).
+bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend) {
+  constexpr int64_t kTrustRecentMs = 1000;
+  int64_t now = core::monotonicMillis();
+  while (!ep.idle.empty()) {
+    UpstreamConn* c = ep.idle.back();
+    ep.idle.pop_back();
+    bool trusted = safe_to_resend && now - c->idle_since_ms_ <= kTrustRecentMs;
+    if (trusted || stillOpen(c->stream_->fd())) {
+      c->idle_timer_.cancel();
+      c->user_ = user;
+      ++c->requests_;
+      stats_.add(Counter::UpstreamReused);
+      user->onUpstreamReady(*c);
+      return true;
+    }
+    destroy(c);
+  }
+  return false;
+}
+
+void UpstreamPool::connectNew(EndpointPool& ep, UpstreamUser* user) {
+  auto* conn = new UpstreamConn(*this, ep);
+  core::Stream* s = core::Stream::connect(
+      loop_, reinterpret_cast<const sockaddr*>(&ep.address.addr), ep.address.len, conn);
+  if (s == nullptr) {
+    int err = errno;
+    delete conn;
+    stats_.add(Counter::UpstreamConnectFailures);
+    logDebug("upstream %s: connect: %s", ep.address.text.c_str(), strerror(err));
+    errno = err;
+    return;
+  }
+  conn->stream_.reset(s);
+  conn->user_ = user;
+  ep.connecting.push_back(conn);
+  ++ep.open;
+  stats_.add(Counter::UpstreamConnects);
+}
+
+void UpstreamPool::release(UpstreamConn* conn, bool reusable) {
+  conn->user_ = nullptr;
+  EndpointPool& ep = conn->ep_;
+  if (!reusable || !conn->connected_ || conn->closed_ || !conn->stream_->input().empty()) {
+    destroy(conn);
+    return;
+  }
+  // Let a waiting request have it at once; otherwise keep it warm until idle_timeout.
+  if (!ep.waiting.empty()) {
+    UpstreamUser* next = ep.waiting.front();
+    ep.waiting.pop_front();
+    conn->user_ = next;
+    ++conn->requests_;
+    stats_.add(Counter::UpstreamReused);
+    next->onUpstreamReady(*conn);
+    return;
+  }
+  conn->stream_->releaseBuffers();
+  if (conn->stream_->readingPaused()) conn->stream_->resumeReading();
+  conn->idle_timer_.arm(ep.limits.idle_timeout);
+  conn->idle_since_ms_ = core::monotonicMillis();
+  ep.idle.push_back(conn);
+}
+
+void UpstreamPool::destroy(UpstreamConn* conn) {
+  if (conn->closed_) return;
+  conn->closed_ = true;
+  conn->user_ = nullptr;
+  conn->idle_timer_.cancel();
+  EndpointPool& ep = conn->ep_;
+  std::erase(ep.idle, conn);
+  std::erase(ep.connecting, conn);
+  if (conn->stream_) {
+    --ep.open;
+    conn->stream_->pauseReading();
+  }
+  loop_.deleteLater(conn);
+  serveWaiter(ep);
+}
+
+// A connection slot came free: open a new connection for the longest-waiting request.
+void UpstreamPool::serveWaiter(EndpointPool& ep) {
+  if (ep.waiting.empty() || ep.open >= ep.limits.max_connections) return;
+  UpstreamUser* next = ep.waiting.front();
+  ep.waiting.pop_front();
+  if (!takeIdle(ep, next, false)) {
+    int before = ep.open;
+    connectNew(ep, next);
+    if (ep.open == before) next->onUpstreamConnectFailed(errno);
+  }
+}
+
+void UpstreamPool::cancel(const std::string& endpoint, UpstreamUser* user) {
+  auto it = endpoints_.find(endpoint);
+  if (it == endpoints_.end()) return;
+  EndpointPool& ep = *it->second;
+  std::erase(ep.waiting, user);
+  // A connect started for this user: nobody else asked for it, so close it rather than
+  // keep a half-open socket around.
+  auto doomed = ep.connecting;
+  for (UpstreamConn* c : doomed)
+    if (c->user_ == user) destroy(c);
+}
+
+void UpstreamPool::closeIdle() {
+  for (auto& [key, ep] : endpoints_) {
+    auto idle = ep->idle;
+    for (UpstreamConn* c : idle) destroy(c);
+  }
+}
+
+size_t UpstreamPool::openConnections() const {
+  size_t n = 0;
+  for (const auto& [key, ep] : endpoints_) n += static_cast<size_t>(ep->open);
+  return n;
+}
+
+}  // namespace meridian::proxy

@@ -1,0 +1,104 @@
+// GET /config's rendering: every field, durations as written in YAML, secrets elided.
+#include "proxy/server/config_json.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace meridian::proxy {
+namespace {
+
+using Json = nlohmann::json;
+
+config::Config sampleConfig() {
+  config::Config cfg;
+  cfg.workers = 3;
+  cfg.watch = true;
+  config::Listener l;
+  l.name = "public";
+  l.address = {"127.0.0.1", 8443};
+  l.region = "ams";
+  l.tls = config::Tls{};
+  l.tls->certificates.push_back({"certs/app.pem", "certs/app.key", {}});
+  cfg.listeners.push_back(l);
+  cfg.geo.database = "geo.mmdb";
+  config::Cidr trusted;
+  trusted.text = "10.0.0.0/8";
+  cfg.geo.trusted_proxies.push_back(trusted);
+  cfg.regions.push_back({"ams", 52.37, 4.9, false, {}});
+  config::Cluster c;
+  c.name = "web";
+  c.endpoints.push_back({{"127.0.0.1", 9001}, "ams", {3, 7}});
+  c.health_check = config::HealthCheck{};
+  c.outlier = config::Outlier{};
+  cfg.clusters.push_back(c);
+  config::Route r;
+  r.name = "app";
+  r.backends.push_back({"web", 90, {}});
+  r.residency["DE"] = {"ams"};
+  cfg.routes.push_back(r);
+  return cfg;
+}
+
+TEST(DurationText, PicksTheLargestExactUnit) {
+  EXPECT_EQ(durationText(config::Duration(250)), "250ms");
+  EXPECT_EQ(durationText(config::Duration(2000)), "2s");
+  EXPECT_EQ(durationText(config::Duration(1500)), "1500ms");
+  EXPECT_EQ(durationText(config::Duration(60000)), "1m");
+  EXPECT_EQ(durationText(config::Duration(3600000)), "1h");
+  EXPECT_EQ(durationText(config::Duration(0)), "0ms");
+}
+
+TEST(ConfigJson, CarriesTheGenerationAndEverySection) {
+  Json j = Json::parse(configJson(sampleConfig(), 7));
+  EXPECT_EQ(j["generation"], 7);
+  const Json& c = j["config"];
+  for (const char* key : {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
+                          "clusters", "routes", "limits"})
+    EXPECT_TRUE(c.contains(key)) << key;
+  EXPECT_EQ(c["workers"], 3);
+  EXPECT_EQ(c["watch"], true);
+  EXPECT_EQ(c["listeners"][0]["address"], "127.0.0.1:8443");
+  EXPECT_EQ(c["admin"]["address"], "127.0.0.1:9901");
+  EXPECT_EQ(c["geo"]["trusted_proxies"][0], "10.0.0.0/8");
+  EXPECT_EQ(c["clusters"][0]["endpoints"][0]["address"], "127.0.0.1:9001");
+  EXPECT_EQ(c["clusters"][0]["endpoints"][0]["mark"]["line"], 3);
+  EXPECT_EQ(c["routes"][0]["backends"][0]["weight"], 90);
+  EXPECT_EQ(c["routes"][0]["residency"]["DE"][0], "ams");
+  EXPECT_EQ(c["routes"][0]["affinity"], "none");
+  EXPECT_EQ(c["routes"][0]["all_unhealthy"], "reject");
+}
+
+TEST(ConfigJson, DurationsAreTextAndSizesAreBytes) {
+  Json c = Json::parse(configJson(sampleConfig(), 1))["config"];
+  EXPECT_EQ(c["clusters"][0]["health_check"]["interval"], "1s");
+  EXPECT_EQ(c["clusters"][0]["health_check"]["timeout"], "500ms");
+  EXPECT_EQ(c["clusters"][0]["health_check"]["jitter"], "10%");
+  EXPECT_EQ(c["clusters"][0]["outlier"]["ejection"], "10s");
+  EXPECT_EQ(c["clusters"][0]["pool"]["idle_timeout"], "1m");
+  EXPECT_EQ(c["routes"][0]["timeouts"]["per_try"], "10s");
+  EXPECT_EQ(c["routes"][0]["replay"]["backoff"]["base"], "25ms");
+  EXPECT_EQ(c["routes"][0]["replay"]["body_buffer"], 1 << 20);
+  EXPECT_EQ(c["limits"]["max_header_bytes"], 64 * 1024);
+  EXPECT_EQ(c["limits"]["drain_timeout"], "30s");
+}
+
+TEST(ConfigJson, KeyPathsAreRedactedAndCertificatePathsShown) {
+  std::string text = configJson(sampleConfig(), 1);
+  EXPECT_EQ(text.find("app.key"), std::string::npos) << text;
+  Json cert = Json::parse(text)["config"]["listeners"][0]["tls"]["certificates"][0];
+  EXPECT_EQ(cert["cert"], "certs/app.pem");
+  EXPECT_EQ(cert["key"], kRedacted);
+}
+
+TEST(ConfigJson, AbsentOptionalSectionsAreNull) {
+  config::Config cfg;
+  cfg.listeners.push_back({"plain", {"0.0.0.0", 80}, "", std::nullopt, std::nullopt, {}});
+  Json c = Json::parse(configJson(cfg, 1))["config"];
+  EXPECT_EQ(c["workers"], "auto");
+  EXPECT_TRUE(c["listeners"][0]["tls"].is_null());
+  EXPECT_TRUE(c["listeners"][0]["redirect_to_https"].is_null());
+}
+
+}  // namespace
+}  // namespace meridian::proxy
