@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace meridian::fakes {
@@ -21,11 +22,6 @@ namespace meridian::fakes {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int remainingMs(Clock::time_point deadline) {
-  auto ms = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
-  return ms < 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 60'000));
-}
 
 std::string resolveProgram(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
@@ -131,6 +127,11 @@ int stopChild(Child& child, milliseconds grace) {
   ::kill(child.pid, SIGKILL);
   waitChild(child, milliseconds(60'000), status);
   return status;
+}
+
+int remainingMs(Clock::time_point deadline) {
+  auto ms = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
+  return ms < 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, std::numeric_limits<int>::max()));
 }
 
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout,

@@ -26,6 +26,9 @@ struct CommandResult {
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout,
                          std::string_view stdinData = {});
 
+// What is left of a deadline in whole milliseconds, for poll(): 0 once it has passed.
+int remainingMs(std::chrono::steady_clock::time_point deadline);
+
 // A fresh directory from mkdtemp, unique per call; removed recursively at destruction
 // (kept when MERIDIAN_KEEP_TEST_DIRS is set, to debug a failure).
 class TempDir {
