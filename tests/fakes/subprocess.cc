@@ -205,6 +205,11 @@ CommandResult runCommand(const std::vector<std::string>& argv, milliseconds time
   return result;
 }
 
+CommandResult curl(std::vector<std::string> args) {
+  args.insert(args.begin(), {"curl", "-sS", "--max-time", "20"});
+  return runCommand(args, milliseconds(30000));
+}
+
 TempDir::TempDir(std::string_view tag) {
   const char* base = getenv("TMPDIR");
   std::string name(tag);

@@ -26,6 +26,9 @@ struct CommandResult {
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout,
                          std::string_view stdinData = {});
 
+// `curl -sS --max-time 20` with these arguments, killed at 30 s if it is still running.
+CommandResult curl(std::vector<std::string> args);
+
 // What is left of a deadline in whole milliseconds, for poll(): 0 once it has passed.
 int remainingMs(std::chrono::steady_clock::time_point deadline);
 

@@ -29,11 +29,6 @@ std::string url(const FakeUpstream& up, std::string_view path) {
   return "http://" + up.address() + std::string(path);
 }
 
-CommandResult curl(std::vector<std::string> args) {
-  args.insert(args.begin(), {"curl", "-sS", "--max-time", "20"});
-  return runCommand(args, 30s);
-}
-
 TEST(FakeUpstream, KeepAliveServesTwoRequestsOnOneConnection) {
   FakeUpstream up;
   up.enqueue(Action::respond(200, {{"X-N", "1"}}, "first"));

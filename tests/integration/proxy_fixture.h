@@ -18,6 +18,7 @@
 namespace meridian::integration {
 
 using fakes::Action;
+using fakes::curl;
 using fakes::FakeUpstream;
 using fakes::HttpResponse;
 using fakes::MeridianProcess;
@@ -100,12 +101,6 @@ class ProxyTest : public ::testing::Test {
     HttpResponse r;
     EXPECT_TRUE(c.readResponse(r, kWait, head));
     return r;
-  }
-
-  fakes::CommandResult curl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return fakes::runCommand(argv, milliseconds(30000));
   }
 
   // Current value of a /metrics series (exact series text, labels included); -1 if absent.

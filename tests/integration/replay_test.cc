@@ -246,10 +246,9 @@ TEST_F(ReplayTest, PinAfterWriteKeepsTheClientOnThePrimary) {
 TEST_F(ReplayTest, PinAfterWriteReachesAnHttp2Client) {
   ASSERT_TRUE(start("    pin_after_write: 30s\n"));
   ams_.enqueue(Action::respond(200, {{"meridian-replay", "region=primary"}}));
-  fakes::CommandResult r = fakes::runCommand(
-      {"curl", "-sS", "--max-time", "20", "--http2-prior-knowledge", "-D", "-", "-d", "w=1",
-       "http://127.0.0.1:" + std::to_string(proxy_.listenerPort("public")) + "/x"},
-      milliseconds(30000));
+  fakes::CommandResult r =
+      curl({"--http2-prior-knowledge", "-D", "-", "-d", "w=1",
+            "http://127.0.0.1:" + std::to_string(proxy_.listenerPort("public")) + "/x"});
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_NE(r.out.find("HTTP/2 200"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("set-cookie: meridian-pin=iad:"), std::string::npos) << r.out;
