@@ -46,6 +46,17 @@ inline long procStatusKiB(pid_t pid, std::string_view field) {
   return -1;
 }
 
+// One GET on a fresh connection to 127.0.0.1:port, closed after it: the status, or 0 when
+// connecting, sending or reading failed (for clients that count failures, not assert).
+inline int freshConnectionGet(uint16_t port) {
+  TcpClient c;
+  if (!c.connect(port, milliseconds(3000))) return 0;
+  if (!c.send("GET /fresh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")) return 0;
+  HttpResponse r;
+  if (!c.readResponse(r, milliseconds(5000))) return 0;
+  return r.status;
+}
+
 class ProxyTest : public ::testing::Test {
  protected:
   // `limits` and `timeouts` are YAML flow maps ("{ max_headers: 10 }"), empty for defaults.

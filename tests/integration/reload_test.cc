@@ -74,16 +74,6 @@ class ReloadTest : public ProxyTest {
   return ::testing::AssertionSuccess();
 }
 
-// One request on a fresh connection, closed after it: the status, or 0 on a socket error.
-int freshConnectionGet(uint16_t port) {
-  TcpClient c;
-  if (!c.connect(port, milliseconds(3000))) return 0;
-  if (!c.send("GET /fresh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")) return 0;
-  HttpResponse r;
-  if (!c.readResponse(r, milliseconds(5000))) return 0;
-  return r.status;
-}
-
 TEST_F(ReloadTest, TwentyReloadsUnderLoadDropNothing) {
   constexpr uint64_t kBig = 100ull << 20;
   upstream_.setHandler([](const fakes::ReceivedRequest& r) {

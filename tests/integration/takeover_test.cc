@@ -39,15 +39,6 @@ struct Successor {
   }
 };
 
-int freshConnectionGet(uint16_t port) {
-  TcpClient c;
-  if (!c.connect(port, milliseconds(3000))) return 0;
-  if (!c.send("GET /fresh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")) return 0;
-  HttpResponse r;
-  if (!c.readResponse(r, milliseconds(5000))) return 0;
-  return r.status;
-}
-
 class TakeoverTest : public ProxyTest {
  protected:
   std::string pidFile() const { return proxy_.dir() + "/meridian.pid"; }
