@@ -271,6 +271,17 @@ uint16_t MeridianProcess::adminPort() const {
   return portOf(ready_.admin);
 }
 
+std::string MeridianProcess::adminUrl(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(adminPort()) + std::string(path);
+}
+
+MeridianProcess::ReloadResult MeridianProcess::reload() const {
+  auto r = curl({"-X", "POST", "-w", "\n%{http_code}", adminUrl("/reload")});
+  size_t nl = r.out.rfind('\n');
+  if (nl == std::string::npos) return {0, r.out};
+  return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+}
+
 bool MeridianProcess::signal(int sig) {
   return child_.pid > 0 && ::kill(child_.pid, sig) == 0;
 }

@@ -73,11 +73,9 @@ class BlueGreenTest : public ::testing::Test {
 
   ::testing::AssertionResult reload(const std::string& yaml) {
     proxy_.rewriteConfig(yaml);
-    auto r = fakes::runCommand(
-        {"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
-         "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/reload"},
-        milliseconds(15000));
-    if (r.out != "200") return ::testing::AssertionFailure() << "POST /reload: " << r.describe();
+    auto r = proxy_.reload();
+    if (r.status != 200)
+      return ::testing::AssertionFailure() << "POST /reload: " << r.status << " " << r.body;
     return ::testing::AssertionSuccess();
   }
 

@@ -95,12 +95,7 @@ class GeoRoutingTest : public ::testing::Test {
     return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   }
 
-  std::string admin(const std::string& path) {
-    auto r = fakes::runCommand({"curl", "-sS", "--max-time", "10",
-                                "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + path},
-                               milliseconds(15000));
-    return r.out;
-  }
+  std::string admin(const std::string& path) { return curl({proxy_.adminUrl(path)}).out; }
 
   FakeUpstream ams_, iad_, sin_;
   MeridianProcess proxy_;

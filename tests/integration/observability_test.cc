@@ -27,7 +27,7 @@ class ObservabilityTest : public ProxyTest {
   }
 
   std::string scrape() {
-    auto r = curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/metrics"});
+    auto r = curl({proxy_.adminUrl("/metrics")});
     EXPECT_EQ(r.exitCode, 0) << r.describe();
     return r.out;
   }

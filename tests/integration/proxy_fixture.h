@@ -116,7 +116,7 @@ class ProxyTest : public ::testing::Test {
 
   // Current value of a /metrics series (exact series text, labels included); -1 if absent.
   long long metric(const std::string& series) {
-    auto r = curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/metrics"});
+    auto r = curl({proxy_.adminUrl("/metrics")});
     size_t at = r.out.find("\n" + series + " ");
     if (at == std::string::npos) return -1;
     return std::stoll(r.out.substr(at + series.size() + 2));

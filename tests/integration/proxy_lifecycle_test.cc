@@ -36,10 +36,9 @@ TEST_F(ProxyTest, RunRefusesAnInvalidConfig) {
 
 TEST_F(ProxyTest, AdminHealthAndReadiness) {
   ASSERT_TRUE(startProxy());
-  std::string admin = "http://127.0.0.1:" + std::to_string(proxy_.adminPort());
-  EXPECT_EQ(curl({admin + "/healthz"}).out, "ok\n");
-  EXPECT_EQ(curl({admin + "/ready"}).out, "ready\n");
-  EXPECT_EQ(curl({"-o", "/dev/null", "-w", "%{http_code}", admin + "/nope"}).out, "404");
+  EXPECT_EQ(curl({proxy_.adminUrl("/healthz")}).out, "ok\n");
+  EXPECT_EQ(curl({proxy_.adminUrl("/ready")}).out, "ready\n");
+  EXPECT_EQ(curl({"-o", "/dev/null", "-w", "%{http_code}", proxy_.adminUrl("/nope")}).out, "404");
 }
 
 TEST_F(ProxyTest, SigtermDrainsInFlightRequestsThenExits) {

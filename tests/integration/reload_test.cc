@@ -20,18 +20,8 @@ using fakes::WebSocketFrame;
 
 class ReloadTest : public ProxyTest {
  protected:
-  std::string admin(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + path;
-  }
-  // POST /reload: "CODE\nBODY".
-  std::pair<int, std::string> postReload() {
-    auto r = curl({"-X", "POST", "-w", "\n%{http_code}", admin("/reload")});
-    size_t nl = r.out.rfind('\n');
-    if (nl == std::string::npos) return {0, r.out};
-    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
-  }
   nlohmann::json configNow() {
-    auto r = curl({admin("/config")});
+    auto r = curl({proxy_.adminUrl("/config")});
     return nlohmann::json::parse(r.out, nullptr, false);
   }
   // Polls GET /config until its generation reaches `n` (a watch reload happens on its own).
@@ -119,7 +109,7 @@ TEST_F(ReloadTest, TwentyReloadsUnderLoadDropNothing) {
   for (int i = 0; i < 20; ++i) {
     std::string y = configYaml("", i % 2 ? "{ per_try: 5s }" : "{ per_try: 7s }", 2);
     proxy_.rewriteConfig(y);
-    auto [code, body] = postReload();
+    auto [code, body] = proxy_.reload();
     EXPECT_EQ(code, 200) << body;
     std::this_thread::sleep_for(milliseconds(500));  // pacing: 20 reloads over 10 s
   }
@@ -148,7 +138,7 @@ TEST_F(ReloadTest, TwentyReloadsUnderLoadDropNothing) {
 TEST_F(ReloadTest, AnInvalidConfigKeepsTheOldOneServing) {
   ASSERT_TRUE(startProxy());
   proxy_.rewriteConfig(configYaml() + "bogus_key: 1\n");
-  auto [code, body] = postReload();
+  auto [code, body] = proxy_.reload();
   EXPECT_EQ(code, 400);
   EXPECT_TRUE(std::regex_search(body, std::regex(proxy_.configPath() + ":[0-9]+:[0-9]+: ")))
       << body;
@@ -159,7 +149,7 @@ TEST_F(ReloadTest, AnInvalidConfigKeepsTheOldOneServing) {
   EXPECT_EQ(roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);
   EXPECT_TRUE(proxy_.waitForOutput("reload failed", kWait));
   proxy_.rewriteConfig(configYaml());
-  EXPECT_EQ(postReload().first, 200);
+  EXPECT_EQ(proxy_.reload().status, 200);
   EXPECT_EQ(metric("meridian_config_generation"), 2);
 }
 
@@ -233,7 +223,7 @@ TEST_F(ReloadTest, ListenersAreAddedAndRemovedByReload) {
   ASSERT_TRUE(startProxy("", "", 2));
   uint16_t public_port = port();
   proxy_.rewriteConfig(listenerYaml("  - { name: extra, address: 127.0.0.1:0 }\n"));
-  ASSERT_EQ(postReload().first, 200);
+  ASSERT_EQ(proxy_.reload().status, 200);
   auto info = readyNow();
   ASSERT_EQ(info.listeners.count("extra"), 1u);
   EXPECT_EQ(fakes::portOf(info.listeners["public"]), public_port) << "kept, never rebound";
@@ -246,7 +236,7 @@ TEST_F(ReloadTest, ListenersAreAddedAndRemovedByReload) {
   ASSERT_TRUE(busy.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"));
   ASSERT_TRUE(upstream_.waitForRequests(2, kWait));
   proxy_.rewriteConfig(configYaml("", "", 2));
-  ASSERT_EQ(postReload().first, 200);
+  ASSERT_EQ(proxy_.reload().status, 200);
   TcpClient late;
   EXPECT_FALSE(late.connect(extra, milliseconds(1000))) << "a removed listener stops accepting";
   HttpResponse r;
@@ -271,7 +261,7 @@ TEST_F(ReloadTest, AListenerThatCannotBeBoundFailsTheWholeReload) {
   getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
   std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
   proxy_.rewriteConfig(listenerYaml("  - { name: clash, address: " + taken + " }\n"));
-  auto [code, body] = postReload();
+  auto [code, body] = proxy_.reload();
   ::close(holder);
   EXPECT_EQ(code, 400);
   EXPECT_NE(body.find("clash"), std::string::npos) << body;
@@ -305,7 +295,7 @@ TEST_F(ReloadTest, HealthOfSurvivingEndpointsIsKept) {
     std::this_thread::sleep_for(milliseconds(50));
   ASSERT_EQ(metric(sick_series), 0) << "the failing endpoint is marked down";
   proxy_.rewriteConfig(yaml(true));
-  ASSERT_EQ(postReload().first, 200);
+  ASSERT_EQ(proxy_.reload().status, 200);
   EXPECT_EQ(metric(sick_series), 0) << "still down right after the reload";
   EXPECT_EQ(metric(fresh_series), 1) << "a new endpoint starts as the config says";
 }

@@ -104,7 +104,7 @@ TEST_F(TakeoverTest, SigUsr2UpgradesWithoutARefusedConnection) {
   EXPECT_GT(ok_.load(), 100);
   EXPECT_FALSE(processGone(next.pid));
   EXPECT_EQ(std::stoi(fakes::readFile(pidFile())), next.pid);
-  auto cfg = curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/config"});
+  auto cfg = curl({proxy_.adminUrl("/config")});
   EXPECT_NE(cfg.out.find("\"generation\""), std::string::npos) << cfg.describe();
   EXPECT_EQ(freshConnectionGet(port_), 200);
 }

@@ -48,9 +48,6 @@ class TlsTest : public ProxyTest {
   std::string httpsUrl(const std::string& path) const {
     return "https://127.0.0.1:" + std::to_string(tlsPort()) + path;
   }
-  std::string adminUrl(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + path;
-  }
   long long failures() { return metric("meridian_tls_handshake_failures_total"); }
 };
 
@@ -204,8 +201,9 @@ TEST_F(TlsTest, BadCertificateAtReloadKeepsTheOldOneServing) {
   std::string live = makeCerts("live", "old.test,127.0.0.1");
   ASSERT_TRUE(proxy_.start(yaml(entry(live))));
   ASSERT_TRUE(fakes::writeFile(live + "/cert.pem", "not a certificate\n"));
-  auto r = curl({"-X", "POST", "-w", "\n%{http_code}", adminUrl("/reload")});
-  EXPECT_EQ(r.out, "listener public: " + live + "/cert.pem: no PEM certificate found\n\n400");
+  auto r = proxy_.reload();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "listener public: " + live + "/cert.pem: no PEM certificate found\n");
   EXPECT_EQ(servedCommonName(sClient(tlsPort(), {})), "old.test");
   auto get =
       curl({"--cacert", live + "/ca.pem", "-o", "/dev/null", "-w", "%{http_code}", httpsUrl("/")});
