@@ -216,4 +216,25 @@ void TcpClient::reset() {
   close();
 }
 
+::testing::AssertionResult HeldPort::open() {
+  close();
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return ::testing::AssertionFailure() << "socket: " << strerror(errno);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 1) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return ::testing::AssertionFailure() << "bind/listen on 127.0.0.1:0: " << strerror(errno);
+  }
+  port_ = ntohs(addr.sin_port);
+  return ::testing::AssertionSuccess();
+}
+
+void HeldPort::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 }  // namespace meridian::fakes

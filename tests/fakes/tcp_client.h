@@ -70,4 +70,22 @@ class TcpClient {
   bool peerReset_ = false;
 };
 
+// A loopback port held by a listening socket without SO_REUSEPORT, so that binding it
+// elsewhere fails until close().
+class HeldPort {
+ public:
+  HeldPort() = default;
+  ~HeldPort() { close(); }
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+
+  ::testing::AssertionResult open();
+  uint16_t port() const { return port_; }
+  void close();
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 }  // namespace meridian::fakes

@@ -1,7 +1,5 @@
 // Hot reload as an operator sees it: nothing dropped under load, bad configs refused with their
 // line and column, watched files picked up, listeners added and removed, health kept.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -251,18 +249,12 @@ TEST_F(ReloadTest, ListenersAreAddedAndRemovedByReload) {
 TEST_F(ReloadTest, AListenerThatCannotBeBoundFailsTheWholeReload) {
   ASSERT_TRUE(startProxy());
   // A port held by another socket without SO_REUSEPORT: binding it must fail.
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t len = sizeof a;
-  getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  fakes::HeldPort holder;
+  ASSERT_TRUE(holder.open());
+  std::string taken = "127.0.0.1:" + std::to_string(holder.port());
   proxy_.rewriteConfig(listenerYaml("  - { name: clash, address: " + taken + " }\n"));
   auto [code, body] = proxy_.reload();
-  ::close(holder);
+  holder.close();
   EXPECT_EQ(code, 400);
   EXPECT_NE(body.find("clash"), std::string::npos) << body;
   EXPECT_EQ(metric("meridian_config_generation"), 1);

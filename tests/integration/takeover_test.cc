@@ -1,8 +1,6 @@
 // Zero-downtime binary upgrade: a new process takes the listening sockets over from the
 // running one (SIGUSR2, or `run --takeover PIDFILE`) while clients keep connecting.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -135,23 +133,17 @@ TEST_F(TakeoverTest, AFailedTakeoverLeavesTheOldProcessServing) {
   ASSERT_TRUE(startWithPidFile());
   port_ = port();
   // The successor's config adds a listener on a port it cannot bind: it must give up.
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t len = sizeof a;
-  getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  fakes::HeldPort holder;
+  ASSERT_TRUE(holder.open());
   std::string y = configYaml("", "", 2);
   y.insert(y.find("admin:"),
-           "  - { name: clash, address: 127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + " }\n");
+           "  - { name: clash, address: 127.0.0.1:" + std::to_string(holder.port()) + " }\n");
   fakes::TempDir dir("takeover-fail");
   dir.write("config.yaml", y);
   auto r = fakes::runCommand(
       {fakes::meridianBinary(), "run", "-c", dir.file("config.yaml"), "--takeover", pidFile()},
       milliseconds(20000));
-  ::close(holder);
+  holder.close();
   EXPECT_EQ(r.exitCode, 1) << r.describe();
   EXPECT_TRUE(proxy_.running());
   EXPECT_FALSE(proxy_.exited());
