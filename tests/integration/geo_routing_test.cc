@@ -2,6 +2,7 @@
 // a geo database built with MaxMind's writer, clients placed by a trusted x-forwarded-for.
 #include <chrono>
 
+#include "tests/fakes/geo_db.h"
 #include "tests/integration/proxy_fixture.h"
 
 namespace meridian::integration {
@@ -21,10 +22,7 @@ class GeoRoutingTest : public ::testing::Test {
   void SetUp() override {
     for (auto* r : {&ams_, &iad_, &sin_}) serveAs(*r, true);
     db_ = proxy_.dir() + "/geo.mmdb";
-    auto built = fakes::runCommand(
-        {"perl", std::string(MERIDIAN_SOURCE_DIR) + "/tests/fixtures/make_geo_db.pl", "city", db_},
-        milliseconds(30000));
-    ASSERT_EQ(built.exitCode, 0) << built.describe();
+    ASSERT_TRUE(fakes::makeGeoDb("city", db_));
   }
 
   // Every request is answered with the region's name; /healthz with 200 or 503.

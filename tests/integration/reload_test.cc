@@ -8,6 +8,7 @@
 #include <regex>
 #include <thread>
 
+#include "tests/fakes/geo_db.h"
 #include "tests/integration/proxy_fixture.h"
 
 namespace meridian::integration {
@@ -196,17 +197,10 @@ TEST_F(ReloadTest, WatchReloadsOnAnEditedConfigAndOnNamedFiles) {
 
 TEST_F(ReloadTest, WatchReloadsWhenTheGeoDatabaseChanges) {
   std::string db = proxy_.dir() + "/geo.mmdb";
-  auto make = fakes::runCommand(
-      {"perl", std::string(MERIDIAN_SOURCE_DIR) + "/tests/fixtures/make_geo_db.pl", "city", db},
-      milliseconds(30000));
-  ASSERT_EQ(make.exitCode, 0) << make.describe();
+  ASSERT_TRUE(fakes::makeGeoDb("city", db));
   std::string y = "watch: true\ngeo: { database: " + db + " }\n" + configYaml();
   ASSERT_TRUE(proxy_.start(y));
-  auto again = fakes::runCommand(
-      {"perl", std::string(MERIDIAN_SOURCE_DIR) + "/tests/fixtures/make_geo_db.pl", "city",
-       db + ".new"},
-      milliseconds(30000));
-  ASSERT_EQ(again.exitCode, 0) << again.describe();
+  ASSERT_TRUE(fakes::makeGeoDb("city", db + ".new"));
   ASSERT_EQ(::rename((db + ".new").c_str(), db.c_str()), 0);  // replaced whole, as deploys do
   ASSERT_TRUE(waitForGeneration(2, kWait));
   EXPECT_EQ(roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200);

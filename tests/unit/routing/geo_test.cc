@@ -13,22 +13,18 @@
 #include <thread>
 
 #include "config/units.h"
+#include "tests/fakes/geo_db.h"
 #include "tests/fakes/subprocess.h"
 
 namespace meridian::routing {
 namespace {
-
-using std::chrono::milliseconds;
 
 class GeoDbTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fakes::TempDir("geo");
     for (const char* layout : {"city", "flat", "flat4"}) {
-      auto r = fakes::runCommand({"perl", MERIDIAN_SOURCE_DIR "/tests/fixtures/make_geo_db.pl",
-                                  layout, dir_->file(std::string(layout) + ".mmdb")},
-                                 milliseconds(30000));
-      ASSERT_EQ(r.exitCode, 0) << r.describe();
+      ASSERT_TRUE(fakes::makeGeoDb(layout, dir_->file(std::string(layout) + ".mmdb")));
     }
   }
   static void TearDownTestSuite() { delete dir_; }
