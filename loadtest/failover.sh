@@ -20,9 +20,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 TARGETS=${TARGETS:-"meridian nginx haproxy"}
-MERIDIAN=${MERIDIAN:-$ROOT/build/proxy/meridian}
 SIGNALS=${SIGNALS:-"KILL TERM"}
 DURATION=${DURATION:-20s}
 CONNS=${CONNS:-32}
@@ -39,25 +37,9 @@ declare -A REGION_PORT REGION_PID
 PROXY_PID=""
 PROXY_PORT=""
 
-# render TEMPLATE OUT [PORT [NAME]]: fills @WORK@, @PORT_<REGION>@, @PORT@ and @NAME@.
-render() {
-  sed -e "s|@WORK@|$WORK|g" -e "s|@PORT_AMS@|${REGION_PORT[ams]}|g" \
-    -e "s|@PORT_IAD@|${REGION_PORT[iad]}|g" -e "s|@PORT_SIN@|${REGION_PORT[sin]}|g" \
-    -e "s|@PORT@|${3:-0}|g" -e "s|@NAME@|${4:-}|g" "$HERE/failover/$1" > "$2"
-}
-
-# start NAME CMD...: starts CMD in the background, logs to WORK; sets STARTED_PID.
-start() {
-  local name=$1; shift
-  "$@" >> "$WORK/$name.stdout" 2>> "$WORK/$name.stderr" &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID")
-}
-
 # start_region NAME: (re)starts that region's server on its port and waits until it serves.
 start_region() {
-  render region_nginx.conf.in "$WORK/region-$1.conf" "${REGION_PORT[$1]}" "$1"
-  start "region-$1" nginx -p "$WORK" -e "$WORK/region-$1-error.log" -c "$WORK/region-$1.conf"
+  start_server nginx "region-$1" failover/region_nginx.conf.in PORT="${REGION_PORT[$1]}" NAME="$1"
   REGION_PID[$1]=$STARTED_PID
   wait_ok "http://127.0.0.1:${REGION_PORT[$1]}/100b" 100
 }
@@ -71,30 +53,16 @@ served_by() {
 # start_proxy TARGET: starts it alone and waits (at most 15 s) until it sends traffic to the
 # nearest region: all health checks have passed and the order is the expected one.
 start_proxy() {
+  local started=1
   case "$1" in
-    nginx)
-      PROXY_PORT=$(free_port)
-      render nginx.conf.in "$WORK/nginx.conf" "$PROXY_PORT"
-      start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
-        -g 'daemon off;'
-      ;;
-    haproxy)
-      PROXY_PORT=$(free_port)
-      render haproxy.cfg.in "$WORK/haproxy.cfg" "$PROXY_PORT"
-      start haproxy haproxy -db -f "$WORK/haproxy.cfg"
-      ;;
-    meridian)
-      render meridian.yaml.in "$WORK/meridian.yaml"
-      rm -f "$WORK/meridian-ready.json"
-      start meridian "$MERIDIAN" run -c "$WORK/meridian.yaml" --ready-file "$WORK/meridian-ready.json"
-      PROXY_PORT=$(wait_ready_port "$STARTED_PID" "$WORK/meridian-ready.json" public) || {
-        log "meridian did not write its ready file; stderr:"; tail -n 20 "$WORK/meridian.stderr" >&2
-        return 1
-      }
-      ;;
-    *) log "unknown target $1"; return 1 ;;
-  esac
-  PROXY_PID=$STARTED_PID
+    nginx) start_server nginx nginx failover/nginx.conf.in ;;
+    haproxy) start_server haproxy haproxy failover/haproxy.cfg.in ;;
+    meridian) start_server meridian meridian failover/meridian.yaml.in ;;
+    *) log "unknown target $1"; false ;;
+  esac || started=0
+  PROXY_PID=$STARTED_PID  # also when it failed: run_one stops it
+  PROXY_PORT=$STARTED_PORT
+  [ "$started" = 1 ] || return 1
   local _ region=""
   for _ in $(seq 150); do
     region=$(served_by "http://127.0.0.1:$PROXY_PORT/100b")
@@ -148,19 +116,11 @@ run_one() {
   log "$target SIG$sig: ${line#FAILOVER }"
 }
 
-ACTIVE=()
-for t in $TARGETS; do
-  if [ "$t" = meridian ] && [ ! -x "$MERIDIAN" ]; then
-    log "skipping meridian: no binary at $MERIDIAN (set MERIDIAN=...)"
-    continue
-  fi
-  ACTIVE+=("$t")
-done
-[ ${#ACTIVE[@]} -gt 0 ] || { log "no targets to run"; exit 1; }
-
-head -c 100 /dev/zero | tr '\0' 'a' > "$WORK/www/100b"
-chmod 644 "$WORK/www/100b"
+active_targets
+write_bodies
 for region in "${REGIONS[@]}"; do REGION_PORT[$region]=$(free_port); done
+RENDER_VARS=(PORT_AMS="${REGION_PORT[ams]}" PORT_IAD="${REGION_PORT[iad]}"
+  PORT_SIN="${REGION_PORT[sin]}")
 for region in "${REGIONS[@]}"; do
   start_region "$region"
   log "region $region: nginx pid ${REGION_PID[$region]} on 127.0.0.1:${REGION_PORT[$region]}"

@@ -27,10 +27,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 MODE=${1:-throughput}
 TARGETS=${TARGETS:-"meridian nginx haproxy"}
-MERIDIAN=${MERIDIAN:-$ROOT/build/proxy/meridian}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
@@ -45,19 +43,10 @@ H2_STREAMS=${H2_STREAMS:-10}
 HANDSHAKES=${HANDSHAKES:-5000}
 HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
-ACCESS_LOG=off            # meridian's access_log (the observability mode also uses a file)
 
 case "$MODE" in
   throughput|memory|tls|observability|all) ;;
   *) echo "usage: $0 [throughput|memory|tls|observability|all]" >&2; exit 2 ;;
-esac
-for tool in nginx haproxy wrk curl python3 taskset timeout; do
-  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-case "$MODE" in tls|all)
-  for tool in h2load openssl; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool (bash scripts/setup)" >&2; exit 1; }
-  done ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
@@ -66,74 +55,38 @@ fi
 
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-
-# render TEMPLATE OUT PORT: fills @WORK@, @UPSTREAM_PORT@, @PORT@ and @ACCESS_LOG@.
-render() {
-  sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@PORT@|${3:-0}|g" \
-    -e "s|@ACCESS_LOG@|$ACCESS_LOG|g" "$HERE/$1" > "$2"
-}
-
-# start NAME CMD...: starts CMD pinned to PROXY_CPU in the background; sets STARTED_PID.
-start() {
-  local name=$1; shift
-  taskset -c "$PROXY_CPU" "$@" > "$WORK/$name.stdout" 2> "$WORK/$name.stderr" &
-  STARTED_PID=$!  # taskset execs the command: this is the process itself
-  PIDS+=("$STARTED_PID")
-}
+require nginx haproxy wrk curl python3 taskset timeout
+case "$MODE" in tls|all) require h2load openssl ;; esac
+START_CPU=$PROXY_CPU  # proxies and the origin share one CPU; wrk gets the other
 
 start_upstream() {
-  head -c 100 /dev/zero | tr '\0' 'a' > "$WORK/www/100b"
-  head -c 65536 /dev/zero | tr '\0' 'b' > "$WORK/www/64k"
-  chmod 644 "$WORK/www/"*
-  UPSTREAM_PORT=$(free_port)
-  render upstream_nginx.conf.in "$WORK/upstream.conf"
-  start upstream nginx -p "$WORK" -e "$WORK/upstream-error.log" -c "$WORK/upstream.conf" \
-    -g 'daemon off;'
-  UPSTREAM_PID=$STARTED_PID
+  write_bodies
+  start_server nginx upstream upstream_nginx.conf.in
+  UPSTREAM_PORT=$STARTED_PORT
+  RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT")
   wait_ok "http://127.0.0.1:$UPSTREAM_PORT/100b" 100
-  log "origin nginx pid $UPSTREAM_PID on 127.0.0.1:$UPSTREAM_PORT"
+  log "origin nginx pid $STARTED_PID on 127.0.0.1:$UPSTREAM_PORT"
 }
 
 # start_target NAME: starts that proxy (with TLS when TLS=1); sets TARGET_PORT, TARGET_URL
 # and TARGET_PID (the process whose RSS holds the connections: nginx's worker, not its
 # master). `meridian-log` is Meridian with its access log written to a file.
 start_target() {
-  local port scheme=http nginx_in=nginx_proxy.conf.in haproxy_in=haproxy.cfg.in
-  local meridian_in=meridian.yaml.in
+  local scheme=http nginx_in=nginx_proxy.conf.in haproxy_in=haproxy.cfg.in
+  local meridian_in=meridian.yaml.in access_log=off
   if [ "$TLS" = 1 ]; then
     scheme=https nginx_in=nginx_tls.conf.in haproxy_in=haproxy_tls.cfg.in
     meridian_in=meridian_tls.yaml.in
   fi
+  [ "$1" != meridian-log ] || access_log=$WORK/access.log
   case "$1" in
-    nginx)
-      port=$(free_port)
-      render "$nginx_in" "$WORK/nginx.conf" "$port"
-      start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
-        -g 'daemon off;'
-      ;;
-    haproxy)
-      port=$(free_port)
-      render "$haproxy_in" "$WORK/haproxy.cfg" "$port"
-      start haproxy haproxy -db -f "$WORK/haproxy.cfg"
-      ;;
-    meridian|meridian-log)
-      local access_log=off
-      [ "$1" = meridian-log ] && access_log=$WORK/access.log
-      ACCESS_LOG=$access_log render "$meridian_in" "$WORK/$1.yaml"
-      "$MERIDIAN" validate -c "$WORK/$1.yaml" > "$WORK/$1.validate" 2>&1 || {
-        log "meridian rejects its config:"; cat "$WORK/$1.validate" >&2; return 1
-      }
-      rm -f "$WORK/$1-ready.json"
-      start "$1" "$MERIDIAN" run -c "$WORK/$1.yaml" --ready-file "$WORK/$1-ready.json"
-      port=$(wait_ready_port "$STARTED_PID" "$WORK/$1-ready.json" public) || {
-        log "$1 did not write its ready file; stderr:"; tail -n 20 "$WORK/$1.stderr" >&2
-        return 1
-      }
-      ;;
-    *) log "unknown target $1"; return 1 ;;
-  esac
-  TARGET_PORT=$port
-  TARGET_URL=$scheme://127.0.0.1:$port
+    nginx) start_server nginx nginx "$nginx_in" ;;
+    haproxy) start_server haproxy haproxy "$haproxy_in" ;;
+    meridian|meridian-log) start_server meridian "$1" "$meridian_in" ACCESS_LOG="$access_log" ;;
+    *) log "unknown target $1"; false ;;
+  esac || return 1
+  TARGET_PORT=$STARTED_PORT
+  TARGET_URL=$scheme://127.0.0.1:$TARGET_PORT
   TARGET_PID=$STARTED_PID
   PROXY_PIDS[$1]=$STARTED_PID
   if ! wait_ok "$TARGET_URL/100b" 100 -k || ! wait_ok "$TARGET_URL/64k" 65536 -k; then
@@ -165,16 +118,8 @@ run_wrk() {
 }
 
 declare -A PROXY_PIDS
-ACTIVE=()
 [ "$MODE" = observability ] && TARGETS=meridian
-for t in $TARGETS; do
-  if [ "$t" = meridian ] && [ ! -x "$MERIDIAN" ]; then
-    log "skipping meridian: no binary at $MERIDIAN (set MERIDIAN=...)"
-    continue
-  fi
-  ACTIVE+=("$t")
-done
-[ ${#ACTIVE[@]} -gt 0 ] || { log "no targets to run"; exit 1; }
+active_targets
 
 start_upstream
 
