@@ -3,6 +3,7 @@
 # Meridian, nginx and HAProxy in turn, each in front of the same three regions on loopback.
 #
 #   loadtest/failover.sh
+#   loadtest/failover.sh --help    (this text)
 #
 # For each proxy and each kill signal: start the proxy alone, run wrk through it, kill the
 # nearest region's server (one nginx process) by PID after KILL_AT seconds, restart it on the

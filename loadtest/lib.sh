@@ -1,9 +1,16 @@
 # shellcheck shell=bash
 # Helpers shared by the load-test drivers (run.sh, failover.sh); sourced, never run.
 #
-# Expects HERE (this folder) to be set. Sets MERIDIAN (the binary, unless set), WORK (a fresh
+# Expects HERE (this folder) to be set. `-h` or `--help` as the driver's first argument prints
+# the driver's header comment and exits. Sets MERIDIAN (the binary, unless set), WORK (a fresh
 # temp dir), PIDS (every process started, stopped by PID on exit) and the EXIT trap.
 # KEEP_WORK=1 keeps WORK for inspection.
+
+case "${1:-}" in
+  -h|--help)
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
+    exit 0 ;;
+esac
 
 MERIDIAN=${MERIDIAN:-$(cd "$HERE/.." && pwd)/build/proxy/meridian}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-loadtest.XXXXXX")

@@ -2,6 +2,7 @@
 # Compare Meridian with nginx and HAProxy as reverse proxies, one worker each, on loopback.
 #
 #   loadtest/run.sh [throughput|memory|tls|observability|all]      (default: throughput)
+#   loadtest/run.sh --help                                          (this text)
 #
 #   throughput     plain HTTP/1.1 req/s and latency per body size (wrk)
 #   memory         RSS per idle keep-alive connection (idle_conns.py)
@@ -45,8 +46,8 @@ HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
 
 case "$MODE" in
-  throughput|memory|tls|observability|all) ;;
-  *) echo "usage: $0 [throughput|memory|tls|observability|all]" >&2; exit 2 ;;
+  throughput|memory|tls|observability|all|-h|--help) ;;
+  *) echo "usage: $0 [throughput|memory|tls|observability|all|--help]" >&2; exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
