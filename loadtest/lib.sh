@@ -91,15 +91,23 @@ wait_ok() {
   return 1
 }
 
-# wait_ready_port PID READY_FILE LISTENER: waits (at most 15 s) for meridian's --ready-file
-# and prints the port of that listener; fails when the process exits first.
-wait_ready_port() {
-  local pid=$1 ready=$2 listener=$3 _
-  for _ in $(seq 150); do
-    [ -s "$ready" ] && break
+# wait_file PID FILE SECONDS: polls until FILE is not empty, PID has exited or SECONDS have
+# passed; fails unless FILE is there.
+wait_file() {
+  local pid=$1 file=$2 _
+  for _ in $(seq $(($3 * 10))); do
+    [ -s "$file" ] && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
+  [ -s "$file" ]
+}
+
+# wait_ready_port PID READY_FILE LISTENER: waits (at most 15 s) for meridian's --ready-file
+# and prints the port of that listener; fails when the process exits first.
+wait_ready_port() {
+  local pid=$1 ready=$2 listener=$3
+  wait_file "$pid" "$ready" 15 || true
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listeners"][sys.argv[2]].rsplit(":",1)[1])' \
     "$ready" "$listener" 2>/dev/null
 }

@@ -160,7 +160,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # memory: RSS per idle keep-alive connection; over TLS (and TLS_IDLE_CONNS of them) when TLS=1.
 memory() {
-  local results="$WORK/memory.tsv" target before after helper ready i conns=$IDLE_CONNS
+  local results="$WORK/memory.tsv" target before after helper ready conns=$IDLE_CONNS
   local tls_args=() title="idle keep-alive connections"
   if [ "$TLS" = 1 ]; then
     results="$WORK/memory-tls.tsv" conns=$TLS_IDLE_CONNS tls_args=(--tls)
@@ -178,12 +178,7 @@ memory() {
       > "$WORK/idle-$target.log" 2>&1 &
     helper=$!
     PIDS+=("$helper")
-    for i in $(seq 1200); do  # at most 120 s
-      [ -s "$ready" ] && break
-      kill -0 "$helper" 2>/dev/null || break
-      sleep 0.1
-    done
-    if [ ! -s "$ready" ]; then
+    if ! wait_file "$helper" "$ready" 120; then
       log "idle client failed against $target:"; cat "$WORK/idle-$target.log" >&2
     else
       sleep 1  # let the proxy finish bookkeeping for the last responses
