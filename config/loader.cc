@@ -2,6 +2,7 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -293,7 +294,7 @@ void ConfigReader::readGeo(const MapReader& top, Geo& out) {
   MapReader m(d_, e->value, top.valueMark("geo"), "geo",
               {"database", "latitude_path", "longitude_path", "country_path", "trusted_proxies",
                "client_ip_header", "overrides"});
-  m.read("database", out.database);
+  readGeoDatabases(m, out);
   for (auto [key, field] : {std::pair{"latitude_path", &out.latitude_path},
                             std::pair{"longitude_path", &out.longitude_path},
                             std::pair{"country_path", &out.country_path}}) {
@@ -322,6 +323,34 @@ void ConfigReader::readGeo(const MapReader& top, Geo& out) {
     }
   }
   for (const auto& item : m.list("overrides")) out.overrides.push_back(readOverride(item));
+}
+
+// One path or a list of them; each is opened (and checked) when the config is served.
+void ConfigReader::readGeoDatabases(const MapReader& geo, Geo& out) {
+  const auto* e = geo.find("database");
+  if (!e) return;
+  std::vector<ListItem> items;
+  if (e->value.IsSequence()) {
+    items = geo.list("database");
+  } else if (e->value.IsMap()) {
+    d_.add(geo.valueMark("database"),
+           "geo.database: expected a file path or a list of them, got a map");
+  } else {
+    items.push_back({e->value, geo.pathOf("database"), geo.valueMark("database")});
+  }
+  for (const auto& item : items) {
+    std::string path;
+    if (!readString(d_, item.node, item.mark, item.path, path)) continue;
+    bool twice = std::any_of(out.databases.begin(), out.databases.end(),
+                             [&](const GeoDatabase& db) { return db.path == path; });
+    if (path.empty()) {
+      d_.add(item.mark, item.path + ": expected a file path, got an empty string");
+    } else if (twice) {
+      d_.add(item.mark, item.path + ": " + quoted(path) + " is listed twice");
+    } else {
+      out.databases.push_back({path, item.mark});
+    }
+  }
 }
 
 GeoOverride ConfigReader::readOverride(const ListItem& item) {

@@ -51,7 +51,7 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
   auto tls = buildTlsContexts(*cfg);
   if (!tls.ok()) return tls.error();
   snap->tls = tls.value();
-  auto geo = routing::GeoDb::open(cfg->geo);
+  auto geo = routing::GeoDb::open(cfg->geo, cfg->source_path);
   if (!geo.ok()) return geo.error();
   snap->geo = geo.value();
   snap->endpoints = std::move(endpoints);
