@@ -11,10 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "certs/openssl_util.h"
+#include "core/file_read.h"
 
 namespace meridian::certs {
 
@@ -135,12 +133,10 @@ core::Result<bool> writeFileMode(const std::string& path, const std::string& dat
   return true;
 }
 
+// "" when missing or unreadable: the CA is then made anew.
 std::string readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = core::readRegularFile(path, core::kPemFileLimit);
+  return text.ok() ? std::move(text.value()) : std::string();
 }
 
 }  // namespace

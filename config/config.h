@@ -39,6 +39,8 @@ struct TlsCertificate {
   std::string cert;
   std::string key;
   Mark mark;
+  Mark cert_mark;  // the `cert:` and `key:` values, for errors found when the files are read
+  Mark key_mark;
 };
 
 struct Tls {

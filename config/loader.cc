@@ -3,10 +3,7 @@
 #include "config/loader.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <optional>
 #include <sstream>
 
@@ -15,6 +12,7 @@
 #include "config/config_reader.h"
 #include "config/units.h"
 #include "config/yaml_reader.h"
+#include "core/file_read.h"
 
 namespace meridian::config {
 namespace {
@@ -135,24 +133,15 @@ LoadResult loadString(const std::string& yaml, const std::string& name) {
 }
 
 LoadResult loadFile(const std::string& path) {
-  std::string text;
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  int err = f ? 0 : errno;
-  if (f) {
-    char buf[64 * 1024];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    if (std::ferror(f)) err = errno ? errno : EIO;
-    std::fclose(f);
-  }
-  if (err != 0) {
+  // A regular file within kConfigFileLimit: not a FIFO or /dev/zero, which would block or
+  // never end, on the admin thread when it is a reload.
+  auto text = core::readRegularFile(path, core::kConfigFileLimit);
+  if (!text.ok()) {
     LoadResult result;
-    result.diagnostics.push_back(
-        Diagnostic{path, 0, 0, std::string("cannot read: ") + std::strerror(err)});
+    result.diagnostics.push_back(Diagnostic{path, 0, 0, text.error().detail});
     return result;
   }
-  LoadResult result = loadString(text, path);
+  LoadResult result = loadString(text.value(), path);
   result.config.source_path = path;
   return result;
 }
@@ -246,8 +235,8 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     TlsCertificate cert;
     cert.mark = item.mark;
     MapReader cm(d_, item.node, item.mark, item.path, {"cert", "key"});
-    if (cm.require("cert")) cm.read("cert", cert.cert);
-    if (cm.require("key")) cm.read("key", cert.key);
+    if (cm.require("cert") && cm.read("cert", cert.cert)) cert.cert_mark = cm.valueMark("cert");
+    if (cm.require("key") && cm.read("key", cert.key)) cert.key_mark = cm.valueMark("key");
     t.certificates.push_back(cert);
   }
   const auto* certs = m.find("certificates");

@@ -20,7 +20,8 @@ core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::
   auto out = std::make_shared<TlsContexts>();
   for (const auto& l : cfg.listeners) {
     if (!l.tls) continue;
-    auto ctx = certs::TlsContext::build(certs::TlsOptions{l.name, *l.tls, alpnOffer(*l.tls)});
+    auto ctx = certs::TlsContext::build(
+        certs::TlsOptions{l.name, *l.tls, alpnOffer(*l.tls), cfg.source_path});
     if (!ctx.ok()) return ctx.error();
     out->emplace_back(l.name, ctx.value());
   }

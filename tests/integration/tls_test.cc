@@ -205,7 +205,9 @@ TEST_F(TlsTest, BadCertificateAtReloadKeepsTheOldOneServing) {
   ASSERT_TRUE(proxy_.start(yaml(entry(live))));
   ASSERT_TRUE(fakes::writeFile(live + "/cert.pem", "not a certificate\n"));
   auto r = curl({"-X", "POST", "-w", "\n%{http_code}", adminUrl("/reload")});
-  EXPECT_EQ(r.out, "listener public: " + live + "/cert.pem: no PEM certificate found\n\n400");
+  // At the config line that names the file (`cert:` of the first entry).
+  EXPECT_EQ(r.out, proxy_.configPath() + ":9:19: listener public: " + live +
+                       "/cert.pem: no PEM certificate found\n\n400");
   EXPECT_EQ(servedCommonName(sClient(tlsPort(), {})), "old.test");
   auto get =
       curl({"--cacert", live + "/ca.pem", "-o", "/dev/null", "-w", "%{http_code}", httpsUrl("/")});

@@ -24,6 +24,33 @@ Lines problems(const std::string& yaml) {
   return out;
 }
 
+TEST(LoadFileInput, AFifoOrADeviceIsRefusedNotRead) {
+  fakes::TempDir dir("loader");
+  std::string fifo = dir.file("config.yaml");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(loadFile(fifo).diagnostics.at(0).text(),
+            fifo + ":0:0: not a regular file (a FIFO)");
+  EXPECT_EQ(loadFile("/dev/zero").diagnostics.at(0).text(),
+            "/dev/zero:0:0: not a regular file (a character device)");
+}
+
+TEST(LoadFileInput, ConfigOverTheSizeCapIsRefusedNamingTheCap) {
+  fakes::TempDir dir("loader");
+  // A valid config padded with comments to one byte over the cap.
+  std::string yaml = kMinimal;
+  std::string line = "# " + std::string(1000, 'x') + "\n";
+  while (yaml.size() + line.size() <= core::kConfigFileLimit.max_bytes) yaml += line;
+  yaml += std::string(core::kConfigFileLimit.max_bytes - yaml.size(), '#');
+  ASSERT_EQ(yaml.size(), 8u << 20);
+  std::string at_cap = dir.write("at_cap.yaml", yaml);
+  EXPECT_TRUE(loadFile(at_cap).ok()) << loadFile(at_cap).diagnostics.at(0).text();
+  std::string over = dir.write("over.yaml", yaml + "\n");
+  auto r = loadFile(over);
+  ASSERT_EQ(r.diagnostics.size(), 1u);
+  EXPECT_EQ(r.diagnostics[0].text(),
+            over + ":0:0: too large: more than 8 MiB (the limit for a config file)");
+}
+
 TEST(LoadGeoDatabase, OnePathOrAListTriedInOrder) {
   auto one = loadString(std::string(kMinimal) + "geo: { database: a.mmdb }\n", "t.yaml");
   ASSERT_TRUE(one.ok());
@@ -50,6 +77,23 @@ TEST(LoadGeoDatabase, BadShapesAreReportedAtTheValue) {
                    "t.yaml:3:40: geo.database[3]: expected a file path, got an empty string"}));
   EXPECT_EQ(problems(std::string(kMinimal) + "geo: { database: { a: b } }\n"),
             Lines{"t.yaml:3:18: geo.database: expected a file path or a list of them, got a map"});
+}
+
+TEST(LoadTls, CertAndKeyPathsKeepTheirPositions) {
+  auto r = loadString(
+      "listeners:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n"
+      "        - cert: a.pem\n          key: a.key\n        - { cert: b.pem, key: b.key }\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok());
+  const auto& certs = r.config.listeners.at(0).tls->certificates;
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_EQ(certs[0].cert_mark.line, 5);
+  EXPECT_EQ(certs[0].cert_mark.col, 17);
+  EXPECT_EQ(certs[0].key_mark.line, 6);
+  EXPECT_EQ(certs[0].key_mark.col, 16);
+  EXPECT_EQ(certs[1].cert_mark.line, 7);
+  EXPECT_EQ(certs[1].cert_mark.col, 19);
+  EXPECT_EQ(certs[1].key_mark.col, 31);
 }
 
 }  // namespace
