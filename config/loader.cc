@@ -7,6 +7,7 @@
 #include <optional>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
 #include "config/config_reader.h"
@@ -34,11 +35,24 @@ bool isRecordPath(std::string_view s) {
   return !s.empty() && s.front() != '.' && s.back() != '.' && s.find("..") == s.npos;
 }
 
-// Notes where the first node of a document is, without building the document.
+// Lists and maps nested deeper than this are refused before yaml-cpp builds any node. The
+// schema needs fewer than 10 levels; yaml-cpp's own guard (2000 recursions) reports only
+// "bad file", at the end of the input for flow collections.
+constexpr int kMaxNesting = 64;
+
+struct TooDeep {
+  Mark at;  // the list or map that went one level too deep
+};
+
+// Notes where the first node of a document is, without building the document, and throws
+// TooDeep past kMaxNesting.
 class DocumentProbe : public YAML::EventHandler {
  public:
   std::optional<Mark> first;
-  void OnDocumentStart(const YAML::Mark&) override { first.reset(); }
+  void OnDocumentStart(const YAML::Mark&) override {
+    first.reset();
+    depth_ = 0;
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
@@ -48,25 +62,32 @@ class DocumentProbe : public YAML::EventHandler {
   }
   void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {
-    note(m);
+    enter(m);
   }
-  void OnSequenceEnd() override {}
+  void OnSequenceEnd() override { --depth_; }
   void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
                   YAML::EmitterStyle::value) override {
-    note(m);
+    enter(m);
   }
-  void OnMapEnd() override {}
+  void OnMapEnd() override { --depth_; }
 
  private:
+  static Mark at(const YAML::Mark& m) { return Mark{m.line + 1, m.column + 1}; }
   void note(const YAML::Mark& m) {
-    if (!first) first = Mark{m.line + 1, m.column + 1};
+    if (!first) first = at(m);
   }
+  void enter(const YAML::Mark& m) {
+    note(m);
+    if (++depth_ > kMaxNesting) throw TooDeep{at(m)};
+  }
+  int depth_ = 0;
 };
 
-// Where a second, non-empty document starts, if there is one. YAML::LoadAll is not used:
-// on some malformed input yaml-cpp 0.7 reports empty documents forever, so we look at one
-// more document and no further. May throw on a syntax error in that document.
-std::optional<Mark> secondDocument(const std::string& yaml) {
+// Walks the first document (checking its nesting) and returns where a second, non-empty one
+// starts, if there is one. YAML::LoadAll is not used: on some malformed input yaml-cpp 0.7
+// reports empty documents forever, so we look at one more document and no further. Throws
+// TooDeep, or yaml-cpp's exception on a syntax error.
+std::optional<Mark> probeDocuments(const std::string& yaml) {
   std::istringstream in(yaml);
   YAML::Parser parser(in);
   DocumentProbe probe;
@@ -92,10 +113,17 @@ Mark errorMark(const YAML::Exception& e) {
 void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
   YAML::Node root;
   try {
+    // The probe first: it refuses deep nesting before yaml-cpp builds (or recurses into) it.
+    std::optional<Mark> second = probeDocuments(yaml);
     root = YAML::Load(yaml);
-    if (auto second = secondDocument(yaml)) {
-      d.add(*second, "only one YAML document is allowed (found a second one)");
-    }
+    if (second) d.add(*second, "only one YAML document is allowed (found a second one)");
+  } catch (const TooDeep& e) {
+    d.add(e.at, "YAML nested too deeply: more than " + std::to_string(kMaxNesting) +
+                    " levels of lists and maps");
+    return;
+  } catch (const YAML::DeepRecursion& e) {
+    d.add(errorMark(e), "YAML nested too deeply for the parser");
+    return;
   } catch (const YAML::Exception& e) {
     d.add(errorMark(e), "YAML syntax error: " + (e.msg.empty() ? std::string(e.what()) : e.msg));
     return;

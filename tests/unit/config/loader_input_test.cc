@@ -51,6 +51,30 @@ TEST(LoadFileInput, ConfigOverTheSizeCapIsRefusedNamingTheCap) {
             over + ":0:0: too large: more than 8 MiB (the limit for a config file)");
 }
 
+// yaml-cpp stops at 2000 recursions with "bad file", placed at the end of the input for flow
+// collections: the loader says where the nesting went too deep, and what.
+TEST(LoadYamlInput, DeepFlowNestingIsReportedWhereItGoesTooDeep) {
+  EXPECT_EQ(problems(std::string(100, '[') + std::string(100, ']')),
+            Lines{"t.yaml:1:65: YAML nested too deeply: more than 64 levels of lists and maps"});
+  // Unclosed, each `[` may still be the key of a map (`[a]: b`): two levels per bracket.
+  EXPECT_EQ(problems(std::string(100000, '[')),
+            Lines{"t.yaml:1:33: YAML nested too deeply: more than 64 levels of lists and maps"});
+  EXPECT_EQ(problems("workers: 1\nroutes: " + std::string(3000, '{')),
+            Lines{"t.yaml:2:72: YAML nested too deeply: more than 64 levels of lists and maps"});
+}
+
+TEST(LoadYamlInput, DeepBlockNestingIsReportedWhereItGoesTooDeep) {
+  std::string yaml;
+  for (int i = 0; i < 3000; ++i) yaml += std::string(static_cast<size_t>(i), ' ') + "a:\n";
+  EXPECT_EQ(problems(yaml),
+            Lines{"t.yaml:65:65: YAML nested too deeply: more than 64 levels of lists and maps"});
+}
+
+TEST(LoadYamlInput, NestingUpToTheLimitIsOnlyASchemaMatter) {
+  std::string yaml = std::string(kMinimal) + "x: " + std::string(63, '[') + std::string(63, ']');
+  EXPECT_EQ(problems(yaml), Lines{"t.yaml:3:1: unknown key \"x\""});
+}
+
 TEST(LoadGeoDatabase, OnePathOrAListTriedInOrder) {
   auto one = loadString(std::string(kMinimal) + "geo: { database: a.mmdb }\n", "t.yaml");
   ASSERT_TRUE(one.ok());
