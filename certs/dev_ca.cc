@@ -69,6 +69,13 @@ bool setSerialAndNames(X509* cert, const IssueRequest& r, X509* issuer) {
   return X509_set_issuer_name(cert, X509_get_subject_name(issuer)) == 1;
 }
 
+// An ECDSA key only signs (the handshake's key exchange is ECDHE): keyEncipherment is for RSA
+// key transport, and on an ECDSA certificate strict clients refuse it (RFC 5480, 3).
+const char* leafKeyUsage(KeyKind key) {
+  return key == KeyKind::Rsa ? "critical,digitalSignature,keyEncipherment"
+                             : "critical,digitalSignature";
+}
+
 bool addExtensions(X509* cert, const IssueRequest& r, X509* issuer) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -80,7 +87,7 @@ bool addExtensions(X509* cert, const IssueRequest& r, X509* issuer) {
          addExtension(cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
     ok = ok && addExtension(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
-         addExtension(cert, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+         addExtension(cert, &ctx, NID_key_usage, leafKeyUsage(r.key)) &&
          addExtension(cert, &ctx, NID_ext_key_usage, "serverAuth");
   }
   if (r.subject_alt_names && !r.hosts.empty())
