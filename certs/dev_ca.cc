@@ -146,6 +146,13 @@ std::string readText(const std::string& path) {
   return text.ok() ? std::move(text.value()) : std::string();
 }
 
+// `dir/name` with one slash between, however `dir` was written ("certs/", "certs", "/").
+std::string joinPath(const std::string& dir, const char* name) {
+  size_t end = dir.find_last_not_of('/');
+  if (end == std::string::npos) return (dir.empty() ? "" : "/") + std::string(name);
+  return dir.substr(0, end + 1) + "/" + name;
+}
+
 }  // namespace
 
 core::Result<PemPair> issueCertificate(const IssueRequest& r, const PemPair* issuer) {
@@ -174,7 +181,8 @@ core::Result<DevCertFiles> writeDevCertificates(const std::vector<std::string>& 
   if (hosts.empty()) return failure("at least one host is required");
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return failure(dir + ": " + strerror(errno));
-  DevCertFiles files{dir + "/ca.pem", dir + "/ca.key", dir + "/cert.pem", dir + "/key.pem"};
+  DevCertFiles files{joinPath(dir, "ca.pem"), joinPath(dir, "ca.key"), joinPath(dir, "cert.pem"),
+                     joinPath(dir, "key.pem")};
   // An existing CA is kept, so a browser or system store that already trusts it still does.
   PemPair ca{readText(files.ca_cert), readText(files.ca_key)};
   X509Ptr c;

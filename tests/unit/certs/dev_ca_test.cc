@@ -44,5 +44,20 @@ TEST(DevCa, LeafKeyUsageFitsItsKeyType) {
   EXPECT_EQ(keyUsage(c.value().cert), static_cast<uint32_t>(KU_KEY_CERT_SIGN | KU_CRL_SIGN));
 }
 
+TEST(DevCa, FilesAreJoinedToTheDirectoryWithOneSlash) {
+  fakes::TempDir dir("dev_ca");
+  for (const std::string& out : {dir.path() + "/a/", dir.path() + "/b", dir.path() + "/c//"}) {
+    auto files = writeDevCertificates({"localhost"}, out, KeyKind::Ecdsa);
+    ASSERT_TRUE(files.ok()) << files.error().detail;
+    std::string base = out.substr(0, out.find_last_not_of('/') + 1);
+    EXPECT_EQ(files.value().ca_cert, base + "/ca.pem");
+    EXPECT_EQ(files.value().ca_key, base + "/ca.key");
+    EXPECT_EQ(files.value().cert, base + "/cert.pem");
+    EXPECT_EQ(files.value().key, base + "/key.pem");
+    EXPECT_EQ(keyUsage(fakes::readFile(files.value().cert)),
+              static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+  }
+}
+
 }  // namespace
 }  // namespace meridian::certs
