@@ -16,7 +16,7 @@ namespace meridian::config {
 class ConfigReader {
  public:
   explicit ConfigReader(Diagnostics& d) : d_(d) {}
-  void read(const YAML::Node& root, Config& out);
+  void read(const yaml::Node& root, Config& out);
 
  private:
   enum class Kind { Listener, Region, Cluster, Route };

@@ -8,11 +8,12 @@
 #include <sstream>
 
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
 
 #include "config/config_reader.h"
 #include "config/units.h"
 #include "config/yaml_reader.h"
+#include "config/yaml_tree.h"
 #include "core/file_read.h"
 
 namespace meridian::config {
@@ -35,66 +36,10 @@ bool isRecordPath(std::string_view s) {
   return !s.empty() && s.front() != '.' && s.back() != '.' && s.find("..") == s.npos;
 }
 
-// Lists and maps nested deeper than this are refused before yaml-cpp builds any node. The
-// schema needs fewer than 10 levels; yaml-cpp's own guard (2000 recursions) reports only
-// "bad file", at the end of the input for flow collections.
+// Lists and maps nested deeper than this are refused while parsing. The schema needs fewer
+// than 10 levels; yaml-cpp's own guard (2000 recursions) reports only "bad file", at the end
+// of the input for flow collections.
 constexpr int kMaxNesting = 64;
-
-struct TooDeep {
-  Mark at;  // the list or map that went one level too deep
-};
-
-// Notes where the first node of a document is, without building the document, and throws
-// TooDeep past kMaxNesting.
-class DocumentProbe : public YAML::EventHandler {
- public:
-  std::optional<Mark> first;
-  void OnDocumentStart(const YAML::Mark&) override {
-    first.reset();
-    depth_ = 0;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
-  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    note(m);
-  }
-  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    enter(m);
-  }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    enter(m);
-  }
-  void OnMapEnd() override { --depth_; }
-
- private:
-  static Mark at(const YAML::Mark& m) { return Mark{m.line + 1, m.column + 1}; }
-  void note(const YAML::Mark& m) {
-    if (!first) first = at(m);
-  }
-  void enter(const YAML::Mark& m) {
-    note(m);
-    if (++depth_ > kMaxNesting) throw TooDeep{at(m)};
-  }
-  int depth_ = 0;
-};
-
-// Walks the first document (checking its nesting) and returns where a second, non-empty one
-// starts, if there is one. YAML::LoadAll is not used: on some malformed input yaml-cpp 0.7
-// reports empty documents forever, so we look at one more document and no further. Throws
-// TooDeep, or yaml-cpp's exception on a syntax error.
-std::optional<Mark> probeDocuments(const std::string& yaml) {
-  std::istringstream in(yaml);
-  YAML::Parser parser(in);
-  DocumentProbe probe;
-  parser.HandleNextDocument(probe);
-  if (!parser.HandleNextDocument(probe)) return std::nullopt;
-  return probe.first;
-}
 
 bool isBlank(const std::string& yaml) {
   std::istringstream in(yaml);
@@ -111,13 +56,11 @@ Mark errorMark(const YAML::Exception& e) {
 }
 
 void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
-  YAML::Node root;
+  yaml::Document doc;
   try {
-    // The probe first: it refuses deep nesting before yaml-cpp builds (or recurses into) it.
-    std::optional<Mark> second = probeDocuments(yaml);
-    root = YAML::Load(yaml);
-    if (second) d.add(*second, "only one YAML document is allowed (found a second one)");
-  } catch (const TooDeep& e) {
+    yaml::parse(yaml, kMaxNesting, doc);
+    if (doc.second) d.add(*doc.second, "only one YAML document is allowed (found a second one)");
+  } catch (const yaml::TooDeep& e) {
     d.add(e.at, "YAML nested too deeply: more than " + std::to_string(kMaxNesting) +
                     " levels of lists and maps");
     return;
@@ -128,11 +71,12 @@ void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
     d.add(errorMark(e), "YAML syntax error: " + (e.msg.empty() ? std::string(e.what()) : e.msg));
     return;
   }
-  if (root.IsNull() && isBlank(yaml)) {
+  const yaml::Node& root = doc.root;
+  if (root.isNull() && isBlank(yaml)) {
     d.add(Mark{1, 1}, "the config is empty");
     return;
   }
-  if (!root.IsMap()) {
+  if (!root.isMap()) {
     d.add(markOf(root),
           "the config must be a map of settings (workers, listeners, ...), got " + describe(root));
     return;
@@ -174,7 +118,7 @@ LoadResult loadFile(const std::string& path) {
   return result;
 }
 
-void ConfigReader::read(const YAML::Node& root, Config& c) {
+void ConfigReader::read(const yaml::Node& root, Config& c) {
   MapReader top(d_, root, Mark{1, 1}, "",
                 {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
                  "clusters", "routes", "limits"});
@@ -183,7 +127,7 @@ void ConfigReader::read(const YAML::Node& root, Config& c) {
   const auto* listeners = top.find("listeners");
   if (!listeners) {
     top.require("listeners");
-  } else if (c.listeners.empty() && (listeners->value.IsNull() || listeners->value.IsSequence())) {
+  } else if (c.listeners.empty() && (listeners->value.isNull() || listeners->value.isSequence())) {
     d_.add(top.valueMark("listeners"), "listeners: at least one listener is required");
   }
   checkListenerAddresses(c.listeners);
@@ -206,7 +150,7 @@ void ConfigReader::readTop(const MapReader& m, Config& c) {
 void ConfigReader::readWorkers(const MapReader& m, Config& c) {
   const auto* e = m.find("workers");
   if (!e) return;
-  const std::string text = e->value.IsScalar() ? e->value.Scalar() : "";
+  const std::string text = e->value.isScalar() ? e->value.scalar() : "";
   if (text == "auto") {
     c.workers = 0;
     return;
@@ -268,7 +212,7 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     t.certificates.push_back(cert);
   }
   const auto* certs = m.find("certificates");
-  bool certs_empty = !certs || certs->value.IsNull() || certs->value.IsSequence();
+  bool certs_empty = !certs || certs->value.isNull() || certs->value.isSequence();
   if (m.isMap() && t.certificates.empty() && certs_empty) {
     d_.add(
         certs ? m.valueMark("certificates") : m.mark(),
@@ -289,7 +233,7 @@ Tls ConfigReader::readTls(const MapReader& listener) {
       }
     }
     const auto& value = m.find("protocols")->value;
-    if (value.IsNull() || (value.IsSequence() && value.size() == 0)) {
+    if (value.isNull() || (value.isSequence() && value.size() == 0)) {
       d_.add(m.valueMark("protocols"),
              m.pathOf("protocols") + ": at least one protocol is required");
     }
@@ -347,9 +291,9 @@ void ConfigReader::readGeoDatabases(const MapReader& geo, Geo& out) {
   const auto* e = geo.find("database");
   if (!e) return;
   std::vector<ListItem> items;
-  if (e->value.IsSequence()) {
+  if (e->value.isSequence()) {
     items = geo.list("database");
-  } else if (e->value.IsMap()) {
+  } else if (e->value.isMap()) {
     d_.add(geo.valueMark("database"),
            "geo.database: expected a file path or a list of them, got a map");
   } else {

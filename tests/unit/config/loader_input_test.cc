@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,51 @@ TEST(LoadYamlInput, DeepBlockNestingIsReportedWhereItGoesTooDeep) {
 TEST(LoadYamlInput, NestingUpToTheLimitIsOnlyASchemaMatter) {
   std::string yaml = std::string(kMinimal) + "x: " + std::string(63, '[') + std::string(63, ']');
   EXPECT_EQ(problems(yaml), Lines{"t.yaml:3:1: unknown key \"x\""});
+}
+
+// Peak RSS of this process over `fn`, in KiB, from /proc/self/status after resetting the
+// high-water mark (clear_refs 5); -1 when the kernel does not allow it.
+template <typename Fn>
+long peakGrowthKiB(Fn fn) {
+  auto field = [](const char* name) {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind(name, 0) == 0) return std::stol(line.substr(std::strlen(name)));
+    return -1L;
+  };
+  std::ofstream("/proc/self/clear_refs") << "5";
+  long before = field("VmRSS:");
+  if (field("VmHWM:") > before + 1024) return -1;  // the reset did not take
+  fn();
+  return field("VmHWM:") - before;
+}
+
+// A config with 20,000 regions and as many endpoints (1.9 MB) used to peak at 6.5 KiB per
+// region and endpoint: YAML::Load's node graph, and a second parse for a second document.
+TEST(LoadCost, TwentyThousandRegionsLoadInBoundedMemory) {
+#ifdef MERIDIAN_SANITIZED
+  GTEST_SKIP() << "sanitizer runtimes keep freed memory in quarantine";
+#endif
+  constexpr int kRegions = 20000;
+  std::string yaml = "listeners:\n  - { address: 127.0.0.1:0, region: r0 }\nregions:\n";
+  for (int i = 0; i < kRegions; ++i)
+    yaml += "  - { name: r" + std::to_string(i) + ", lat: " + std::to_string(i % 179 - 89) +
+            ".5, lon: " + std::to_string(i % 359 - 179) + ".5 }\n";
+  yaml += "clusters:\n  - name: web\n    endpoints:\n";
+  for (int i = 0; i < kRegions; ++i)
+    yaml += "      - { address: 10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+            ".1:80, region: r" + std::to_string(i) + " }\n";
+  yaml += "routes:\n  - name: app\n    backends: [ { cluster: web } ]\n";
+  LoadResult r;
+  long growth = peakGrowthKiB([&] { r = loadString(yaml, "big.yaml"); });
+  ASSERT_TRUE(r.ok()) << r.diagnostics.at(0).text();
+  ASSERT_EQ(r.config.regions.size(), static_cast<size_t>(kRegions));
+  ASSERT_EQ(r.config.clusters.at(0).endpoints.size(), static_cast<size_t>(kRegions));
+  RecordProperty("peak_growth_kib", static_cast<int>(growth));
+  if (growth < 0) GTEST_SKIP() << "cannot reset the peak RSS here";
+  EXPECT_LT(growth, 3 * kRegions) << "peak grew " << growth << " KiB for " << kRegions
+                                  << " regions and endpoints (limit 3 KiB per pair)";
 }
 
 TEST(LoadGeoDatabase, OnePathOrAListTriedInOrder) {
