@@ -1,13 +1,11 @@
 #include "certs/certificate.h"
 
-#include <errno.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <string.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+
+#include "core/file_read.h"
 
 namespace meridian::certs {
 
@@ -18,16 +16,15 @@ core::Error fileError(const std::string& path, const std::string& message) {
                      path + ": " + message};
 }
 
-// Read whole (PEM files are small) so a missing file says why in the errno's words.
+// Read whole: PEM files are small, and a path naming a FIFO or /dev/zero is refused (it would
+// block or never end) rather than read.
 bool readWhole(const std::string& path, std::string& out, std::string& why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    why = std::string("cannot read: ") + strerror(errno);
+  auto text = core::readRegularFile(path, core::kPemFileLimit);
+  if (!text.ok()) {
+    why = text.error().detail;
     return false;
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  out = s.str();
+  out = std::move(text.value());
   return true;
 }
 
@@ -108,10 +105,15 @@ core::Result<bool> readKey(const std::string& path, LoadedCertificate& out) {
 }  // namespace
 
 core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
-                                                const std::string& key_path, time_t now) {
+                                                const std::string& key_path, time_t now,
+                                                bool* key_at_fault) {
   LoadedCertificate out;
+  if (key_at_fault) *key_at_fault = false;
   if (auto r = readChain(cert_path, out); !r.ok()) return r.error();
-  if (auto r = readKey(key_path, out); !r.ok()) return r.error();
+  if (auto r = readKey(key_path, out); !r.ok()) {
+    if (key_at_fault) *key_at_fault = true;
+    return r.error();
+  }
   ERR_clear_error();
   if (X509_check_private_key(out.leaf.get(), out.key.get()) != 1) {
     ERR_clear_error();

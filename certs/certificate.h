@@ -25,8 +25,10 @@ struct LoadedCertificate {
 // Reads `cert_path` (PEM: leaf first, then its chain) and `key_path` (PEM private key) and
 // refuses what would fail every handshake: unreadable files, a key that is not the
 // certificate's, a certificate outside its validity period at `now`. Errors read
-// "FILE: message".
+// "FILE: message". `key_at_fault` (when given) says whether the error is about the key file,
+// so the caller can point at the config line that names it.
 core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
-                                                const std::string& key_path, time_t now);
+                                                const std::string& key_path, time_t now,
+                                                bool* key_at_fault = nullptr);
 
 }  // namespace meridian::certs

@@ -11,10 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "certs/openssl_util.h"
+#include "core/file_read.h"
 
 namespace meridian::certs {
 
@@ -71,6 +69,13 @@ bool setSerialAndNames(X509* cert, const IssueRequest& r, X509* issuer) {
   return X509_set_issuer_name(cert, X509_get_subject_name(issuer)) == 1;
 }
 
+// An ECDSA key only signs (the handshake's key exchange is ECDHE): keyEncipherment is for RSA
+// key transport, and on an ECDSA certificate strict clients refuse it (RFC 5480, 3).
+const char* leafKeyUsage(KeyKind key) {
+  return key == KeyKind::Rsa ? "critical,digitalSignature,keyEncipherment"
+                             : "critical,digitalSignature";
+}
+
 bool addExtensions(X509* cert, const IssueRequest& r, X509* issuer) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -82,7 +87,7 @@ bool addExtensions(X509* cert, const IssueRequest& r, X509* issuer) {
          addExtension(cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
     ok = ok && addExtension(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
-         addExtension(cert, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+         addExtension(cert, &ctx, NID_key_usage, leafKeyUsage(r.key)) &&
          addExtension(cert, &ctx, NID_ext_key_usage, "serverAuth");
   }
   if (r.subject_alt_names && !r.hosts.empty())
@@ -135,12 +140,17 @@ core::Result<bool> writeFileMode(const std::string& path, const std::string& dat
   return true;
 }
 
+// "" when missing or unreadable: the CA is then made anew.
 std::string readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = core::readRegularFile(path, core::kPemFileLimit);
+  return text.ok() ? std::move(text.value()) : std::string();
+}
+
+// `dir/name` with one slash between, however `dir` was written ("certs/", "certs", "/").
+std::string joinPath(const std::string& dir, const char* name) {
+  size_t end = dir.find_last_not_of('/');
+  if (end == std::string::npos) return (dir.empty() ? "" : "/") + std::string(name);
+  return dir.substr(0, end + 1) + "/" + name;
 }
 
 }  // namespace
@@ -171,7 +181,8 @@ core::Result<DevCertFiles> writeDevCertificates(const std::vector<std::string>& 
   if (hosts.empty()) return failure("at least one host is required");
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return failure(dir + ": " + strerror(errno));
-  DevCertFiles files{dir + "/ca.pem", dir + "/ca.key", dir + "/cert.pem", dir + "/key.pem"};
+  DevCertFiles files{joinPath(dir, "ca.pem"), joinPath(dir, "ca.key"), joinPath(dir, "cert.pem"),
+                     joinPath(dir, "key.pem")};
   // An existing CA is kept, so a browser or system store that already trusts it still does.
   PemPair ca{readText(files.ca_cert), readText(files.ca_key)};
   X509Ptr c;

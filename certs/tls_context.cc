@@ -35,6 +35,16 @@ core::Error listenerError(const std::string& listener, const std::string& detail
                      "listener " + listener + ": " + detail};
 }
 
+// The same, at the config line that names the file the error is about.
+core::Error fileError(const TlsOptions& o, config::Mark at, const std::string& detail) {
+  core::Error e = listenerError(o.listener, detail);
+  if (!o.config_file.empty() && at.line > 0) {
+    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) +
+               ": " + e.detail;
+  }
+  return e;
+}
+
 }  // namespace
 
 struct TlsContext::Impl {
@@ -146,7 +156,7 @@ struct TlsContext::Impl {
     ERR_clear_error();
     if (SSL_CTX_use_cert_and_key(into->ctx.get(), cert.leaf.get(), cert.key.get(), cert.chain.get(),
                                  1) != 1) {
-      return listenerError(o.listener, c.cert + ": " + takeOpenSslError());
+      return fileError(o, c.cert_mark, c.cert + ": " + takeOpenSslError());
     }
     return true;
   }
@@ -167,8 +177,10 @@ core::Result<std::shared_ptr<const TlsContext>> TlsContext::build(const TlsOptio
   time_t now = time(nullptr);
   for (size_t i = 0; i < options.tls.certificates.size(); ++i) {
     const auto& c = options.tls.certificates[i];
-    auto cert = loadCertificate(c.cert, c.key, now);
-    if (!cert.ok()) return listenerError(options.listener, cert.error().detail);
+    bool key_at_fault = false;
+    auto cert = loadCertificate(c.cert, c.key, now, &key_at_fault);
+    if (!cert.ok())
+      return fileError(options, key_at_fault ? c.key_mark : c.cert_mark, cert.error().detail);
     auto added = impl.add(options, i, std::move(cert.value()));
     if (!added.ok()) return added.error();
   }

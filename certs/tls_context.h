@@ -25,12 +25,15 @@ struct TlsOptions {
   // The ALPN protocols offered, in server preference order (config `protocols` less what the
   // proxy does not speak yet).
   std::vector<std::string> alpn;
+  // The config file `tls` was read from: errors about a certificate or key file then start
+  // with "CONFIG:LINE:COL: ", the place that names the file. Empty: no position.
+  std::string config_file;
 };
 
 class TlsContext : public std::enable_shared_from_this<TlsContext> {
  public:
   // Reads and checks every certificate and key. Errors read
-  // "listener NAME: FILE: message".
+  // "CONFIG:LINE:COL: listener NAME: FILE: message" (no position without config_file).
   static core::Result<std::shared_ptr<const TlsContext>> build(const TlsOptions& options);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;

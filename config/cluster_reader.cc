@@ -28,7 +28,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   const auto* endpoints = m.find("endpoints");
   if (!endpoints) {
     m.require("endpoints");
-  } else if (c.endpoints.empty() && (endpoints->value.IsNull() || endpoints->value.IsSequence())) {
+  } else if (c.endpoints.empty() && (endpoints->value.isNull() || endpoints->value.isSequence())) {
     d_.add(m.valueMark("endpoints"), m.pathOf("endpoints") + ": at least one endpoint is required");
   }
   if (m.has("health_check")) c.health_check = readHealthCheck(m);

@@ -39,6 +39,8 @@ struct TlsCertificate {
   std::string cert;
   std::string key;
   Mark mark;
+  Mark cert_mark;  // the `cert:` and `key:` values, for errors found when the files are read
+  Mark key_mark;
 };
 
 struct Tls {
@@ -67,8 +69,15 @@ struct GeoOverride {
   std::string country;
 };
 
+struct GeoDatabase {
+  std::string path;
+  Mark mark;
+};
+
 struct Geo {
-  std::string database;       // empty: no geo lookup, clients have no location
+  // Tried in order, the first with a record for the client wins (the ip-location-db packages
+  // ship IPv4 and IPv6 as two files). Empty: no geo lookup, clients have no location.
+  std::vector<GeoDatabase> databases;
   std::string latitude_path;  // empty: detected from the database metadata
   std::string longitude_path;
   std::string country_path;

@@ -16,7 +16,7 @@ namespace meridian::config {
 class ConfigReader {
  public:
   explicit ConfigReader(Diagnostics& d) : d_(d) {}
-  void read(const YAML::Node& root, Config& out);
+  void read(const yaml::Node& root, Config& out);
 
  private:
   enum class Kind { Listener, Region, Cluster, Route };
@@ -35,6 +35,7 @@ class ConfigReader {
   Tls readTls(const MapReader& listener);
   void readAdmin(const MapReader& top, Admin& out);
   void readGeo(const MapReader& top, Geo& out);
+  void readGeoDatabases(const MapReader& geo, Geo& out);
   GeoOverride readOverride(const ListItem& item);
   Region readRegion(const ListItem& item);
   void readLimits(const MapReader& top, Limits& out);

@@ -2,18 +2,19 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
-#include <cerrno>
+#include <algorithm>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <optional>
 #include <sstream>
 
-#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/exceptions.h>
 
 #include "config/config_reader.h"
 #include "config/units.h"
 #include "config/yaml_reader.h"
+#include "config/yaml_tree.h"
+#include "core/file_read.h"
 
 namespace meridian::config {
 namespace {
@@ -35,46 +36,10 @@ bool isRecordPath(std::string_view s) {
   return !s.empty() && s.front() != '.' && s.back() != '.' && s.find("..") == s.npos;
 }
 
-// Notes where the first node of a document is, without building the document.
-class DocumentProbe : public YAML::EventHandler {
- public:
-  std::optional<Mark> first;
-  void OnDocumentStart(const YAML::Mark&) override { first.reset(); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
-  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    note(m);
-  }
-  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    note(m);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    note(m);
-  }
-  void OnMapEnd() override {}
-
- private:
-  void note(const YAML::Mark& m) {
-    if (!first) first = Mark{m.line + 1, m.column + 1};
-  }
-};
-
-// Where a second, non-empty document starts, if there is one. YAML::LoadAll is not used:
-// on some malformed input yaml-cpp 0.7 reports empty documents forever, so we look at one
-// more document and no further. May throw on a syntax error in that document.
-std::optional<Mark> secondDocument(const std::string& yaml) {
-  std::istringstream in(yaml);
-  YAML::Parser parser(in);
-  DocumentProbe probe;
-  parser.HandleNextDocument(probe);
-  if (!parser.HandleNextDocument(probe)) return std::nullopt;
-  return probe.first;
-}
+// Lists and maps nested deeper than this are refused while parsing. The schema needs fewer
+// than 10 levels; yaml-cpp's own guard (2000 recursions) reports only "bad file", at the end
+// of the input for flow collections.
+constexpr int kMaxNesting = 64;
 
 bool isBlank(const std::string& yaml) {
   std::istringstream in(yaml);
@@ -91,21 +56,27 @@ Mark errorMark(const YAML::Exception& e) {
 }
 
 void parseAndRead(const std::string& yaml, Diagnostics& d, Config& config) {
-  YAML::Node root;
+  yaml::Document doc;
   try {
-    root = YAML::Load(yaml);
-    if (auto second = secondDocument(yaml)) {
-      d.add(*second, "only one YAML document is allowed (found a second one)");
-    }
+    yaml::parse(yaml, kMaxNesting, doc);
+    if (doc.second) d.add(*doc.second, "only one YAML document is allowed (found a second one)");
+  } catch (const yaml::TooDeep& e) {
+    d.add(e.at, "YAML nested too deeply: more than " + std::to_string(kMaxNesting) +
+                    " levels of lists and maps");
+    return;
+  } catch (const YAML::DeepRecursion& e) {
+    d.add(errorMark(e), "YAML nested too deeply for the parser");
+    return;
   } catch (const YAML::Exception& e) {
     d.add(errorMark(e), "YAML syntax error: " + (e.msg.empty() ? std::string(e.what()) : e.msg));
     return;
   }
-  if (root.IsNull() && isBlank(yaml)) {
+  const yaml::Node& root = doc.root;
+  if (root.isNull() && isBlank(yaml)) {
     d.add(Mark{1, 1}, "the config is empty");
     return;
   }
-  if (!root.IsMap()) {
+  if (!root.isMap()) {
     d.add(markOf(root),
           "the config must be a map of settings (workers, listeners, ...), got " + describe(root));
     return;
@@ -134,29 +105,20 @@ LoadResult loadString(const std::string& yaml, const std::string& name) {
 }
 
 LoadResult loadFile(const std::string& path) {
-  std::string text;
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  int err = f ? 0 : errno;
-  if (f) {
-    char buf[64 * 1024];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    if (std::ferror(f)) err = errno ? errno : EIO;
-    std::fclose(f);
-  }
-  if (err != 0) {
+  // A regular file within kConfigFileLimit: not a FIFO or /dev/zero, which would block or
+  // never end, on the admin thread when it is a reload.
+  auto text = core::readRegularFile(path, core::kConfigFileLimit);
+  if (!text.ok()) {
     LoadResult result;
-    result.diagnostics.push_back(
-        Diagnostic{path, 0, 0, std::string("cannot read: ") + std::strerror(err)});
+    result.diagnostics.push_back(Diagnostic{path, 0, 0, text.error().detail});
     return result;
   }
-  LoadResult result = loadString(text, path);
+  LoadResult result = loadString(text.value(), path);
   result.config.source_path = path;
   return result;
 }
 
-void ConfigReader::read(const YAML::Node& root, Config& c) {
+void ConfigReader::read(const yaml::Node& root, Config& c) {
   MapReader top(d_, root, Mark{1, 1}, "",
                 {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
                  "clusters", "routes", "limits"});
@@ -165,7 +127,7 @@ void ConfigReader::read(const YAML::Node& root, Config& c) {
   const auto* listeners = top.find("listeners");
   if (!listeners) {
     top.require("listeners");
-  } else if (c.listeners.empty() && (listeners->value.IsNull() || listeners->value.IsSequence())) {
+  } else if (c.listeners.empty() && (listeners->value.isNull() || listeners->value.isSequence())) {
     d_.add(top.valueMark("listeners"), "listeners: at least one listener is required");
   }
   checkListenerAddresses(c.listeners);
@@ -188,7 +150,7 @@ void ConfigReader::readTop(const MapReader& m, Config& c) {
 void ConfigReader::readWorkers(const MapReader& m, Config& c) {
   const auto* e = m.find("workers");
   if (!e) return;
-  const std::string text = e->value.IsScalar() ? e->value.Scalar() : "";
+  const std::string text = e->value.isScalar() ? e->value.scalar() : "";
   if (text == "auto") {
     c.workers = 0;
     return;
@@ -245,12 +207,12 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     TlsCertificate cert;
     cert.mark = item.mark;
     MapReader cm(d_, item.node, item.mark, item.path, {"cert", "key"});
-    if (cm.require("cert")) cm.read("cert", cert.cert);
-    if (cm.require("key")) cm.read("key", cert.key);
+    if (cm.require("cert") && cm.read("cert", cert.cert)) cert.cert_mark = cm.valueMark("cert");
+    if (cm.require("key") && cm.read("key", cert.key)) cert.key_mark = cm.valueMark("key");
     t.certificates.push_back(cert);
   }
   const auto* certs = m.find("certificates");
-  bool certs_empty = !certs || certs->value.IsNull() || certs->value.IsSequence();
+  bool certs_empty = !certs || certs->value.isNull() || certs->value.isSequence();
   if (m.isMap() && t.certificates.empty() && certs_empty) {
     d_.add(
         certs ? m.valueMark("certificates") : m.mark(),
@@ -271,7 +233,7 @@ Tls ConfigReader::readTls(const MapReader& listener) {
       }
     }
     const auto& value = m.find("protocols")->value;
-    if (value.IsNull() || (value.IsSequence() && value.size() == 0)) {
+    if (value.isNull() || (value.isSequence() && value.size() == 0)) {
       d_.add(m.valueMark("protocols"),
              m.pathOf("protocols") + ": at least one protocol is required");
     }
@@ -293,7 +255,7 @@ void ConfigReader::readGeo(const MapReader& top, Geo& out) {
   MapReader m(d_, e->value, top.valueMark("geo"), "geo",
               {"database", "latitude_path", "longitude_path", "country_path", "trusted_proxies",
                "client_ip_header", "overrides"});
-  m.read("database", out.database);
+  readGeoDatabases(m, out);
   for (auto [key, field] : {std::pair{"latitude_path", &out.latitude_path},
                             std::pair{"longitude_path", &out.longitude_path},
                             std::pair{"country_path", &out.country_path}}) {
@@ -322,6 +284,34 @@ void ConfigReader::readGeo(const MapReader& top, Geo& out) {
     }
   }
   for (const auto& item : m.list("overrides")) out.overrides.push_back(readOverride(item));
+}
+
+// One path or a list of them; each is opened (and checked) when the config is served.
+void ConfigReader::readGeoDatabases(const MapReader& geo, Geo& out) {
+  const auto* e = geo.find("database");
+  if (!e) return;
+  std::vector<ListItem> items;
+  if (e->value.isSequence()) {
+    items = geo.list("database");
+  } else if (e->value.isMap()) {
+    d_.add(geo.valueMark("database"),
+           "geo.database: expected a file path or a list of them, got a map");
+  } else {
+    items.push_back({e->value, geo.pathOf("database"), geo.valueMark("database")});
+  }
+  for (const auto& item : items) {
+    std::string path;
+    if (!readString(d_, item.node, item.mark, item.path, path)) continue;
+    bool twice = std::any_of(out.databases.begin(), out.databases.end(),
+                             [&](const GeoDatabase& db) { return db.path == path; });
+    if (path.empty()) {
+      d_.add(item.mark, item.path + ": expected a file path, got an empty string");
+    } else if (twice) {
+      d_.add(item.mark, item.path + ": " + quoted(path) + " is listed twice");
+    } else {
+      out.databases.push_back({path, item.mark});
+    }
+  }
 }
 
 GeoOverride ConfigReader::readOverride(const ListItem& item) {

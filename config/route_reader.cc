@@ -110,7 +110,7 @@ std::vector<Backend> ConfigReader::readBackends(const MapReader& route) {
     backends.push_back(b);
   }
   const auto& value = route.find("backends")->value;
-  if (backends.empty() && (value.IsNull() || value.IsSequence())) {
+  if (backends.empty() && (value.isNull() || value.isSequence())) {
     d_.add(route.valueMark("backends"),
            route.pathOf("backends") + ": at least one backend is required");
   } else if (!backends.empty() && total == 0) {
@@ -141,7 +141,7 @@ void ConfigReader::readResidency(const MapReader& route, Route& r) {
       refer(Kind::Region, name, item.mark, item.path);
       regions.push_back(name);
     }
-    if (regions.empty() && (entry.value.IsNull() || entry.value.IsSequence())) {
+    if (regions.empty() && (entry.value.isNull() || entry.value.isSequence())) {
       // An empty list would forbid every region: those clients could never be served.
       d_.add(m.valueMark(entry.key), m.pathOf(entry.key) + ": at least one region is required");
     }

@@ -52,10 +52,10 @@ std::string prefix(const std::string& path) {
 }
 
 // A scalar's text, or a report that the value has the wrong shape.
-const std::string* scalarText(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+const std::string* scalarText(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                               const char* expected) {
-  if (n.IsScalar()) return &n.Scalar();
-  if (n.IsNull()) {
+  if (n.isScalar()) return &n.scalar();
+  if (n.isNull()) {
     d.add(at, prefix(path) + "missing value (expected " + expected + ")");
   } else {
     d.add(at, prefix(path) + "expected " + expected + ", got " + describe(n));
@@ -89,10 +89,8 @@ std::vector<Diagnostic> Diagnostics::take() {
   return std::move(list_);
 }
 
-Mark markOf(const YAML::Node& node) {
-  YAML::Mark m = node.Mark();
-  if (m.is_null() || m.line < 0 || m.column < 0) return Mark{1, 1};
-  return Mark{m.line + 1, m.column + 1};
+Mark markOf(const yaml::Node& node) {
+  return node.mark();
 }
 
 std::string quoted(std::string_view s) {
@@ -110,17 +108,11 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "nothing";
-  }
+std::string describe(const yaml::Node& node) {
+  if (node.isScalar()) return quoted(node.scalar());
+  if (node.isSequence()) return "a list";
+  if (node.isMap()) return "a map";
+  return "nothing";
 }
 
 bool isToken(std::string_view s) {
@@ -142,7 +134,7 @@ std::string lowercase(std::string s) {
   return s;
 }
 
-bool readString(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readString(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                 std::string& out) {
   const std::string* s = scalarText(d, n, at, path, "a string");
   if (!s) return false;
@@ -150,7 +142,7 @@ bool readString(Diagnostics& d, const YAML::Node& n, Mark at, const std::string&
   return true;
 }
 
-bool readBool(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, bool& out) {
+bool readBool(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, bool& out) {
   const std::string* s = scalarText(d, n, at, path, "true or false");
   if (!s) return false;
   // YAML 1.2's booleans only: yaml-cpp would also take yes/no/on/off, and `on` as a value is
@@ -166,7 +158,7 @@ bool readBool(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& p
   return true;
 }
 
-bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int64_t min,
+bool readInt(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, int64_t min,
              int64_t max, int64_t& out) {
   const std::string* s = scalarText(d, n, at, path, "an integer");
   if (!s) return false;
@@ -187,7 +179,7 @@ bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& pa
   return true;
 }
 
-bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, double min,
+bool readDouble(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, double min,
                 double max, double& out) {
   const std::string* s = scalarText(d, n, at, path, "a number");
   if (!s) return false;
@@ -206,7 +198,7 @@ bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string&
   return true;
 }
 
-bool readDuration(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readDuration(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                   Duration min, Duration& out) {
   const std::string* s = scalarText(d, n, at, path, "a duration");
   if (!s) return false;
@@ -224,7 +216,7 @@ bool readDuration(Diagnostics& d, const YAML::Node& n, Mark at, const std::strin
   return true;
 }
 
-bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readSize(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
               uint64_t& out) {
   const std::string* s = scalarText(d, n, at, path, "a size");
   if (!s) return false;
@@ -238,7 +230,7 @@ bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& p
   return true;
 }
 
-bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int& out) {
+bool readPercent(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, int& out) {
   const std::string* s = scalarText(d, n, at, path, "a percentage");
   if (!s) return false;
   auto v = parsePercent(*s);
@@ -251,7 +243,7 @@ bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string
   return true;
 }
 
-bool readHostPort(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readHostPort(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                   HostPort& out) {
   const std::string* s = scalarText(d, n, at, path, "host:port");
   if (!s) return false;
@@ -265,7 +257,7 @@ bool readHostPort(Diagnostics& d, const YAML::Node& n, Mark at, const std::strin
   return true;
 }
 
-bool readCidr(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, Cidr& out) {
+bool readCidr(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, Cidr& out) {
   const std::string* s = scalarText(d, n, at, path, "a CIDR");
   if (!s) return false;
   auto v = parseCidr(*s);
@@ -278,29 +270,29 @@ bool readCidr(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& p
   return true;
 }
 
-std::vector<ListItem> listItems(Diagnostics& d, const YAML::Node& n, Mark at,
+std::vector<ListItem> listItems(Diagnostics& d, const yaml::Node& n, Mark at,
                                 const std::string& path) {
   std::vector<ListItem> items;
-  if (!n.IsDefined() || n.IsNull()) return items;
-  if (!n.IsSequence()) {
+  if (!n.isDefined() || n.isNull()) return items;
+  if (!n.isSequence()) {
     d.add(at, prefix(path) + "expected a list, got " + describe(n));
     return items;
   }
-  size_t i = 0;
-  for (const auto& item : n) {
-    if (d.full()) break;
-    items.push_back({item, path + "[" + std::to_string(i++) + "]", markOf(item)});
+  items.reserve(n.size());
+  for (size_t i = 0; i < n.size() && !d.full(); ++i) {
+    yaml::Node item = n.item(i);
+    items.push_back({item, path + "[" + std::to_string(i) + "]", markOf(item)});
   }
   return items;
 }
 
-MapReader::MapReader(Diagnostics& d, const YAML::Node& node, Mark at, std::string path)
+MapReader::MapReader(Diagnostics& d, const yaml::Node& node, Mark at, std::string path)
     : d_(d), path_(std::move(path)), mark_(at) {
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.isDefined() || node.isNull()) {
     is_map_ = true;
     return;
   }
-  if (!node.IsMap()) {
+  if (!node.isMap()) {
     d_.add(at, prefix(path_) + "expected a map, got " + describe(node));
     return;
   }
@@ -309,40 +301,42 @@ MapReader::MapReader(Diagnostics& d, const YAML::Node& node, Mark at, std::strin
   collect(node, false, 0);
 }
 
-MapReader::MapReader(Diagnostics& d, const YAML::Node& node, Mark at, std::string path,
+MapReader::MapReader(Diagnostics& d, const yaml::Node& node, Mark at, std::string path,
                      std::initializer_list<std::string_view> known)
     : MapReader(d, node, at, std::move(path)) {
   for (const auto& e : entries_) checkKnown(e, known);
 }
 
-MapReader MapReader::anyKeys(Diagnostics& d, const YAML::Node& node, Mark at, std::string path) {
+MapReader MapReader::anyKeys(Diagnostics& d, const yaml::Node& node, Mark at, std::string path) {
   return MapReader(d, node, at, std::move(path));
 }
 
-void MapReader::collect(const YAML::Node& node, bool merged, int depth) {
-  std::vector<YAML::Node> merges;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    if (it->first.IsScalar() && it->first.Scalar() == "<<" && it->first.Tag() == "?") {
-      merges.push_back(it->second);
+void MapReader::collect(const yaml::Node& node, bool merged, int depth) {
+  std::vector<yaml::Node> merges;
+  entries_.reserve(entries_.size() + node.size());
+  for (size_t i = 0; i < node.size(); ++i) {
+    yaml::Node key = node.key(i);
+    if (key.isPlain() && key.scalar() == "<<") {
+      merges.push_back(node.value(i));
       continue;
     }
-    addEntry(it->first, it->second, merged);
+    addEntry(key, node.value(i), merged);
   }
   // Keys written in the map win over merged ones; earlier merged maps win over later ones.
   for (const auto& m : merges) {
-    std::vector<YAML::Node> sources;
-    if (m.IsMap()) sources.push_back(m);
-    if (m.IsSequence()) {
-      for (const auto& s : m) sources.push_back(s);
+    std::vector<yaml::Node> sources;
+    if (m.isMap()) sources.push_back(m);
+    if (m.isSequence()) {
+      for (size_t i = 0; i < m.size(); ++i) sources.push_back(m.item(i));
     }
     for (const auto& s : sources) {
-      if (!s.IsMap() || depth >= kMaxMergeDepth) {
+      if (!s.isMap() || depth >= kMaxMergeDepth) {
         d_.add(markOf(s), prefix(path_) + "a merge key `<<` takes a map or a list of maps");
         continue;
       }
       // Each map is merged once: repeated aliases would otherwise multiply the work.
       bool seen = std::any_of(merged_.begin(), merged_.end(),
-                              [&](const YAML::Node& prev) { return prev.is(s); });
+                              [&](const yaml::Node& prev) { return prev.same(s); });
       if (seen || merged_.size() >= kMaxMerges) continue;
       merged_.push_back(s);
       collect(s, true, depth + 1);
@@ -353,19 +347,19 @@ void MapReader::collect(const YAML::Node& node, bool merged, int depth) {
   }
 }
 
-void MapReader::addEntry(const YAML::Node& key, const YAML::Node& value, bool merged) {
-  if (!key.IsScalar()) {
+void MapReader::addEntry(const yaml::Node& key, const yaml::Node& value, bool merged) {
+  if (!key.isScalar()) {
     d_.add(markOf(key), prefix(path_) + "a key must be a string, got " + describe(key));
     return;
   }
-  if (const Entry* first = find(key.Scalar())) {
+  if (const Entry* first = find(key.scalar())) {
     if (merged) return;  // overridden by the map itself
     Mark at = markOf(first->key_node);
-    d_.add(markOf(key), prefix(path_) + "duplicate key " + quoted(key.Scalar()) + " (first at " +
+    d_.add(markOf(key), prefix(path_) + "duplicate key " + quoted(key.scalar()) + " (first at " +
                             std::to_string(at.line) + ":" + std::to_string(at.col) + ")");
     return;
   }
-  entries_.push_back(Entry{key.Scalar(), key, value});
+  entries_.push_back(Entry{key.scalar(), key, value});
 }
 
 void MapReader::checkKnown(const Entry& e, std::initializer_list<std::string_view> known) {
@@ -388,7 +382,7 @@ const MapReader::Entry* MapReader::find(std::string_view key) const {
 Mark MapReader::valueMark(std::string_view key) const {
   const Entry* e = find(key);
   if (!e) return mark_;
-  return e->value.IsNull() ? markOf(e->key_node) : markOf(e->value);
+  return e->value.isNull() ? markOf(e->key_node) : markOf(e->value);
 }
 
 bool MapReader::require(std::string_view key) const {

@@ -1,9 +1,7 @@
 #pragma once
-// Internal to config/: the thin layer between yaml-cpp's nodes and the schema walk in
-// loader.cc. Every problem becomes a positioned Diagnostic; nothing here throws on bad input,
+// Internal to config/: the thin layer between the parsed tree (yaml_tree.h) and the schema
+// walk in loader.cc. Every problem becomes a positioned Diagnostic; nothing here throws on bad input,
 // so the walk can go on and report the next problem too.
-#include <yaml-cpp/yaml.h>
-
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -11,6 +9,7 @@
 
 #include "config/config.h"
 #include "config/loader.h"
+#include "config/yaml_tree.h"
 
 namespace meridian::config {
 
@@ -30,9 +29,9 @@ class Diagnostics {
   bool truncated_ = false;
 };
 
-Mark markOf(const YAML::Node& node);           // 1-based; {1, 1} when yaml-cpp has no position
+Mark markOf(const yaml::Node& node);           // 1-based; {1, 1} when the parser gave none
 std::string quoted(std::string_view s);        // "x", for values echoed in messages
-std::string describe(const YAML::Node& node);  // `"text"`, `a list`, `a map`, `nothing`
+std::string describe(const yaml::Node& node);  // `"text"`, `a list`, `a map`, `nothing`
 
 // Small grammars shared by the section readers.
 bool isToken(std::string_view s);        // RFC 9110 token: methods, header names
@@ -42,29 +41,29 @@ std::string lowercase(std::string s);
 // Scalar readers. `at` is where to point when the value is wrong (a null value points at its
 // key instead, since yaml-cpp places it on the next line). On bad input they report and
 // return false, leaving `out` as it was.
-bool readString(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readString(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                 std::string& out);
-bool readBool(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, bool& out);
-bool readInt(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int64_t min,
+bool readBool(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, bool& out);
+bool readInt(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, int64_t min,
              int64_t max, int64_t& out);
-bool readDouble(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, double min,
+bool readDouble(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, double min,
                 double max, double& out);
-bool readDuration(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readDuration(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                   Duration min, Duration& out);
-bool readSize(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, uint64_t& out);
-bool readPercent(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, int& out);
-bool readHostPort(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path,
+bool readSize(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, uint64_t& out);
+bool readPercent(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, int& out);
+bool readHostPort(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path,
                   HostPort& out);
-bool readCidr(Diagnostics& d, const YAML::Node& n, Mark at, const std::string& path, Cidr& out);
+bool readCidr(Diagnostics& d, const yaml::Node& n, Mark at, const std::string& path, Cidr& out);
 
 // The items of a list, with their paths (`path[i]`). A null value is an empty list; anything
 // else that is not a list is reported. Stops early once the diagnostics are full.
 struct ListItem {
-  YAML::Node node;
+  yaml::Node node;
   std::string path;
   Mark mark;
 };
-std::vector<ListItem> listItems(Diagnostics& d, const YAML::Node& n, Mark at,
+std::vector<ListItem> listItems(Diagnostics& d, const yaml::Node& n, Mark at,
                                 const std::string& path);
 
 // A YAML map checked against the keys the schema knows: unknown and repeated keys are
@@ -74,14 +73,14 @@ class MapReader {
  public:
   struct Entry {
     std::string key;
-    YAML::Node key_node;
-    YAML::Node value;
+    yaml::Node key_node;
+    yaml::Node value;
   };
 
-  MapReader(Diagnostics& d, const YAML::Node& node, Mark at, std::string path,
+  MapReader(Diagnostics& d, const yaml::Node& node, Mark at, std::string path,
             std::initializer_list<std::string_view> known);
   // A map whose keys are data (residency's country codes), not schema.
-  static MapReader anyKeys(Diagnostics& d, const YAML::Node& node, Mark at, std::string path);
+  static MapReader anyKeys(Diagnostics& d, const yaml::Node& node, Mark at, std::string path);
 
   bool isMap() const { return is_map_; }
   Mark mark() const { return mark_; }
@@ -110,9 +109,9 @@ class MapReader {
                  std::string& out) const;
 
  private:
-  MapReader(Diagnostics& d, const YAML::Node& node, Mark at, std::string path);
-  void collect(const YAML::Node& node, bool merged, int depth);
-  void addEntry(const YAML::Node& key, const YAML::Node& value, bool merged);
+  MapReader(Diagnostics& d, const yaml::Node& node, Mark at, std::string path);
+  void collect(const yaml::Node& node, bool merged, int depth);
+  void addEntry(const yaml::Node& key, const yaml::Node& value, bool merged);
   void checkKnown(const Entry& e, std::initializer_list<std::string_view> known);
 
   Diagnostics& d_;
@@ -120,7 +119,7 @@ class MapReader {
   Mark mark_;
   bool is_map_ = false;
   std::vector<Entry> entries_;
-  std::vector<YAML::Node> merged_;  // maps already merged in, by identity
+  std::vector<yaml::Node> merged_;  // maps already merged in, by identity
 };
 
 }  // namespace meridian::config

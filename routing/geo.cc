@@ -11,6 +11,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/file_read.h"
+
 namespace meridian::routing {
 
 namespace {
@@ -83,18 +85,21 @@ bool parseNumber(const char* text, size_t size, double& out) {
 
 }  // namespace
 
-struct GeoDb::Impl {
-  bool has_db = false;
+// One database of the list: its map, its layout and the paths read from its records.
+struct Database {
   MMDB_s mmdb{};
+  bool open = false;
   std::string file;
   std::string type;
   std::vector<std::string> lat_path, lon_path, country_path;
   std::vector<const char*> lat_c, lon_c, country_c;  // NULL-terminated, for MMDB_aget_value
-  std::vector<config::GeoOverride> overrides;        // most specific first
   std::string description;
 
-  ~Impl() {
-    if (has_db) MMDB_close(&mmdb);
+  Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database() {
+    if (open) MMDB_close(&mmdb);
   }
 
   static void terminate(const std::vector<std::string>& parts, std::vector<const char*>& c) {
@@ -147,8 +152,15 @@ struct GeoDb::Impl {
     return s;
   }
 
-  // Opens the file; on failure, libmaxminddb's reason (and the system's, for I/O).
+  // Opens the file; on failure, libmaxminddb's reason (and the system's, for I/O). The path
+  // must name a regular file within kGeoDatabaseLimit: MMDB_open would block on a FIFO (on
+  // the admin thread, at a reload) and read a device such as /dev/zero without end.
   bool openFile(const std::string& path, std::string& why) {
+    auto checked = core::checkRegularFile(path, core::kGeoDatabaseLimit);
+    if (!checked.ok()) {
+      why = checked.error().detail;
+      return false;
+    }
     int rc = MMDB_open(path.c_str(), MMDB_MODE_MMAP, &mmdb);
     int sys = errno;
     if (rc != MMDB_SUCCESS) {
@@ -157,7 +169,7 @@ struct GeoDb::Impl {
         why += std::string(": ") + strerror(sys);
       return false;
     }
-    has_db = true;
+    open = true;
     file = path;
     type = mmdb.metadata.database_type ? mmdb.metadata.database_type : "";
     if (mmdb.metadata.node_count == 0) {
@@ -231,15 +243,50 @@ struct GeoDb::Impl {
     return false;
   }
 
-  void describe(const std::string& lat, const std::string& lon, const std::string& country) {
+  // Opens `path`, learns its layout and checks the paths (those left empty in `cfg` are
+  // chosen by the layout).
+  bool load(const std::string& path, const config::Geo& cfg, std::string& why) {
+    std::vector<MMDB_entry_s> records;
+    if (!openFile(path, why) || !probe(records, why)) return false;
+    bool nested = nestedLayout(records, type);
+    std::string lat = cfg.latitude_path, lon = cfg.longitude_path, country = cfg.country_path;
+    if (lat.empty()) lat = nested ? "location.latitude" : "latitude";
+    if (lon.empty()) lon = nested ? "location.longitude" : "longitude";
+    if (country.empty()) country = nested ? "country.iso_code" : "country_code";
+    if (!setPaths(lat, lon, country, why) || !checkPaths(records, lat, lon, country, why))
+      return false;
     char built[32] = "?";
     time_t epoch = static_cast<time_t>(mmdb.metadata.build_epoch);
     tm t{};
     if (gmtime_r(&epoch, &t)) strftime(built, sizeof built, "%Y-%m-%d", &t);
     description = (type.empty() ? std::string("MaxMind DB") : type) + ", built " + built +
-                  ", paths " + lat + " " + lon + " " + country + ", " +
-                  std::to_string(overrides.size()) + " overrides";
+                  ", paths " + lat + " " + lon + " " + country;
+    return true;
   }
+
+  // The client's record, when this database has one with coordinates in range.
+  bool lookup(const sockaddr* client, GeoLocation& loc) const {
+    int err = MMDB_SUCCESS;
+    // An IPv6 client in an IPv4-only database is an error here: simply not found.
+    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&mmdb, client, &err);
+    if (err != MMDB_SUCCESS || !r.found_entry) return false;
+    double lat = 0, lon = 0;
+    if (!number(&r.entry, lat_c, lat) || !number(&r.entry, lon_c, lon)) return false;
+    // Out-of-range coordinates would put the client nowhere and skew every distance.
+    if (!(std::abs(lat) <= 90) || !(std::abs(lon) <= 180)) return false;
+    loc.known = true;
+    loc.lat = lat;
+    loc.lon = lon;
+    loc.country = text(&r.entry, country_c);
+    loc.source = "database";
+    return true;
+  }
+};
+
+struct GeoDb::Impl {
+  std::vector<std::unique_ptr<Database>> databases;  // in config order: the first hit wins
+  std::vector<config::GeoOverride> overrides;        // most specific first
+  std::string description;
 };
 
 // ---- IpAddress --------------------------------------------------------------------------
@@ -287,11 +334,8 @@ IpAddress IpAddress::fromSockaddr(const sockaddr_storage& ss) {
 
 GeoDb::~GeoDb() = default;
 
-core::Result<std::shared_ptr<const GeoDb>> GeoDb::open(const config::Geo& cfg) {
-  auto fail = [&](const std::string& why) {
-    return core::Error{core::ErrorKind::ConfigInvalid, core::Side::Internal, false,
-                       "geo database " + cfg.database + ": " + why};
-  };
+core::Result<std::shared_ptr<const GeoDb>> GeoDb::open(const config::Geo& cfg,
+                                                      const std::string& config_file) {
   std::shared_ptr<GeoDb> db(new GeoDb());
   db->impl_ = std::make_unique<Impl>();
   Impl& m = *db->impl_;
@@ -299,21 +343,26 @@ core::Result<std::shared_ptr<const GeoDb>> GeoDb::open(const config::Geo& cfg) {
   std::stable_sort(m.overrides.begin(), m.overrides.end(), [](const auto& a, const auto& b) {
     return a.cidr.prefix_len > b.cidr.prefix_len;
   });
-  if (cfg.database.empty()) {
+  std::string overrides = std::to_string(m.overrides.size()) + " overrides";
+  if (cfg.databases.empty()) {
     m.description = "overrides only (" + std::to_string(m.overrides.size()) + ")";
     return std::shared_ptr<const GeoDb>(db);
   }
-  std::string why;
-  std::vector<MMDB_entry_s> records;
-  if (!m.openFile(cfg.database, why) || !m.probe(records, why)) return fail(why);
-  bool nested = nestedLayout(records, m.type);
-  std::string lat = cfg.latitude_path, lon = cfg.longitude_path, country = cfg.country_path;
-  if (lat.empty()) lat = nested ? "location.latitude" : "latitude";
-  if (lon.empty()) lon = nested ? "location.longitude" : "longitude";
-  if (country.empty()) country = nested ? "country.iso_code" : "country_code";
-  if (!m.setPaths(lat, lon, country, why) || !m.checkPaths(records, lat, lon, country, why))
-    return fail(why);
-  m.describe(lat, lon, country);
+  for (const auto& entry : cfg.databases) {
+    auto one = std::make_unique<Database>();
+    std::string why;
+    if (!one->load(entry.path, cfg, why)) {
+      std::string at;
+      if (!config_file.empty() && entry.mark.line > 0)
+        at = config_file + ":" + std::to_string(entry.mark.line) + ":" +
+             std::to_string(entry.mark.col) + ": ";
+      return core::Error{core::ErrorKind::ConfigInvalid, core::Side::Internal, false,
+                         at + "geo database " + entry.path + ": " + why};
+    }
+    m.description += (m.description.empty() ? "" : "; ") + one->description;
+    m.databases.push_back(std::move(one));
+  }
+  m.description += ", " + overrides;
   return std::shared_ptr<const GeoDb>(db);
 }
 
@@ -328,7 +377,7 @@ GeoLocation GeoDb::lookup(const IpAddress& ip) const {
     loc.source = "override";
     return loc;
   }
-  if (!impl_->has_db) return loc;
+  if (impl_->databases.empty()) return loc;
   // By family, so an IPv4 client is found in an IPv4-only database and, in an IPv6 one, in
   // the IPv4 subtree (::a.b.c.d, which the ::ffff:0:0/96 alias points at).
   sockaddr_storage ss{};
@@ -341,20 +390,9 @@ GeoLocation GeoDb::lookup(const IpAddress& ip) const {
     s6.sin6_family = AF_INET6;
     std::memcpy(&s6.sin6_addr, ip.bytes, 16);
   }
-  int err = MMDB_SUCCESS;
-  MMDB_lookup_result_s r =
-      MMDB_lookup_sockaddr(&impl_->mmdb, reinterpret_cast<const sockaddr*>(&ss), &err);
-  if (err != MMDB_SUCCESS || !r.found_entry) return loc;
-  double lat = 0, lon = 0;
-  if (!Impl::number(&r.entry, impl_->lat_c, lat) || !Impl::number(&r.entry, impl_->lon_c, lon))
-    return loc;
-  // Out-of-range coordinates would put the client nowhere and skew every distance.
-  if (!(std::abs(lat) <= 90) || !(std::abs(lon) <= 180)) return loc;
-  loc.known = true;
-  loc.lat = lat;
-  loc.lon = lon;
-  loc.country = Impl::text(&r.entry, impl_->country_c);
-  loc.source = "database";
+  for (const auto& db : impl_->databases) {
+    if (db->lookup(reinterpret_cast<const sockaddr*>(&ss), loc)) return loc;
+  }
   return loc;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // Where a client is: its address (the socket peer, or what a trusted proxy says), and that
 // address's location from operator overrides or a MaxMind DB (GeoIP2/GeoLite2 City layout,
-// or a flat layout such as the ip-location-db packages). The database is memory-mapped once
-// and shared read-only by every worker; a reload opens a new GeoDb and swaps the pointer.
+// or a flat layout such as the ip-location-db packages), or several, tried in order. Each
+// database is memory-mapped once and shared read-only by every worker; a reload opens a new
+// GeoDb and swaps the pointer.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -37,19 +38,24 @@ struct GeoLocation {
 
 class GeoDb {
  public:
-  // Opens `cfg.database` (memory-mapped) and checks it: a missing, truncated or corrupt file,
-  // or paths that lead nowhere in it, is an error naming the file. Empty `cfg.database`
-  // gives a GeoDb that knows only the overrides. Paths left empty in `cfg` are chosen from
-  // the database's metadata/layout (GeoIP2 City: location.latitude, location.longitude,
-  // country.iso_code; flat: latitude, longitude, country_code).
-  static core::Result<std::shared_ptr<const GeoDb>> open(const config::Geo& cfg);
+  // Opens every database of `cfg.databases` (memory-mapped) and checks it: a missing,
+  // truncated or corrupt file, one that is not a regular file or is over kGeoDatabaseLimit,
+  // or paths that lead nowhere in it, is an error naming the file (after
+  // "CONFIG:LINE:COL: " when `config_file` is given). No databases gives a GeoDb that knows
+  // only the overrides. Paths left empty in `cfg` are chosen per database from its
+  // layout (GeoIP2 City: location.latitude, location.longitude, country.iso_code; flat:
+  // latitude, longitude, country_code).
+  static core::Result<std::shared_ptr<const GeoDb>> open(const config::Geo& cfg,
+                                                         const std::string& config_file = "");
   ~GeoDb();
 
-  // Overrides first (most specific CIDR wins), then the database.
+  // Overrides first (most specific CIDR wins), then the databases in order: the first with a
+  // record (with coordinates) for the address wins.
   GeoLocation lookup(const IpAddress& ip) const;
 
   // For logs and `route explain`: "GeoLite2-City, built 2026-11-01, paths location.latitude
-  // location.longitude country.iso_code" or "overrides only".
+  // location.longitude country.iso_code, N overrides" (parts joined by "; " for several databases) or
+  // "overrides only (N)".
   std::string describe() const;
 
  private:

@@ -43,7 +43,7 @@ std::shared_ptr<config::Config> twentyRegions(const std::string& db) {
   r.backends = {{"web", 1, {}}};
   r.residency["DE"] = {"r10", "r11"};
   cfg->routes = {r};
-  cfg->geo.database = db;
+  cfg->geo.databases = {{db, {}}};
   return cfg;
 }
 

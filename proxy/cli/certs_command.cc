@@ -26,8 +26,7 @@ std::vector<std::string> splitHosts(const std::string& list) {
   return hosts;
 }
 
-void printHowTo(const certs::DevCertFiles& f, const std::vector<std::string>& hosts,
-                const std::string& dir, bool rsa) {
+void printHowTo(const certs::DevCertFiles& f, const std::vector<std::string>& hosts, bool rsa) {
   std::string names;
   for (const auto& h : hosts) names += (names.empty() ? "" : ", ") + h;
   printf("%s %s\n", f.reused_ca ? "kept the CA in" : "wrote a new CA:", f.ca_cert.c_str());
@@ -45,8 +44,8 @@ void printHowTo(const certs::DevCertFiles& f, const std::vector<std::string>& ho
       "          - { cert: %s, key: %s }\n\n",
       f.cert.c_str(), f.key.c_str());
   printf("Try it:\n  curl --cacert %s https://%s:8443/\n", f.ca_cert.c_str(), host.c_str());
-  printf("(%s/ca.key signs certificates: keep it private, and trust ca.pem only for development)\n",
-         dir.c_str());
+  printf("(%s signs certificates: keep it private, and trust %s only for development)\n",
+         f.ca_key.c_str(), f.ca_cert.c_str());
 }
 
 }  // namespace
@@ -62,9 +61,13 @@ int runCertsCommand(const std::vector<std::string>& args) {
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     bool has_value = i + 1 < args.size();
-    if (a == "--hosts" && has_value) {
+    if ((a == "--hosts" || a == "--out") && !has_value) {
+      fprintf(stderr, "meridian: %s needs a value\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    if (a == "--hosts") {
       hosts = splitHosts(args[++i]);
-    } else if (a == "--out" && has_value) {
+    } else if (a == "--out") {
       dir = args[++i];
     } else if (a == "--rsa") {
       rsa = true;
@@ -83,7 +86,7 @@ int runCertsCommand(const std::vector<std::string>& args) {
     fprintf(stderr, "meridian: certs dev: %s\n", files.error().detail.c_str());
     return 1;
   }
-  printHowTo(files.value(), hosts, dir, rsa);
+  printHowTo(files.value(), hosts, rsa);
   return 0;
 }
 

@@ -44,19 +44,30 @@ void usage(FILE* out) {
       out);
 }
 
+// The value of the flag at args[i] (and i moved onto it), or null after saying it is missing:
+// `run -c` with nothing after it needs a value; it is not an unexpected argument.
+const std::string* flagValue(const std::vector<std::string>& args, size_t& i) {
+  if (i + 1 >= args.size()) {
+    fprintf(stderr, "meridian: %s needs a value\n", args[i].c_str());
+    return nullptr;
+  }
+  return &args[++i];
+}
+
 // Finds `-c FILE` / `--config FILE` and `--ready-file PATH` in args; false on anything unknown.
 bool parseFlags(const std::vector<std::string>& args, std::string& config, std::string& ready) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    bool has_value = i + 1 < args.size();
-    if ((a == "-c" || a == "--config") && has_value) {
-      config = args[++i];
-    } else if (a == "--ready-file" && has_value) {
-      ready = args[++i];
-    } else {
+    std::string* out = a == "-c" || a == "--config" ? &config
+                       : a == "--ready-file"        ? &ready
+                                                    : nullptr;
+    if (out == nullptr) {
       fprintf(stderr, "meridian: unexpected argument '%s'\n", a.c_str());
       return false;
     }
+    const std::string* v = flagValue(args, i);
+    if (v == nullptr) return false;
+    *out = *v;
   }
   if (config.empty()) fprintf(stderr, "meridian: -c FILE is required\n");
   return !config.empty();
@@ -88,12 +99,16 @@ int cmdRun(const std::vector<std::string>& args) {
   std::string config, ready, pid_file, takeover;
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--pid-file" && i + 1 < args.size())
-      pid_file = args[++i];
-    else if (args[i] == "--takeover" && i + 1 < args.size())
-      takeover = args[++i];
-    else
+    std::string* out = args[i] == "--pid-file"   ? &pid_file
+                       : args[i] == "--takeover" ? &takeover
+                                                 : nullptr;
+    if (out == nullptr) {
       rest.push_back(args[i]);
+      continue;
+    }
+    const std::string* v = flagValue(args, i);
+    if (v == nullptr) return 2;
+    *out = *v;
   }
   if (!parseFlags(rest, config, ready)) return 2;
   LoadResult r = loadFile(config);

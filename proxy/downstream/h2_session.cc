@@ -180,15 +180,16 @@ void H2Session::onData() {
         nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(f.data()), f.size());
     if (n < 0) {
       // Fatal for the connection: nghttp2 has queued its GOAWAY where the protocol has one.
-      if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
-        worker_.stats().add(Counter::H2ContinuationFloods);
-      else
-        worker_.stats().add(Counter::H2ProtocolErrors);
+      // A flood (CONTINUATION frames; SETTINGS or PING whose ACKs the client does not read)
+      // is abuse of well-formed frames, not a protocol error: ENHANCE_YOUR_CALM says so.
+      bool flood = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED;
+      worker_.stats().add(n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? Counter::H2ContinuationFloods
+                          : n == NGHTTP2_ERR_FLOODED              ? Counter::H2Floods
+                                                                  : Counter::H2ProtocolErrors);
       logDebug("client %s: h2: %s", client_ip_.c_str(), nghttp2_strerror(static_cast<int>(n)));
       in.clear();
       receiving_ = false;
-      closeWith(n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                        : NGHTTP2_PROTOCOL_ERROR);
+      closeWith(flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
       return;
     }
     in.drain(static_cast<size_t>(n));

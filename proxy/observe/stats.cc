@@ -25,6 +25,7 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_limit_rejections_total{reason=\"http2_streams\"}", ""},
     {"meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}", ""},
     {"meridian_limit_rejections_total{reason=\"http2_continuation_flood\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"http2_flood\"}", ""},
     {"meridian_limit_rejections_total{reason=\"http2_settings_timeout\"}", ""},
     {"meridian_downstream_keepalive_timeouts_total", "Idle client connections closed."},
     {"meridian_no_route_total", "Requests no route matched (404)."},

@@ -23,6 +23,7 @@ enum class Counter : size_t {
   H2StreamsRefused,      // over limits.http2_max_concurrent_streams
   H2RapidResets,         // HTTP/2 connections closed for resetting streams too fast
   H2ContinuationFloods,  // HTTP/2 connections closed for too many CONTINUATION frames
+  H2Floods,              // HTTP/2 connections closed for SETTINGS/PING floods (ACKs unread)
   H2SettingsTimeouts,    // HTTP/2 connections closed: our SETTINGS never acknowledged
   KeepaliveTimeout,      // idle client connection closed
   NoRoute,               // 404

@@ -18,7 +18,8 @@ core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::
   auto out = std::make_shared<TlsContexts>();
   for (const auto& l : cfg.listeners) {
     if (!l.tls) continue;
-    auto ctx = certs::TlsContext::build(certs::TlsOptions{l.name, *l.tls, l.tls->protocols});
+    auto ctx = certs::TlsContext::build(
+        certs::TlsOptions{l.name, *l.tls, l.tls->protocols, cfg.source_path});
     if (!ctx.ok()) return ctx.error();
     out->emplace_back(l.name, ctx.value());
   }
@@ -49,7 +50,7 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
   auto tls = buildTlsContexts(*cfg);
   if (!tls.ok()) return tls.error();
   snap->tls = tls.value();
-  auto geo = routing::GeoDb::open(cfg->geo);
+  auto geo = routing::GeoDb::open(cfg->geo, cfg->source_path);
   if (!geo.ok()) return geo.error();
   snap->geo = geo.value();
   snap->endpoints = std::move(endpoints);

@@ -35,7 +35,9 @@ Json geoJson(const config::Geo& g) {
   for (const auto& o : g.overrides)
     overrides.push_back(
         Json{{"cidr", o.cidr.text}, {"lat", o.lat}, {"lon", o.lon}, {"country", o.country}});
-  return Json{{"database", g.database},
+  Json databases = Json::array();
+  for (const auto& db : g.databases) databases.push_back(db.path);
+  return Json{{"database", databases},
               {"latitude_path", g.latitude_path},
               {"longitude_path", g.longitude_path},
               {"country_path", g.country_path},

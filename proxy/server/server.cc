@@ -380,7 +380,7 @@ void Server::watchFiles() {
       files.push_back(c.key);
     }
   }
-  if (!cfg_->geo.database.empty()) files.push_back(cfg_->geo.database);
+  for (const auto& db : cfg_->geo.databases) files.push_back(db.path);
   if (!watch_) {
     watch_ = std::make_unique<core::FileWatch>(loop_, [this] {
       logInfo("watched file changed: reloading");

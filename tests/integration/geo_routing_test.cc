@@ -116,6 +116,24 @@ TEST_F(GeoRoutingTest, ClientsOnThreeContinentsLandInTheirNearestRegion) {
   EXPECT_EQ(seen.header("meridian-client-country"), "US");
 }
 
+// The ip-location-db package ships IPv4 and IPv6 as two files: listed together, clients of
+// both families have a location. (2001:db8:2::/48, in Washington, is only in the IPv6 file;
+// without a location a client would be served by the listener's region, sin.)
+TEST_F(GeoRoutingTest, TwoDatabasesOneFamilyEachPlaceClientsOfBothFamilies) {
+  std::string v4 = proxy_.dir() + "/v4.mmdb", v6 = proxy_.dir() + "/v6.mmdb";
+  for (auto [layout, path] : {std::pair{"flat4", v4}, std::pair{"flat6", v6}}) {
+    auto built = fakes::runCommand(
+        {"perl", std::string(MERIDIAN_SOURCE_DIR) + "/tests/fixtures/make_geo_db.pl", layout, path},
+        milliseconds(30000));
+    ASSERT_EQ(built.exitCode, 0) << built.describe();
+  }
+  db_ = "[" + v4 + ", " + v6 + "]";
+  ASSERT_TRUE(proxy_.start(config()));
+  EXPECT_EQ(get(kNl).body, "ams");
+  EXPECT_EQ(get("2001:db8:2::5").body, "iad");
+  EXPECT_EQ(get("2001:db8:3::5").body, "sin");  // in neither file
+}
+
 TEST_F(GeoRoutingTest, UntrustedPeerCannotPlaceItselfWithTheHeader) {
   // Only 10.0.0.0/8 may set the client address: the test client (127.0.0.1) is not trusted,
   // so its header is ignored, it has no location, and the listener's region (sin) serves it.

@@ -251,6 +251,27 @@ TEST_F(Http2Test, ContinuationFloodClosesTheConnection) {
   EXPECT_EQ(upstream_.requestCount(), 0u);
 }
 
+// SETTINGS frames whose ACKs the client never reads pile up in the outbound queue (nghttp2
+// stops at 1000): a flood of well-formed frames, answered ENHANCE_YOUR_CALM, not
+// PROTOCOL_ERROR.
+TEST_F(Http2Test, SettingsFloodGetsGoawayEnhanceYourCalm) {
+  ASSERT_TRUE(startProxy());
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  std::string flood;
+  for (int i = 0; i < 5000; ++i) flood += hf::frame(hf::kSettings, 0, 0, {});
+  c.send(flood);
+  std::vector<hf::Frame> seen;
+  bool goaway = hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kGoaway; }, kWait);
+  ASSERT_TRUE(goaway) << "no GOAWAY after " << seen.size() << " frames";
+  const hf::Frame& g = seen.back();
+  ASSERT_EQ(g.payload.size(), 8u);
+  EXPECT_EQ(static_cast<uint8_t>(g.payload[7]), hf::kEnhanceYourCalm);
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"http2_flood\"}"), 1);
+}
+
 TEST_F(Http2Test, MalformedRequestIsResetAndCounted) {
   ASSERT_TRUE(startProxy());
   TcpClient c;

@@ -203,7 +203,9 @@ TEST_F(TlsTest, BadCertificateAtReloadKeepsTheOldOneServing) {
   ASSERT_TRUE(fakes::writeFile(live + "/cert.pem", "not a certificate\n"));
   auto r = proxy_.reload();
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.body, "listener public: " + live + "/cert.pem: no PEM certificate found\n");
+  // At the config line that names the file (`cert:` of the first entry).
+  EXPECT_EQ(r.body, proxy_.configPath() + ":9:19: listener public: " + live +
+                        "/cert.pem: no PEM certificate found\n");
   EXPECT_EQ(servedCommonName(sClient(tlsPort(), {})), "old.test");
   auto get =
       curl({"--cacert", live + "/ca.pem", "-o", "/dev/null", "-w", "%{http_code}", httpsUrl("/")});

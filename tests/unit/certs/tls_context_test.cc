@@ -253,6 +253,58 @@ TEST_F(TlsContextTest, UnreadableFilesAreRefusedWithTheirName) {
       << ctx.error().detail;
 }
 
+// As every other config error: the message starts at the line naming the file.
+TEST_F(TlsContextTest, FileErrorsPointAtTheConfigLineThatNamesTheFile) {
+  config::TlsCertificate c = leaf("a", {"a.test"});
+  c.cert_mark = {5, 17};
+  c.key_mark = {6, 16};
+  auto with_position = [&](config::TlsCertificate entry) {
+    TlsOptions o;
+    o.listener = "public";
+    o.tls.certificates = {std::move(entry)};
+    o.config_file = "meridian.yaml";
+    auto ctx = TlsContext::build(o);
+    return ctx.ok() ? std::string("built") : ctx.error().detail;
+  };
+  config::TlsCertificate no_key = c;
+  no_key.key = dir_.file("missing.key");
+  EXPECT_EQ(with_position(no_key), "meridian.yaml:6:16: listener public: " + no_key.key +
+                                       ": cannot read: No such file or directory");
+  config::TlsCertificate no_cert = c;
+  no_cert.cert = dir_.file("missing.pem");
+  EXPECT_EQ(with_position(no_cert), "meridian.yaml:5:17: listener public: " + no_cert.cert +
+                                        ": cannot read: No such file or directory");
+  config::TlsCertificate other_key = c;
+  other_key.key = leaf("b", {"b.test"}).key;
+  EXPECT_EQ(with_position(other_key), "meridian.yaml:5:17: listener public: " + c.cert +
+                                          ": certificate does not match the private key in " +
+                                          other_key.key);
+}
+
+// /dev/zero was read until memory ran out, a FIFO blocked until a writer came.
+TEST_F(TlsContextTest, DevicesFifosAndHugeFilesAreRefusedNotRead) {
+  config::TlsCertificate c = leaf("a", {"a.test"});
+  std::string fifo = dir_.file("fifo.key");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  config::TlsCertificate zero_key = c, fifo_key = c, zero_cert = c, huge_cert = c;
+  zero_key.key = "/dev/zero";
+  fifo_key.key = fifo;
+  zero_cert.cert = "/dev/zero";
+  huge_cert.cert = dir_.write("huge.pem", std::string((1 << 20) + 1, '-'));
+  const std::pair<config::TlsCertificate, std::string> cases[] = {
+      {zero_key, "/dev/zero: not a regular file (a character device)"},
+      {fifo_key, fifo + ": not a regular file (a FIFO)"},
+      {zero_cert, "/dev/zero: not a regular file (a character device)"},
+      {huge_cert,
+       huge_cert.cert + ": too large: more than 1 MiB (the limit for a certificate or key file)"},
+  };
+  for (const auto& [entry, why] : cases) {
+    auto ctx = build({entry});
+    ASSERT_FALSE(ctx.ok()) << why;
+    EXPECT_EQ(ctx.error().detail, "listener public: " + why);
+  }
+}
+
 TEST_F(TlsContextTest, MinVersionRefusesOlderClients) {
   auto ctx = build({leaf("a", {"a.test"})}, "1.3");
   ASSERT_TRUE(ctx.ok()) << ctx.error().detail;
@@ -297,7 +349,7 @@ TEST(DevCaTest, WritesCaLeafAndPrivateKeys) {
   EXPECT_NE(chain.find(ca), std::string::npos) << "cert.pem carries the CA after the leaf";
   TlsOptions o;
   o.listener = "dev";
-  o.tls.certificates = {{files.value().cert, files.value().key, {}}};
+  o.tls.certificates = {{files.value().cert, files.value().key, {}, {}, {}}};
   auto ctx = TlsContext::build(o);
   ASSERT_TRUE(ctx.ok()) << ctx.error().detail;
   // A second run keeps the CA (already trusted) and issues a new leaf under it.

@@ -132,7 +132,8 @@ TEST(LoadProductExample, TopLevelListenerAdminGeo) {
   EXPECT_EQ(l.tls->protocols, (Lines{"h2", "http/1.1"}));
   EXPECT_EQ(l.redirect_to_https, std::optional<uint16_t>(8443));
   EXPECT_EQ(c.admin.address.text(), "127.0.0.1:9901");
-  EXPECT_EQ(c.geo.database, "data/GeoLite2-City.mmdb");
+  ASSERT_EQ(c.geo.databases.size(), 1u);
+  EXPECT_EQ(c.geo.databases[0].path, "data/GeoLite2-City.mmdb");
   EXPECT_EQ(c.geo.latitude_path, "location.latitude");
   EXPECT_EQ(c.geo.longitude_path, "location.longitude");
   EXPECT_EQ(c.geo.country_path, "country.iso_code");

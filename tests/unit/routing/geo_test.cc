@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -23,7 +25,7 @@ class GeoDbTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fakes::TempDir("geo");
-    for (const char* layout : {"city", "flat", "flat4"}) {
+    for (const char* layout : {"city", "flat", "flat4", "flat6"}) {
       ASSERT_TRUE(fakes::makeGeoDb(layout, dir_->file(std::string(layout) + ".mmdb")));
     }
   }
@@ -36,7 +38,13 @@ class GeoDbTest : public ::testing::Test {
   }
   static config::Geo withDb(const std::string& layout) {
     config::Geo g;
-    g.database = dir_->file(layout + ".mmdb");
+    g.databases = {{dir_->file(layout + ".mmdb"), {}}};
+    return g;
+  }
+  static config::Geo withDbs(std::initializer_list<const char*> layouts) {
+    config::Geo g;
+    for (const char* layout : layouts)
+      g.databases.push_back({dir_->file(std::string(layout) + ".mmdb"), {}});
     return g;
   }
   static IpAddress ip(const char* text) {
@@ -73,8 +81,10 @@ TEST_F(GeoDbTest, BothLayoutsDetectedAndLookedUp) {
       GeoLocation loc = db->lookup(ip(c.ip));
       bool want = c.known && !(v4_only && !ip(c.ip).v4());
       EXPECT_EQ(loc.known, want) << layout << " " << c.ip;
-      if (!want) EXPECT_STREQ(loc.source, "none");
-      if (!want) continue;
+      if (!want) {
+        EXPECT_STREQ(loc.source, "none");
+        continue;
+      }
       EXPECT_EQ(loc.country, c.country) << layout << " " << c.ip;
       EXPECT_NEAR(loc.lat, c.lat, 0.01) << layout << " " << c.ip;  // flat stores floats
       EXPECT_STREQ(loc.source, "database");
@@ -165,8 +175,59 @@ TEST_F(GeoDbTest, ExplicitPathsAndWrongPaths) {
     auto db = GeoDb::open(bad);
     ASSERT_FALSE(db.ok()) << w.named;
     EXPECT_EQ(db.error().kind, core::ErrorKind::ConfigInvalid);
-    EXPECT_NE(db.error().detail.find(bad.database), std::string::npos) << db.error().detail;
+    EXPECT_NE(db.error().detail.find(bad.databases[0].path), std::string::npos) << db.error().detail;
     EXPECT_NE(db.error().detail.find(w.named), std::string::npos) << db.error().detail;
+  }
+}
+
+// The ip-location-db packages ship one file per family: with both listed, both are found.
+TEST_F(GeoDbTest, AListOfOneFamilyEachCoversBothFamilies) {
+  auto db = open(withDbs({"flat4", "flat6"}));
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->lookup(ip("203.0.113.5")).country, "NL");
+  EXPECT_EQ(db->lookup(ip("::ffff:198.51.100.9")).country, "US");
+  GeoLocation v6 = db->lookup(ip("2001:db8:2::5"));
+  EXPECT_TRUE(v6.known);
+  EXPECT_EQ(v6.country, "US");
+  EXPECT_STREQ(v6.source, "database");
+  EXPECT_FALSE(db->lookup(ip("2001:db8:3::1")).known);
+  EXPECT_NE(db->describe().find("city ipv4, built "), std::string::npos) << db->describe();
+  EXPECT_NE(db->describe().find("; city ipv6, built "), std::string::npos) << db->describe();
+}
+
+TEST_F(GeoDbTest, TheFirstDatabaseWithARecordWins) {
+  // city has 2001:db8:1::/48 in Tokyo, flat6 in Osaka; only flat6 has 2001:db8:2::/48.
+  auto city_first = open(withDbs({"city", "flat6"}));
+  EXPECT_NEAR(city_first->lookup(ip("2001:db8:1::5")).lat, 35.68, 0.01);
+  EXPECT_EQ(city_first->lookup(ip("2001:db8:2::5")).country, "US");
+  auto flat6_first = open(withDbs({"flat6", "city"}));
+  EXPECT_NEAR(flat6_first->lookup(ip("2001:db8:1::5")).lat, 34.69, 0.01);
+  EXPECT_EQ(flat6_first->lookup(ip("203.0.113.5")).country, "NL");  // not in flat6: next one
+}
+
+TEST_F(GeoDbTest, ABadDatabaseInTheListFailsTheOpenAtItsConfigLine) {
+  config::Geo g = withDbs({"city"});
+  g.databases.push_back({dir_->file("missing.mmdb"), {4, 7}});
+  auto db = GeoDb::open(g, "meridian.yaml");
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.error().detail, "meridian.yaml:4:7: geo database " + dir_->file("missing.mmdb") +
+                                   ": cannot read: No such file or directory");
+}
+
+// MMDB_open would block on a FIFO until a writer came (on the admin thread, at a reload), and
+// map a device; both are refused before libmaxminddb sees them.
+TEST_F(GeoDbTest, AFifoOrADeviceIsRefusedWithoutBlocking) {
+  fakes::TempDir dir("geo_fifo");
+  std::string fifo = dir.file("fifo.mmdb");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (auto [path, kind] : {std::pair{fifo, "a FIFO"}, std::pair{std::string("/dev/zero"),
+                                                                 "a character device"}}) {
+    config::Geo g;
+    g.databases = {{path, {}}};
+    auto db = GeoDb::open(g);
+    ASSERT_FALSE(db.ok()) << path;
+    EXPECT_EQ(db.error().detail,
+              "geo database " + path + ": not a regular file (" + std::string(kind) + ")");
   }
 }
 
@@ -212,7 +273,7 @@ TEST_F(GeoDbTest, MissingTruncatedOrCorruptDatabaseIsRefusedByName) {
   };
   for (const auto& b : broken) {
     config::Geo g;
-    g.database = b.path;
+    g.databases = {{b.path, {}}};
     auto db = GeoDb::open(g);
     ASSERT_FALSE(db.ok()) << b.path;
     EXPECT_EQ(db.error().kind, core::ErrorKind::ConfigInvalid);
@@ -223,10 +284,17 @@ TEST_F(GeoDbTest, MissingTruncatedOrCorruptDatabaseIsRefusedByName) {
 }
 
 TEST_F(GeoDbTest, RealGeoLite2WhenProvided) {
-  const char* path = getenv("MERIDIAN_GEOLITE2");
-  if (path == nullptr) GTEST_SKIP() << "set MERIDIAN_GEOLITE2 to a GeoLite2 City .mmdb";
+  // One file, or several separated by ':' (scripts/fetch-geolite2 fetches an IPv4 and an IPv6
+  // one).
+  const char* paths = getenv("MERIDIAN_GEOLITE2");
+  if (paths == nullptr) GTEST_SKIP() << "set MERIDIAN_GEOLITE2 to a GeoLite2 City .mmdb";
   config::Geo g;
-  g.database = path;
+  std::string list = paths;
+  for (size_t start = 0; start <= list.size();) {
+    size_t end = std::min(list.find(':', start), list.size());
+    if (end > start) g.databases.push_back({list.substr(start, end - start), {}});
+    start = end + 1;
+  }
   auto db = open(g);
   ASSERT_NE(db, nullptr);
   // Long-lived addresses of resolvers and regional internet registries (anycast addresses
@@ -255,7 +323,8 @@ TEST_F(GeoDbTest, RealGeoLite2WhenProvided) {
       EXPECT_LE(std::abs(loc.lon), 180.0) << addr;
     }
   }
-  EXPECT_GE(covered, 1) << db->describe();
+  // A file per family, both listed: both families are covered.
+  EXPECT_GE(covered, static_cast<int>(std::min<size_t>(g.databases.size(), 2))) << db->describe();
 }
 
 TEST(IpAddress, ParseAndPrint) {

@@ -19,9 +19,9 @@ config::Config sampleConfig() {
   l.address = {"127.0.0.1", 8443};
   l.region = "ams";
   l.tls = config::Tls{};
-  l.tls->certificates.push_back({"certs/app.pem", "certs/app.key", {}});
+  l.tls->certificates.push_back({"certs/app.pem", "certs/app.key", {}, {}, {}});
   cfg.listeners.push_back(l);
-  cfg.geo.database = "geo.mmdb";
+  cfg.geo.databases = {{"geo.mmdb", {}}};
   config::Cidr trusted;
   trusted.text = "10.0.0.0/8";
   cfg.geo.trusted_proxies.push_back(trusted);
