@@ -159,7 +159,12 @@ int cmdRouteExplain(const std::vector<std::string>& args) {
   }
   const auto& s = *snap.value();
   if (!cfg->listeners.empty()) in.listener_region = cfg->listeners.front().region;
-  fputs(meridian::routing::explainJson(*s.router, *s.health, *s.geo, in).c_str(), stdout);
+  auto json = meridian::routing::explainJson(*s.router, *s.health, *s.geo, in);
+  if (!json.ok()) {
+    fprintf(stderr, "meridian: %s\n", json.error().detail.c_str());
+    return 1;
+  }
+  fputs(json.value().c_str(), stdout);
   return 0;
 }
 

@@ -75,8 +75,9 @@ std::string Server::regionsJson() const {
   return out.dump(2) + "\n";
 }
 
-std::string Server::explainJson(const std::string& client_ip, const std::string& host,
-                                const std::string& path, const std::string& method) const {
+core::Result<std::string> Server::explainJson(const std::string& client_ip, const std::string& host,
+                                              const std::string& path,
+                                              const std::string& method) const {
   routing::ExplainInput in;
   in.client_ip = client_ip;
   in.host = host;
