@@ -291,6 +291,36 @@ TEST(HealthTablePassive, EjectedAndFailingChecksShowsBothAndStaysDownAfterEjecti
   EXPECT_EQ(h.reason, "check failed: status 500");
 }
 
+// --- What /regions shows of the latest check. ---
+
+TEST(HealthTableActive, EveryCheckIsShownEvenWhenItChangesNothing) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = makeCluster("web", 1);
+  c.health_check = config::HealthCheck{};  // thresholds 2/2, assumed healthy
+  table.apply(makeConfig({c}));
+  EndpointHealth h = healthOf(table, 0, 0);
+  EXPECT_EQ(h.last_check, "");
+  EXPECT_EQ(h.last_check_at.time_since_epoch().count(), 0);
+
+  clock.advance(100);
+  EXPECT_FALSE(table.checkPassed(key("web", 0)));  // nothing to publish...
+  h = healthOf(table, 0, 0);
+  EXPECT_EQ(h.reason, "check passed");  // ...but the table knows
+  EXPECT_EQ(h.last_check, "check passed");
+  EXPECT_TRUE(h.last_check_passed);
+  EXPECT_EQ(h.last_check_at, clock.wallNow());
+
+  clock.advance(100);
+  EXPECT_FALSE(table.checkFailed(key("web", 0), "check failed: timeout"));  // below threshold
+  h = healthOf(table, 0, 0);
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.reason, "check passed");
+  EXPECT_EQ(h.last_check, "check failed: timeout");
+  EXPECT_FALSE(h.last_check_passed);
+  EXPECT_EQ(h.last_check_at, clock.wallNow());
+}
+
 // --- Reloads. ---
 
 TEST(HealthTableApply, SurvivorsKeepStateNewOnesStartFreshRemovedAreForgotten) {
