@@ -268,6 +268,9 @@ bool HealthTable::settle(EndpointState& s, const std::string& detail) {
                   detail.c_str());
   }
   if (healthy != s.healthy) s.since = clock_.wallNow();
+  // Back in rotation: failures of real traffic from before it went out (or reported late,
+  // while it was out) are not held against it, so it takes a full run of new ones to eject it.
+  if (healthy && !s.healthy) s.passive.failures = 0;
   s.healthy = healthy;
   s.shown_active_healthy = active;
   s.shown_ejected = ejected;

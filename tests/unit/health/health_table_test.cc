@@ -291,6 +291,30 @@ TEST(HealthTablePassive, EjectedAndFailingChecksShowsBothAndStaysDownAfterEjecti
   EXPECT_EQ(h.reason, "check failed: status 500");
 }
 
+// The scenario of issue 12 item 16: failures from before an endpoint came back must not add
+// up with new ones. Here 3 before it fell and 2 after it came back would have made 5.
+TEST(HealthTablePassive, ComingBackStartsTheFailureCountOver) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = outlierCluster(2, 5);
+  c.health_check = config::HealthCheck{};  // thresholds 2/2
+  table.apply(makeConfig({c}));
+  EXPECT_FALSE(failTimes(table, key("api", 0), 3));
+  table.checkFailed(key("api", 0), "check failed: status 503");
+  EXPECT_TRUE(table.checkFailed(key("api", 0), "check failed: status 503"));
+  EXPECT_FALSE(healthOf(table, 0, 0).healthy);
+  // Requests that were in flight when it fell report late: still not held against it.
+  EXPECT_FALSE(failTimes(table, key("api", 0), 1));
+  table.checkPassed(key("api", 0));
+  EXPECT_TRUE(table.checkPassed(key("api", 0)));
+  ASSERT_TRUE(healthOf(table, 0, 0).healthy);
+  EXPECT_FALSE(failTimes(table, key("api", 0), 4));
+  EXPECT_FALSE(healthOf(table, 0, 0).ejected);
+  // A full run of new failures still ejects it.
+  EXPECT_TRUE(table.reportFailure(key("api", 0), "reset"));
+  EXPECT_TRUE(healthOf(table, 0, 0).ejected);
+}
+
 // --- What /regions shows of the latest check. ---
 
 TEST(HealthTableActive, EveryCheckIsShownEvenWhenItChangesNothing) {
