@@ -39,7 +39,7 @@ void usage(FILE* out) {
       "                                             where a request would go and why (JSON)\n"
       "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
       "                                             a development CA and certificate\n"
-      "  meridian demo                              proxy + three demo regions on loopback\n"
+      "  meridian demo [--ready-file PATH]          proxy + three demo regions on loopback\n"
       "  meridian version                           versions of meridian and its libraries\n",
       out);
 }
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "run") return cmdRun(args);
   if (cmd == "validate") return cmdValidate(args);
-  if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "demo") return meridian::proxy::runDemo(args);
   if (cmd == "certs") return meridian::proxy::runCertsCommand(args);
   if (cmd == "route" && !args.empty() && args[0] == "explain")
     return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));
