@@ -201,5 +201,16 @@ TEST_F(DemoTest, CtrlCDrainsExitsAndRemovesTheDemoCertificates) {
   EXPECT_TRUE(fakes::readFile(dir + "/ca.pem").empty()) << dir;
 }
 
+// scripts/demo builds the binary alone into its own directory: building every test first kept
+// a new user waiting more than ten minutes before the demo started.
+TEST(DemoScript, BuildsOnlyTheMeridianBinary) {
+  std::string script = fakes::readFile(std::string(MERIDIAN_SOURCE_DIR) + "/scripts/demo");
+  ASSERT_FALSE(script.empty());
+  EXPECT_NE(script.find("-DMERIDIAN_TESTS=OFF"), std::string::npos) << script;
+  EXPECT_NE(script.find("--target meridian"), std::string::npos) << script;
+  EXPECT_EQ(script.find("scripts/build"), std::string::npos) << script;  // builds everything
+  EXPECT_EQ(script.find("-B build "), std::string::npos) << script;      // scripts/test's directory
+}
+
 }  // namespace
 }  // namespace meridian::integration
