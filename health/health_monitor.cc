@@ -186,4 +186,8 @@ std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const {
   return impl_->current;
 }
 
+std::shared_ptr<const HealthSnapshot> HealthMonitor::live() const {
+  return HealthSnapshot::make(impl_->table.health(), impl_->generation);
+}
+
 }  // namespace meridian::health

@@ -35,6 +35,10 @@ class HealthMonitor {
   void report(const std::string& cluster, const std::string& endpoint, Outcome outcome);
 
   std::shared_ptr<const HealthSnapshot> current() const;
+  // Every endpoint as the monitor sees it now, indexed like current(). Unlike current(), which
+  // is republished only when a verdict changes, it carries each endpoint's latest check and
+  // reason: what /regions shows. Built on each call (main thread).
+  std::shared_ptr<const HealthSnapshot> live() const;
 
  private:
   struct Impl;

@@ -22,6 +22,11 @@ struct EndpointHealth {
   std::chrono::system_clock::time_point since{};  // when `healthy` last changed
   int ejections = 0;  // times ejected so far (the next ejection lasts longer)
   std::chrono::system_clock::time_point ejected_until{};
+  // The latest active check, which may not have changed anything: "check passed" or why it
+  // failed, and when; "" before the first check (and for clusters without checks).
+  std::string last_check;
+  bool last_check_passed = false;
+  std::chrono::system_clock::time_point last_check_at{};
 };
 
 class HealthSnapshot {

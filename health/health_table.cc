@@ -107,10 +107,17 @@ bool HealthTable::setResolveError(const EndpointKey& key, const std::string& err
   return settle(*s);
 }
 
+void HealthTable::recordCheck(ActiveState& a, bool passed, const std::string& result) const {
+  a.last_result = result;
+  a.last_passed = passed;
+  a.last_at = clock_.wallNow();
+}
+
 bool HealthTable::checkPassed(const EndpointKey& key) {
   EndpointState* s = lookup(key);
   if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;
   ActiveState& a = s->active;
+  recordCheck(a, true, "check passed");
   a.fails = 0;
   ++a.passes;
   if (!a.healthy && (a.fresh || a.passes >= s->cluster->health_check->healthy_threshold)) {
@@ -125,6 +132,7 @@ bool HealthTable::checkFailed(const EndpointKey& key, const std::string& reason)
   EndpointState* s = lookup(key);
   if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;
   ActiveState& a = s->active;
+  recordCheck(a, false, reason);
   a.passes = 0;
   ++a.fails;
   if (a.healthy && a.fails >= s->cluster->health_check->unhealthy_threshold) a.healthy = false;
@@ -231,6 +239,9 @@ std::vector<std::vector<EndpointHealth>> HealthTable::health() const {
       h.reason = s->reason;
       h.since = s->since;
       h.ejections = s->passive.ejections;
+      h.last_check = s->active.last_result;
+      h.last_check_passed = s->active.last_passed;
+      h.last_check_at = s->active.last_at;
       if (s->passive.ejected) h.ejected_until = s->passive.ejected_until;
       row.push_back(std::move(h));
     }
@@ -257,6 +268,9 @@ bool HealthTable::settle(EndpointState& s, const std::string& detail) {
                   detail.c_str());
   }
   if (healthy != s.healthy) s.since = clock_.wallNow();
+  // Back in rotation: failures of real traffic from before it went out (or reported late,
+  // while it was out) are not held against it, so it takes a full run of new ones to eject it.
+  if (healthy && !s.healthy) s.passive.failures = 0;
   s.healthy = healthy;
   s.shown_active_healthy = active;
   s.shown_ejected = ejected;

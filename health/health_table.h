@@ -51,6 +51,10 @@ struct ActiveState {
   int passes = 0;      // consecutive
   int fails = 0;       // consecutive
   std::string reason = "no health check";
+  // The latest check, whatever it changed: "check passed" or why it failed; "" before the first.
+  std::string last_result;
+  bool last_passed = false;
+  std::chrono::system_clock::time_point last_at{};
 };
 
 struct PassiveState {
@@ -115,6 +119,7 @@ class HealthTable {
  private:
   EndpointState* lookup(const EndpointKey& key);
   void resetActive(EndpointState& s) const;
+  void recordCheck(ActiveState& a, bool passed, const std::string& result) const;
   bool mayEject(const EndpointState& s) const;
   void eject(EndpointState& s, const std::string& what);
   // Recomputes healthy and reason after a mutation; logs and reports a visible change.

@@ -86,13 +86,13 @@ Json candidateJson(const RegionGroup& g, size_t cluster, const health::HealthSna
 
 }  // namespace
 
-std::string explainJson(const Router& router, const health::HealthSnapshot& health,
-                        const GeoDb& geo, const ExplainInput& in) {
+core::Result<std::string> explainJson(const Router& router, const health::HealthSnapshot& health,
+                                      const GeoDb& geo, const ExplainInput& in) {
   Json out;
   IpAddress ip;
   if (!IpAddress::parse(in.client_ip, ip)) {
-    out["error"] = "not an IP address: " + in.client_ip;
-    return out.dump(2) + "\n";
+    return core::Error{core::ErrorKind::ProtocolError, core::Side::Downstream, false,
+                       "client_ip: not an IP address: \"" + in.client_ip + "\""};
   }
   GeoLocation loc = geo.lookup(ip);
   out["request"] = {{"method", in.method}, {"host", in.host}, {"path", in.path}};

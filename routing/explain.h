@@ -4,6 +4,7 @@
 // distances and verdicts an on-call engineer wants to see.
 #include <string>
 
+#include "core/error.h"
 #include "health/health_snapshot.h"
 #include "routing/geo.h"
 #include "routing/router.h"
@@ -24,9 +25,9 @@ struct ExplainInput {
   bool override_trusted = false;
 };
 
-// Returns the JSON text (pretty-printed). An unparsable client_ip is reported in the JSON
-// ("error"), not thrown.
-std::string explainJson(const Router& router, const health::HealthSnapshot& health,
-                        const GeoDb& geo, const ExplainInput& in);
+// Returns the JSON text (pretty-printed), or, for a client_ip that is not an IP address, an
+// Error{ProtocolError, Downstream} (a 400 on /explain, exit 1 from `meridian route explain`).
+core::Result<std::string> explainJson(const Router& router, const health::HealthSnapshot& health,
+                                      const GeoDb& geo, const ExplainInput& in);
 
 }  // namespace meridian::routing

@@ -55,8 +55,8 @@ struct RequestInfo {
   std::string_view path;
   std::string_view method;
   const GeoLocation* client = nullptr;  // where the client is; null or !known: unknown
-  std::string_view prefer_region;       // meridian-prefer-region (or fly-prefer-region)
-  std::string_view listener_region;     // orders clients with no location
+  std::string_view prefer_region{};     // meridian-prefer-region (or fly-prefer-region)
+  std::string_view listener_region{};   // orders clients with no location
   // Blue-green. Each element is one Cookie header's value ("a=1; b=2"), in request order.
   std::span<const std::string_view> cookies{};
   std::string_view backend_override{};   // the meridian-backend header, if any

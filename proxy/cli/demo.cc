@@ -1,13 +1,16 @@
 #include "proxy/cli/demo.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "certs/dev_ca.h"
 #include "config/loader.h"
 #include "core/log.h"
 #include "core/stream.h"
@@ -19,10 +22,12 @@ namespace meridian::proxy {
 namespace {
 
 // A demo origin: answers every request with its region's name, keep-alive, on its own loop.
+// Writes (any method but GET and HEAD) are the primary's: the others ask Meridian to replay
+// them there, as an app with read replicas would.
 class DemoOrigin {
  public:
-  DemoOrigin(std::string region, std::string color)
-      : region_(std::move(region)), color_(std::move(color)) {
+  DemoOrigin(std::string region, std::string color, bool primary = false)
+      : region_(std::move(region)), color_(std::move(color)), primary_(primary) {
     auto fd = listenOn(config::HostPort{"127.0.0.1", 0}, 128);
     fd_ = fd.ok() ? fd.value() : -1;
     address_ = fd_ >= 0 ? localAddress(fd_) : "";
@@ -32,9 +37,12 @@ class DemoOrigin {
 
   // /demo/down and /demo/up flip what /healthz answers, so a region can be taken down and
   // brought back by hand; everything else is answered with the region's name.
-  std::string answer(std::string_view target) {
+  std::string answer(const http1::RequestHead& head, size_t body_len) {
+    std::string_view target = head.target;
+    bool write = head.method != "GET" && head.method != "HEAD";
     int status = 200;
     std::string body;
+    std::string extra;  // more header lines
     if (target == "/demo/down" || target == "/demo/up") {
       healthy_ = target == "/demo/up";
       body = region_ + " (" + color_ + ") now answers its health checks with " +
@@ -42,12 +50,21 @@ class DemoOrigin {
     } else if (target == "/healthz") {
       status = healthy_ ? 200 : 503;
       body = healthy_ ? "ok\n" : "down\n";
+    } else if (write && !primary_) {
+      // Never reaches the client: Meridian runs the request again in the primary region.
+      extra = "meridian-replay: region=primary;state=" + region_ + "-replica\r\n";
+      body = region_ + " is a read replica: replay this write in the primary region\n";
+    } else if (write) {
+      std::string_view src = http1::findHeader(head.headers, "meridian-replay-src");
+      body = "hello from " + region_ + " (" + color_ + "), the primary: wrote " +
+             std::to_string(body_len) + " bytes" +
+             (src.empty() ? std::string() : "; meridian-replay-src: " + std::string(src)) + "\n";
     } else {
       body = "hello from " + region_ + " (" + color_ + ")\n";
     }
     return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Service Unavailable") +
            "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
-           "\r\nx-demo-color: " + color_ + "\r\n\r\n" + body;
+           "\r\nx-demo-color: " + color_ + "\r\n" + extra + "\r\n" + body;
   }
 
   void start(core::EventLoop& loop) {
@@ -69,9 +86,9 @@ class DemoOrigin {
         http1::ParseResult r = http1::parseRequestHead(d, n, head);
         if (r.status == http1::ParseStatus::NeedMore) return;
         if (r.status == http1::ParseStatus::Error) return close();
-        std::string resp = origin_.answer(head.target);
         size_t body_len = head.framing == http1::Framing::ContentLength ? head.content_length : 0;
         if (n < r.consumed + body_len) return;  // wait for the (small) body
+        std::string resp = origin_.answer(head, body_len);
         s.input().drain(r.consumed + body_len);
         s.output().append(resp);
       }
@@ -95,17 +112,25 @@ class DemoOrigin {
 
   std::string region_;
   std::string color_;
+  bool primary_ = false;
   bool healthy_ = true;
   int fd_ = -1;
   std::string address_;
   std::unique_ptr<core::Acceptor> acceptor_;
 };
 
-std::string demoConfig(const std::vector<std::unique_ptr<DemoOrigin>>& o) {
+// `certs`: a directory with a `meridian certs dev` certificate for 127.0.0.1 and localhost.
+std::string demoConfig(const std::vector<std::unique_ptr<DemoOrigin>>& o,
+                       const std::string& certs) {
   return R"(workers: 1
 access_log: "off"
 listeners:
   - { name: public, address: 127.0.0.1:0, region: ams }
+  - name: https
+    address: 127.0.0.1:0
+    region: ams
+    tls: { certificates: [ { cert: ")" +
+         certs + R"(/cert.pem", key: ")" + certs + R"(/key.pem" } ] }
 admin: { address: 127.0.0.1:0 }
 geo:
   # No database needed for the demo: overrides place three documentation ranges on three
@@ -144,22 +169,63 @@ routes:
     match: { host: 127.0.0.1, path_prefix: / }
     backends:
       - { cluster: web-blue, weight: 100 }
+    primary_region: iad      # where `meridian-replay: region=primary` sends a write
+    pin_after_write: 10s     # then the writer reads from iad for a while
 )";
 }
 
-void printTryThis(Server& server, const std::vector<std::unique_ptr<DemoOrigin>>& origins) {
-  std::string pub = server.boundListeners().front().second;
-  std::string admin = server.adminAddress();
-  const char* p = pub.c_str();
+// Where everything listens, for the commands printed.
+struct DemoAddresses {
+  std::string pub;  // plain HTTP listener, "127.0.0.1:PORT"
+  std::string tls;  // HTTPS listener
+  std::string admin;
+  std::string origin;  // the ams (blue) demo region itself, not through the proxy
+  std::string ca;      // the dev CA that signed the HTTPS listener's certificate
+};
+
+std::string listenerAddress(const Server& server, const std::string& name) {
+  for (const auto& [n, address] : server.boundListeners())
+    if (n == name) return address;
+  return "";
+}
+
+// Every command below is run by tests/integration/demo_test.cc, which checks it does what its
+// comment says: a new command needs a check there.
+void printRouting(const DemoAddresses& a) {
+  const char* p = a.pub.c_str();
   printf(
-      "\nMeridian demo is up: the proxy on http://%s, admin on http://%s\n"
-      "Three demo regions (ams, iad, sin) sit behind it. Try:\n\n"
-      "  # each client lands in its nearest region (named in the meridian-region header)\n"
+      "  # each client lands in its nearest region (named in the body and the meridian-region "
+      "header)\n"
       "  curl -s -H 'x-forwarded-for: 203.0.113.7' http://%s/    # Paris -> ams\n"
       "  curl -s -H 'x-forwarded-for: 198.51.100.7' http://%s/   # New York -> iad\n"
       "  curl -s -H 'x-forwarded-for: 192.0.2.7' http://%s/      # Tokyo -> sin\n"
       "  # why: candidates, distances, health and the choice\n"
-      "  curl -s 'http://%s/explain?client_ip=203.0.113.7'\n\n"
+      "  curl -s 'http://%s/explain?client_ip=203.0.113.7&host=127.0.0.1'\n\n",
+      p, p, p, a.admin.c_str());
+}
+
+void printReplayAndTls(const DemoAddresses& a) {
+  const char* t = a.tls.c_str();
+  const char* ca = a.ca.c_str();
+  printf(
+      "  # replay: ams is a read replica; it answers a write with `meridian-replay: "
+      "region=primary`,\n"
+      "  # so Meridian runs the POST again in iad (the primary), and its meridian-pin cookie\n"
+      "  # keeps this client reading from iad for 10s\n"
+      "  curl -si -X POST -d 'note=hello' -H 'x-forwarded-for: 203.0.113.7' http://%s/notes\n\n"
+      "  # HTTPS with a development certificate (`meridian certs dev`): HTTP/1.1, then HTTP/2\n"
+      "  curl -s --http1.1 --cacert %s -w 'HTTP/%%{http_version}\\n' https://%s/\n"
+      "  curl -s --http2 --cacert %s -w 'HTTP/%%{http_version}\\n' https://%s/\n\n",
+      a.pub.c_str(), ca, t, ca, t);
+}
+
+void printFailoverAndMore(const DemoAddresses& a) {
+  const char* p = a.pub.c_str();
+  const char* admin = a.admin.c_str();
+  const char* o = a.origin.c_str();
+  std::string host = a.pub.substr(0, a.pub.rfind(':'));
+  std::string port = a.pub.substr(a.pub.rfind(':') + 1);
+  printf(
       "  # take ams down (its health checks start failing): Paris fails over to iad within ~3s\n"
       "  curl -s http://%s/demo/down\n"
       "  curl -s http://%s/regions\n"
@@ -172,20 +238,83 @@ void printTryThis(Server& server, const std::vector<std::unique_ptr<DemoOrigin>>
       "Transfer-Encoding: chunked\\r\\n\\r\\n' | nc -q1 %s %s\n\n"
       "  # a host no route serves: 404 with meridian-error: no_route\n"
       "  curl -si -H 'Host: other.example' http://%s/\n\n"
-      "  curl -s http://%s/metrics | grep -E 'meridian_(responses|upstream_healthy)'\n\n"
-      "Ctrl-C drains and exits.\n\n",
-      p, admin.c_str(), p, p, p, admin.c_str(), origins[0]->address().c_str(), admin.c_str(), p,
-      origins[0]->address().c_str(), p, pub.substr(0, pub.rfind(':')).c_str(),
-      pub.substr(pub.rfind(':') + 1).c_str(), p, admin.c_str());
+      "  # requests, replays and health, as Prometheus scrapes them\n"
+      "  curl -s http://%s/metrics | grep -E '^meridian_(requests_total|replays_total|"
+      "upstream_healthy)'\n\n",
+      o, admin, p, o, p, host.c_str(), port.c_str(), p, admin);
+}
+
+void printTryThis(Server& server, const std::vector<std::unique_ptr<DemoOrigin>>& origins,
+                  const std::string& certs) {
+  DemoAddresses a{listenerAddress(server, "public"), listenerAddress(server, "https"),
+                  server.adminAddress(), origins[0]->address(), certs + "/ca.pem"};
+  printf(
+      "\nMeridian demo is up: the proxy on http://%s and https://%s, admin on http://%s\n"
+      "Three demo regions (ams, iad, sin) sit behind it; iad is the primary. Try:\n\n",
+      a.pub.c_str(), a.tls.c_str(), a.admin.c_str());
+  printRouting(a);
+  printReplayAndTls(a);
+  printFailoverAndMore(a);
+  printf("Ctrl-C drains and exits.\n\n");
   fflush(stdout);
+}
+
+// A fresh directory with a dev CA and a certificate for the HTTPS listener; "" on failure.
+std::string makeDemoCerts() {
+  std::error_code ec;
+  std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+  if (ec) tmp = "/tmp";
+  std::string dir = (tmp / "meridian-demo-XXXXXX").string();
+  if (mkdtemp(dir.data()) == nullptr) {
+    fprintf(stderr, "demo: cannot make a directory in %s\n", tmp.c_str());
+    return "";
+  }
+  auto files = certs::writeDevCertificates({"127.0.0.1", "localhost"}, dir, certs::KeyKind::Ecdsa);
+  if (!files.ok()) {
+    fprintf(stderr, "demo: certs: %s\n", files.error().detail.c_str());
+    std::filesystem::remove_all(dir, ec);
+    return "";
+  }
+  return dir;
+}
+
+// --ready-file PATH, as `meridian run` takes it (for scripts and tests); false on anything else.
+bool parseDemoArgs(const std::vector<std::string>& args, std::string& ready_file) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--ready-file" && i + 1 < args.size()) {
+      ready_file = args[++i];
+    } else {
+      fprintf(stderr,
+              "meridian: unexpected argument '%s'\nusage: meridian demo [--ready-file PATH]\n",
+              args[i].c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+int serveDemo(const std::vector<std::unique_ptr<DemoOrigin>>& origins, const std::string& certs,
+              const std::string& ready_file) {
+  config::LoadResult r = config::loadString(demoConfig(origins, certs), "demo");
+  if (!r.ok()) {
+    for (const auto& d : r.diagnostics) fprintf(stderr, "%s\n", d.text().c_str());
+    return 1;
+  }
+  Server::Options opts;
+  opts.ready_file = ready_file;
+  opts.on_ready = [&origins, &certs](Server& s) { printTryThis(s, origins, certs); };
+  Server server(opts, std::make_shared<const config::Config>(std::move(r.config)));
+  return server.run();
 }
 
 }  // namespace
 
-int runDemo() {
+int runDemo(const std::vector<std::string>& args) {
+  std::string ready_file;
+  if (!parseDemoArgs(args, ready_file)) return 2;
   std::vector<std::unique_ptr<DemoOrigin>> origins;
   origins.push_back(std::make_unique<DemoOrigin>("ams", "blue"));
-  origins.push_back(std::make_unique<DemoOrigin>("iad", "blue"));
+  origins.push_back(std::make_unique<DemoOrigin>("iad", "blue", true));
   origins.push_back(std::make_unique<DemoOrigin>("sin", "blue"));
   origins.push_back(std::make_unique<DemoOrigin>("ams", "green"));
   for (auto& o : origins) {
@@ -194,23 +323,16 @@ int runDemo() {
       return 1;
     }
   }
+  std::string certs = makeDemoCerts();
+  if (certs.empty()) return 1;
   core::EventLoop origin_loop;
   for (auto& o : origins) o->start(origin_loop);
   std::thread origin_thread([&] { origin_loop.run(); });
-
-  config::LoadResult r = config::loadString(demoConfig(origins), "demo");
-  if (!r.ok()) {
-    for (const auto& d : r.diagnostics) fprintf(stderr, "%s\n", d.text().c_str());
-    origin_loop.stop();
-    origin_thread.join();
-    return 1;
-  }
-  Server::Options opts;
-  opts.on_ready = [&origins](Server& s) { printTryThis(s, origins); };
-  Server server(opts, std::make_shared<const config::Config>(std::move(r.config)));
-  int rc = server.run();
+  int rc = serveDemo(origins, certs, ready_file);
   origin_loop.stop();
   origin_thread.join();
+  std::error_code ec;
+  std::filesystem::remove_all(certs, ec);  // the demo's CA is trusted by nothing after it
   return rc;
 }
 

@@ -39,7 +39,7 @@ void usage(FILE* out) {
       "                                             where a request would go and why (JSON)\n"
       "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
       "                                             a development CA and certificate\n"
-      "  meridian demo                              proxy + three demo regions on loopback\n"
+      "  meridian demo [--ready-file PATH]          proxy + three demo regions on loopback\n"
       "  meridian version                           versions of meridian and its libraries\n",
       out);
 }
@@ -174,7 +174,12 @@ int cmdRouteExplain(const std::vector<std::string>& args) {
   }
   const auto& s = *snap.value();
   if (!cfg->listeners.empty()) in.listener_region = cfg->listeners.front().region;
-  fputs(meridian::routing::explainJson(*s.router, *s.health, *s.geo, in).c_str(), stdout);
+  auto json = meridian::routing::explainJson(*s.router, *s.health, *s.geo, in);
+  if (!json.ok()) {
+    fprintf(stderr, "meridian: %s\n", json.error().detail.c_str());
+    return 1;
+  }
+  fputs(json.value().c_str(), stdout);
   return 0;
 }
 
@@ -198,7 +203,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "run") return cmdRun(args);
   if (cmd == "validate") return cmdValidate(args);
-  if (cmd == "demo") return meridian::proxy::runDemo();
+  if (cmd == "demo") return meridian::proxy::runDemo(args);
   if (cmd == "certs") return meridian::proxy::runCertsCommand(args);
   if (cmd == "route" && !args.empty() && args[0] == "explain")
     return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));

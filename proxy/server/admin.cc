@@ -148,9 +148,10 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
   if (path == "/explain" && get) {
     std::string ip = queryParam(query, "client_ip");
     if (ip.empty()) return {400, "text/plain", "client_ip is required\n"};
-    return {200, "application/json",
-            server_.explainJson(ip, queryParam(query, "host"), queryParam(query, "path"),
-                                queryParam(query, "method"))};
+    auto json = server_.explainJson(ip, queryParam(query, "host"), queryParam(query, "path"),
+                                    queryParam(query, "method"));
+    if (!json.ok()) return {400, "text/plain", json.error().detail + "\n"};
+    return {200, "application/json", json.value()};
   }
   if (path == "/config" && get) return {200, "application/json", server_.configJson()};
   if (path == "/healthz" && get) return {200, "text/plain", "ok\n"};

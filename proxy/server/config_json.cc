@@ -8,23 +8,23 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-Json mark(const config::Mark& m) {
-  return Json{{"line", m.line}, {"col", m.col}};
+// An optional value left out of the file is null, as the docs say, not "".
+Json orNull(const std::string& v) {
+  return v.empty() ? Json(nullptr) : Json(v);
 }
 
 Json tlsJson(const config::Tls& tls) {
   Json certs = Json::array();
   for (const auto& c : tls.certificates)
-    certs.push_back(Json{{"cert", c.cert}, {"key", kRedacted}, {"mark", mark(c.mark)}});
+    certs.push_back(Json{{"cert", c.cert}, {"key", kRedacted}});
   return Json{
       {"certificates", certs}, {"min_version", tls.min_version}, {"protocols", tls.protocols}};
 }
 
 Json listenerJson(const config::Listener& l) {
-  Json j{{"name", l.name}, {"address", l.address.text()}, {"region", l.region}};
+  Json j{{"name", l.name}, {"address", l.address.text()}, {"region", orNull(l.region)}};
   j["tls"] = l.tls ? tlsJson(*l.tls) : Json(nullptr);
   j["redirect_to_https"] = l.redirect_to_https ? Json(*l.redirect_to_https) : Json(nullptr);
-  j["mark"] = mark(l.mark);
   return j;
 }
 
@@ -33,14 +33,15 @@ Json geoJson(const config::Geo& g) {
   for (const auto& c : g.trusted_proxies) trusted.push_back(c.text);
   Json overrides = Json::array();
   for (const auto& o : g.overrides)
-    overrides.push_back(
-        Json{{"cidr", o.cidr.text}, {"lat", o.lat}, {"lon", o.lon}, {"country", o.country}});
+    overrides.push_back(Json{
+        {"cidr", o.cidr.text}, {"lat", o.lat}, {"lon", o.lon}, {"country", orNull(o.country)}});
   Json databases = Json::array();
   for (const auto& db : g.databases) databases.push_back(db.path);
-  return Json{{"database", databases},
-              {"latitude_path", g.latitude_path},
-              {"longitude_path", g.longitude_path},
-              {"country_path", g.country_path},
+  // Paths left out are detected from the database when it is opened: null here.
+  return Json{{"database", databases.empty() ? Json(nullptr) : databases},
+              {"latitude_path", orNull(g.latitude_path)},
+              {"longitude_path", orNull(g.longitude_path)},
+              {"country_path", orNull(g.country_path)},
               {"trusted_proxies", trusted},
               {"client_ip_header", g.client_ip_header},
               {"overrides", overrides}};
@@ -60,8 +61,7 @@ Json healthCheckJson(const config::HealthCheck& h) {
 Json clusterJson(const config::Cluster& c) {
   Json endpoints = Json::array();
   for (const auto& e : c.endpoints)
-    endpoints.push_back(
-        Json{{"address", e.address.text()}, {"region", e.region}, {"mark", mark(e.mark)}});
+    endpoints.push_back(Json{{"address", e.address.text()}, {"region", e.region}});
   Json j{{"name", c.name}, {"endpoints", endpoints}};
   j["health_check"] = c.health_check ? healthCheckJson(*c.health_check) : Json(nullptr);
   if (c.outlier) {
@@ -75,23 +75,22 @@ Json clusterJson(const config::Cluster& c) {
   j["pool"] = Json{{"max_connections", c.pool.max_connections},
                    {"max_pending", c.pool.max_pending},
                    {"idle_timeout", durationText(c.pool.idle_timeout)}};
-  j["mark"] = mark(c.mark);
   return j;
 }
 
 Json routeJson(const config::Route& r) {
   Json backends = Json::array();
   for (const auto& b : r.backends)
-    backends.push_back(Json{{"cluster", b.cluster}, {"weight", b.weight}, {"mark", mark(b.mark)}});
+    backends.push_back(Json{{"cluster", b.cluster}, {"weight", b.weight}});
   Json residency = Json::object();
   for (const auto& [country, regions] : r.residency) residency[country] = regions;
   const auto& p = r.replay;
   return Json{{"name", r.name},
-              {"match", Json{{"host", r.match.host}, {"path_prefix", r.match.path_prefix}}},
+              {"match", Json{{"host", orNull(r.match.host)}, {"path_prefix", r.match.path_prefix}}},
               {"backends", backends},
               {"affinity", config::affinityName(r.affinity)},
               {"allow_override", r.allow_override},
-              {"primary_region", r.primary_region},
+              {"primary_region", orNull(r.primary_region)},
               {"residency", residency},
               {"replay", Json{{"methods", p.methods},
                               {"on", p.on},
@@ -103,12 +102,11 @@ Json routeJson(const config::Route& r) {
               {"pin_after_write", durationText(r.pin_after_write)},
               {"all_unhealthy",
                r.all_unhealthy == config::AllUnhealthy::RouteAnyway ? "route_anyway" : "reject"},
-              {"compat", r.compat},
+              {"compat", orNull(r.compat)},
               {"timeouts", Json{{"connect", durationText(r.timeouts.connect)},
                                 {"per_try", durationText(r.timeouts.per_try)},
                                 {"request", durationText(r.timeouts.request)},
-                                {"idle", durationText(r.timeouts.idle)}}},
-              {"mark", mark(r.mark)}};
+                                {"idle", durationText(r.timeouts.idle)}}}};
 }
 
 Json limitsJson(const config::Limits& l) {
@@ -118,7 +116,12 @@ Json limitsJson(const config::Limits& l) {
               {"max_connections", l.max_connections},
               {"header_timeout", durationText(l.header_timeout)},
               {"keepalive_timeout", durationText(l.keepalive_timeout)},
-              {"drain_timeout", durationText(l.drain_timeout)}};
+              {"drain_timeout", durationText(l.drain_timeout)},
+              {"http2_max_concurrent_streams", l.http2_max_concurrent_streams},
+              {"http2_max_resets_per_second", l.http2_max_resets_per_second},
+              {"http2_max_continuations", l.http2_max_continuations},
+              {"http2_header_table_size", l.http2_header_table_size},
+              {"http2_settings_timeout", durationText(l.http2_settings_timeout)}};
 }
 
 }  // namespace
@@ -143,17 +146,14 @@ std::string configJson(const config::Config& cfg, uint64_t generation) {
   c["geo"] = geoJson(cfg.geo);
   c["regions"] = Json::array();
   for (const auto& r : cfg.regions)
-    c["regions"].push_back(Json{{"name", r.name},
-                                {"lat", r.lat},
-                                {"lon", r.lon},
-                                {"drain", r.drain},
-                                {"mark", mark(r.mark)}});
+    c["regions"].push_back(
+        Json{{"name", r.name}, {"lat", r.lat}, {"lon", r.lon}, {"drain", r.drain}});
   c["clusters"] = Json::array();
   for (const auto& cl : cfg.clusters) c["clusters"].push_back(clusterJson(cl));
   c["routes"] = Json::array();
   for (const auto& r : cfg.routes) c["routes"].push_back(routeJson(r));
   c["limits"] = limitsJson(cfg.limits);
-  c["source_path"] = cfg.source_path;
+  c["source_path"] = orNull(cfg.source_path);  // null for a built-in config
   Json out{{"generation", generation}, {"config", c}};
   return out.dump(2) + "\n";
 }

@@ -61,9 +61,10 @@ class Server {
   std::string configJson() const;
   // GET /regions: per cluster, per region, per endpoint: health, why, since, ejections, in flight.
   std::string regionsJson() const;
-  // GET /explain: `meridian route explain` on the live health and geo state.
-  std::string explainJson(const std::string& client_ip, const std::string& host,
-                          const std::string& path, const std::string& method) const;
+  // GET /explain: `meridian route explain` on the live health and geo state; an Error (400)
+  // when client_ip is not an IP address.
+  core::Result<std::string> explainJson(const std::string& client_ip, const std::string& host,
+                                        const std::string& path, const std::string& method) const;
   uint64_t generation() const { return generation_; }
   const std::string& adminAddress() const { return admin_address_; }
   // "127.0.0.1:8080" per listener name, once bound.

@@ -38,10 +38,21 @@ std::string labelValue(const std::string& v) {
   return out;
 }
 
+// A check's outcome and time; null before the first check.
+Json lastCheckJson(const health::EndpointHealth& h) {
+  if (h.last_check.empty()) return nullptr;
+  return {
+      {"passed", h.last_check_passed}, {"result", h.last_check}, {"at", isoTime(h.last_check_at)}};
+}
+
 }  // namespace
 
 std::string Server::regionsJson() const {
   const Snapshot& s = *snap_;
+  // The monitor's own view, not the snapshot's: a snapshot is republished only when a verdict
+  // changes, so it would still say "assumed" long after the checks began to pass.
+  std::shared_ptr<const health::HealthSnapshot> live = monitor_ ? monitor_->live() : s.health;
+  if (live->clusterCount() != s.config->clusters.size()) live = s.health;
   Json clusters = Json::object();
   for (size_t c = 0; c < s.config->clusters.size(); ++c) {
     const routing::ClusterPlan& plan = s.router->plan(c);
@@ -50,7 +61,7 @@ std::string Server::regionsJson() const {
       Json endpoints = Json::array();
       bool any_healthy = false;
       for (uint32_t e : g.endpoints) {
-        const health::EndpointHealth& h = s.health->at(c, e);
+        const health::EndpointHealth& h = live->at(c, e);
         const std::string& address = (*s.endpoints)[c][e].text;
         int in_flight = 0;
         for (const auto& w : workers_) in_flight += w->pool().inFlight(address);
@@ -59,6 +70,7 @@ std::string Server::regionsJson() const {
                              {"healthy", h.healthy},
                              {"reason", h.reason},
                              {"since", isoTime(h.since)},
+                             {"last_check", lastCheckJson(h)},
                              {"ejected", h.ejected},
                              {"ejected_until", h.ejected ? Json(isoTime(h.ejected_until)) : Json()},
                              {"ejections", h.ejections},
@@ -75,8 +87,9 @@ std::string Server::regionsJson() const {
   return out.dump(2) + "\n";
 }
 
-std::string Server::explainJson(const std::string& client_ip, const std::string& host,
-                                const std::string& path, const std::string& method) const {
+core::Result<std::string> Server::explainJson(const std::string& client_ip, const std::string& host,
+                                              const std::string& path,
+                                              const std::string& method) const {
   routing::ExplainInput in;
   in.client_ip = client_ip;
   in.host = host;

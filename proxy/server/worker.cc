@@ -143,11 +143,9 @@ void Worker::reportOutcome(const std::string& cluster, const ResolvedAddress& en
   if (!outcome_sink_) return;
   if (outcome == health::Outcome::Success) {
     if (failing_.empty()) return;  // the common case: nothing to reset
-    auto it = failing_.find(endpoint.text);
-    if (it == failing_.end()) return;
-    failing_.erase(it);
+    if (failing_.erase(endpoint.text) == 0) return;
   } else {
-    ++failing_[endpoint.text];
+    failing_.insert(endpoint.text);
   }
   outcome_sink_(cluster, endpoint.text, outcome);
 }

@@ -98,7 +98,10 @@ class Worker final : public DownstreamHost {
   std::unordered_set<DownstreamConn*> conns_;
   std::atomic<int>& open_connections_;
   OutcomeSink outcome_sink_;
-  std::unordered_map<std::string, int> failing_;  // endpoint -> consecutive failures seen here
+  // Endpoints that failed here since this worker last reported a success for them: only those
+  // owe the monitor a success (to end their run). Not a count: the run is counted in one
+  // place, the monitor's table, which also starts it over when an endpoint comes back.
+  std::unordered_set<std::string> failing_;
   struct NameHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

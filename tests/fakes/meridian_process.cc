@@ -175,8 +175,13 @@ void MeridianProcess::rewriteConfig(const std::string& yaml) {
   }
   int out = ::open(dir_.file("stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err = ::open(dir_.file("stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  std::vector<std::string> argv = {meridianBinary(), "run",          "-c",
-                                   configPath(),     "--ready-file", dir_.file("ready.json")};
+  std::vector<std::string> argv = {meridianBinary()};
+  if (options.command.empty()) {
+    argv.insert(argv.end(), {"run", "-c", configPath()});
+  } else {
+    argv.insert(argv.end(), options.command.begin(), options.command.end());
+  }
+  argv.insert(argv.end(), {"--ready-file", dir_.file("ready.json")});
   argv.insert(argv.end(), options.extraArgs.begin(), options.extraArgs.end());
   child_ = spawnChild(argv, -1, out, err);
   if (out >= 0) ::close(out);

@@ -41,6 +41,8 @@ class MeridianProcess {
     milliseconds readyTimeout{15000};
     milliseconds stopGrace{5000};        // SIGTERM to SIGKILL in the destructor
     std::vector<std::string> extraArgs;  // appended after the run arguments
+    // Replaces `run -c config.yaml` (e.g. {"demo"}); `--ready-file` is still passed.
+    std::vector<std::string> command;
   };
 
   MeridianProcess();

@@ -291,6 +291,60 @@ TEST(HealthTablePassive, EjectedAndFailingChecksShowsBothAndStaysDownAfterEjecti
   EXPECT_EQ(h.reason, "check failed: status 500");
 }
 
+// The scenario of issue 12 item 16: failures from before an endpoint came back must not add
+// up with new ones. Here 3 before it fell and 2 after it came back would have made 5.
+TEST(HealthTablePassive, ComingBackStartsTheFailureCountOver) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = outlierCluster(2, 5);
+  c.health_check = config::HealthCheck{};  // thresholds 2/2
+  table.apply(makeConfig({c}));
+  EXPECT_FALSE(failTimes(table, key("api", 0), 3));
+  table.checkFailed(key("api", 0), "check failed: status 503");
+  EXPECT_TRUE(table.checkFailed(key("api", 0), "check failed: status 503"));
+  EXPECT_FALSE(healthOf(table, 0, 0).healthy);
+  // Requests that were in flight when it fell report late: still not held against it.
+  EXPECT_FALSE(failTimes(table, key("api", 0), 1));
+  table.checkPassed(key("api", 0));
+  EXPECT_TRUE(table.checkPassed(key("api", 0)));
+  ASSERT_TRUE(healthOf(table, 0, 0).healthy);
+  EXPECT_FALSE(failTimes(table, key("api", 0), 4));
+  EXPECT_FALSE(healthOf(table, 0, 0).ejected);
+  // A full run of new failures still ejects it.
+  EXPECT_TRUE(table.reportFailure(key("api", 0), "reset"));
+  EXPECT_TRUE(healthOf(table, 0, 0).ejected);
+}
+
+// --- What /regions shows of the latest check. ---
+
+TEST(HealthTableActive, EveryCheckIsShownEvenWhenItChangesNothing) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = makeCluster("web", 1);
+  c.health_check = config::HealthCheck{};  // thresholds 2/2, assumed healthy
+  table.apply(makeConfig({c}));
+  EndpointHealth h = healthOf(table, 0, 0);
+  EXPECT_EQ(h.last_check, "");
+  EXPECT_EQ(h.last_check_at.time_since_epoch().count(), 0);
+
+  clock.advance(100);
+  EXPECT_FALSE(table.checkPassed(key("web", 0)));  // nothing to publish...
+  h = healthOf(table, 0, 0);
+  EXPECT_EQ(h.reason, "check passed");  // ...but the table knows
+  EXPECT_EQ(h.last_check, "check passed");
+  EXPECT_TRUE(h.last_check_passed);
+  EXPECT_EQ(h.last_check_at, clock.wallNow());
+
+  clock.advance(100);
+  EXPECT_FALSE(table.checkFailed(key("web", 0), "check failed: timeout"));  // below threshold
+  h = healthOf(table, 0, 0);
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.reason, "check passed");
+  EXPECT_EQ(h.last_check, "check failed: timeout");
+  EXPECT_FALSE(h.last_check_passed);
+  EXPECT_EQ(h.last_check_at, clock.wallNow());
+}
+
 // --- Reloads. ---
 
 TEST(HealthTableApply, SurvivorsKeepStateNewOnesStartFreshRemovedAreForgotten) {

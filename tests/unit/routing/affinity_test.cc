@@ -388,7 +388,7 @@ TEST(BlueGreen, ExplainShowsAffinitySharesAndTheChosenBackend) {
   ASSERT_TRUE(geo.ok());
   ExplainInput in;
   in.client_ip = "192.0.2.1";
-  auto j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in));
+  auto j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in).value());
   EXPECT_EQ(j["affinity"], "cookie");
   EXPECT_EQ(j["allow_override"], true);
   ASSERT_EQ(j["backends"].size(), 2u);
@@ -402,7 +402,7 @@ TEST(BlueGreen, ExplainShowsAffinitySharesAndTheChosenBackend) {
   EXPECT_EQ(j["cluster"], "blue");
 
   in.cookie = "meridian-backend-app=green";
-  j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in));
+  j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in).value());
   EXPECT_EQ(j["backend"]["cluster"], "green");
   EXPECT_EQ(j["backend"]["why"], "cookie");
   EXPECT_FALSE(j["backend"].contains("set_cookie"));
@@ -410,7 +410,7 @@ TEST(BlueGreen, ExplainShowsAffinitySharesAndTheChosenBackend) {
 
   in.cookie.clear();
   in.backend_override = "green";
-  j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in));
+  j = nlohmann::json::parse(explainJson(router, *health, *geo.value(), in).value());
   EXPECT_EQ(j["backend"]["why"], "override");
 }
 

@@ -62,7 +62,6 @@ TEST(ConfigJson, CarriesTheGenerationAndEverySection) {
   EXPECT_EQ(c["admin"]["address"], "127.0.0.1:9901");
   EXPECT_EQ(c["geo"]["trusted_proxies"][0], "10.0.0.0/8");
   EXPECT_EQ(c["clusters"][0]["endpoints"][0]["address"], "127.0.0.1:9001");
-  EXPECT_EQ(c["clusters"][0]["endpoints"][0]["mark"]["line"], 3);
   EXPECT_EQ(c["routes"][0]["backends"][0]["weight"], 90);
   EXPECT_EQ(c["routes"][0]["residency"]["DE"][0], "ams");
   EXPECT_EQ(c["routes"][0]["affinity"], "none");
@@ -98,6 +97,52 @@ TEST(ConfigJson, AbsentOptionalSectionsAreNull) {
   EXPECT_EQ(c["workers"], "auto");
   EXPECT_TRUE(c["listeners"][0]["tls"].is_null());
   EXPECT_TRUE(c["listeners"][0]["redirect_to_https"].is_null());
+}
+
+// Values left out of the file are null (as docs/operations.md says), never "".
+TEST(ConfigJson, AbsentValuesAreNullNotEmptyStrings) {
+  config::Config cfg = sampleConfig();
+  cfg.listeners[0].region.clear();
+  cfg.geo.databases.clear();
+  config::GeoOverride o;
+  o.cidr.text = "10.20.0.0/16";
+  cfg.geo.overrides.push_back(o);
+  Json c = Json::parse(configJson(cfg, 1))["config"];
+  EXPECT_TRUE(c["listeners"][0]["region"].is_null());
+  for (const char* key : {"database", "latitude_path", "longitude_path", "country_path"})
+    EXPECT_TRUE(c["geo"][key].is_null()) << key;
+  EXPECT_TRUE(c["geo"]["overrides"][0]["country"].is_null());
+  const Json& route = c["routes"][0];
+  EXPECT_TRUE(route["match"]["host"].is_null());
+  EXPECT_TRUE(route["primary_region"].is_null());
+  EXPECT_TRUE(route["compat"].is_null());
+  EXPECT_EQ(route["match"]["path_prefix"], "/");
+
+  cfg.routes[0].match.host = "app.example.com";
+  cfg.routes[0].primary_region = "ams";
+  cfg.routes[0].compat = "fly";
+  Json set = Json::parse(configJson(cfg, 1))["config"]["routes"][0];
+  EXPECT_EQ(set["match"]["host"], "app.example.com");
+  EXPECT_EQ(set["primary_region"], "ams");
+  EXPECT_EQ(set["compat"], "fly");
+}
+
+// Where each value was in the file is for error messages, not for readers of /config.
+TEST(ConfigJson, NoSourcePositions) {
+  std::string text = configJson(sampleConfig(), 1);
+  EXPECT_EQ(text.find("\"mark\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("\"line\""), std::string::npos) << text;
+  // And no value anywhere is an empty string.
+  EXPECT_EQ(text.find("\"\""), std::string::npos) << text;
+}
+
+TEST(ConfigJson, LimitsIncludeTheHttp2Ones) {
+  Json l = Json::parse(configJson(sampleConfig(), 1))["config"]["limits"];
+  EXPECT_EQ(l["http2_max_concurrent_streams"], 100);
+  EXPECT_EQ(l["http2_max_resets_per_second"], 200);
+  EXPECT_EQ(l["http2_max_continuations"], 8);
+  EXPECT_EQ(l["http2_header_table_size"], 4096);
+  EXPECT_EQ(l["http2_settings_timeout"], "10s");
 }
 
 }  // namespace
