@@ -137,5 +137,67 @@ TEST(ExchangeConnect, PoolOverloadedIs503) {
   EXPECT_FALSE(first.finished());
 }
 
+// Past the pool's cap a request waits for a connection, and gets the first one given back.
+TEST(ExchangeConnect, QueuedRequestGetsTheConnectionOnceItIsFree) {
+  FakeUpstream ams;
+  ams.enqueue(fakes::Action::respond(200, {}, "first").withDelay(20ms));
+  RouteSpec spec;
+  spec.cluster_extra = "    pool: { max_connections: 1, max_pending: 4 }\n";
+  FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}, spec));
+  FakeClientSide first(host), second(host);
+  first.startRequest(kGet);
+  second.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("both answered", [&] { return first.finished() && second.finished(); }));
+  EXPECT_EQ(first.view().body, "first");
+  EXPECT_EQ(second.view().status, 200);
+  EXPECT_EQ(ams.acceptedConnections(), 1u);
+  EXPECT_EQ(host.counter(Counter::UpstreamReused), 1u);
+}
+
+// A kept-alive connection that closes before answering: the upstream closed it as the request
+// went out, which is no failure of the request. One without a body goes again on a fresh
+// connection, as the same attempt.
+TEST(ExchangeConnect, StaleKeptAliveConnectionIsRetriedOnAFreshOne) {
+  FakeUpstream ams, fra;
+  ams.enqueue(fakes::Action::respond(200, {}, "first"));
+  ams.enqueue(fakes::Action::closeWithoutResponse());
+  ams.enqueue(fakes::Action::respond(200, {}, "third"));
+  FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}}));
+  {
+    FakeClientSide first(host);
+    first.startRequest(kGet);
+    ASSERT_TRUE(host.runUntil("first response", [&] { return first.finished(); }));
+  }
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().body, "third");
+  EXPECT_EQ(host.counter(Counter::UpstreamStaleRetries), 1u);
+  EXPECT_EQ(host.counter(Counter::UpstreamResets), 0u);
+  ASSERT_EQ(ams.requestCount(), 3u);
+  EXPECT_EQ(ams.acceptedConnections(), 2u);
+  EXPECT_EQ(ams.request(2).header("meridian-attempt"), "1");
+  EXPECT_EQ(fra.acceptedConnections(), 0u);
+}
+
+// With a body, the bytes already left the client's buffer: a reset like any other.
+TEST(ExchangeConnect, StaleConnectionIsNotRetriedForARequestWithABody) {
+  FakeUpstream ams;
+  ams.enqueue(fakes::Action::respond(200, {}, "first"));
+  ams.enqueue(fakes::Action::closeWithoutResponse());
+  FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}));
+  {
+    FakeClientSide first(host);
+    first.startRequest(kGet);
+    ASSERT_TRUE(host.runUntil("first response", [&] { return first.finished(); }));
+  }
+  FakeClientSide client(host);
+  client.startRequest("POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 2\r\n\r\nhi");
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.errorStatus(), 502);
+  EXPECT_EQ(host.counter(Counter::UpstreamStaleRetries), 0u);
+  EXPECT_EQ(ams.requestCount(), 2u);
+}
+
 }  // namespace
 }  // namespace meridian::proxy::exchange_test

@@ -301,15 +301,15 @@ TEST(ExchangeReplay, RequestDeadlineEndsTheAttempts) {
   ams.enqueue(Action::hang());
   fra.enqueue(Action::hang());
   RouteSpec spec;
-  spec.timeouts = "{ connect: 200ms, per_try: 100ms, request: 120ms, idle: 300ms }";
+  spec.timeouts = "{ connect: 200ms, per_try: 150ms, request: 200ms, idle: 300ms }";
   FakeExchangeHost host(exchangeConfig(regions(ams, fra, iad), spec));
   FakeClientSide client(host);
   auto started = Clock::now();
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
   auto took = Clock::now() - started;
-  EXPECT_GE(took, 120ms);
-  EXPECT_LT(took, 190ms);  // not a second whole per_try (200 ms in all)
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 290ms);  // not a second whole per_try (300 ms in all)
   EXPECT_EQ(client.errorStatus(), 504);
   EXPECT_EQ(fra.requestCount(), 1u);
   EXPECT_EQ(iad.acceptedConnections(), 0u);

@@ -147,7 +147,7 @@ TEST(ExchangeResponse, DrainingWorkerClosesTheClientAfterTheResponse) {
 // high watermark, and reads again as the client drains it.
 TEST(ExchangeResponse, SlowClientPausesTheUpstream) {
   FakeUpstream ams;
-  const uint64_t size = 2 * 1024 * 1024;
+  const uint64_t size = 1024 * 1024;
   ams.enqueue(Action::stream(size));
   FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}));
   FakeClientSide client(host);
