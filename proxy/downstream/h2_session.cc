@@ -476,11 +476,7 @@ void H2Session::sendPending() {
     want_send_ = true;
     return;
   }
-  if (failed_) {
-    checkFinished();
-    return;
-  }
-  worker_.loop().defer(*this);
+  worker_.loop().defer(*this);  // failed_: sendNow finishes the session, from the loop
 }
 
 void H2Session::sendNow() {
@@ -532,8 +528,7 @@ void H2Session::notifyDrained() {
   ids.swap(drained_);
   for (int32_t id : ids) {
     H2Stream* s = find(id);
-    // One inside its own flush() is being pumped already: calling it back would re-enter it.
-    if (s != nullptr && s->exchange_ && !s->flushing_) s->exchange_->onDownstreamDrained();
+    if (s != nullptr && s->exchange_) s->exchange_->onDownstreamDrained();
   }
 }
 
@@ -614,15 +609,15 @@ void H2Session::finish() {
   if (finished_) return;
   finished_ = true;
   worker_.deadlines().cancel(*this);
-  // Every exchange still running has lost its client. One inside flush() hears it from
-  // flush()'s result instead.
+  // Every exchange still running has lost its client (finish runs from the loop, never from
+  // inside an exchange's call: see sendPending).
   std::vector<int32_t> ids;
   for (const auto& entry : streams_) ids.push_back(entry.first);
   for (int32_t id : ids) {
     H2Stream* s = find(id);
     if (s == nullptr) continue;
     s->closed_ = true;
-    if (s->exchange_ && !s->flushing_) s->exchange_->onDownstreamGone();
+    if (s->exchange_) s->exchange_->onDownstreamGone();
   }
   if (!starting_) on_finished_();
 }

@@ -103,7 +103,6 @@ class H2Stream final : public ClientSide, public core::Disposable {
   bool was_high_ = false;      // output_ went above the high watermark
   bool closed_ = false;        // nghttp2 closed the stream
   bool rejected_ = false;      // reset or answered locally before an exchange
-  bool flushing_ = false;      // inside flush(): a failure is reported by its result
   bool reset_ = false;         // we sent RST_STREAM
 };
 
@@ -163,7 +162,9 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void releaseStream(int32_t stream_id);
   void countReset();
   // Sends what nghttp2 has queued at the end of this loop turn (sendNow), so the frames of
-  // every stream answered in the turn leave in one write. Safe to call from anywhere.
+  // every stream answered in the turn leave in one write. Safe to call from anywhere: it never
+  // sends, fails or finishes the session before it returns, so a stream's exchange that calls
+  // it is never called back from inside.
   void sendPending();
   // Sends what nghttp2 has queued, as far as the socket's buffer allows; then tells streams
   // whose response buffer drained.

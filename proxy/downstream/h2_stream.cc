@@ -139,10 +139,7 @@ void H2Stream::submitResponse(h2::FieldList& fields, bool has_body) {
 bool H2Stream::flush() {
   if (closed_ || session_.failed_) return false;
   if (response_has_body_) session_.resumeData(id_);
-  flushing_ = true;
-  session_.sendPending();
-  flushing_ = false;
-  if (closed_ || session_.failed_) return false;
+  session_.sendPending();  // never closes the stream before it returns
   if (output_.size() > Exchange::kHighWatermark) was_high_ = true;
   return true;
 }
