@@ -326,7 +326,7 @@ void Exchange::pumpRequestBody() {
     if (!response_started_) {
       failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"});
     } else {
-      abort("bad chunked request body");
+      abort(Cause::Failure, "bad chunked request body");
     }
     return;
   }
@@ -338,7 +338,7 @@ void Exchange::pumpRequestBody() {
     if (!response_started_) {
       failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}});
     } else {
-      abort("request body too large");
+      abort(Cause::Failure, "request body too large");
     }
     return;
   }
@@ -536,7 +536,7 @@ void Exchange::pumpResponseBody() {
       uint64_t moved = 0;
       if (!moveChunkedBody(in, out, resp_chunks_, resp_chunked_to_client_, moved, done)) {
         host_.stats().add(Counter::UpstreamProtocolErrors);
-        abort("bad chunked response body");
+        abort(Cause::Failure, "bad chunked response body");
         return;
       }
       if (done && !resp_chunked_to_client_ && !resp_chunks_.trailers().empty())
@@ -559,7 +559,7 @@ void Exchange::pumpResponseBody() {
   }
   bytes_out_ += out.size() - out_before;
   if (!down_.flush()) {
-    onDownstreamGone();
+    abort(Cause::ClientGone, "client gone");
     return;
   }
   if (done) {
@@ -587,11 +587,11 @@ void Exchange::pumpTunnel() {
   up_->stream().output().moveAllFrom(from_client);
   down_.responseOutput().moveAllFrom(from_upstream);
   if (!up_->stream().flush()) {
-    abort("tunnel upstream write failed");
+    abort(Cause::Failure, "tunnel upstream write failed");
     return;
   }
   if (!down_.flush()) {
-    onDownstreamGone();
+    abort(Cause::ClientGone, "client gone");
     return;
   }
   // Each side reads only while the other side's buffer has room.
@@ -660,17 +660,11 @@ void Exchange::onDownstreamEof() {
   }
   // A client that closes before its request is whole has gone; one that half-closes after
   // sending it still gets its response.
-  if (!request_done_) onDownstreamGone();
+  if (!request_done_) abort(Cause::ClientGone, "client closed before its request was whole");
 }
 
 void Exchange::onDownstreamGone() {
-  host_.stats().add(Counter::ClientAborts);
-  if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
-  recordOutcome();
-  detachUpstream();
-  state_ = State::Done;
-  cancelTimer();
-  down_.exchangeAborted();
+  abort(Cause::ClientGone, "client gone");
 }
 
 void Exchange::onUpstreamEof(UpstreamConn& conn) {
@@ -683,7 +677,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
         pumpResponseBody();  // deliver what arrived before the close
         if (state_ == State::Responding) {
           host_.stats().add(Counter::UpstreamResets);
-          abort("upstream closed mid-response");
+          abort(Cause::Failure, "upstream closed mid-response");
         }
       }
       return;
@@ -720,7 +714,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
     if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
   } else {
-    abort("upstream error");
+    abort(Cause::Failure, "upstream error");
   }
 }
 
@@ -767,7 +761,7 @@ void Exchange::onDeadline() {
     case State::Responding:
     case State::Tunnel:
       host_.stats().add(Counter::UpstreamTimeouts);
-      abort("idle timeout");
+      abort(Cause::Failure, "idle timeout");
       return;
     default:
       return;
@@ -835,8 +829,12 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   finish(keep);
 }
 
-void Exchange::abort(const char* why) {
+void Exchange::abort(Cause cause, const char* why) {
   logDebug("exchange aborted: %s", why);
+  if (cause == Cause::ClientGone) {
+    host_.stats().add(Counter::ClientAborts);
+    if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
+  }
   recordOutcome();
   detachUpstream();
   state_ = State::Done;

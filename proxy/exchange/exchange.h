@@ -125,7 +125,10 @@ class Exchange final : public UpstreamUser,
   void recordOutcome();
   void failBeforeResponse(const core::Error& err);
   void retryOnFreshConnection();
-  void abort(const char* why);
+  // The one ending of a response that cannot be completed (the client's side is reset): the
+  // client went away, or something failed after the response began.
+  enum class Cause : uint8_t { ClientGone, Failure };
+  void abort(Cause cause, const char* why);
   void finish(bool client_keep_alive);
   void releaseUpstream(bool reusable);
   void detachUpstream();
