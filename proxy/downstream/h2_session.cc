@@ -280,7 +280,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     if (r == h2::RequestBuilder::Result::TooLarge) {
       worker_.stats().add(Counter::HeaderTooLarge);
       worker_.stats().countStatus(431);
-      s.writeErrorResponse(431, "header_too_large", false, false);
+      (void)s.writeErrorResponse(431, "header_too_large", false, false);  // no exchange to tell
     } else {
       worker_.stats().add(Counter::BadRequest);
       resetStream(s, NGHTTP2_PROTOCOL_ERROR);
@@ -292,7 +292,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     s.rejected_ = true;
     worker_.stats().add(Counter::BadRequest);
     worker_.stats().countStatus(405);
-    s.writeErrorResponse(405, "method_not_allowed", false, false);
+    (void)s.writeErrorResponse(405, "method_not_allowed", false, false);
     return;
   }
   if (!head.upgrade && !end_stream &&

@@ -275,7 +275,7 @@ void Exchange::sendRequestHead() {
   // body now that there is somewhere for it to go.
   if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
       down_.requestInput().empty()) {
-    down_.writeContinue();
+    if (endIfClientGone(down_.writeContinue())) return;
     sent_continue_ = true;
   }
   armTimer(decision_.route->timeouts.idle);  // replaces the connect timer
@@ -295,8 +295,8 @@ void Exchange::armResponseTimer() {
 // Moves request body bytes from the client to the upstream, re-framing chunked bodies, until
 // the client's bytes run out, the body ends, or the upstream's buffer is full.
 void Exchange::pumpRequestBody() {
-  if (up_ == nullptr || request_done_ || state_ == State::Done) {
-    if (up_ != nullptr && !up_->stream().flush()) onUpstreamError(*up_, errno);
+  if (request_done_) {
+    if (!up_->stream().flush()) onUpstreamError(*up_, errno);
     return;
   }
   core::Buffer& in = down_.requestInput();
@@ -352,7 +352,7 @@ void Exchange::pumpRequestBody() {
     down_.pauseRequestInput();
   else if (!request_done_)
     down_.resumeRequestInput();
-  if (state_ != State::Forwarding) return;
+  if (state_ == State::Responding) return;  // the response's idle timer runs now
   if (request_done_)
     armResponseTimer();
   else if (moved > 0)
@@ -428,17 +428,16 @@ void Exchange::parseResponseHead() {
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
       // Early Hints) go on to HTTP/1.1 clients.
-      if (head.status != 100) down_.writeInterimResponse(head);
-      if (up_ == nullptr) return;  // the client went away meanwhile
+      if (head.status != 100 && endIfClientGone(down_.writeInterimResponse(head))) return;
       in.drain(r.consumed);
       continue;
     }
     // A response the app or the replay policy sends elsewhere never reaches the client; the
     // connection it came on is closed (and `in` with it).
     if (divertResponse(head)) return;
-    // The head's views point into `in`: write it out before draining those bytes.
-    startResponse(head);
-    if (up_ == nullptr) return;  // the exchange ended meanwhile; `in` went with its connection
+    // The head's views point into `in`: write it out before draining those bytes. When the
+    // exchange ended instead, `in` went with its connection.
+    if (!startResponse(head)) return;
     in.drain(r.consumed);
     if (state_ == State::Responding)
       pumpResponseBody();
@@ -447,13 +446,14 @@ void Exchange::parseResponseHead() {
   }
 }
 
-void Exchange::startResponse(const http1::ResponseHead& head) {
+// Returns false when the exchange ended instead (its upstream connection with it).
+bool Exchange::startResponse(const http1::ResponseHead& head) {
   cancelTimer();
   if (head.status == 101 && !head_.upgrade) {
     // A 101 nobody asked for: the bytes after it mean nothing to the client.
     host_.stats().add(Counter::UpstreamProtocolErrors);
     failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unsolicited 101"});
-    return;
+    return false;
   }
   response_started_ = true;
   final_status_ = head.status;
@@ -473,10 +473,9 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
   opt.close = close_client_;
   host_.stats().countStatus(head.status);
   size_t out_before = down_.responseOutput().size();
-  resp_chunked_to_client_ = down_.writeResponseHead(head, opt);
-  // Handing the head over may find the client gone (an HTTP/2 stream reset, a connection
-  // that failed): the exchange has ended then, and its upstream connection with it.
-  if (state_ == State::Done) return;
+  HeadSent sent = down_.writeResponseHead(head, opt);
+  if (endIfClientGone(sent.sent)) return false;
+  resp_chunked_to_client_ = sent.chunk_body;
   bytes_out_ += down_.responseOutput().size() - out_before;
   resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
   if (head.status == 101) {
@@ -487,10 +486,11 @@ void Exchange::startResponse(const http1::ResponseHead& head) {
     // request head belongs to the new protocol.
     request_done_ = true;
     down_.resumeRequestInput();
-    return;
+    return true;
   }
   state_ = State::Responding;
   armTimer(decision_.route->timeouts.idle);
+  return true;
 }
 
 // Cookies the response sets: the blue-green backend this client got (affinity: cookie), and,
@@ -558,10 +558,7 @@ void Exchange::pumpResponseBody() {
     }
   }
   bytes_out_ += out.size() - out_before;
-  if (!down_.flush()) {
-    abort(Cause::ClientGone, "client gone");
-    return;
-  }
+  if (endIfClientGone(down_.flush())) return;
   if (done) {
     finishResponse();
     return;
@@ -590,10 +587,7 @@ void Exchange::pumpTunnel() {
     abort(Cause::Failure, "tunnel upstream write failed");
     return;
   }
-  if (!down_.flush()) {
-    abort(Cause::ClientGone, "client gone");
-    return;
-  }
+  if (endIfClientGone(down_.flush())) return;
   // Each side reads only while the other side's buffer has room.
   if (up_->stream().output().size() > kHighWatermark)
     down_.pauseRequestInput();
@@ -630,7 +624,7 @@ void Exchange::onDownstreamData() {
 }
 
 void Exchange::onDownstreamDrained() {
-  if (state_ == State::Responding && up_ != nullptr) {
+  if (state_ == State::Responding) {
     up_->stream().resumeReading();
     pumpResponseBody();
   } else if (state_ == State::Tunnel) {
@@ -653,7 +647,10 @@ void Exchange::onDownstreamEof() {
   client_eof_ = true;
   if (state_ == State::Tunnel) {
     up_->stream().output().moveAllFrom(down_.requestInput());
-    up_->stream().flush();
+    if (!up_->stream().flush()) {
+      abort(Cause::Failure, "tunnel upstream write failed");
+      return;
+    }
     up_->stream().shutdownWrite();
     pumpTunnel();
     return;
@@ -683,8 +680,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       return;
     case State::Tunnel:
       down_.responseOutput().moveAllFrom(up_->stream().input());
-      down_.flush();
-      down_.shutdownWrite();
+      if (endIfClientGone(down_.flush()) || endIfClientGone(down_.shutdownWrite())) return;
       pumpTunnel();
       return;
     case State::Forwarding:
@@ -823,8 +819,9 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // The client's connection survives only if its request was read whole (a malformed, stalled
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
-  down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD");
-  if (state_ == State::Done) return;  // the client went away as the answer was handed over
+  if (endIfClientGone(
+          down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD")))
+    return;
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }
@@ -840,6 +837,12 @@ void Exchange::abort(Cause cause, const char* why) {
   state_ = State::Done;
   cancelTimer();
   down_.exchangeAborted();
+}
+
+bool Exchange::endIfClientGone(Sent sent) {
+  if (sent == Sent::Ok) return false;
+  abort(Cause::ClientGone, "client gone");
+  return true;
 }
 
 void Exchange::finish(bool client_keep_alive) {

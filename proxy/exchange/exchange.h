@@ -47,7 +47,9 @@ class Exchange final : public UpstreamUser,
   ~Exchange() override;
 
   void start();
-  // The client side: more request bytes arrived, its output drained, or it went away.
+  // The client side: more request bytes arrived, its output drained, or it went away. Called
+  // from the loop, never from inside a ClientSide call (a client found gone there is that
+  // call's result).
   void onDownstreamData();
   void onDownstreamDrained();
   void onDownstreamEof();
@@ -117,7 +119,7 @@ class Exchange final : public UpstreamUser,
   void releaseIdempotencyKey(bool completed);
   // Responding.
   void parseResponseHead();
-  void startResponse(const http1::ResponseHead& head);
+  bool startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
   void finishResponse();
   void pumpTunnel();
@@ -129,6 +131,9 @@ class Exchange final : public UpstreamUser,
   // client went away, or something failed after the response began.
   enum class Cause : uint8_t { ClientGone, Failure };
   void abort(Cause cause, const char* why);
+  // Acts on what a call towards the client found: true when the client has gone, and the
+  // exchange has ended (abort) because of it.
+  bool endIfClientGone(Sent sent);
   void finish(bool client_keep_alive);
   void releaseUpstream(bool reusable);
   void detachUpstream();
