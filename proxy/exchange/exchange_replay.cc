@@ -46,7 +46,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   in.body_buffered = !body_overflow_;
   in.response_started = response_started_;
   in.attempts = attempts_;
-  in.deadline_left = deadline_ms_ == 0 || now < deadline_ms_;
+  if (deadline_ms_ != 0) in.time_left = Millis(deadline_ms_ - now);
   replay::Decision d = replay::decide(route.replay, in);
   if (d.verdict == replay::Verdict::GiveUp) {
     logDebug("no replay after %.*s: %s", static_cast<int>(replay::reasonLabel(failure).size()),
