@@ -101,6 +101,15 @@ class Exchange final : public UpstreamUser,
                        bool rechunk, uint64_t& moved, bool& done);
   // Replay (exchange_replay.cc).
   bool tryReplay(const replay::Failure& failure, core::Millis at_least = core::Millis(0));
+  // Where the next attempt goes: kept aside while a replay is weighed.
+  struct Target {
+    const ResolvedAddress* endpoint;
+    std::string region;
+    size_t region_pos;
+    uint64_t tried_mask;
+  };
+  Target target() const;
+  void setTarget(const Target& t);
   bool chooseNextRegion();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);
