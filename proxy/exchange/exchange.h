@@ -126,7 +126,7 @@ class Exchange final : public UpstreamUser,
   void startStoring(const http1::ResponseHead& head);
   void storeBody(const core::Buffer& in, size_t n);
   void releaseIdempotencyKey(bool completed);
-  // Responding.
+  // Responding and Tunnel (exchange_response.cc).
   void parseResponseHead();
   bool startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
