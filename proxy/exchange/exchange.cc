@@ -303,31 +303,10 @@ void Exchange::pumpRequestBody() {
   core::Buffer& out = up_->stream().output();
   const size_t out_before = out.size();
   uint64_t moved = 0;
-  if (head_.framing == Framing::ContentLength) {
-    moved = std::min<uint64_t>(req_remaining_, in.size());
-    out.moveFrom(in, moved);
-    req_remaining_ -= moved;
-    request_done_ = req_remaining_ == 0;
-  } else if (head_.framing == Framing::UntilClose) {
-    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
-    // chunked.
-    moved = in.size();
-    if (moved > 0) {
-      http1::writeChunkHeader(moved, out);
-      out.moveFrom(in, moved);
-      http1::writeChunkEnd(out);
-    }
-    if (down_.requestInputEnded()) {
-      http1::writeLastChunk(down_.requestTrailers(), out);
-      request_done_ = true;
-    }
-  } else if (!moveChunkedBody(in, out, req_chunks_, true, moved, request_done_)) {
+  if (!moveRequestBody(in, out, moved)) {
     host_.stats().add(Counter::BadRequest);
-    if (!response_started_) {
-      failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"});
-    } else {
-      abort(Cause::Failure, "bad chunked request body");
-    }
+    failRequestBody(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"},
+                    "bad chunked request body");
     return;
   }
   req_body_bytes_ += moved;
@@ -335,11 +314,8 @@ void Exchange::pumpRequestBody() {
   const uint64_t max_body = snap_->config->limits.max_body_bytes;
   if (max_body != 0 && req_body_bytes_ > max_body) {
     host_.stats().add(Counter::BodyTooLarge);
-    if (!response_started_) {
-      failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}});
-    } else {
-      abort(Cause::Failure, "request body too large");
-    }
+    failRequestBody(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}},
+                    "request body too large");
     return;
   }
   if (!up_->stream().flush()) {
@@ -357,6 +333,42 @@ void Exchange::pumpRequestBody() {
     armResponseTimer();
   else if (moved > 0)
     armTimer(decision_.route->timeouts.idle);
+}
+
+// Moves the body bytes the client has sent into `out`, in the framing they go upstream with.
+// False when a chunked body is malformed.
+bool Exchange::moveRequestBody(core::Buffer& in, core::Buffer& out, uint64_t& moved) {
+  if (head_.framing == Framing::ContentLength) {
+    moved = std::min<uint64_t>(req_remaining_, in.size());
+    out.moveFrom(in, moved);
+    req_remaining_ -= moved;
+    request_done_ = req_remaining_ == 0;
+    return true;
+  }
+  if (head_.framing == Framing::UntilClose) {
+    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
+    // chunked.
+    moved = in.size();
+    if (moved > 0) {
+      http1::writeChunkHeader(moved, out);
+      out.moveFrom(in, moved);
+      http1::writeChunkEnd(out);
+    }
+    if (down_.requestInputEnded()) {
+      http1::writeLastChunk(down_.requestTrailers(), out);
+      request_done_ = true;
+    }
+    return true;
+  }
+  return moveChunkedBody(in, out, req_chunks_, true, moved, request_done_);
+}
+
+// A request body we cannot forward: answered, or, once the response has begun, aborted.
+void Exchange::failRequestBody(const core::Error& err, const char* why) {
+  if (!response_started_)
+    failBeforeResponse(err);
+  else
+    abort(Cause::Failure, why);
 }
 
 // Moves whole chunk data through, parsing only the control bytes between chunks. With

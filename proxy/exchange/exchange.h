@@ -97,6 +97,8 @@ class Exchange final : public UpstreamUser,
   void sendRequestHead();
   void armResponseTimer();
   void pumpRequestBody();
+  bool moveRequestBody(core::Buffer& in, core::Buffer& out, uint64_t& moved);
+  void failRequestBody(const core::Error& err, const char* why);
   bool moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
                        bool rechunk, uint64_t& moved, bool& done);
   // Replay (exchange_replay.cc).
