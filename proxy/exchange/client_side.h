@@ -32,7 +32,10 @@ struct ListenSocket {
 
 // What a call towards the client found: it is still there, or it has gone (the exchange must
 // end; the side has not called it back).
+// (clang-format 14 glues the braces of an enum with an attribute to its name.)
+// clang-format off
 enum class [[nodiscard]] Sent : uint8_t { Ok, ClientGone };
+// clang-format on
 
 // writeResponseHead's result: Sent, and whether the exchange must chunk-frame the body it
 // writes (an HTTP/1.1 client and a body of unknown length; HTTP/2 never needs that).

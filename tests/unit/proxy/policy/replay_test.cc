@@ -233,12 +233,11 @@ TEST(ReplayDecide, EveryCombination) {
     std::optional<milliseconds> time_left;
     milliseconds wait;
   };
-  const Clock clocks[] = {{std::nullopt, milliseconds(0)}, {std::nullopt, milliseconds(500)},
-                          {milliseconds(100), milliseconds(0)},
-                          {milliseconds(100), milliseconds(99)},
-                          {milliseconds(100), milliseconds(100)},
-                          {milliseconds(0), milliseconds(0)},
-                          {milliseconds(-5), milliseconds(0)}};
+  const Clock clocks[] = {
+      {std::nullopt, milliseconds(0)},        {std::nullopt, milliseconds(500)},
+      {milliseconds(100), milliseconds(0)},   {milliseconds(100), milliseconds(99)},
+      {milliseconds(100), milliseconds(100)}, {milliseconds(0), milliseconds(0)},
+      {milliseconds(-5), milliseconds(0)}};
   int tried = 0;
   int try_next = 0;
   for (const Failure& f : failures) {
@@ -259,8 +258,8 @@ TEST(ReplayDecide, EveryCombination) {
             Decision d = decide(policy, in);
             bool next = want == "connect_failure" || want == "replayable";
             ASSERT_EQ(std::string_view(d.why), want)
-                << reasonLabel(f) << " " << m << " bits=" << bits << " wait="
-                << clock.wait.count() << " attempts=" << attempts;
+                << reasonLabel(f) << " " << m << " bits=" << bits << " wait=" << clock.wait.count()
+                << " attempts=" << attempts;
             ASSERT_EQ(d.verdict, next ? Verdict::TryNext : Verdict::GiveUp);
             ++tried;
             try_next += next;
