@@ -281,7 +281,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     if (r == h2::RequestBuilder::Result::TooLarge) {
       worker_.stats().add(Counter::HeaderTooLarge);
       worker_.stats().countStatus(431);
-      s.writeErrorResponse(431, "header_too_large", false, false);
+      (void)s.writeErrorResponse(431, "header_too_large", false, false);  // no exchange to tell
     } else {
       worker_.stats().add(Counter::BadRequest);
       resetStream(s, NGHTTP2_PROTOCOL_ERROR);
@@ -293,7 +293,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     s.rejected_ = true;
     worker_.stats().add(Counter::BadRequest);
     worker_.stats().countStatus(405);
-    s.writeErrorResponse(405, "method_not_allowed", false, false);
+    (void)s.writeErrorResponse(405, "method_not_allowed", false, false);
     return;
   }
   if (!head.upgrade && !end_stream &&
@@ -477,11 +477,7 @@ void H2Session::sendPending() {
     want_send_ = true;
     return;
   }
-  if (failed_) {
-    checkFinished();
-    return;
-  }
-  worker_.loop().defer(*this);
+  worker_.loop().defer(*this);  // failed_: sendNow finishes the session, from the loop
 }
 
 void H2Session::sendNow() {
@@ -533,8 +529,7 @@ void H2Session::notifyDrained() {
   ids.swap(drained_);
   for (int32_t id : ids) {
     H2Stream* s = find(id);
-    // One inside its own flush() is being pumped already: calling it back would re-enter it.
-    if (s != nullptr && s->exchange_ && !s->flushing_) s->exchange_->onDownstreamDrained();
+    if (s != nullptr && s->exchange_) s->exchange_->onDownstreamDrained();
   }
 }
 
@@ -615,15 +610,15 @@ void H2Session::finish() {
   if (finished_) return;
   finished_ = true;
   worker_.deadlines().cancel(*this);
-  // Every exchange still running has lost its client. One inside flush() hears it from
-  // flush()'s result instead.
+  // Every exchange still running has lost its client (finish runs from the loop, never from
+  // inside an exchange's call: see sendPending).
   std::vector<int32_t> ids;
   for (const auto& entry : streams_) ids.push_back(entry.first);
   for (int32_t id : ids) {
     H2Stream* s = find(id);
     if (s == nullptr) continue;
     s->closed_ = true;
-    if (s->exchange_ && !s->flushing_) s->exchange_->onDownstreamGone();
+    if (s->exchange_) s->exchange_->onDownstreamGone();
   }
   if (!starting_) on_finished_();
 }

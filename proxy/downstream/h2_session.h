@@ -54,20 +54,23 @@ class H2Stream final : public ClientSide, public core::Disposable {
   void resumeRequestInput() override;
   bool requestInputPaused() const override { return paused_; }
   std::string_view requestTrailers() const override { return request_trailers_; }
-  bool writeResponseHead(const http1::ResponseHead& head,
-                         const http1::ResponseOptions& opt) override;
-  void writeInterimResponse(const http1::ResponseHead& head) override;
-  void writeContinue() override {}  // h2 clients send their body without waiting for it
-  void writeErrorResponse(int status, std::string_view code, bool close,
+  // Frames are queued with nghttp2 and sent at the end of the loop turn (H2Session::
+  // sendPending), so these find the client gone only by the state the stream is in.
+  HeadSent writeResponseHead(const http1::ResponseHead& head,
+                             const http1::ResponseOptions& opt) override;
+  Sent writeInterimResponse(const http1::ResponseHead& head) override;
+  // h2 clients send their body without waiting for it.
+  Sent writeContinue() override { return openOrGone(); }
+  Sent writeErrorResponse(int status, std::string_view code, bool close,
                           bool head_request) override;
-  void writeStoredResponse(int status,
+  Sent writeStoredResponse(int status,
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            std::string_view body, bool close, bool head_request) override;
   core::Buffer& responseOutput() override { return output_; }
   void writeResponseTrailers(std::string_view fields) override;
-  bool flush() override;
+  Sent flush() override;
   bool responsePending() const override { return !output_.empty(); }
-  void shutdownWrite() override;
+  Sent shutdownWrite() override;
   void exchangeDone(bool keep_alive) override;
   void exchangeAborted() override;
 
@@ -77,7 +80,9 @@ class H2Stream final : public ClientSide, public core::Disposable {
   // Response DATA: nghttp2 asks how much is ready, then the session sends it from output_.
   long readResponse(size_t max, uint32_t* flags);
   void endResponseData(uint32_t* flags);
-  void submitResponse(h2::FieldList& fields, bool has_body);
+  Sent submitResponse(h2::FieldList& fields, bool has_body);
+  // ClientGone once the stream, or its connection, is closed.
+  Sent openOrGone() const;
   void endExchange();
   // Grants the client window for the request bytes the exchange has taken.
   void grantWindow();
@@ -103,7 +108,6 @@ class H2Stream final : public ClientSide, public core::Disposable {
   bool was_high_ = false;      // output_ went above the high watermark
   bool closed_ = false;        // nghttp2 closed the stream
   bool rejected_ = false;      // reset or answered locally before an exchange
-  bool flushing_ = false;      // inside flush(): a failure is reported by its result
   bool reset_ = false;         // we sent RST_STREAM
 };
 
@@ -163,7 +167,9 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void releaseStream(int32_t stream_id);
   void countReset();
   // Sends what nghttp2 has queued at the end of this loop turn (sendNow), so the frames of
-  // every stream answered in the turn leave in one write. Safe to call from anywhere.
+  // every stream answered in the turn leave in one write. Safe to call from anywhere: it never
+  // sends, fails or finishes the session before it returns, so a stream's exchange that calls
+  // it is never called back from inside (ClientSide's rule).
   void sendPending();
   // Sends what nghttp2 has queued, as far as the socket's buffer allows; then tells streams
   // whose response buffer drained.

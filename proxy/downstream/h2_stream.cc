@@ -57,8 +57,8 @@ void H2Stream::grantWindow() {
   unconsumed_ = input_.size();
 }
 
-bool H2Stream::writeResponseHead(const http1::ResponseHead& head,
-                                 const http1::ResponseOptions& opt) {
+HeadSent H2Stream::writeResponseHead(const http1::ResponseHead& head,
+                                     const http1::ResponseOptions& opt) {
   h2::FieldList& fields = h2::scratchFields();
   fields.clear();
   // RFC 8441: an extended CONNECT succeeds with 200; the tunnel's bytes are DATA frames.
@@ -80,12 +80,12 @@ bool H2Stream::writeResponseHead(const http1::ResponseHead& head,
   if (!opt.region.empty()) fields.add("meridian-region", opt.region);
   if (!opt.set_cookie.empty()) fields.add("set-cookie", opt.set_cookie);
   if (!opt.set_cookie_pin.empty()) fields.add("set-cookie", opt.set_cookie_pin);
-  submitResponse(fields, head.framing != http1::Framing::None || head.upgrade);
-  return false;
+  return {submitResponse(fields, head.framing != http1::Framing::None || head.upgrade), false};
 }
 
-void H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
-  if (response_submitted_ || closed_) return;
+Sent H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
+  if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
+  if (response_submitted_) return Sent::Ok;
   h2::FieldList& fields = h2::scratchFields();
   fields.clear();
   fields.addNumber(":status", static_cast<uint64_t>(head.status));
@@ -93,9 +93,10 @@ void H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
   for (const auto& h : head.headers)
     if (!dropFromResponse(connection, h.name)) fields.addLowered(h.name, h.value);
   session_.submitHeaders(id_, fields, false);
+  return Sent::Ok;
 }
 
-void H2Stream::writeErrorResponse(int status, std::string_view code, bool, bool head_request) {
+Sent H2Stream::writeErrorResponse(int status, std::string_view code, bool, bool head_request) {
   char body[160];
   int blen = snprintf(body, sizeof body, "%d %s: %.*s\n", status, http1::reasonPhrase(status),
                       static_cast<int>(code.size()), code.data());
@@ -107,10 +108,10 @@ void H2Stream::writeErrorResponse(int status, std::string_view code, bool, bool 
   fields.add("meridian-error", code);
   if (!head_request) output_.append(body, static_cast<size_t>(blen));
   output_ended_ = true;
-  submitResponse(fields, !head_request);
+  return submitResponse(fields, !head_request);
 }
 
-void H2Stream::writeStoredResponse(int status, const Fields& headers, std::string_view body, bool,
+Sent H2Stream::writeStoredResponse(int status, const Fields& headers, std::string_view body, bool,
                                    bool head_request) {
   h2::FieldList& fields = h2::scratchFields();
   fields.clear();
@@ -122,11 +123,12 @@ void H2Stream::writeStoredResponse(int status, const Fields& headers, std::strin
   fields.addNumber("content-length", body.size());
   if (!head_request) output_.append(body);
   output_ended_ = true;
-  submitResponse(fields, !head_request && !body.empty());
+  return submitResponse(fields, !head_request && !body.empty());
 }
 
-void H2Stream::submitResponse(h2::FieldList& fields, bool has_body) {
-  if (response_submitted_ || closed_) return;
+Sent H2Stream::submitResponse(h2::FieldList& fields, bool has_body) {
+  if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
+  if (response_submitted_) return Sent::Ok;
   response_submitted_ = true;
   response_has_body_ = has_body;
   if (!has_body) {
@@ -134,23 +136,25 @@ void H2Stream::submitResponse(h2::FieldList& fields, bool has_body) {
     output_ended_ = true;
   }
   session_.submitResponse(*this, fields, has_body);
+  return Sent::Ok;
 }
 
-bool H2Stream::flush() {
-  if (closed_ || session_.failed_) return false;
+Sent H2Stream::openOrGone() const {
+  return closed_ || session_.failed_ ? Sent::ClientGone : Sent::Ok;
+}
+
+Sent H2Stream::flush() {
+  if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
   if (response_has_body_) session_.resumeData(id_);
-  flushing_ = true;
-  session_.sendPending();
-  flushing_ = false;
-  if (closed_ || session_.failed_) return false;
+  session_.sendPending();  // never closes the stream before it returns
   if (output_.size() > Exchange::kHighWatermark) was_high_ = true;
-  return true;
+  return Sent::Ok;
 }
 
 // The upstream closed its side of a tunnel: the stream ends once output_ is sent.
-void H2Stream::shutdownWrite() {
+Sent H2Stream::shutdownWrite() {
   output_ended_ = true;
-  flush();
+  return flush();
 }
 
 long H2Stream::readResponse(size_t max, uint32_t* flags) {

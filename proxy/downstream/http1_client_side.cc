@@ -30,45 +30,48 @@ bool Http1ClientSide::requestInputPaused() const {
   return const_cast<DownstreamConn&>(conn_).stream().readingPaused();
 }
 
-bool Http1ClientSide::writeResponseHead(const http1::ResponseHead& head,
-                                        const http1::ResponseOptions& opt) {
-  return http1::writeClientResponseHead(head, opt, conn_.stream().output());
+HeadSent Http1ClientSide::writeResponseHead(const http1::ResponseHead& head,
+                                            const http1::ResponseOptions& opt) {
+  return {Sent::Ok, http1::writeClientResponseHead(head, opt, conn_.stream().output())};
 }
 
 // 1xx responses mean nothing to an HTTP/1.0 client.
-void Http1ClientSide::writeInterimResponse(const http1::ResponseHead& head) {
-  if (minor_version_ == 0) return;
+Sent Http1ClientSide::writeInterimResponse(const http1::ResponseHead& head) {
+  if (minor_version_ == 0) return Sent::Ok;
   http1::writeInterimResponse(head, conn_.stream().output());
-  conn_.stream().flush();
+  return flush();
 }
 
-void Http1ClientSide::writeContinue() {
+Sent Http1ClientSide::writeContinue() {
   conn_.stream().output().append("HTTP/1.1 100 Continue\r\n\r\n");
-  conn_.stream().flush();
+  return flush();
 }
 
-void Http1ClientSide::writeErrorResponse(int status, std::string_view code, bool close,
+Sent Http1ClientSide::writeErrorResponse(int status, std::string_view code, bool close,
                                          bool head_request) {
   http1::writeErrorResponse(status, code, close, head_request, conn_.stream().output());
+  return Sent::Ok;
 }
 
-void Http1ClientSide::writeStoredResponse(
+Sent Http1ClientSide::writeStoredResponse(
     int status, const std::vector<std::pair<std::string, std::string>>& headers,
     std::string_view body, bool close, bool head_request) {
   http1::writeStoredResponse(status, headers, body, close, head_request, conn_.stream().output());
+  return Sent::Ok;
 }
 
 core::Buffer& Http1ClientSide::responseOutput() {
   return conn_.stream().output();
 }
-bool Http1ClientSide::flush() {
-  return conn_.stream().flush();
+Sent Http1ClientSide::flush() {
+  return conn_.stream().flush() ? Sent::Ok : Sent::ClientGone;
 }
 bool Http1ClientSide::responsePending() const {
   return const_cast<DownstreamConn&>(conn_).stream().writePending();
 }
-void Http1ClientSide::shutdownWrite() {
+Sent Http1ClientSide::shutdownWrite() {
   conn_.stream().shutdownWrite();
+  return Sent::Ok;
 }
 
 void Http1ClientSide::exchangeDone(bool keep_alive) {

@@ -24,19 +24,21 @@ class Http1ClientSide final : public ClientSide {
   void resumeRequestInput() override;
   bool requestInputPaused() const override;
 
-  bool writeResponseHead(const http1::ResponseHead& head,
-                         const http1::ResponseOptions& opt) override;
-  void writeInterimResponse(const http1::ResponseHead& head) override;
-  void writeContinue() override;
-  void writeErrorResponse(int status, std::string_view code, bool close,
+  // Heads and whole responses are only queued (Sent::Ok): the flush that follows finds a
+  // client gone. 1xx responses are sent at once.
+  HeadSent writeResponseHead(const http1::ResponseHead& head,
+                             const http1::ResponseOptions& opt) override;
+  Sent writeInterimResponse(const http1::ResponseHead& head) override;
+  Sent writeContinue() override;
+  Sent writeErrorResponse(int status, std::string_view code, bool close,
                           bool head_request) override;
-  void writeStoredResponse(int status,
+  Sent writeStoredResponse(int status,
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            std::string_view body, bool close, bool head_request) override;
   core::Buffer& responseOutput() override;
-  bool flush() override;
+  Sent flush() override;
   bool responsePending() const override;
-  void shutdownWrite() override;
+  Sent shutdownWrite() override;
 
   void exchangeDone(bool keep_alive) override;
   void exchangeAborted() override;

@@ -275,7 +275,7 @@ void Exchange::sendRequestHead() {
   // body now that there is somewhere for it to go.
   if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
       down_.requestInput().empty()) {
-    down_.writeContinue();
+    if (endIfClientGone(down_.writeContinue())) return;
     sent_continue_ = true;
   }
   armTimer(decision_.route->timeouts.idle);  // replaces the connect timer
@@ -295,39 +295,18 @@ void Exchange::armResponseTimer() {
 // Moves request body bytes from the client to the upstream, re-framing chunked bodies, until
 // the client's bytes run out, the body ends, or the upstream's buffer is full.
 void Exchange::pumpRequestBody() {
-  if (up_ == nullptr || request_done_ || state_ == State::Done) {
-    if (up_ != nullptr && !up_->stream().flush()) onUpstreamError(*up_, errno);
+  if (request_done_) {
+    if (!up_->stream().flush()) onUpstreamError(*up_, errno);
     return;
   }
   core::Buffer& in = down_.requestInput();
   core::Buffer& out = up_->stream().output();
   const size_t out_before = out.size();
   uint64_t moved = 0;
-  if (head_.framing == Framing::ContentLength) {
-    moved = std::min<uint64_t>(req_remaining_, in.size());
-    out.moveFrom(in, moved);
-    req_remaining_ -= moved;
-    request_done_ = req_remaining_ == 0;
-  } else if (head_.framing == Framing::UntilClose) {
-    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
-    // chunked.
-    moved = in.size();
-    if (moved > 0) {
-      http1::writeChunkHeader(moved, out);
-      out.moveFrom(in, moved);
-      http1::writeChunkEnd(out);
-    }
-    if (down_.requestInputEnded()) {
-      http1::writeLastChunk(down_.requestTrailers(), out);
-      request_done_ = true;
-    }
-  } else if (!moveChunkedBody(in, out, req_chunks_, true, moved, request_done_)) {
+  if (!moveRequestBody(in, out, moved)) {
     host_.stats().add(Counter::BadRequest);
-    if (!response_started_) {
-      failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"});
-    } else {
-      abort("bad chunked request body");
-    }
+    failRequestBody(Error{ErrorKind::ProtocolError, Side::Downstream, false, "chunked body"},
+                    "bad chunked request body");
     return;
   }
   req_body_bytes_ += moved;
@@ -335,11 +314,8 @@ void Exchange::pumpRequestBody() {
   const uint64_t max_body = snap_->config->limits.max_body_bytes;
   if (max_body != 0 && req_body_bytes_ > max_body) {
     host_.stats().add(Counter::BodyTooLarge);
-    if (!response_started_) {
-      failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}});
-    } else {
-      abort("request body too large");
-    }
+    failRequestBody(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, {}},
+                    "request body too large");
     return;
   }
   if (!up_->stream().flush()) {
@@ -352,11 +328,47 @@ void Exchange::pumpRequestBody() {
     down_.pauseRequestInput();
   else if (!request_done_)
     down_.resumeRequestInput();
-  if (state_ != State::Forwarding) return;
+  if (state_ == State::Responding) return;  // the response's idle timer runs now
   if (request_done_)
     armResponseTimer();
   else if (moved > 0)
     armTimer(decision_.route->timeouts.idle);
+}
+
+// Moves the body bytes the client has sent into `out`, in the framing they go upstream with.
+// False when a chunked body is malformed.
+bool Exchange::moveRequestBody(core::Buffer& in, core::Buffer& out, uint64_t& moved) {
+  if (head_.framing == Framing::ContentLength) {
+    moved = std::min<uint64_t>(req_remaining_, in.size());
+    out.moveFrom(in, moved);
+    req_remaining_ -= moved;
+    request_done_ = req_remaining_ == 0;
+    return true;
+  }
+  if (head_.framing == Framing::UntilClose) {
+    // An HTTP/2 body of no stated length: it ends with the client's stream, and goes upstream
+    // chunked.
+    moved = in.size();
+    if (moved > 0) {
+      http1::writeChunkHeader(moved, out);
+      out.moveFrom(in, moved);
+      http1::writeChunkEnd(out);
+    }
+    if (down_.requestInputEnded()) {
+      http1::writeLastChunk(down_.requestTrailers(), out);
+      request_done_ = true;
+    }
+    return true;
+  }
+  return moveChunkedBody(in, out, req_chunks_, true, moved, request_done_);
+}
+
+// A request body we cannot forward: answered, or, once the response has begun, aborted.
+void Exchange::failRequestBody(const core::Error& err, const char* why) {
+  if (!response_started_)
+    failBeforeResponse(err);
+  else
+    abort(Cause::Failure, why);
 }
 
 // Moves whole chunk data through, parsing only the control bytes between chunks. With
@@ -386,231 +398,6 @@ bool Exchange::moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::Chunk
   return true;
 }
 
-// ---- Responding ----------------------------------------------------------------------------
-
-void Exchange::onUpstreamData(UpstreamConn& conn) {
-  switch (state_) {
-    case State::Forwarding:
-      parseResponseHead();
-      return;
-    case State::Responding:
-      pumpResponseBody();
-      return;
-    case State::Tunnel:
-      pumpTunnel();
-      return;
-    default:
-      return;
-  }
-}
-
-void Exchange::parseResponseHead() {
-  core::Buffer& in = up_->stream().input();
-  http1::ResponseHead& head = host_.scratchResponse();
-  while (state_ == State::Forwarding && !in.empty()) {
-    http1::HeadLimits limits;
-    limits.max_head_bytes = snap_->config->limits.max_header_bytes;
-    limits.max_headers = static_cast<size_t>(snap_->config->limits.max_headers);
-    size_t avail = std::min(in.size(), limits.max_head_bytes + 1);
-    const char* data = in.pullup(avail);
-    head.clear();
-    http1::ParseResult r =
-        http1::parseResponseHead(data, avail, head_.method == "HEAD", head, limits);
-    if (r.status == http1::ParseStatus::NeedMore) return;
-    if (r.status == http1::ParseStatus::Error) {
-      host_.stats().add(Counter::UpstreamProtocolErrors);
-      logWarn("upstream %s: bad response: %s", endpoint_->text.c_str(),
-              http1::parseErrorName(r.error));
-      failBeforeResponse(
-          Error{ErrorKind::ProtocolError, Side::Upstream, false, http1::parseErrorName(r.error)});
-      return;
-    }
-    if (head.status >= 100 && head.status < 200 && head.status != 101) {
-      // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
-      // Early Hints) go on to HTTP/1.1 clients.
-      if (head.status != 100) down_.writeInterimResponse(head);
-      if (up_ == nullptr) return;  // the client went away meanwhile
-      in.drain(r.consumed);
-      continue;
-    }
-    // A response the app or the replay policy sends elsewhere never reaches the client; the
-    // connection it came on is closed (and `in` with it).
-    if (divertResponse(head)) return;
-    // The head's views point into `in`: write it out before draining those bytes.
-    startResponse(head);
-    if (up_ == nullptr) return;  // the exchange ended meanwhile; `in` went with its connection
-    in.drain(r.consumed);
-    if (state_ == State::Responding)
-      pumpResponseBody();
-    else if (state_ == State::Tunnel)
-      pumpTunnel();
-  }
-}
-
-void Exchange::startResponse(const http1::ResponseHead& head) {
-  cancelTimer();
-  if (head.status == 101 && !head_.upgrade) {
-    // A 101 nobody asked for: the bytes after it mean nothing to the client.
-    host_.stats().add(Counter::UpstreamProtocolErrors);
-    failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unsolicited 101"});
-    return;
-  }
-  response_started_ = true;
-  final_status_ = head.status;
-  startStoring(head);
-  resp_ = {head.status, head.framing, head.keep_alive};
-  reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
-  http1::ResponseOptions opt;
-  opt.client_http10 = head_.minor_version == 0;
-  opt.head_request = head_.method == "HEAD";
-  opt.region = region_;
-  setCookies(opt);
-  bool until_close_to_10 = opt.client_http10 && (head.framing == Framing::Chunked ||
-                                                 head.framing == Framing::UntilClose);
-  // If the client is still sending a body the upstream did not wait for, we cannot find the
-  // next request on this connection: close it after this response.
-  close_client_ = !head_.keep_alive || host_.draining() || until_close_to_10 || !request_done_;
-  opt.close = close_client_;
-  host_.stats().countStatus(head.status);
-  size_t out_before = down_.responseOutput().size();
-  resp_chunked_to_client_ = down_.writeResponseHead(head, opt);
-  // Handing the head over may find the client gone (an HTTP/2 stream reset, a connection
-  // that failed): the exchange has ended then, and its upstream connection with it.
-  if (state_ == State::Done) return;
-  bytes_out_ += down_.responseOutput().size() - out_before;
-  resp_remaining_ = head.framing == Framing::ContentLength ? head.content_length : 0;
-  if (head.status == 101) {
-    state_ = State::Tunnel;
-    host_.stats().add(Counter::Upgrades);
-    armTimer(decision_.route->timeouts.idle);
-    // The tunnel carries raw bytes both ways from here; whatever the client sent after its
-    // request head belongs to the new protocol.
-    request_done_ = true;
-    down_.resumeRequestInput();
-    return;
-  }
-  state_ = State::Responding;
-  armTimer(decision_.route->timeouts.idle);
-}
-
-// Cookies the response sets: the blue-green backend this client got (affinity: cookie), and,
-// after a write replayed to the primary, the pin that keeps the client's reads there for
-// pin_after_write (residency still wins: the pin only moves a region first when allowed).
-void Exchange::setCookies(http1::ResponseOptions& opt) {
-  const config::Route& route = *decision_.route;
-  const bool tls = down_.listener().tls;
-  if (decision_.set_affinity_cookie && decision_.backend != nullptr) {
-    affinity_cookie_.clear();
-    routing::appendAffinitySetCookie(affinity_cookie_, snap_->router->affinityCookie(route),
-                                     decision_.backend->cluster, tls);
-    opt.set_cookie = affinity_cookie_;
-  }
-  if (app_replayed_ && route.pin_after_write.count() > 0 && region_ == route.primary_region) {
-    int64_t secs = (route.pin_after_write.count() + 999) / 1000;
-    pin_cookie_ = std::string(kPinCookie) + "=" + region_ + ":" +
-                  std::to_string(static_cast<int64_t>(std::time(nullptr)) + secs) +
-                  "; Max-Age=" + std::to_string(secs) + "; Path=/; HttpOnly; SameSite=Lax" +
-                  (tls ? "; Secure" : "");
-    opt.set_cookie_pin = pin_cookie_;
-  }
-}
-
-void Exchange::pumpResponseBody() {
-  core::Buffer& in = up_->stream().input();
-  core::Buffer& out = down_.responseOutput();
-  const size_t out_before = out.size();
-  bool done = false;
-  switch (resp_.framing) {
-    case Framing::None:
-      done = true;
-      break;
-    case Framing::ContentLength: {
-      uint64_t n = std::min<uint64_t>(resp_remaining_, in.size());
-      storeBody(in, n);
-      out.moveFrom(in, n);
-      resp_remaining_ -= n;
-      done = resp_remaining_ == 0;
-      break;
-    }
-    case Framing::Chunked: {
-      uint64_t moved = 0;
-      if (!moveChunkedBody(in, out, resp_chunks_, resp_chunked_to_client_, moved, done)) {
-        host_.stats().add(Counter::UpstreamProtocolErrors);
-        abort("bad chunked response body");
-        return;
-      }
-      if (done && !resp_chunked_to_client_ && !resp_chunks_.trailers().empty())
-        down_.writeResponseTrailers(resp_chunks_.trailers());
-      break;
-    }
-    case Framing::UntilClose: {
-      size_t n = in.size();
-      if (n > 0) {
-        if (resp_chunked_to_client_) http1::writeChunkHeader(n, out);
-        out.moveFrom(in, n);
-        if (resp_chunked_to_client_) http1::writeChunkEnd(out);
-      }
-      if (upstream_eof_) {
-        if (resp_chunked_to_client_) http1::writeLastChunk(out);
-        done = true;
-      }
-      break;
-    }
-  }
-  bytes_out_ += out.size() - out_before;
-  if (!down_.flush()) {
-    onDownstreamGone();
-    return;
-  }
-  if (done) {
-    finishResponse();
-    return;
-  }
-  if (out.size() > kHighWatermark) up_->stream().pauseReading();
-  armTimer(decision_.route->timeouts.idle);
-}
-
-void Exchange::finishResponse() {
-  cancelTimer();
-  // The upstream connection is reusable only when both messages ended cleanly and nothing
-  // extra arrived after the response.
-  bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
-                  resp_.framing != Framing::UntilClose && up_->stream().input().empty();
-  releaseUpstream(reusable);
-  releaseIdempotencyKey(true);
-  finish(!close_client_ && !client_eof_);
-}
-
-void Exchange::pumpTunnel() {
-  core::Buffer& from_client = down_.requestInput();
-  core::Buffer& from_upstream = up_->stream().input();
-  up_->stream().output().moveAllFrom(from_client);
-  down_.responseOutput().moveAllFrom(from_upstream);
-  if (!up_->stream().flush()) {
-    abort("tunnel upstream write failed");
-    return;
-  }
-  if (!down_.flush()) {
-    onDownstreamGone();
-    return;
-  }
-  // Each side reads only while the other side's buffer has room.
-  if (up_->stream().output().size() > kHighWatermark)
-    down_.pauseRequestInput();
-  else if (!client_eof_)
-    down_.resumeRequestInput();
-  if (down_.responseOutput().size() > kHighWatermark)
-    up_->stream().pauseReading();
-  else if (!upstream_eof_)
-    up_->stream().resumeReading();
-  if (client_eof_ && upstream_eof_ && !up_->stream().writePending() && !down_.responsePending()) {
-    releaseUpstream(false);
-    finish(false);
-    return;
-  }
-  armTimer(decision_.route->timeouts.idle);
-}
-
 // ---- Events from either side ---------------------------------------------------------------
 
 void Exchange::onDownstreamData() {
@@ -630,7 +417,7 @@ void Exchange::onDownstreamData() {
 }
 
 void Exchange::onDownstreamDrained() {
-  if (state_ == State::Responding && up_ != nullptr) {
+  if (state_ == State::Responding) {
     up_->stream().resumeReading();
     pumpResponseBody();
   } else if (state_ == State::Tunnel) {
@@ -653,24 +440,21 @@ void Exchange::onDownstreamEof() {
   client_eof_ = true;
   if (state_ == State::Tunnel) {
     up_->stream().output().moveAllFrom(down_.requestInput());
-    up_->stream().flush();
+    if (!up_->stream().flush()) {
+      abort(Cause::Failure, "tunnel upstream write failed");
+      return;
+    }
     up_->stream().shutdownWrite();
     pumpTunnel();
     return;
   }
   // A client that closes before its request is whole has gone; one that half-closes after
   // sending it still gets its response.
-  if (!request_done_) onDownstreamGone();
+  if (!request_done_) abort(Cause::ClientGone, "client closed before its request was whole");
 }
 
 void Exchange::onDownstreamGone() {
-  host_.stats().add(Counter::ClientAborts);
-  if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
-  recordOutcome();
-  detachUpstream();
-  state_ = State::Done;
-  cancelTimer();
-  down_.exchangeAborted();
+  abort(Cause::ClientGone, "client gone");
 }
 
 void Exchange::onUpstreamEof(UpstreamConn& conn) {
@@ -683,14 +467,13 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
         pumpResponseBody();  // deliver what arrived before the close
         if (state_ == State::Responding) {
           host_.stats().add(Counter::UpstreamResets);
-          abort("upstream closed mid-response");
+          abort(Cause::Failure, "upstream closed mid-response");
         }
       }
       return;
     case State::Tunnel:
       down_.responseOutput().moveAllFrom(up_->stream().input());
-      down_.flush();
-      down_.shutdownWrite();
+      if (endIfClientGone(down_.flush()) || endIfClientGone(down_.shutdownWrite())) return;
       pumpTunnel();
       return;
     case State::Forwarding:
@@ -720,7 +503,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
     if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
   } else {
-    abort("upstream error");
+    abort(Cause::Failure, "upstream error");
   }
 }
 
@@ -767,7 +550,7 @@ void Exchange::onDeadline() {
     case State::Responding:
     case State::Tunnel:
       host_.stats().add(Counter::UpstreamTimeouts);
-      abort("idle timeout");
+      abort(Cause::Failure, "idle timeout");
       return;
     default:
       return;
@@ -829,19 +612,30 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // The client's connection survives only if its request was read whole (a malformed, stalled
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
-  down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD");
-  if (state_ == State::Done) return;  // the client went away as the answer was handed over
+  if (endIfClientGone(
+          down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD")))
+    return;
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }
 
-void Exchange::abort(const char* why) {
+void Exchange::abort(Cause cause, const char* why) {
   logDebug("exchange aborted: %s", why);
+  if (cause == Cause::ClientGone) {
+    host_.stats().add(Counter::ClientAborts);
+    if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
+  }
   recordOutcome();
   detachUpstream();
   state_ = State::Done;
   cancelTimer();
   down_.exchangeAborted();
+}
+
+bool Exchange::endIfClientGone(Sent sent) {
+  if (sent == Sent::Ok) return false;
+  abort(Cause::ClientGone, "client gone");
+  return true;
 }
 
 void Exchange::finish(bool client_keep_alive) {

@@ -47,7 +47,9 @@ class Exchange final : public UpstreamUser,
   ~Exchange() override;
 
   void start();
-  // The client side: more request bytes arrived, its output drained, or it went away.
+  // The client side: more request bytes arrived, its output drained, or it went away. Called
+  // from the loop, never from inside a ClientSide call (a client found gone there is that
+  // call's result).
   void onDownstreamData();
   void onDownstreamDrained();
   void onDownstreamEof();
@@ -95,10 +97,21 @@ class Exchange final : public UpstreamUser,
   void sendRequestHead();
   void armResponseTimer();
   void pumpRequestBody();
+  bool moveRequestBody(core::Buffer& in, core::Buffer& out, uint64_t& moved);
+  void failRequestBody(const core::Error& err, const char* why);
   bool moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
                        bool rechunk, uint64_t& moved, bool& done);
   // Replay (exchange_replay.cc).
   bool tryReplay(const replay::Failure& failure, core::Millis at_least = core::Millis(0));
+  // Where the next attempt goes: kept aside while a replay is weighed.
+  struct Target {
+    const ResolvedAddress* endpoint;
+    std::string region;
+    size_t region_pos;
+    uint64_t tried_mask;
+  };
+  Target target() const;
+  void setTarget(const Target& t);
   bool chooseNextRegion();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);
@@ -115,9 +128,9 @@ class Exchange final : public UpstreamUser,
   void startStoring(const http1::ResponseHead& head);
   void storeBody(const core::Buffer& in, size_t n);
   void releaseIdempotencyKey(bool completed);
-  // Responding.
+  // Responding and Tunnel (exchange_response.cc).
   void parseResponseHead();
-  void startResponse(const http1::ResponseHead& head);
+  bool startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
   void finishResponse();
   void pumpTunnel();
@@ -125,7 +138,13 @@ class Exchange final : public UpstreamUser,
   void recordOutcome();
   void failBeforeResponse(const core::Error& err);
   void retryOnFreshConnection();
-  void abort(const char* why);
+  // The one ending of a response that cannot be completed (the client's side is reset): the
+  // client went away, or something failed after the response began.
+  enum class Cause : uint8_t { ClientGone, Failure };
+  void abort(Cause cause, const char* why);
+  // Acts on what a call towards the client found: true when the client has gone, and the
+  // exchange has ended (abort) because of it.
+  bool endIfClientGone(Sent sent);
   void finish(bool client_keep_alive);
   void releaseUpstream(bool reusable);
   void detachUpstream();

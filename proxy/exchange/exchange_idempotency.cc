@@ -87,8 +87,9 @@ void Exchange::answerStored(const StoredResponse& resp) {
   final_status_ = resp.status;
   bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
   size_t out_before = down_.responseOutput().size();
-  down_.writeStoredResponse(resp.status, resp.headers, resp.body, !keep, head_.method == "HEAD");
-  if (state_ == State::Done) return;  // the client went away as the answer was handed over
+  if (endIfClientGone(down_.writeStoredResponse(resp.status, resp.headers, resp.body, !keep,
+                                                head_.method == "HEAD")))
+    return;
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
 }

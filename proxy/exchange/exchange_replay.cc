@@ -33,12 +33,21 @@ void Exchange::keepSentBody(const core::Buffer& out, size_t from) {
   out.copyRangeTo(from, n, sent_body_);
 }
 
-// A failed attempt: replay the request elsewhere when that is safe, after a backoff. Returns
-// false when the caller should answer the failure itself.
+// A failed attempt: replay the request elsewhere when replay::decide says so, after a backoff.
+// Every input of the decision is found first (the next target, the backoff against the
+// deadline, the budget), and only the verdict is acted on. Returns false when the caller
+// should answer the failure itself.
 bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   if (failure_count_ < kMaxFailures) failures_[failure_count_++] = failure;
   const config::Route& route = *decision_.route;
-  const int64_t now = core::monotonicMillis();
+  const bool nothing_sent = failure.reason == replay::Reason::ConnectFailure;
+  // Where a replay would go, found now and taken only on TryNext: on GiveUp the caller still
+  // has the failed attempt's target and connection (a 503 from it goes to the client as it is).
+  const Target failed = target();
+  const bool found = nothing_sent ? chooseEndpoint() : chooseNextRegion();
+  const Target next = target();
+  setTarget(failed);
+
   replay::Input in;
   in.failure = failure;
   in.method = head_.method;
@@ -46,53 +55,43 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   in.body_buffered = !body_overflow_;
   in.response_started = response_started_;
   in.attempts = attempts_;
-  in.deadline_left = deadline_ms_ == 0 || now < deadline_ms_;
-  replay::Decision d = replay::decide(route.replay, in);
+  if (deadline_ms_ != 0) in.time_left = Millis(deadline_ms_ - core::monotonicMillis());
+  // Full-jitter backoff, or what a 503's Retry-After asked for; none when nothing was sent.
+  if (!nothing_sent)
+    in.wait = std::max(replay::backoff(route.replay, failure_count_, host_.random()), at_least);
+  in.budget_available = holds_budget_ || budget_->available(route.replay.budget_percent);
+  in.next_target = found;
+  const replay::Decision d = replay::decide(route.replay, in);
   if (d.verdict == replay::Verdict::GiveUp) {
+    if (std::string_view(d.why) == "budget") countReplay(nullptr);
     logDebug("no replay after %.*s: %s", static_cast<int>(replay::reasonLabel(failure).size()),
              replay::reasonLabel(failure).data(), d.why);
     return false;
   }
-  const bool nothing_sent = failure.reason == replay::Reason::ConnectFailure;
-  // Find the next target before letting go of this attempt: with none, the caller still has
-  // the failed attempt's connection (and a 503 from it goes to the client as it is).
-  const ResolvedAddress* failed = endpoint_;
-  const std::string failed_region = region_;
-  const size_t failed_pos = region_pos_;
-  auto stay = [&](const char* why) {
-    endpoint_ = failed;
-    region_ = failed_region;
-    region_pos_ = failed_pos;
-    logDebug("no replay after %.*s: %s", static_cast<int>(replay::reasonLabel(failure).size()),
-             replay::reasonLabel(failure).data(), why);
-    return false;
-  };
-  if (!(nothing_sent ? chooseEndpoint() : chooseNextRegion())) return stay("nowhere left");
-  const ResolvedAddress* next = endpoint_;
-  // Full-jitter backoff, or what a 503's Retry-After asked for, within the request deadline.
-  Millis wait(0);
-  if (!nothing_sent) {
-    wait = std::max(replay::backoff(route.replay, failure_count_, host_.random()), at_least);
-    if (deadline_ms_ != 0 && wait.count() >= deadline_ms_ - now) return stay("deadline");
-    if (!holds_budget_) {
-      if (!budget_->tryStartReplay(route.replay.budget_percent)) {
-        countReplay(nullptr);
-        return stay("budget");
-      }
-      holds_budget_ = true;
-    }
-  }
-  endpoint_ = failed;
-  detachUpstream();
-  endpoint_ = next;
+  // A replay that sends the request again holds one slot of the budget until the request ends.
+  if (!nothing_sent && !holds_budget_)
+    holds_budget_ = budget_->tryStartReplay(route.replay.budget_percent);
+  detachUpstream();  // from the failed target
+  setTarget(next);
   countReplay(&failure);
   if (nothing_sent) {
     connect();
     return true;
   }
   state_ = State::Backoff;
-  armTimer(std::max(wait, Millis(1)));
+  armTimer(std::max(in.wait, Millis(1)));
   return true;
+}
+
+Exchange::Target Exchange::target() const {
+  return Target{endpoint_, region_, region_pos_, tried_mask_};
+}
+
+void Exchange::setTarget(const Target& t) {
+  endpoint_ = t.endpoint;
+  region_ = t.region;
+  region_pos_ = t.region_pos;
+  tried_mask_ = t.tried_mask;
 }
 
 // The next region in the request's order with an untried healthy endpoint; when the order is

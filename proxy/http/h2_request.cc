@@ -99,50 +99,67 @@ RequestBuilder::Result RequestBuilder::add(std::string_view name, std::string_vi
 RequestBuilder::Result RequestBuilder::finish(bool end_stream, std::string_view websocket_key,
                                               std::string& bytes, http1::RequestHead& head) {
   if (result_ != Result::Ok) return result_;
+  bool websocket = false;
+  if (checkPseudoHeaders(websocket) != Result::Ok) return result_;
+  Gathered g;
+  if (gatherFields(g) != Result::Ok) return result_;
+  if (g.host.empty()) return fail(Result::Malformed, "missing :authority");
+  if (end_stream && g.content_length > 0) return fail(Result::Malformed, "content-length mismatch");
+  buildHead(g, websocket, end_stream, websocket_key, bytes, head);
+  return Result::Ok;
+}
+
+// The pseudo-headers a request must, and may, carry; `websocket` for an extended CONNECT.
+RequestBuilder::Result RequestBuilder::checkPseudoHeaders(bool& websocket) {
   if (!has_method_ || method_.empty()) return fail(Result::Malformed, "missing :method");
   bool connect = method_ == "CONNECT";
-  bool websocket = false;
   if (connect && !has_protocol_) {
     // Plain CONNECT names only an authority; the caller refuses it (no tunnels to hosts).
     if (has_scheme_ || has_path_ || !has_authority_)
       return fail(Result::Malformed, "malformed CONNECT");
-  } else {
-    if (has_protocol_ && !connect) return fail(Result::Malformed, ":protocol without CONNECT");
-    if (has_protocol_ && !http1::iequals(protocol_, "websocket"))
-      return fail(Result::Malformed, "unsupported :protocol");
-    websocket = has_protocol_;
-    if (!has_scheme_ || scheme_.empty()) return fail(Result::Malformed, "missing :scheme");
-    if (!has_path_ || path_.empty()) return fail(Result::Malformed, "missing :path");
-    if (path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS"))
-      return fail(Result::Malformed, "bad :path");
+    return Result::Ok;
   }
+  if (has_protocol_ && !connect) return fail(Result::Malformed, ":protocol without CONNECT");
+  if (has_protocol_ && !http1::iequals(protocol_, "websocket"))
+    return fail(Result::Malformed, "unsupported :protocol");
+  websocket = has_protocol_;
+  if (!has_scheme_ || scheme_.empty()) return fail(Result::Malformed, "missing :scheme");
+  if (!has_path_ || path_.empty()) return fail(Result::Malformed, "missing :path");
+  if (path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS"))
+    return fail(Result::Malformed, "bad :path");
+  return Result::Ok;
+}
+
+// What the regular fields say about the host, the body's length and the cookies.
+RequestBuilder::Result RequestBuilder::gatherFields(Gathered& g) {
   // :authority becomes Host; a Host field counts only without it (RFC 9113 8.3.1).
-  std::string_view host = authority_;
-  bool have_content_length = false;
-  uint64_t content_length = 0;
-  std::string cookie;
+  g.host = authority_;
   for (const auto& [name, value] : fields_) {
-    if (name == "host" && !has_authority_ && host.empty()) host = value;
+    if (name == "host" && !has_authority_ && g.host.empty()) g.host = value;
     if (name == "content-length") {
       uint64_t n = 0;
-      if (!parseLength(value, n) || (have_content_length && n != content_length))
+      if (!parseLength(value, n) || (g.has_content_length && n != g.content_length))
         return fail(Result::Malformed, "bad content-length");
-      have_content_length = true;
-      content_length = n;
+      g.has_content_length = true;
+      g.content_length = n;
     }
     // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
     if (name == "cookie") {
-      if (!cookie.empty()) cookie += "; ";
-      cookie += value;
+      if (!g.cookie.empty()) g.cookie += "; ";
+      g.cookie += value;
     }
   }
-  if (host.empty()) return fail(Result::Malformed, "missing :authority");
-  if (end_stream && content_length > 0) return fail(Result::Malformed, "content-length mismatch");
+  return Result::Ok;
+}
 
+void RequestBuilder::buildHead(const Gathered& g, bool websocket, bool end_stream,
+                               std::string_view websocket_key, std::string& bytes,
+                               http1::RequestHead& head) const {
+  const bool connect = method_ == "CONNECT";
   // Every view of the head points into `bytes`: size it first so nothing moves.
   std::string_view method = websocket ? std::string_view("GET") : std::string_view(method_);
   std::string_view target = connect && !websocket ? authority_ : std::string_view(path_);
-  size_t total = method.size() + target.size() + 4 + host.size() + cookie.size() + 6 +
+  size_t total = method.size() + target.size() + 4 + g.host.size() + g.cookie.size() + 6 +
                  websocket_key.size() + 17 + 7 + 9;
   for (const auto& [name, value] : fields_) total += name.size() + value.size();
   bytes.clear();
@@ -157,29 +174,28 @@ RequestBuilder::Result RequestBuilder::finish(bool end_stream, std::string_view 
   head.target = put(target);
   head.minor_version = 1;
   head.keep_alive = true;
-  head.host = put(host);
+  head.host = put(g.host);
   head.headers.push_back({put("host"), head.host});
   for (const auto& [name, value] : fields_) {
     if (name == "host" || name == "cookie") continue;
     if (websocket && name == "sec-websocket-key") continue;
     head.headers.push_back({put(name), put(value)});
   }
-  if (!cookie.empty()) head.headers.push_back({put("cookie"), put(cookie)});
+  if (!g.cookie.empty()) head.headers.push_back({put("cookie"), put(g.cookie)});
   if (websocket) {
     // The exchange forwards an HTTP/1.1 upgrade and tunnels once the upstream says 101.
     head.headers.push_back({put("upgrade"), put("websocket")});
     head.headers.push_back({put("sec-websocket-key"), put(websocket_key)});
     head.upgrade = true;
   }
-  if (websocket || end_stream || (have_content_length && content_length == 0)) {
+  if (websocket || end_stream || (g.has_content_length && g.content_length == 0)) {
     head.framing = http1::Framing::None;
-  } else if (have_content_length) {
+  } else if (g.has_content_length) {
     head.framing = http1::Framing::ContentLength;
-    head.content_length = content_length;
+    head.content_length = g.content_length;
   } else {
     head.framing = http1::Framing::UntilClose;  // the body ends with the stream
   }
-  return Result::Ok;
 }
 
 }  // namespace h2

@@ -2,6 +2,7 @@
 // One HTTP/2 request's header fields, checked (RFC 9113 8.2 and 8.3) and turned into the
 // HTTP/1-shaped head an Exchange takes. Pure: no session, no sockets, so it is table-tested.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,6 +50,17 @@ class RequestBuilder {
 
  private:
   Result fail(Result r, const char* why);
+  // The steps of finish().
+  struct Gathered {
+    std::string_view host;  // :authority, or else the Host field
+    bool has_content_length = false;
+    uint64_t content_length = 0;
+    std::string cookie;  // every cookie field, joined
+  };
+  Result checkPseudoHeaders(bool& websocket);
+  Result gatherFields(Gathered& g);
+  void buildHead(const Gathered& g, bool websocket, bool end_stream, std::string_view websocket_key,
+                 std::string& bytes, http1::RequestHead& head) const;
 
   size_t max_bytes_;
   size_t max_headers_;

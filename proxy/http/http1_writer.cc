@@ -134,6 +134,35 @@ std::string_view originForm(std::string_view target) {
   return target.substr(slash);
 }
 
+namespace {
+
+// What a proxy tells the upstream about the request: who sent it and how (X-Forwarded-*, the
+// client's place), its id and attempt, and an app-directed replay's source. The client's own
+// copies of Meridian's fields never reach here (they would be spoofable); an X-Forwarded-For
+// it sent is kept in front of ours.
+void addForwardingFields(HeadBuilder& b, const RequestHead& head, const ForwardInfo& fwd,
+                         std::string_view prior_xff) {
+  b.add("x-forwarded-for: ");
+  if (!prior_xff.empty()) {
+    b.add(prior_xff);
+    b.add(", ");
+  }
+  b.add(fwd.client_ip);
+  b.add("\r\n");
+  b.header("x-forwarded-proto", fwd.proto);
+  b.header("x-forwarded-host", head.host);
+  b.header("x-request-id", fwd.request_id);
+  b.add("meridian-attempt: ");
+  b.number(static_cast<uint64_t>(fwd.attempt));
+  b.add("\r\n");
+  if (!fwd.client_region.empty()) b.header("meridian-client-region", fwd.client_region);
+  if (!fwd.client_country.empty()) b.header("meridian-client-country", fwd.client_country);
+  if (!fwd.replay_src.empty())
+    b.header(fwd.replay_src_fly ? "fly-replay-src" : "meridian-replay-src", fwd.replay_src);
+}
+
+}  // namespace
+
 void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, core::Buffer& out) {
   HeadBuilder b;
   b.add(head.method);
@@ -163,24 +192,7 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
         break;  // hop-by-hop, framing, Expect, or written by us below
     }
   }
-  b.add("x-forwarded-for: ");
-  if (!prior_xff.empty()) {
-    b.add(prior_xff);
-    b.add(", ");
-  }
-  b.add(fwd.client_ip);
-  b.add("\r\n");
-  b.header("x-forwarded-proto", fwd.proto);
-  b.header("x-forwarded-host", head.host);
-  b.header("x-request-id", fwd.request_id);
-  b.add("meridian-attempt: ");
-  b.number(static_cast<uint64_t>(fwd.attempt));
-  b.add("\r\n");
-  // Ours alone: a client's own copies of these were dropped above (they would be spoofable).
-  if (!fwd.client_region.empty()) b.header("meridian-client-region", fwd.client_region);
-  if (!fwd.client_country.empty()) b.header("meridian-client-country", fwd.client_country);
-  if (!fwd.replay_src.empty())
-    b.header(fwd.replay_src_fly ? "fly-replay-src" : "meridian-replay-src", fwd.replay_src);
+  addForwardingFields(b, head, fwd, prior_xff);
   if (head.upgrade) {
     b.header("upgrade", upgrade);
     b.add("connection: upgrade\r\n");

@@ -219,7 +219,7 @@ bool enabledFor(const config::Replay& policy, const Failure& f) {
 Decision decide(const config::Replay& policy, const Input& in) {
   if (in.response_started) return giveUp("response_started");
   if (in.attempts >= policy.max_attempts) return giveUp("max_attempts");
-  if (!in.deadline_left) return giveUp("deadline");
+  if (in.time_left && in.wait >= *in.time_left) return giveUp("deadline");
   if (!in.next_target) return giveUp("no_target");
   // Nothing reached the upstream, so sending it elsewhere cannot repeat a side effect.
   if (in.failure.reason == Reason::ConnectFailure) return {Verdict::TryNext, "connect_failure"};
@@ -264,9 +264,13 @@ void Budget::requestFinished() {
   if (requests_ > 0) --requests_;
 }
 
-bool Budget::tryStartReplay(int budget_percent) {
+bool Budget::available(int budget_percent) const {
   int64_t allowed = static_cast<int64_t>(requests_) * std::max(budget_percent, 0) / 100;
-  if (replays_ >= std::max<int64_t>(allowed, kMinConcurrency)) return false;
+  return replays_ < std::max<int64_t>(allowed, kMinConcurrency);
+}
+
+bool Budget::tryStartReplay(int budget_percent) {
+  if (!available(budget_percent)) return false;
   ++replays_;
   return true;
 }

@@ -40,9 +40,13 @@ struct Input {
                                   // counts as held)
   bool response_started = false;  // a byte of the response already reached the client
   int attempts = 1;               // attempts made so far, including the failed one
-  bool deadline_left = true;      // time remains before the route's request timeout
-  bool budget_available = true;   // the retry budget allows one more replay
-  bool next_target = true;        // some region/endpoint not yet tried remains
+  // Time left before the route's request deadline, which starts once the whole request is
+  // sent (none before), and the backoff the replay would wait first (0 after a connect
+  // failure; at least a 503's Retry-After): a replay must start before the deadline.
+  std::optional<std::chrono::milliseconds> time_left;
+  std::chrono::milliseconds wait{0};
+  bool budget_available = true;  // the retry budget allows one more replay (Budget::available)
+  bool next_target = true;       // some region/endpoint not yet tried remains
 };
 
 enum class Verdict : uint8_t { TryNext, GiveUp };
@@ -53,7 +57,7 @@ struct Decision {
 };
 
 // The replay rule, checked in this order (the first that applies wins):
-//   response_started, max_attempts, deadline, no_target: GiveUp;
+//   response_started, max_attempts, deadline (wait >= time_left), no_target: GiveUp;
 //   a connect failure (nothing was sent): TryNext "connect_failure", whatever the policy;
 //   not_enabled, not_idempotent, body_not_buffered, budget: GiveUp;
 //   otherwise TryNext "replayable".
@@ -78,6 +82,8 @@ class Budget {
 
   void requestStarted();
   void requestFinished();
+  // Whether one more replay fits the budget now (Input::budget_available).
+  bool available(int budget_percent) const;
   // Takes one replay slot; false when the budget is exhausted (the caller counts it).
   bool tryStartReplay(int budget_percent);
   void replayFinished();

@@ -122,33 +122,13 @@ void Server::refreshBound() {
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
-  auto snap = buildSnapshot(cfg_, generation_);
-  if (!snap.ok()) {
-    logError("%s", snap.error().detail.c_str());
-    return 1;
-  }
-  snap_ = snap.value();
-  std::string log_error;
-  access_log_ = AccessLog::open(cfg_->access_log, &log_error);
-  if (!access_log_) {
-    logError("access_log: %s", log_error.c_str());
-    return 1;
-  }
+  if (!loadFirstConfig()) return 1;
   HandedSockets inherited;
   TakeoverClient predecessor;
-  if (!opts_.takeover_from.empty()) {
-    auto got = predecessor.receive(opts_.takeover_from, core::Millis(10000));
-    if (!got.ok()) {
-      logError("%s", got.error().detail.c_str());
-      return 1;
-    }
-    inherited = std::move(got.value());
-    logInfo("takeover: received the sockets of %zu listeners", inherited.listeners.size());
-  }
+  if (!opts_.takeover_from.empty() && !receiveSockets(predecessor, inherited)) return 1;
   monitor_ = std::make_unique<health::HealthMonitor>(
       loop_, [this](std::shared_ptr<const health::HealthSnapshot> h) { onHealth(std::move(h)); });
   monitor_->apply(cfg_);
-  int n = workerCount(*cfg_);
   if (!bindListeners(inherited)) {
     if (inherited.admin_fd >= 0) ::close(inherited.admin_fd);
     return 1;
@@ -160,6 +140,63 @@ int Server::run() {
     logError("admin: %s", admin_addr.error().detail.c_str());
     return 1;
   }
+  startWorkers();
+  if (!opts_.takeover_from.empty()) {
+    // Every worker accepts on the shared queues now: the predecessor may stop.
+    auto done = predecessor.confirmServing(core::Millis(10000));
+    if (!done.ok()) logWarn("%s", done.error().detail.c_str());
+  }
+  core::SignalHandler on_term(loop_, SIGTERM, [this] { beginDrain(); });
+  core::SignalHandler on_int(loop_, SIGINT, [this] { beginDrain(); });
+  core::SignalHandler on_hup(loop_, SIGHUP, [this] { reload(); });
+  core::SignalHandler on_usr2(loop_, SIGUSR2, [this] { upgrade(); });
+  // logrotate: the file was renamed; write to a new one at the configured path.
+  core::SignalHandler on_usr1(loop_, SIGUSR1, [this] { access_log_->reopen(); });
+  core::SignalHandler on_chld(loop_, SIGCHLD, [this] { reapUpgrade(); });
+  announceReady(admin_addr.value());
+  loop_.run();
+  for (auto& w : workers_) w->join();
+  monitor_.reset();
+  watch_.reset();
+  takeover_.reset();
+  removePidFile();
+  logInfo("drained, exiting");
+  return 0;
+}
+
+// The snapshot of the config given at start, and the access log it names. False (logged)
+// when either cannot be had.
+bool Server::loadFirstConfig() {
+  auto snap = buildSnapshot(cfg_, generation_);
+  if (!snap.ok()) {
+    logError("%s", snap.error().detail.c_str());
+    return false;
+  }
+  snap_ = snap.value();
+  std::string log_error;
+  access_log_ = AccessLog::open(cfg_->access_log, &log_error);
+  if (!access_log_) {
+    logError("access_log: %s", log_error.c_str());
+    return false;
+  }
+  return true;
+}
+
+// Takeover: the listening sockets of the process whose pid file is --takeover-from.
+bool Server::receiveSockets(TakeoverClient& predecessor, HandedSockets& inherited) {
+  auto got = predecessor.receive(opts_.takeover_from, core::Millis(10000));
+  if (!got.ok()) {
+    logError("%s", got.error().detail.c_str());
+    return false;
+  }
+  inherited = std::move(got.value());
+  logInfo("takeover: received the sockets of %zu listeners", inherited.listeners.size());
+  return true;
+}
+
+// One worker per configured worker, each accepting on its own socket of every listener.
+void Server::startWorkers() {
+  int n = workerCount(*cfg_);
   for (int w = 0; w < n; ++w) {
     std::vector<ListenSocket> sockets;
     for (const auto& b : listeners_) {
@@ -176,18 +213,11 @@ int Server::run() {
         });
     workers_.back()->start();
   }
-  if (!opts_.takeover_from.empty()) {
-    // Every worker accepts on the shared queues now: the predecessor may stop.
-    auto done = predecessor.confirmServing(core::Millis(10000));
-    if (!done.ok()) logWarn("%s", done.error().detail.c_str());
-  }
-  core::SignalHandler on_term(loop_, SIGTERM, [this] { beginDrain(); });
-  core::SignalHandler on_int(loop_, SIGINT, [this] { beginDrain(); });
-  core::SignalHandler on_hup(loop_, SIGHUP, [this] { reload(); });
-  core::SignalHandler on_usr2(loop_, SIGUSR2, [this] { upgrade(); });
-  // logrotate: the file was renamed; write to a new one at the configured path.
-  core::SignalHandler on_usr1(loop_, SIGUSR1, [this] { access_log_->reopen(); });
-  core::SignalHandler on_chld(loop_, SIGCHLD, [this] { reapUpgrade(); });
+}
+
+// Serving, with the signal handlers in place: the pid file (and the takeover socket beside
+// it), file watches, the log lines, the ready file, on_ready.
+void Server::announceReady(const std::string& admin_address) {
   if (!opts_.pid_file.empty()) {
     auto written = writePidFile(opts_.pid_file);
     if (!written.ok()) logError("%s", written.error().detail.c_str());
@@ -196,19 +226,11 @@ int Server::run() {
   watchFiles();
   started_ = true;
   for (const auto& [name, addr] : bound_) logInfo("listener %s on %s", name.c_str(), addr.c_str());
-  logInfo("admin on %s, %d workers, config generation %llu", admin_addr.value().c_str(), n,
-          static_cast<unsigned long long>(generation_));
-  admin_address_ = admin_addr.value();
+  logInfo("admin on %s, %zu workers, config generation %llu", admin_address.c_str(),
+          workers_.size(), static_cast<unsigned long long>(generation_));
+  admin_address_ = admin_address;
   writeReadyFile(admin_address_);
   if (opts_.on_ready) opts_.on_ready(*this);
-  loop_.run();
-  for (auto& w : workers_) w->join();
-  monitor_.reset();
-  watch_.reset();
-  takeover_.reset();
-  removePidFile();
-  logInfo("drained, exiting");
-  return 0;
 }
 
 void Server::onHealth(std::shared_ptr<const health::HealthSnapshot> health) {

@@ -23,6 +23,7 @@
 namespace meridian::proxy {
 
 class AdminServer;
+class TakeoverClient;
 class TakeoverServer;
 struct HandedSockets;
 
@@ -77,6 +78,11 @@ class Server {
     std::string bound;                  // "127.0.0.1:8080"
     std::vector<std::vector<int>> fds;  // [worker] -> sockets it accepts on
   };
+  // The phases of run().
+  bool loadFirstConfig();
+  bool receiveSockets(TakeoverClient& predecessor, HandedSockets& inherited);
+  void startWorkers();
+  void announceReady(const std::string& admin_address);
   bool bindListeners(HandedSockets& inherited);
   core::Result<BoundListener> bindListener(const config::Listener& l, std::vector<int> inherited);
   std::string applyListeners(const config::Config& next);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -127,8 +128,48 @@ TEST(ReplayDecide, NamedRows) {
        Verdict::TryNext, "replayable"},
       {"third attempt is the last", with(base(kConnect), [](Input& i) { i.attempts = 3; }),
        Verdict::GiveUp, "max_attempts"},
-      {"past deadline", with(base(kConnect), [](Input& i) { i.deadline_left = false; }),
+      {"past deadline", with(base(kConnect), [](Input& i) { i.time_left = milliseconds(0); }),
        Verdict::GiveUp, "deadline"},
+      {"deadline long gone", with(base(kConnect), [](Input& i) { i.time_left = milliseconds(-5); }),
+       Verdict::GiveUp, "deadline"},
+      {"no deadline before the request is sent whole",
+       with(base(kReset),
+            [](Input& i) {
+              i.time_left = std::nullopt;
+              i.wait = milliseconds(60000);
+            }),
+       Verdict::TryNext, "replayable"},
+      {"backoff ends before the deadline",
+       with(base(kReset),
+            [](Input& i) {
+              i.time_left = milliseconds(100);
+              i.wait = milliseconds(99);
+            }),
+       Verdict::TryNext, "replayable"},
+      {"backoff ends at the deadline",
+       with(base(kReset),
+            [](Input& i) {
+              i.time_left = milliseconds(100);
+              i.wait = milliseconds(100);
+            }),
+       Verdict::GiveUp, "deadline"},
+      {"deadline beats no target",
+       with(base(kReset),
+            [](Input& i) {
+              i.time_left = milliseconds(10);
+              i.wait = milliseconds(20);
+              i.next_target = false;
+            }),
+       Verdict::GiveUp, "deadline"},
+      {"no target for a reset", with(base(kReset), [](Input& i) { i.next_target = false; }),
+       Verdict::GiveUp, "no_target"},
+      {"no target beats budget",
+       with(base(kReset),
+            [](Input& i) {
+              i.next_target = false;
+              i.budget_available = false;
+            }),
+       Verdict::GiveUp, "no_target"},
       {"no target", with(base(kConnect), [](Input& i) { i.next_target = false; }), Verdict::GiveUp,
        "no_target"},
       {"started beats everything",
@@ -136,7 +177,7 @@ TEST(ReplayDecide, NamedRows) {
             [](Input& i) {
               i.response_started = true;
               i.attempts = 9;
-              i.deadline_left = false;
+              i.time_left = milliseconds(0);
               i.next_target = false;
               i.body_buffered = false;
               i.budget_available = false;
@@ -169,7 +210,7 @@ TEST(ReplayDecide, CustomMethodsAndAttempts) {
 std::string_view expectedWhy(const config::Replay& policy, const Input& in) {
   if (in.response_started) return "response_started";
   if (in.attempts >= policy.max_attempts) return "max_attempts";
-  if (!in.deadline_left) return "deadline";
+  if (in.time_left.has_value() && in.wait.count() >= in.time_left->count()) return "deadline";
   if (!in.next_target) return "no_target";
   if (in.failure.reason == Reason::ConnectFailure) return "connect_failure";
   if (!enabledFor(policy, in.failure)) return "not_enabled";
@@ -187,33 +228,47 @@ TEST(ReplayDecide, EveryCombination) {
   policy.max_attempts = 3;
   const Failure failures[] = {kConnect, kReset, {Reason::Timeout, 0}, k503, {Reason::Status, 502}};
   const std::string_view methods[] = {"GET", "PUT", "POST", "PATCH"};
+  // Time left before the deadline (none: not sent whole yet) and the backoff before the replay.
+  struct Clock {
+    std::optional<milliseconds> time_left;
+    milliseconds wait;
+  };
+  const Clock clocks[] = {
+      {std::nullopt, milliseconds(0)},        {std::nullopt, milliseconds(500)},
+      {milliseconds(100), milliseconds(0)},   {milliseconds(100), milliseconds(99)},
+      {milliseconds(100), milliseconds(100)}, {milliseconds(0), milliseconds(0)},
+      {milliseconds(-5), milliseconds(0)}};
   int tried = 0;
   int try_next = 0;
   for (const Failure& f : failures) {
     for (std::string_view m : methods) {
-      for (int bits = 0; bits < 64; ++bits) {
-        for (int attempts = 1; attempts <= 4; ++attempts) {
-          Input in = base(f, m);
-          in.has_idempotency_key = bits & 1;
-          in.body_buffered = bits & 2;
-          in.response_started = bits & 4;
-          in.budget_available = bits & 8;
-          in.deadline_left = bits & 16;
-          in.next_target = bits & 32;
-          in.attempts = attempts;
-          std::string_view want = expectedWhy(policy, in);
-          Decision d = decide(policy, in);
-          bool next = want == "connect_failure" || want == "replayable";
-          ASSERT_EQ(std::string_view(d.why), want)
-              << reasonLabel(f) << " " << m << " bits=" << bits << " attempts=" << attempts;
-          ASSERT_EQ(d.verdict, next ? Verdict::TryNext : Verdict::GiveUp);
-          ++tried;
-          try_next += next;
+      for (int bits = 0; bits < 32; ++bits) {
+        for (const Clock& clock : clocks) {
+          for (int attempts = 1; attempts <= 4; ++attempts) {
+            Input in = base(f, m);
+            in.has_idempotency_key = bits & 1;
+            in.body_buffered = bits & 2;
+            in.response_started = bits & 4;
+            in.budget_available = bits & 8;
+            in.next_target = bits & 16;
+            in.time_left = clock.time_left;
+            in.wait = clock.wait;
+            in.attempts = attempts;
+            std::string_view want = expectedWhy(policy, in);
+            Decision d = decide(policy, in);
+            bool next = want == "connect_failure" || want == "replayable";
+            ASSERT_EQ(std::string_view(d.why), want)
+                << reasonLabel(f) << " " << m << " bits=" << bits << " wait=" << clock.wait.count()
+                << " attempts=" << attempts;
+            ASSERT_EQ(d.verdict, next ? Verdict::TryNext : Verdict::GiveUp);
+            ++tried;
+            try_next += next;
+          }
         }
       }
     }
   }
-  EXPECT_EQ(tried, 5 * 4 * 64 * 4);
+  EXPECT_EQ(tried, 5 * 4 * 32 * 7 * 4);
   EXPECT_GT(try_next, 0);  // the sweep reaches both verdicts
 }
 
@@ -357,6 +412,7 @@ TEST(ReplayBudget, PercentOfRequestsInFlight) {
       ++granted;
     }
     EXPECT_EQ(granted, c.allowed) << c.requests << " at " << c.percent << "%";
+    EXPECT_FALSE(b.available(c.percent)) << c.requests << " at " << c.percent << "%";
     EXPECT_EQ(b.replaysInFlight(), c.allowed);
     EXPECT_EQ(b.requestsInFlight(), c.requests);
   }
@@ -368,6 +424,8 @@ TEST(ReplayBudget, FinishingReleases) {
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(b.tryStartReplay(20));
   EXPECT_FALSE(b.tryStartReplay(20));
   b.replayFinished();
+  EXPECT_TRUE(b.available(20));
+  EXPECT_TRUE(b.available(20));  // asking takes nothing
   EXPECT_EQ(b.replaysInFlight(), 3);
   EXPECT_TRUE(b.tryStartReplay(20));
   // Fewer requests in flight shrink the budget back toward the floor.
