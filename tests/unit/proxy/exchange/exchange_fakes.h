@@ -403,41 +403,46 @@ class FakeClientSide final : public ClientSide {
     paused_ = false;
   }
   bool requestInputPaused() const override { return paused_; }
-  bool writeResponseHead(const http1::ResponseHead& head,
-                         const http1::ResponseOptions& opt) override {
-    return http1::writeClientResponseHead(head, opt, out_);
+  HeadSent writeResponseHead(const http1::ResponseHead& head,
+                             const http1::ResponseOptions& opt) override {
+    return HeadSent{Sent::Ok, http1::writeClientResponseHead(head, opt, out_)};
   }
-  void writeInterimResponse(const http1::ResponseHead& head) override {
-    if (minor_version_ == 0) return;
+  Sent writeInterimResponse(const http1::ResponseHead& head) override {
+    if (minor_version_ == 0) return Sent::Ok;
     http1::writeInterimResponse(head, out_);
-    flush();
+    return flush();
   }
-  void writeContinue() override {
+  Sent writeContinue() override {
     ++continues_;
     out_.append("HTTP/1.1 100 Continue\r\n\r\n");
-    flush();
+    return flush();
   }
-  void writeErrorResponse(int status, std::string_view code, bool close,
+  Sent writeErrorResponse(int status, std::string_view code, bool close,
                           bool head_request) override {
     error_status_ = status;
     error_code_ = std::string(code);
     http1::writeErrorResponse(status, code, close, head_request, out_);
+    return Sent::Ok;
   }
-  void writeStoredResponse(int status,
+  Sent writeStoredResponse(int status,
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            std::string_view body, bool close, bool head_request) override {
     stored_status_ = status;
     http1::writeStoredResponse(status, headers, body, close, head_request, out_);
+    return Sent::Ok;
   }
   core::Buffer& responseOutput() override { return out_; }
-  bool flush() override {
-    if (gone_) return false;
+  Sent flush() override {
+    if (gone_) return Sent::ClientGone;
     if (!slow_) take(out_.size());
     max_pending_ = std::max(max_pending_, out_.size());
-    return true;
+    return Sent::Ok;
   }
   bool responsePending() const override { return !out_.empty(); }
-  void shutdownWrite() override { shutdown_write_ = true; }
+  Sent shutdownWrite() override {
+    shutdown_write_ = true;
+    return Sent::Ok;
+  }
   void exchangeDone(bool keep_alive) override {
     done_ = true;
     keep_alive_ = keep_alive;
