@@ -109,6 +109,20 @@ Json routeJson(const config::Route& r) {
               {"mark", mark(r.mark)}};
 }
 
+const char* escapedSlashesText(config::EscapedSlashes e) {
+  switch (e) {
+    case config::EscapedSlashes::Keep:
+      return "keep";
+    case config::EscapedSlashes::UnescapeAndRedirect:
+      return "unescape_and_redirect";
+    case config::EscapedSlashes::UnescapeAndForward:
+      return "unescape_and_forward";
+    case config::EscapedSlashes::Reject:
+      break;
+  }
+  return "reject";
+}
+
 Json limitsJson(const config::Limits& l) {
   return Json{{"max_header_bytes", l.max_header_bytes},
               {"max_headers", l.max_headers},
@@ -116,7 +130,8 @@ Json limitsJson(const config::Limits& l) {
               {"max_connections", l.max_connections},
               {"header_timeout", durationText(l.header_timeout)},
               {"keepalive_timeout", durationText(l.keepalive_timeout)},
-              {"drain_timeout", durationText(l.drain_timeout)}};
+              {"drain_timeout", durationText(l.drain_timeout)},
+              {"escaped_slashes", escapedSlashesText(l.escaped_slashes)}};
 }
 
 }  // namespace
