@@ -67,6 +67,9 @@ void Exchange::start() {
     request_id_ = std::string_view(generated_id_, 32);
   }
 
+  req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
+  request_done_ = head_.framing == Framing::None;
+  if (!normalizeTarget()) return;
   const config::Limits& limits = snap_->config->limits;
   if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
       head_.content_length > limits.max_body_bytes) {
@@ -74,8 +77,6 @@ void Exchange::start() {
     failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, "content-length"});
     return;
   }
-  req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
-  request_done_ = head_.framing == Framing::None;
 
   pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
