@@ -49,24 +49,6 @@ void rebaseHead(http1::RequestHead& h, const char* from, const char* to, size_t 
   }
 }
 
-// The Host header without its port ("[::1]:8080" -> "[::1]").
-std::string_view hostWithoutPort(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    return end == std::string_view::npos ? host : host.substr(0, end + 1);
-  }
-  return host.substr(0, host.find(':'));
-}
-
-// The path and query of a request target, whatever form it was sent in.
-std::string_view originForm(std::string_view target) {
-  if (!target.empty() && target.front() == '/') return target;
-  size_t scheme = target.find("://");
-  if (scheme == std::string_view::npos) return "/";
-  size_t path = target.find('/', scheme + 3);
-  return path == std::string_view::npos ? "/" : target.substr(path);
-}
-
 }  // namespace
 
 DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocket& listener,
@@ -81,13 +63,7 @@ DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocke
   // The first request must arrive within header_timeout (a connection that sends nothing
   // costs us a socket: treat it like a slow head). On TLS the handshake counts against it.
   armDeadline(worker_.snapshot()->config->limits.header_timeout);
-  if (listener_.tls) {
-    startTls();
-  } else {
-    for (const auto& l : worker_.snapshot()->config->listeners) {
-      if (l.name == listener_.name) redirect_port_ = l.redirect_to_https.value_or(0);
-    }
-  }
+  if (listener_.tls) startTls();
 }
 
 // New handshakes use the context of the current snapshot; a reload swaps it for the next
@@ -252,7 +228,6 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
     reject(405, "method_not_allowed", Counter::BadRequest);
     return false;
   }
-  if (redirect_port_ != 0) return redirectToHttps(head, consumed);
   std::string bytes(data, consumed);
   rebaseHead(head, data, bytes.data(), consumed);
   stream_->input().drain(consumed);
@@ -265,39 +240,6 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   exchange_ = std::make_unique<Exchange>(side_, worker_, std::move(bytes), head);
   exchange_->start();
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
-}
-
-// 308 keeps the method and body (unlike 301/302), so a POST is redone over https as a POST.
-bool DownstreamConn::redirectToHttps(const http1::RequestHead& head, size_t consumed) {
-  std::string_view host = hostWithoutPort(head.host);
-  if (host.empty()) {
-    reject(400, "bad_request", Counter::BadRequest);
-    return false;
-  }
-  // A body is not read: the connection closes after the answer instead.
-  bool keep_alive = head.keep_alive && head.framing == http1::Framing::None && !worker_.draining();
-  core::Buffer& out = stream_->output();
-  out.append("HTTP/1.1 308 Permanent Redirect\r\nlocation: https://");
-  out.append(host);
-  out.append(":" + std::to_string(redirect_port_));
-  out.append(originForm(head.target));
-  out.append(keep_alive ? "\r\ncontent-length: 0\r\n\r\n"
-                        : "\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-  stream_->input().drain(consumed);  // only now: the head's views point into it
-  cancelDeadline();
-  seen_request_ = true;
-  worker_.stats().add(Counter::Requests);
-  worker_.stats().countStatus(308);
-  if (!keep_alive) {
-    closeGracefully();
-    return false;
-  }
-  state_ = State::Idle;
-  if (!stream_->flush()) {
-    closeNow();
-    return false;
-  }
-  return true;
 }
 
 void DownstreamConn::reject(int status, const char* code, Counter counter) {

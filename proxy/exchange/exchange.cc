@@ -69,7 +69,7 @@ void Exchange::start() {
 
   req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
   request_done_ = head_.framing == Framing::None;
-  if (!normalizeTarget()) return;
+  if (!normalizeTarget() || redirectToHttps()) return;
   const config::Limits& limits = snap_->config->limits;
   if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
       head_.content_length > limits.max_body_bytes) {

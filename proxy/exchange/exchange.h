@@ -77,9 +77,10 @@ class Exchange final : public UpstreamUser,
   enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
 
   void countStart();
-  // The request target (exchange_target.cc). False when the client was answered (400, an
-  // escaped-slash redirect).
+  // The request target (exchange_target.cc). Each false/true when the client was answered
+  // (400, an escaped-slash redirect, the redirect to https).
   bool normalizeTarget();
+  bool redirectToHttps();
   // Routing and connecting.
   void pickRoute();
   routing::IpAddress clientAddress() const;
