@@ -7,6 +7,7 @@
 
 #include "certs/tls_context.h"
 #include "core/log.h"
+#include "proxy/downstream/early_answer.h"
 #include "proxy/downstream/h2_session.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
@@ -162,6 +163,7 @@ void DownstreamConn::processInput() {
       // requests until it stays away that long.
       if (release_delay_armed_) busy_ = true;
       release_delay_armed_ = false;
+      head_started_ms_ = core::monotonicMillis();
       armDeadline(limits.header_timeout);
     }
     // h2c with prior knowledge: the client preface instead of a first request.
@@ -194,11 +196,11 @@ void DownstreamConn::processInput() {
       logDebug("client %s: %s", client_ip_, http1::parseErrorName(r.error));
       if (r.error == http1::ParseError::HeadTooLarge ||
           r.error == http1::ParseError::TooManyHeaders)
-        reject(431, "header_too_large", Counter::HeaderTooLarge);
+        reject(431, "header_too_large", Counter::HeaderTooLarge, in.size());
       else if (r.error == http1::ParseError::UnsupportedVersion)
-        reject(505, "unsupported_version", Counter::BadRequest);
+        reject(505, "unsupported_version", Counter::BadRequest, in.size());
       else
-        reject(400, "bad_request", Counter::BadRequest);
+        reject(400, "bad_request", Counter::BadRequest, in.size());
       break;
     }
     if (!startExchange(head, data, r.consumed)) break;
@@ -225,7 +227,7 @@ void DownstreamConn::releaseIdleBuffers() {
 
 bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, size_t consumed) {
   if (head.method == "CONNECT") {
-    reject(405, "method_not_allowed", Counter::BadRequest);
+    reject(405, "method_not_allowed", Counter::BadRequest, consumed, &head);
     return false;
   }
   std::string bytes(data, consumed);
@@ -242,11 +244,24 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
 }
 
-void DownstreamConn::reject(int status, const char* code, Counter counter) {
+// An answer before any exchange: counted and logged as every answered request is.
+void DownstreamConn::reject(int status, const char* code, Counter counter, size_t bytes_in,
+                            const http1::RequestHead* head) {
   worker_.stats().add(counter);
   worker_.stats().countStatus(status);
   cancelDeadline();
-  http1::writeErrorResponse(status, code, true, false, stream_->output());
+  core::Buffer& out = stream_->output();
+  size_t out_before = out.size();
+  http1::writeErrorResponse(status, code, true, false, out);
+  EarlyAnswer a;
+  a.client_ip = client_ip_;
+  a.protocol = head != nullptr && head->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  a.head = head;
+  a.status = status;
+  a.bytes_in = bytes_in;
+  a.bytes_out = out.size() - out_before;
+  a.seconds = static_cast<double>(core::monotonicMillis() - head_started_ms_) / 1000.0;
+  recordEarlyAnswer(worker_, a);
   closeGracefully();
 }
 
@@ -373,7 +388,7 @@ void DownstreamConn::onDeadline() {
       }
       return;
     case State::ReadingHead:
-      reject(408, "request_header_timeout", Counter::HeaderTimeout);
+      reject(408, "request_header_timeout", Counter::HeaderTimeout, stream_->input().size());
       return;
     case State::Closing:
       closeNow();

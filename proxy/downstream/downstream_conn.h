@@ -81,7 +81,9 @@ class DownstreamConn final : public core::StreamHandler,
 
   void processInput();
   bool startExchange(http1::RequestHead& head, const char* data, size_t consumed);
-  void reject(int status, const char* code, Counter counter);
+  // An answer before any exchange (400, 405, 408, 431, 505), then a graceful close.
+  void reject(int status, const char* code, Counter counter, size_t bytes_in,
+              const http1::RequestHead* head = nullptr);
   void startTls();
   // HTTP/2 (ALPN h2, or the prior-knowledge preface): the session owns the protocol from here.
   void startH2();
@@ -108,6 +110,7 @@ class DownstreamConn final : public core::StreamHandler,
   // The last request came before the release delay passed: keep buffers between requests.
   bool busy_ = false;
   Protocol protocol_ = Protocol::Http1;
+  int64_t head_started_ms_ = 0;  // monotonic: when the first byte of this request's head came
   routing::IpAddress peer_;
   char client_ip_[48] = {};
 };

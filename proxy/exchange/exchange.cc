@@ -70,6 +70,7 @@ void Exchange::start() {
 
   req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
   request_done_ = head_.framing == Framing::None;
+  client_addr_ = clientAddress();  // also for the log line of a request answered before routing
   if (!normalizeTarget() || redirectToHttps()) return;
   const config::Limits& limits = snap_->config->limits;
   if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
@@ -103,7 +104,6 @@ void Exchange::start() {
 // prefers (meridian-prefer-region; fly-prefer-region on compat: fly routes; a pin cookie after
 // a write on the primary), its blue-green cookie or override.
 void Exchange::pickRoute() {
-  client_addr_ = clientAddress();
   client_ = snap_->geo->lookup(client_addr_);
   thread_local std::vector<std::string_view> cookies;
   cookies.clear();
