@@ -183,6 +183,9 @@ struct Route {
   Mark mark;
 };
 
+// %2F, %5C and a backslash in a request path (Envoy's path_with_escaped_slashes_action).
+enum class EscapedSlashes { Reject, Keep, UnescapeAndRedirect, UnescapeAndForward };
+
 // Limits on what a client may send; each has a status code and a counter.
 struct Limits {
   uint64_t max_header_bytes = 64 * 1024;  // request line + header block: 431
@@ -198,6 +201,7 @@ struct Limits {
   int http2_max_continuations = 8;          // CONTINUATION frames in one header block
   uint64_t http2_header_table_size = 4096;  // HPACK dynamic table, each direction
   Duration http2_settings_timeout{10000};   // our SETTINGS not acknowledged: close
+  EscapedSlashes escaped_slashes = EscapedSlashes::Reject;  // reject: 400
 };
 
 struct Config {

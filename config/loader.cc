@@ -356,7 +356,8 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
               {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
                "header_timeout", "keepalive_timeout", "drain_timeout",
                "http2_max_concurrent_streams", "http2_max_resets_per_second",
-               "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout"});
+               "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout",
+               "escaped_slashes"});
   if (m.readSize("max_header_bytes", out.max_header_bytes) && out.max_header_bytes == 0) {
     d_.add(m.valueMark("max_header_bytes"), "limits.max_header_bytes: must be at least 1");
     out.max_header_bytes = Limits{}.max_header_bytes;
@@ -377,6 +378,15 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
     out.http2_header_table_size = Limits{}.http2_header_table_size;
   }
   m.readDuration("http2_settings_timeout", out.http2_settings_timeout, Duration{1});
+  std::string escaped;
+  if (m.readOneOf("escaped_slashes",
+                  {"reject", "keep", "unescape_and_redirect", "unescape_and_forward"}, escaped)) {
+    out.escaped_slashes = escaped == "keep" ? EscapedSlashes::Keep
+                          : escaped == "unescape_and_redirect"
+                              ? EscapedSlashes::UnescapeAndRedirect
+                          : escaped == "unescape_and_forward" ? EscapedSlashes::UnescapeAndForward
+                                                              : EscapedSlashes::Reject;
+  }
 }
 
 bool ConfigReader::readName(const MapReader& m, Kind kind, std::string& out) {

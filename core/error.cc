@@ -34,6 +34,8 @@ int toHttpStatus(const Error& e) {
       return 503;
     case ErrorKind::IdempotencyConflict:
       return 409;
+    case ErrorKind::BadPath:
+      return 400;
     case ErrorKind::ConfigInvalid:
     case ErrorKind::Internal:
       return 500;
@@ -77,6 +79,8 @@ const char* errorCode(const Error& e) {
       return "replay_target_unavailable";
     case ErrorKind::IdempotencyConflict:
       return "idempotency_conflict";
+    case ErrorKind::BadPath:
+      return "bad_path";
     case ErrorKind::ConfigInvalid:
       return "config_invalid";
     case ErrorKind::Internal:

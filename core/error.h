@@ -27,6 +27,7 @@ enum class ErrorKind {
   ReplayRefused,            // an app-directed replay that cannot be done as asked (502)
   ReplayTargetUnavailable,  // the region the app named has no healthy, allowed endpoint (503)
   IdempotencyConflict,      // the same Idempotency-Key is busy and cannot wait (409)
+  BadPath,  // a request path with a fragment, bad %-encoding or a refused escaped slash (400)
   ConfigInvalid,
   Internal,
 };

@@ -7,6 +7,7 @@
 
 #include "certs/tls_context.h"
 #include "core/log.h"
+#include "proxy/downstream/early_answer.h"
 #include "proxy/downstream/h2_session.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
@@ -49,24 +50,6 @@ void rebaseHead(http1::RequestHead& h, const char* from, const char* to, size_t 
   }
 }
 
-// The Host header without its port ("[::1]:8080" -> "[::1]").
-std::string_view hostWithoutPort(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    return end == std::string_view::npos ? host : host.substr(0, end + 1);
-  }
-  return host.substr(0, host.find(':'));
-}
-
-// The path and query of a request target, whatever form it was sent in.
-std::string_view originForm(std::string_view target) {
-  if (!target.empty() && target.front() == '/') return target;
-  size_t scheme = target.find("://");
-  if (scheme == std::string_view::npos) return "/";
-  size_t path = target.find('/', scheme + 3);
-  return path == std::string_view::npos ? "/" : target.substr(path);
-}
-
 }  // namespace
 
 DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocket& listener,
@@ -81,13 +64,7 @@ DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocke
   // The first request must arrive within header_timeout (a connection that sends nothing
   // costs us a socket: treat it like a slow head). On TLS the handshake counts against it.
   armDeadline(worker_.snapshot()->config->limits.header_timeout);
-  if (listener_.tls) {
-    startTls();
-  } else {
-    for (const auto& l : worker_.snapshot()->config->listeners) {
-      if (l.name == listener_.name) redirect_port_ = l.redirect_to_https.value_or(0);
-    }
-  }
+  if (listener_.tls) startTls();
 }
 
 // New handshakes use the context of the current snapshot; a reload swaps it for the next
@@ -186,6 +163,7 @@ void DownstreamConn::processInput() {
       // requests until it stays away that long.
       if (release_delay_armed_) busy_ = true;
       release_delay_armed_ = false;
+      head_started_ms_ = core::monotonicMillis();
       armDeadline(limits.header_timeout);
     }
     // h2c with prior knowledge: the client preface instead of a first request.
@@ -218,11 +196,11 @@ void DownstreamConn::processInput() {
       logDebug("client %s: %s", client_ip_, http1::parseErrorName(r.error));
       if (r.error == http1::ParseError::HeadTooLarge ||
           r.error == http1::ParseError::TooManyHeaders)
-        reject(431, "header_too_large", Counter::HeaderTooLarge);
+        reject(431, "header_too_large", Counter::HeaderTooLarge, in.size());
       else if (r.error == http1::ParseError::UnsupportedVersion)
-        reject(505, "unsupported_version", Counter::BadRequest);
+        reject(505, "unsupported_version", Counter::BadRequest, in.size());
       else
-        reject(400, "bad_request", Counter::BadRequest);
+        reject(400, "bad_request", Counter::BadRequest, in.size());
       break;
     }
     if (!startExchange(head, data, r.consumed)) break;
@@ -249,10 +227,9 @@ void DownstreamConn::releaseIdleBuffers() {
 
 bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, size_t consumed) {
   if (head.method == "CONNECT") {
-    reject(405, "method_not_allowed", Counter::BadRequest);
+    reject(405, "method_not_allowed", Counter::BadRequest, consumed, &head);
     return false;
   }
-  if (redirect_port_ != 0) return redirectToHttps(head, consumed);
   std::string bytes(data, consumed);
   rebaseHead(head, data, bytes.data(), consumed);
   stream_->input().drain(consumed);
@@ -267,44 +244,24 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   return state_ == State::Idle;  // the exchange may have finished at once (a 404, say)
 }
 
-// 308 keeps the method and body (unlike 301/302), so a POST is redone over https as a POST.
-bool DownstreamConn::redirectToHttps(const http1::RequestHead& head, size_t consumed) {
-  std::string_view host = hostWithoutPort(head.host);
-  if (host.empty()) {
-    reject(400, "bad_request", Counter::BadRequest);
-    return false;
-  }
-  // A body is not read: the connection closes after the answer instead.
-  bool keep_alive = head.keep_alive && head.framing == http1::Framing::None && !worker_.draining();
-  core::Buffer& out = stream_->output();
-  out.append("HTTP/1.1 308 Permanent Redirect\r\nlocation: https://");
-  out.append(host);
-  out.append(":" + std::to_string(redirect_port_));
-  out.append(originForm(head.target));
-  out.append(keep_alive ? "\r\ncontent-length: 0\r\n\r\n"
-                        : "\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-  stream_->input().drain(consumed);  // only now: the head's views point into it
-  cancelDeadline();
-  seen_request_ = true;
-  worker_.stats().add(Counter::Requests);
-  worker_.stats().countStatus(308);
-  if (!keep_alive) {
-    closeGracefully();
-    return false;
-  }
-  state_ = State::Idle;
-  if (!stream_->flush()) {
-    closeNow();
-    return false;
-  }
-  return true;
-}
-
-void DownstreamConn::reject(int status, const char* code, Counter counter) {
+// An answer before any exchange: counted and logged as every answered request is.
+void DownstreamConn::reject(int status, const char* code, Counter counter, size_t bytes_in,
+                            const http1::RequestHead* head) {
   worker_.stats().add(counter);
   worker_.stats().countStatus(status);
   cancelDeadline();
-  http1::writeErrorResponse(status, code, true, false, stream_->output());
+  core::Buffer& out = stream_->output();
+  size_t out_before = out.size();
+  http1::writeErrorResponse(status, code, true, false, out);
+  EarlyAnswer a;
+  a.client_ip = client_ip_;
+  a.protocol = head != nullptr && head->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  a.head = head;
+  a.status = status;
+  a.bytes_in = bytes_in;
+  a.bytes_out = out.size() - out_before;
+  a.seconds = static_cast<double>(core::monotonicMillis() - head_started_ms_) / 1000.0;
+  recordEarlyAnswer(worker_, a);
   closeGracefully();
 }
 
@@ -431,7 +388,7 @@ void DownstreamConn::onDeadline() {
       }
       return;
     case State::ReadingHead:
-      reject(408, "request_header_timeout", Counter::HeaderTimeout);
+      reject(408, "request_header_timeout", Counter::HeaderTimeout, stream_->input().size());
       return;
     case State::Closing:
       closeNow();

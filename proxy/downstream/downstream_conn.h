@@ -8,7 +8,6 @@
 //
 // On a TLS listener the connection first runs the handshake (its Stream carries the TLS
 // transport; SNI and ALPN are decided in certs/), then dispatches on the negotiated protocol.
-// On a plain listener with redirect_to_https, every request is answered 308 to https.
 //
 // Idle, a connection holds no buffers: its input and output buffers and, on TLS, OpenSSL's
 // record buffers (16 KiB each way) go back once the response is out (at once, or when a late
@@ -82,11 +81,12 @@ class DownstreamConn final : public core::StreamHandler,
 
   void processInput();
   bool startExchange(http1::RequestHead& head, const char* data, size_t consumed);
-  void reject(int status, const char* code, Counter counter);
+  // An answer before any exchange (400, 405, 408, 431, 505), then a graceful close.
+  void reject(int status, const char* code, Counter counter, size_t bytes_in,
+              const http1::RequestHead* head = nullptr);
   void startTls();
   // HTTP/2 (ALPN h2, or the prior-knowledge preface): the session owns the protocol from here.
   void startH2();
-  bool redirectToHttps(const http1::RequestHead& head, size_t consumed);
   void countHandshakeFailure(const char* why);
   void closeGracefully();
   void closeNow();
@@ -110,7 +110,7 @@ class DownstreamConn final : public core::StreamHandler,
   // The last request came before the release delay passed: keep buffers between requests.
   bool busy_ = false;
   Protocol protocol_ = Protocol::Http1;
-  uint16_t redirect_port_ = 0;  // redirect_to_https on this (plain) listener; 0: none
+  int64_t head_started_ms_ = 0;  // monotonic: when the first byte of this request's head came
   routing::IpAddress peer_;
   char client_ip_[48] = {};
 };

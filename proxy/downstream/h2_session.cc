@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "proxy/downstream/early_answer.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/h2_fields.h"
 
@@ -280,8 +281,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     s.rejected_ = true;
     if (r == h2::RequestBuilder::Result::TooLarge) {
       worker_.stats().add(Counter::HeaderTooLarge);
-      worker_.stats().countStatus(431);
-      (void)s.writeErrorResponse(431, "header_too_large", false, false);  // no exchange to tell
+      answerEarly(s, 431, "header_too_large", nullptr, 0);
     } else {
       worker_.stats().add(Counter::BadRequest);
       resetStream(s, NGHTTP2_PROTOCOL_ERROR);
@@ -292,8 +292,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
   if (head.method == "CONNECT" && !head.upgrade) {
     s.rejected_ = true;
     worker_.stats().add(Counter::BadRequest);
-    worker_.stats().countStatus(405);
-    (void)s.writeErrorResponse(405, "method_not_allowed", false, false);
+    answerEarly(s, 405, "method_not_allowed", &head, bytes.size());
     return;
   }
   if (!head.upgrade && !end_stream &&
@@ -305,6 +304,21 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
   if (s.tunnel_) s.input_ended_ = false;
   s.exchange_ = std::make_unique<Exchange>(s, worker_, std::move(bytes), head);
   s.exchange_->start();
+}
+
+// A stream answered before it has an exchange: counted and logged as every answered request.
+void H2Session::answerEarly(H2Stream& s, int status, const char* code,
+                            const http1::RequestHead* head, uint64_t bytes_in) {
+  worker_.stats().countStatus(status);
+  s.writeErrorResponse(status, code, false, false);
+  EarlyAnswer a;
+  a.client_ip = client_ip_;
+  a.protocol = "HTTP/2";
+  a.head = head;
+  a.status = status;
+  a.bytes_in = bytes_in;
+  a.bytes_out = s.output_.size();  // the body; HPACK-coded heads are not counted, as elsewhere
+  recordEarlyAnswer(worker_, a);
 }
 
 int H2Session::onDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {

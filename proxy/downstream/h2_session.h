@@ -162,6 +162,8 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void resumeData(int32_t id);
   void headersDone(H2Stream& s, bool end_stream);
   void startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head);
+  void answerEarly(H2Stream& s, int status, const char* code, const http1::RequestHead* head,
+                   uint64_t bytes_in);
   void inputEnded(H2Stream& s);
   void resetStream(H2Stream& s, uint32_t code);
   void releaseStream(int32_t stream_id);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "proxy/http/http1_writer.h"
+#include "proxy/http/upgrade.h"
 
 namespace meridian::proxy {
 
@@ -67,6 +68,10 @@ void Exchange::start() {
     request_id_ = std::string_view(generated_id_, 32);
   }
 
+  req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
+  request_done_ = head_.framing == Framing::None;
+  client_addr_ = clientAddress();  // also for the log line of a request answered before routing
+  if (!normalizeTarget() || redirectToHttps()) return;
   const config::Limits& limits = snap_->config->limits;
   if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
       head_.content_length > limits.max_body_bytes) {
@@ -74,8 +79,6 @@ void Exchange::start() {
     failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, "content-length"});
     return;
   }
-  req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
-  request_done_ = head_.framing == Framing::None;
 
   pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
@@ -101,7 +104,6 @@ void Exchange::start() {
 // prefers (meridian-prefer-region; fly-prefer-region on compat: fly routes; a pin cookie after
 // a write on the primary), its blue-green cookie or override.
 void Exchange::pickRoute() {
-  client_addr_ = clientAddress();
   client_ = snap_->geo->lookup(client_addr_);
   thread_local std::vector<std::string_view> cookies;
   cookies.clear();

@@ -79,6 +79,10 @@ class Exchange final : public UpstreamUser,
   enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
 
   void countStart();
+  // The request target (exchange_target.cc). Each false/true when the client was answered
+  // (400, an escaped-slash redirect, the redirect to https).
+  bool normalizeTarget();
+  bool redirectToHttps();
   // Routing and connecting.
   void pickRoute();
   routing::IpAddress clientAddress() const;
@@ -156,6 +160,7 @@ class Exchange final : public UpstreamUser,
   std::shared_ptr<const Snapshot> snap_;
   std::string head_bytes_;
   http1::RequestHead head_;
+  std::string target_;  // the normalised target head_.target points to, when it changed
   State state_ = State::Routing;
 
   // Where the client is and where the request goes.

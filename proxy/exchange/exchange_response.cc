@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
+#include "proxy/http/upgrade.h"
 
 namespace meridian::proxy {
 
@@ -76,10 +77,13 @@ void Exchange::parseResponseHead() {
 // Returns false when the exchange ended instead (its upstream connection with it).
 bool Exchange::startResponse(const http1::ResponseHead& head) {
   cancelTimer();
-  if (head.status == 101 && !head_.upgrade) {
-    // A 101 nobody asked for: the bytes after it mean nothing to the client.
+  if (head.status == 101 &&
+      (!head_.upgrade || !http1::upgradeAnswerMatches(http1::findHeader(head_.headers, "upgrade"),
+                                                      http1::findHeader(head.headers, "upgrade")))) {
+    // A 101 nobody asked for, or to another protocol than the client asked for (h2c, which is
+    // never offered): the bytes after it mean nothing to the client.
     host_.stats().add(Counter::UpstreamProtocolErrors);
-    failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unsolicited 101"});
+    failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "unrequested 101"});
     return false;
   }
   response_started_ = true;

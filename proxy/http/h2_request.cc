@@ -44,6 +44,25 @@ bool parseLength(std::string_view v, uint64_t& out) {
   return true;
 }
 
+// The authority without a port that the scheme implies anyway (RFC 3986 6.2.3: an empty
+// port, and 80 for http or 443 for https, name the same origin as none).
+std::string_view withoutDefaultPort(std::string_view authority, std::string_view scheme) {
+  size_t colon = authority.rfind(':');
+  size_t bracket = authority.rfind(']');
+  if (colon == std::string_view::npos || (bracket != std::string_view::npos && colon < bracket))
+    return authority;
+  std::string_view port = authority.substr(colon + 1);
+  bool implied = port.empty() || (port == "80" && http1::iequals(scheme, "http")) ||
+                 (port == "443" && http1::iequals(scheme, "https"));
+  return implied ? authority.substr(0, colon) : authority;
+}
+
+// RFC 9113 8.3.1: a Host field naming another origin than :authority makes the request
+// malformed; the two are compared as RFC 3986 6.2 normalises them (host case, default port).
+bool sameAuthority(std::string_view a, std::string_view b, std::string_view scheme) {
+  return http1::iequals(withoutDefaultPort(a, scheme), withoutDefaultPort(b, scheme));
+}
+
 }  // namespace
 
 bool isConnectionSpecific(std::string_view name) {
@@ -132,10 +151,16 @@ RequestBuilder::Result RequestBuilder::checkPseudoHeaders(bool& websocket) {
 
 // What the regular fields say about the host, the body's length and the cookies.
 RequestBuilder::Result RequestBuilder::gatherFields(Gathered& g) {
-  // :authority becomes Host; a Host field counts only without it (RFC 9113 8.3.1).
+  // :authority becomes Host; a Host field counts only without it, and must not name another
+  // origin (RFC 9113 8.3.1), nor may a second Host name another than the first.
   g.host = authority_;
   for (const auto& [name, value] : fields_) {
-    if (name == "host" && !has_authority_ && g.host.empty()) g.host = value;
+    if (name == "host") {
+      if (!has_authority_ && g.host.empty())
+        g.host = value;
+      else if (!sameAuthority(g.host, value, scheme_))
+        return fail(Result::Malformed, "host differs from :authority");
+    }
     if (name == "content-length") {
       uint64_t n = 0;
       if (!parseLength(value, n) || (g.has_content_length && n != g.content_length))

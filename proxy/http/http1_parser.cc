@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "proxy/http/http1_chars.h"
+#include "proxy/http/upgrade.h"
 
 namespace meridian::proxy::http1 {
 
@@ -278,7 +279,7 @@ ParseError noteField(const Header& h, FieldFacts& f) {
       if (iequals(h.name, "expect")) f.expect_continue |= iequals(h.value, "100-continue");
       break;
     case 7:
-      if (iequals(h.name, "upgrade")) f.has_upgrade = true;
+      if (iequals(h.name, "upgrade")) f.has_upgrade |= offersUpgradeOtherThanH2c(h.value);
       break;
     case 10:
       if (iequals(h.name, "connection")) noteConnection(h.value, f);

@@ -71,7 +71,9 @@ struct RequestHead {
   uint64_t content_length = 0;      // > 0 exactly when framing is ContentLength (CL: 0 is None)
   bool keep_alive = true;           // from the version and the Connection header
   bool expect_continue = false;     // Expect: 100-continue
-  bool upgrade = false;  // Connection contains "upgrade" and an Upgrade header is present
+  // Connection contains "upgrade" and an Upgrade field offers a protocol other than h2c (an
+  // h2c upgrade is never passed on: the request goes as a plain one, see upgrade.h).
+  bool upgrade = false;
 
   void clear();
 };

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "proxy/http/upgrade.h"
+
 namespace meridian::proxy::http1 {
 
 namespace {
@@ -79,6 +81,8 @@ FieldKind classify(std::string_view n) {
       return iequals(n, "x-request-id") ? FieldKind::XRequestId : FieldKind::Other;
     case 14:
       if (iequals(n, "fly-replay-src")) return FieldKind::MeridianClient;
+      // Only ever sent with an h2c upgrade, which is never passed on.
+      if (iequals(n, "http2-settings")) return FieldKind::HopByHop;
       return iequals(n, "content-length") ? FieldKind::ContentLength : FieldKind::Other;
     case 15:
       if (iequals(n, "x-forwarded-for")) return FieldKind::XForwardedFor;
@@ -194,7 +198,7 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
   }
   addForwardingFields(b, head, fwd, prior_xff);
   if (head.upgrade) {
-    b.header("upgrade", upgrade);
+    b.header("upgrade", upgradeWithoutH2c(upgrade));
     b.add("connection: upgrade\r\n");
   }
   if (head.framing == Framing::ContentLength) {

@@ -27,6 +27,8 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_limit_rejections_total{reason=\"http2_continuation_flood\"}", ""},
     {"meridian_limit_rejections_total{reason=\"http2_flood\"}", ""},
     {"meridian_limit_rejections_total{reason=\"http2_settings_timeout\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"bad_path\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"escaped_slash\"}", ""},
     {"meridian_downstream_keepalive_timeouts_total", "Idle client connections closed."},
     {"meridian_no_route_total", "Requests no route matched (404)."},
     {"meridian_upstream_connects_total", "Upstream connections opened."},
@@ -45,6 +47,8 @@ constexpr CounterInfo kCounters[] = {
      "TLS handshakes that failed, were refused or timed out."},
     {"meridian_http2_connections_total", "Client connections that spoke HTTP/2."},
     {"meridian_http2_protocol_errors_total", "HTTP/2 connection errors from clients."},
+    {"meridian_escaped_slash_redirects_total",
+     "Requests redirected to their path with escaped slashes unescaped."},
 };
 static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
 }  // namespace

@@ -25,6 +25,8 @@ enum class Counter : size_t {
   H2ContinuationFloods,  // HTTP/2 connections closed for too many CONTINUATION frames
   H2Floods,              // HTTP/2 connections closed for SETTINGS/PING floods (ACKs unread)
   H2SettingsTimeouts,    // HTTP/2 connections closed: our SETTINGS never acknowledged
+  BadPath,               // 400: a fragment, bad %-encoding or no path in the request target
+  EscapedSlash,          // 400: %2F, %5C or a backslash in the path (escaped_slashes: reject)
   KeepaliveTimeout,      // idle client connection closed
   NoRoute,               // 404
   UpstreamConnects,
@@ -41,6 +43,7 @@ enum class Counter : size_t {
   TlsHandshakeFailures,  // failed, refused or timed out before completing
   H2Connections,         // client connections that spoke HTTP/2
   H2ProtocolErrors,      // connection-level HTTP/2 errors (bad frames, HPACK)
+  EscapedSlashRedirects,  // escaped_slashes: unescape_and_redirect sent the client elsewhere
   kCount,
 };
 

@@ -109,6 +109,20 @@ Json routeJson(const config::Route& r) {
                                 {"idle", durationText(r.timeouts.idle)}}}};
 }
 
+const char* escapedSlashesText(config::EscapedSlashes e) {
+  switch (e) {
+    case config::EscapedSlashes::Keep:
+      return "keep";
+    case config::EscapedSlashes::UnescapeAndRedirect:
+      return "unescape_and_redirect";
+    case config::EscapedSlashes::UnescapeAndForward:
+      return "unescape_and_forward";
+    case config::EscapedSlashes::Reject:
+      break;
+  }
+  return "reject";
+}
+
 Json limitsJson(const config::Limits& l) {
   return Json{{"max_header_bytes", l.max_header_bytes},
               {"max_headers", l.max_headers},
@@ -121,7 +135,8 @@ Json limitsJson(const config::Limits& l) {
               {"http2_max_resets_per_second", l.http2_max_resets_per_second},
               {"http2_max_continuations", l.http2_max_continuations},
               {"http2_header_table_size", l.http2_header_table_size},
-              {"http2_settings_timeout", durationText(l.http2_settings_timeout)}};
+              {"http2_settings_timeout", durationText(l.http2_settings_timeout)},
+              {"escaped_slashes", escapedSlashesText(l.escaped_slashes)}};
 }
 
 }  // namespace

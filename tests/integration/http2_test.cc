@@ -289,6 +289,32 @@ TEST_F(Http2Test, MalformedRequestIsResetAndCounted) {
   EXPECT_EQ(upstream_.requestCount(), 0u);
 }
 
+// RFC 9113 8.3.1: a Host naming another origin than :authority makes the request malformed;
+// it is reset, never routed by one and passed on with the other.
+TEST_F(Http2Test, HostThatDisagreesWithAuthorityIsResetAndCounted) {
+  ASSERT_TRUE(startProxy());
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  long long before = metric("meridian_limit_rejections_total{reason=\"bad_request\"}");
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1,
+                               hf::requestBlock("/h", "GET", {{"host", "admin.internal"}}))));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kRstStream && f.stream == 1; },
+      kWait));
+  EXPECT_EQ(static_cast<uint8_t>(seen.back().payload[3]), 0x1);  // PROTOCOL_ERROR
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"bad_request\"}"), before + 1);
+  // The same origin written another way is fine, on the same connection.
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 3,
+                               hf::requestBlock("/h", "GET", {{"host", "H2.test:80"}}))));
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [](const hf::Frame& f) { return f.stream == 3 && (f.flags & hf::kEndStream) != 0; }, kWait));
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.requestCount(), 1u);
+  EXPECT_EQ(upstream_.request(0).header("host"), "h2.test");
+}
+
 TEST_F(Http2Test, DrainSendsGoawayAndFinishesTheStreamInFlight) {
   ASSERT_TRUE(startProxy());
   upstream_.enqueue(Action::respond(200, {}, "finished\n").withDelay(milliseconds(300)));

@@ -7,6 +7,8 @@
 #include <csignal>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -113,6 +115,70 @@ TEST_F(ObservabilityTest, EveryRequestLeavesOneJsonLineWithEveryField) {
   EXPECT_EQ(lines[1]["status"], 503);
   EXPECT_EQ(lines[1]["method"], "PUT");
   EXPECT_EQ(lines[1]["replay_reasons"], nlohmann::json::array({"503"}));
+}
+
+// Every answered request gets its line and its count, those answered before any route was
+// looked at too: redirects to https (HTTP/1.1 and HTTP/2), malformed, CONNECT, oversized and
+// slow heads. They have no route, cluster or region.
+TEST_F(ObservabilityTest, RedirectsAndEarlyAnswersAreLoggedAndCounted) {
+  std::string y = configYamlWith(
+      "  - { name: public, address: 127.0.0.1:0, region: ams }\n"
+      "  - { name: plain, address: 127.0.0.1:0, redirect_to_https: 8443 }\n",
+      "{ max_header_bytes: 8KiB, header_timeout: 1s }", "", 2);
+  y.replace(y.find("access_log: \"off\""), 17, "access_log: " + logPath());
+  ASSERT_TRUE(proxy_.start(y));
+  std::string plain = "http://127.0.0.1:" + std::to_string(proxy_.listenerPort("plain"));
+  auto h1 = curl({"-s", "-o", "/dev/null", "-w", "%{http_code}", plain + "/r1"});
+  EXPECT_EQ(h1.out, "308") << h1.describe();
+  auto h2 = curl({"--http2-prior-knowledge", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                  plain + "/r2"});
+  EXPECT_EQ(h2.out, "308") << h2.describe();
+  EXPECT_EQ(roundTrip("GET /x HTTP/1.1\r\nHost: app\r\nContent-Length: x\r\n\r\n").status, 400);
+  EXPECT_EQ(roundTrip("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n").status, 405);
+  std::string big = "X-Big: " + std::string(10000, 'a') + "\r\n";
+  EXPECT_EQ(roundTrip("GET /big HTTP/1.1\r\nHost: app\r\n" + big + "\r\n").status, 431);
+  auto h2big = curl({"--http2-prior-knowledge", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     "-H", "x-big: " + std::string(20000, 'a'), url("/big")});
+  EXPECT_EQ(h2big.out, "431") << h2big.describe();
+  TcpClient slow;
+  ASSERT_TRUE(slow.connect(port()));
+  ASSERT_TRUE(slow.send("GET /slow HTTP/1.1\r\nHost: app\r\n"));  // never finished
+  HttpResponse timed_out;
+  ASSERT_TRUE(slow.readResponse(timed_out, kWait));
+  EXPECT_EQ(timed_out.status, 408);
+
+  auto count = [this](const char* code) {
+    return metric("meridian_requests_total{route=\"\",cluster=\"\",region=\"\",code=\"" +
+                  std::string(code) + "\"}");
+  };
+  EXPECT_EQ(count("308"), 2);
+  EXPECT_EQ(count("400"), 1);
+  EXPECT_EQ(count("405"), 1);
+  EXPECT_EQ(count("431"), 2);
+  EXPECT_EQ(count("408"), 1);
+  ASSERT_TRUE(waitForLines(logPath(), 7));
+  auto lines = readLines(logPath());
+  ASSERT_EQ(lines.size(), 7u);
+  std::map<int, std::vector<nlohmann::json>> by_status;
+  for (const auto& l : lines) {
+    EXPECT_EQ(l["route"], "") << l.dump();
+    EXPECT_EQ(l["cluster"], "") << l.dump();
+    EXPECT_EQ(l["client_ip"], "127.0.0.1") << l.dump();
+    EXPECT_EQ(l["request_id"].get<std::string>().size(), 32u) << l.dump();
+    by_status[l["status"].get<int>()].push_back(l);
+  }
+  ASSERT_EQ(by_status[308].size(), 2u);
+  std::set<std::string> redirected;
+  for (const auto& l : by_status[308])
+    redirected.insert(l["path"].get<std::string>() + " " + l["protocol"].get<std::string>());
+  EXPECT_EQ(redirected, (std::set<std::string>{"/r1 HTTP/1.1", "/r2 HTTP/2"}));
+  ASSERT_EQ(by_status[405].size(), 1u);
+  EXPECT_EQ(by_status[405][0]["method"], "CONNECT");
+  EXPECT_EQ(by_status[400].size(), 1u);
+  EXPECT_EQ(by_status[431].size(), 2u);
+  ASSERT_EQ(by_status[408].size(), 1u);
+  EXPECT_GE(by_status[408][0]["duration_ms"].get<double>(), 900.0);
+  EXPECT_GT(by_status[408][0]["bytes_out"].get<int>(), 0);
 }
 
 // logrotate: the file is renamed, SIGUSR1 makes the proxy write to a new one at the path.

@@ -209,6 +209,45 @@ TEST_F(ProxyTest, WebSocketIsTunnelledBothWays) {
   ASSERT_TRUE(upstream_.waitForWebSocketFrames(2, kWait));
 }
 
+// curl --http2 on a plain URL offers an h2c upgrade (Upgrade: h2c, HTTP2-Settings). It is
+// never passed on: an upstream that took it would turn the connection into an HTTP/2 tunnel
+// past every route and limit (h2c smuggling). The request is served as HTTP/1.1.
+TEST_F(ProxyTest, H2cUpgradeIsNotForwarded) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(200, {}, "plain\n"));
+  auto r = curl({"--http2", "-s", "-w", "%{http_version}", url("/smuggle")});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, "plain\n1.1");
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  auto req = upstream_.request(0);
+  EXPECT_FALSE(req.hasHeader("upgrade"));
+  EXPECT_FALSE(req.hasHeader("http2-settings"));
+  EXPECT_FALSE(req.hasHeader("connection"));
+}
+
+// A 101 must name a protocol the client asked for: one to h2c (never offered), or to a request
+// that asked for no upgrade, is a 502, not a raw tunnel.
+TEST_F(ProxyTest, A101ToAnotherProtocolThanAskedIs502) {
+  // Then a SETTINGS frame, as an h2c server sends.
+  const std::string to_h2c =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
+      std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  upstream_.enqueue(Action::raw(to_h2c));
+  upstream_.enqueue(Action::raw(to_h2c));
+  ASSERT_TRUE(startProxy());
+  HttpResponse ws = roundTrip(
+      "GET /live HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  EXPECT_EQ(ws.status, 502);
+  EXPECT_EQ(ws.header("meridian-error"), "upstream_protocol_error");
+  HttpResponse h2c = roundTrip(
+      "GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n");
+  EXPECT_EQ(h2c.status, 502);
+  EXPECT_EQ(metric("meridian_upstream_protocol_errors_total"), 2);
+  EXPECT_EQ(metric("meridian_upgrades_total"), 0);
+}
+
 TEST_F(ProxyTest, HostMatchIgnoresCaseAndPort) {
   extra_routes_ =
       "  - name: only-api\n    match: { host: api.example.com, path_prefix: /api }\n"

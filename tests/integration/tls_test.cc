@@ -252,6 +252,30 @@ TEST_F(TlsTest, PlainListenerRedirectsToHttps) {
       << curled.out;
 }
 
+// HTTP/2 with prior knowledge on the redirecting listener is redirected too, never proxied in
+// cleartext (the upstream would see x-forwarded-proto: http).
+TEST_F(TlsTest, PlainListenerRedirectsHttp2WithPriorKnowledgeToo) {
+  std::string dir = makeCerts("dev", "127.0.0.1");
+  ASSERT_TRUE(proxy_.start(yaml(entry(dir))));
+  std::string plain = "http://127.0.0.1:" + std::to_string(proxy_.listenerPort("plain"));
+  auto r = curl({"--http2-prior-knowledge", "-s", "-D", "-", "-o", "/dev/null",
+                 plain + "/foo?x=1"});
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_TRUE(r.out.starts_with("HTTP/2 308")) << r.out;
+  EXPECT_NE(r.out.find("location: https://127.0.0.1:8443/foo?x=1\r\n"), std::string::npos)
+      << r.out;
+  // A POST with a body is redirected as well (308 keeps its method). nghttp, since curl 7.88
+  // drops a response that the RST_STREAM(NO_ERROR) ending the unread upload overtakes.
+  std::string body = proxy_.writeFile("body.txt", "field=1");
+  CommandResult post = fakes::runCommand(
+      {"nghttp", "-v", "-t", "20", "-d", body, plain + "/form"}, milliseconds(30000));
+  ASSERT_EQ(post.exitCode, 0) << post.describe();
+  EXPECT_NE(post.out.find(":status: 308"), std::string::npos) << post.out;
+  EXPECT_NE(post.out.find("location: https://127.0.0.1:8443/form"), std::string::npos)
+      << post.out;
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+}
+
 TEST_F(TlsTest, GarbageInsteadOfAClientHelloIsClosedAndCounted) {
   std::string dir = makeCerts("dev", "127.0.0.1");
   ASSERT_TRUE(proxy_.start(yaml(entry(dir), "1.2", 1)));

@@ -238,6 +238,7 @@ TEST(LoadLimitsAndPool, ValuesLand) {
                           "  header_timeout: 2s\n"
                           "  keepalive_timeout: 1m\n"
                           "  drain_timeout: 0ms\n"
+                          "  escaped_slashes: unescape_and_forward\n"
                           "regions: [{name: ams, lat: 1, lon: 2}]\n"
                           "clusters:\n"
                           "  - name: c\n"
@@ -255,6 +256,9 @@ TEST(LoadLimitsAndPool, ValuesLand) {
   EXPECT_EQ(l.header_timeout, milliseconds(2000));
   EXPECT_EQ(l.keepalive_timeout, milliseconds(60000));
   EXPECT_EQ(l.drain_timeout, milliseconds(0));
+  EXPECT_EQ(l.escaped_slashes, config::EscapedSlashes::UnescapeAndForward);
+  EXPECT_EQ(loadString(kMinimal, "t").config.limits.escaped_slashes,
+            config::EscapedSlashes::Reject);
   const Cluster& c = r.config.clusters[0];
   EXPECT_EQ(c.endpoints[0].address.host, "backend.internal");
   EXPECT_EQ(c.pool.max_connections, 8);
@@ -567,7 +571,8 @@ TEST(LoadErrors, LimitsHealthCheckAndPoolValues) {
                      "limits:\n"
                      "  max_header_bytes: 0\n"
                      "  max_body_bytes: 1MB\n"
-                     "  header_timeout: 10\n"),
+                     "  header_timeout: 10\n"
+                     "  escaped_slashes: decode\n"),
             (Lines{"t.yaml:2:47: listeners[0].redirect_to_https: must be from 1 to 65535, got 0",
                    "t.yaml:3:18: regions[0].name: \"a b\" may contain only letters, digits, "
                    "'.', '_' and '-'",
@@ -585,7 +590,9 @@ TEST(LoadErrors, LimitsHealthCheckAndPoolValues) {
                    "t.yaml:11:19: limits.max_body_bytes: invalid size \"1MB\" (write bytes, or "
                    "an integer and KiB, MiB or GiB: 512, 16KiB, 1MiB)",
                    "t.yaml:12:19: limits.header_timeout: invalid duration \"10\" (write an "
-                   "integer and a unit: 250ms, 2s, 1m, 1h)"}));
+                   "integer and a unit: 250ms, 2s, 1m, 1h)",
+                   "t.yaml:13:20: limits.escaped_slashes: expected reject, keep, "
+                   "unescape_and_redirect or unescape_and_forward, got \"decode\""}));
 }
 
 TEST(LoadErrors, KeysMustBeStringsAndMergesMaps) {

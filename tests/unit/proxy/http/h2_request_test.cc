@@ -206,15 +206,53 @@ TEST(H2RequestBuilder, HostFieldWithoutAuthority) {
   Built b = build({{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"host", "h.example"}});
   ASSERT_EQ(b.result, Result::Ok) << b.why;
   EXPECT_EQ(b.head.host, "h.example");
-  // With both, :authority wins and the Host field is not passed on twice.
-  Fields both = kGet;
-  both.emplace_back("host", "other.example");
+  // With both naming one origin (case and a default port aside), :authority is sent, once.
+  Fields both = kGet;  // :scheme https, :authority app.example.com
+  both.emplace_back("host", "App.Example.COM:443");
   Built c = build(both);
-  ASSERT_EQ(c.result, Result::Ok);
+  ASSERT_EQ(c.result, Result::Ok) << c.why;
   EXPECT_EQ(c.head.host, "app.example.com");
   int hosts = 0;
   for (const auto& f : c.head.headers) hosts += f.name == "host";
   EXPECT_EQ(hosts, 1);
+}
+
+// RFC 9113 8.3.1: a Host naming another origin than :authority is malformed, not overruled,
+// since whatever reads the Host behind us would see another request than the one we routed.
+TEST(H2RequestBuilder, HostThatDisagreesWithAuthorityIsMalformed) {
+  struct Case {
+    const char* scheme;
+    const char* authority;  // nullptr: none
+    std::vector<const char*> hosts;
+    Result want;
+  };
+  const std::vector<Case> cases = {
+      {"https", "app.example.com", {"other.example"}, Result::Malformed},
+      {"https", "app.example.com", {"app.example.com:8443"}, Result::Malformed},
+      {"http", "app.example.com", {"app.example.com:443"}, Result::Malformed},
+      {"https", "app.example.com:8443", {"app.example.com"}, Result::Malformed},
+      {"https", "[::1]:443", {"[::2]"}, Result::Malformed},
+      {"https", "app.example.com", {"app.example.com", "evil.example"}, Result::Malformed},
+      // The same origin, written differently.
+      {"https", "app.example.com", {"APP.example.com"}, Result::Ok},
+      {"https", "app.example.com", {"app.example.com:443"}, Result::Ok},
+      {"http", "app.example.com:80", {"app.example.com"}, Result::Ok},
+      {"https", "app.example.com:", {"app.example.com"}, Result::Ok},
+      {"https", "[::1]:443", {"[::1]"}, Result::Ok},
+      {"https", "app.example.com:8443", {"app.example.com:8443"}, Result::Ok},
+      // No :authority: the first Host is the authority, and a second must agree with it.
+      {"https", nullptr, {"h.example", "h.example:443"}, Result::Ok},
+      {"https", nullptr, {"h.example", "x.example"}, Result::Malformed},
+  };
+  for (const Case& c : cases) {
+    Fields f = {{":method", "GET"}, {":scheme", c.scheme}, {":path", "/"}};
+    if (c.authority != nullptr) f.emplace_back(":authority", c.authority);
+    for (const char* h : c.hosts) f.emplace_back("host", h);
+    Built b = build(f);
+    EXPECT_EQ(b.result, c.want) << c.scheme << " " << (c.authority ? c.authority : "-") << " "
+                                << c.hosts.front() << ": " << b.why;
+    if (c.want == Result::Malformed) EXPECT_EQ(b.why, "host differs from :authority");
+  }
 }
 
 TEST(H2RequestBuilder, CookiesAreJoined) {

@@ -108,6 +108,14 @@ const GoodRequest kGoodRequests[] = {
      "/", 1, "a", kNone, 0, true, false, false, 2},
     {"UpgradeFieldWithoutToken", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n", "GET", "/", 1,
      "a", kNone, 0, true, false, false, 2},
+    // An h2c upgrade is never passed on: the request goes as a plain one (RFC 9113 3.1).
+    {"UpgradeToH2cIsNoUpgrade",
+     "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: H2C\r\n"
+     "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+     "GET", "/", 1, "a", kNone, 0, true, false, false, 4},
+    {"UpgradeToH2cOrAnotherIsAnUpgrade",
+     "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c, websocket\r\n\r\n",
+     "GET", "/", 1, "a", kNone, 0, true, false, true, 3},
     {"UpgradeIgnoredInHttp10",
      "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", "GET", "/", 0, "",
      kNone, 0, false, false, false, 2},

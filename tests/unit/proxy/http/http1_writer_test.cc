@@ -58,6 +58,28 @@ TEST(Http1Writer, UpgradeKeepsUpgradeHeaders) {
   EXPECT_NE(s.find("upgrade: websocket\r\nconnection: upgrade\r\n"), std::string::npos) << s;
 }
 
+TEST(Http1Writer, H2cUpgradesAndHttp2SettingsAreNeverSentUpstream) {
+  // Connection does not name HTTP2-Settings here: it goes all the same.
+  std::string raw =
+      "GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+  RequestHead h = parseRequest(raw);
+  core::Buffer out;
+  writeUpstreamRequestHead(h, ForwardInfo{"1.2.3.4", "http", "r", false, 1, {}, {}, {}, false},
+                           out);
+  std::string s = drainAll(out);
+  EXPECT_EQ(s.find("pgrade"), std::string::npos) << s;
+  EXPECT_EQ(s.find("ettings"), std::string::npos) << s;
+  // Offered beside another protocol, h2c is left out of what the upstream may pick.
+  std::string both =
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c, websocket\r\n\r\n";
+  RequestHead hb = parseRequest(both);
+  writeUpstreamRequestHead(hb, ForwardInfo{"1.2.3.4", "http", "r", false, 1, {}, {}, {}, false},
+                           out);
+  s = drainAll(out);
+  EXPECT_NE(s.find("upgrade: websocket\r\nconnection: upgrade\r\n"), std::string::npos) << s;
+}
+
 TEST(Http1Writer, ClientResponseReframesAndDropsHopByHop) {
   std::string raw =
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\nX-Hop: 1\r\n"

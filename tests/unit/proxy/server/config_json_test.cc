@@ -80,6 +80,7 @@ TEST(ConfigJson, DurationsAreTextAndSizesAreBytes) {
   EXPECT_EQ(c["routes"][0]["replay"]["body_buffer"], 1 << 20);
   EXPECT_EQ(c["limits"]["max_header_bytes"], 64 * 1024);
   EXPECT_EQ(c["limits"]["drain_timeout"], "30s");
+  EXPECT_EQ(c["limits"]["escaped_slashes"], "reject");
 }
 
 TEST(ConfigJson, KeyPathsAreRedactedAndCertificatePathsShown) {

@@ -1,0 +1,106 @@
+// The request target before routing: normalised once for HTTP/1 and HTTP/2 alike, so routes
+// match the path the app will resolve, and redirect_to_https, which answers every request on
+// its listener whatever the protocol.
+#include <string>
+
+#include "proxy/exchange/exchange.h"
+#include "proxy/http/path_normalize.h"
+
+namespace meridian::proxy {
+
+using core::Error;
+using core::ErrorKind;
+using core::Side;
+
+namespace {
+
+http::EscapedSlashes escapedSlashes(config::EscapedSlashes e) {
+  switch (e) {
+    case config::EscapedSlashes::Keep:
+      return http::EscapedSlashes::Keep;
+    case config::EscapedSlashes::UnescapeAndRedirect:
+      return http::EscapedSlashes::UnescapeAndRedirect;
+    case config::EscapedSlashes::UnescapeAndForward:
+      return http::EscapedSlashes::UnescapeAndForward;
+    case config::EscapedSlashes::Reject:
+      break;
+  }
+  return http::EscapedSlashes::Reject;
+}
+
+const char* verdictText(http::TargetVerdict v) {
+  switch (v) {
+    case http::TargetVerdict::Fragment:
+      return "fragment in request target";
+    case http::TargetVerdict::BadEncoding:
+      return "bad percent-encoding in path";
+    case http::TargetVerdict::EscapedSlash:
+      return "escaped slash or backslash in path";
+    default:
+      return "request target is not a path";
+  }
+}
+
+// The Host without its port ("[::1]:8080" -> "[::1]").
+std::string_view hostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    size_t end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  return host.substr(0, host.find(':'));
+}
+
+}  // namespace
+
+// Routes see, and the upstream gets, the normal form of the path; the query goes as sent.
+bool Exchange::normalizeTarget() {
+  std::string_view sent = http1::originForm(head_.target);
+  http::TargetVerdict v =
+      http::normalizeTarget(sent, escapedSlashes(snap_->config->limits.escaped_slashes), target_);
+  switch (v) {
+    case http::TargetVerdict::Unchanged:
+      return true;
+    case http::TargetVerdict::Normalized:
+      head_.target = target_;
+      return true;
+    case http::TargetVerdict::Redirect:
+      // The client asks again for the path it meant, so every hop between sees the same one.
+      host_.stats().add(Counter::EscapedSlashRedirects);
+      answerStored(StoredResponse{307, {{"location", target_}}, {}});
+      return false;
+    case http::TargetVerdict::EscapedSlash:
+      host_.stats().add(Counter::EscapedSlash);
+      break;
+    default:
+      host_.stats().add(Counter::BadPath);
+      break;
+  }
+  failBeforeResponse(Error{ErrorKind::BadPath, Side::Downstream, false, verdictText(v)});
+  return false;
+}
+
+// A plain listener with redirect_to_https answers every request 308 to https on that port,
+// HTTP/2 with prior knowledge too; 308 keeps the method and body (unlike 301 and 302). A body
+// is not read: the connection closes after the answer instead.
+bool Exchange::redirectToHttps() {
+  if (down_.listener().tls) return false;
+  uint16_t port = 0;
+  for (const auto& l : snap_->config->listeners)
+    if (l.name == down_.listener().name) port = l.redirect_to_https.value_or(0);
+  if (port == 0) return false;
+  std::string_view host = hostWithoutPort(head_.host);
+  if (host.empty()) {
+    failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Downstream, false, "no host"});
+    return true;
+  }
+  std::string_view target = http1::originForm(head_.target);
+  if (target == "*") target = "/";  // OPTIONS *: the server as a whole
+  std::string location = "https://";
+  location.append(host).append(":").append(std::to_string(port));
+  if (target.starts_with('?')) location += '/';
+  location.append(target);
+  answerStored(StoredResponse{308, {{"location", std::move(location)}}, {}});
+  return true;
+}
+
+}  // namespace meridian::proxy
