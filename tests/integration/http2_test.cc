@@ -276,7 +276,7 @@ TEST_F(Http2Test, DrainSendsGoawayAndFinishesTheStreamInFlight) {
   ASSERT_TRUE(c.send(
       hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1, hf::requestBlock("/slow"))));
   ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
-  auto d = curl({"-X", "POST", proxy_.adminUrl("/drain")});
+  auto d = curl({"-X", "POST", "-H", "Meridian-Admin: 1", proxy_.adminUrl("/drain")});
   ASSERT_EQ(d.exitCode, 0) << d.describe();
   std::vector<hf::Frame> seen;
   bool goaway = false;
