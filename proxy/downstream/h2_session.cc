@@ -244,7 +244,7 @@ int H2Session::onFrameRecv(int32_t stream_id, uint8_t type, uint8_t flags, uint3
       }
       return 0;
     case NGHTTP2_RST_STREAM:
-      countReset();
+      countReset(find(stream_id));
       return 0;
     default:
       return 0;
@@ -264,7 +264,7 @@ int H2Session::onInvalidFrame(int32_t stream_id, uint8_t type, int lib_error) {
     worker_.stats().add(Counter::BadRequest);
   logDebug("client %s: h2 stream %d refused: %s", client_ip_.c_str(), stream_id,
            nghttp2_strerror(lib_error));
-  countReset();
+  countReset(find(stream_id));
   return 0;
 }
 
@@ -284,7 +284,6 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     } else {
       worker_.stats().add(Counter::BadRequest);
       resetStream(s, NGHTTP2_PROTOCOL_ERROR);
-      countReset();
     }
     return;
   }
@@ -347,6 +346,8 @@ int H2Session::onStreamClose(int32_t stream_id, uint32_t error_code) {
   H2Stream* s = find(stream_id);
   if (s == nullptr) return 0;
   s->closed_ = true;
+  // Reset by anyone (the client, nghttp2's own checks, us): one more toward the limit.
+  if (error_code != NGHTTP2_NO_ERROR) countReset(s);
   // Closed before its exchange finished: the client reset it (or the connection is going),
   // and the exchange cancels its upstream request. After our last frame went out the close
   // is the natural end: the exchange, still on its way to exchangeDone(), is left alone.
@@ -367,7 +368,11 @@ void H2Session::releaseStream(int32_t stream_id) {
 
 // CVE-2023-44487: a client that opens and resets streams costs us a request each time while
 // never counting against the concurrent-stream limit. Past the limit the connection goes.
-void H2Session::countReset() {
+void H2Session::countReset(H2Stream* s) {
+  if (s != nullptr) {
+    if (s->reset_counted_) return;
+    s->reset_counted_ = true;
+  }
   int64_t now = core::monotonicMillis();
   if (now - reset_window_start_ >= 1000) {
     reset_window_start_ = now;
@@ -383,6 +388,7 @@ void H2Session::countReset() {
 void H2Session::resetStream(H2Stream& s, uint32_t code) {
   if (s.reset_) return;
   s.reset_ = true;
+  if (code != NGHTTP2_NO_ERROR) countReset(&s);
   if (!s.closed_) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id_, code);
   if (s.exchange_) s.exchange_->onDownstreamGone();  // answers with exchangeAborted()
   sendPending();

@@ -10,8 +10,8 @@
 // slow client slows the upstream instead of growing our buffers.
 //
 // Protections, each from `limits:`: concurrent streams, rapid reset (CVE-2023-44487: a burst
-// of streams the client resets), CONTINUATION floods, the header list size, the HPACK table,
-// an idle connection, and a client that never acknowledges our SETTINGS.
+// of streams reset, by the client, by nghttp2 or by us), CONTINUATION floods, the header list
+// size, the HPACK table, an idle connection, and a client that never acknowledges our SETTINGS.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -105,6 +105,8 @@ class H2Stream final : public ClientSide, public core::Disposable {
   bool rejected_ = false;      // reset or answered locally before an exchange
   bool flushing_ = false;      // inside flush(): a failure is reported by its result
   bool reset_ = false;         // we sent RST_STREAM
+  // Counted toward limits.http2_max_resets_per_second: once, whoever reset the stream.
+  bool reset_counted_ = false;
 };
 
 class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred {
@@ -161,7 +163,8 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void inputEnded(H2Stream& s);
   void resetStream(H2Stream& s, uint32_t code);
   void releaseStream(int32_t stream_id);
-  void countReset();
+  // One more stream reset, of `s` (once per stream) or of one we hold nothing for.
+  void countReset(H2Stream* s);
   // Sends what nghttp2 has queued at the end of this loop turn (sendNow), so the frames of
   // every stream answered in the turn leave in one write. Safe to call from anywhere.
   void sendPending();

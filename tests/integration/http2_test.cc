@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -221,6 +222,89 @@ TEST_F(Http2Test, RapidResetGetsGoawayAndTheNextClientIsServed) {
   auto r = h2curl({url("/next")});
   EXPECT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_EQ(r.out, "next\n");
+}
+
+// Sends `streams` requests in batches of `batch`, each stream made by `make(id)`; after each
+// batch reads until every stream of it was reset or a GOAWAY came. Returns the GOAWAY's error
+// code (-1 when none came) and, in `answered`, the streams reset before it.
+int sendUntilGoaway(TcpClient& c, int streams, int batch,
+                    const std::function<std::string(uint32_t)>& make, int& answered) {
+  answered = 0;
+  uint32_t id = 1;
+  for (int sent = 0; sent < streams; sent += batch) {
+    std::string bytes;
+    std::set<uint32_t> open;
+    for (int i = 0; i < batch; ++i, id += 2) {
+      bytes += make(id);
+      open.insert(id);
+    }
+    if (!c.send(bytes)) return -1;
+    std::vector<hf::Frame> seen;
+    int goaway = -1;
+    bool done = hf::readUntilFrame(
+        c, seen,
+        [&](const hf::Frame& f) {
+          if (f.type == hf::kRstStream && open.erase(f.stream) == 1) ++answered;
+          if (f.type == hf::kGoaway && f.payload.size() == 8)
+            goaway = static_cast<uint8_t>(f.payload[7]);
+          return goaway >= 0 || open.empty();
+        },
+        kWait);
+    if (goaway >= 0) return goaway;
+    if (!done) return -1;
+  }
+  return -1;
+}
+
+// Streams that lie about their content-length are reset by nghttp2 itself; those resets
+// count toward the limit like any other.
+TEST_F(Http2Test, ContentLengthMismatchResetsGetGoaway) {
+  const int kLimit = 50;
+  ASSERT_TRUE(startProxy("{ http2_max_resets_per_second: " + std::to_string(kLimit) + " }"));
+  long long connects = metric("meridian_upstream_connects_total");
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  int answered = 0;
+  int code = sendUntilGoaway(
+      c, 3000, 40,
+      [](uint32_t id) {
+        return hf::frame(hf::kHeaders, hf::kEndHeaders, id,
+                         hf::requestBlock("/cl", "POST", {{"content-length", "1"}})) +
+               hf::frame(hf::kData, hf::kEndStream, id, "ab");
+      },
+      answered);
+  ASSERT_EQ(code, hf::kEnhanceYourCalm) << "no GOAWAY after " << answered << " resets";
+  EXPECT_LE(answered, 3 * kLimit);  // the window is a second: allow it to turn over
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}"), 1);
+  // Each of them opened an upstream connection; the limit bounds how many.
+  EXPECT_LE(metric("meridian_upstream_connects_total") - connects, 3 * kLimit);
+}
+
+// Requests that connect upstream and then have their body cut short: the reset limit bounds
+// those connects.
+TEST_F(Http2Test, BodiesCutShortAfterTheirStartAreBoundedByTheResetLimit) {
+  const int kLimit = 30;
+  ASSERT_TRUE(startProxy("{ http2_max_resets_per_second: " + std::to_string(kLimit) + " }"));
+  upstream_.setHandler([](const fakes::ReceivedRequest&) { return Action::hang(); });
+  long long connects = metric("meridian_upstream_connects_total");
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  const std::string chunk(16384, 'x');
+  int answered = 0;
+  int code = sendUntilGoaway(
+      c, 600, 20,
+      [&chunk](uint32_t id) {
+        return hf::frame(hf::kHeaders, hf::kEndHeaders, id,
+                         hf::requestBlock("/short", "POST", {{"content-length", "40000"}})) +
+               hf::frame(hf::kData, 0, id, chunk) + hf::frame(hf::kData, hf::kEndStream, id, "y");
+      },
+      answered);
+  ASSERT_EQ(code, hf::kEnhanceYourCalm) << "no GOAWAY after " << answered << " resets";
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  long long opened = metric("meridian_upstream_connects_total") - connects;
+  EXPECT_GE(opened, 1);  // they did start: this is the path the limit has to bound
+  EXPECT_LE(opened, 3 * kLimit);
 }
 
 TEST_F(Http2Test, OversizedHeaderBlockIsRefusedAndTheNextClientServed) {
