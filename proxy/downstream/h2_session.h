@@ -12,6 +12,11 @@
 // Protections, each from `limits:`: concurrent streams, rapid reset (CVE-2023-44487: a burst
 // of streams reset, by the client, by nghttp2 or by us), CONTINUATION floods, the header list
 // size, the HPACK table, an idle connection, and a client that never acknowledges our SETTINGS.
+//
+// A request that declares a body (content-length > 0) is not sent upstream, so opens no
+// upstream connection, until its body has arrived whole or its first kBodyBeforeStart bytes
+// have: nghttp2 checks DATA against content-length before we see it, so a stream that lies
+// about its length is reset without costing an upstream connect.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,7 +89,15 @@ class H2Stream final : public ClientSide, public core::Disposable {
 
   H2Session& session_;
   int32_t id_;
+  // A request waiting for its body before it starts (see the top of this file).
+  struct PendingStart {
+    std::string bytes;
+    http1::RequestHead head;  // views into `bytes`
+    int64_t deadline = 0;     // monotonic ms: 408 if the body has not come by then
+  };
+
   std::unique_ptr<h2::RequestBuilder> builder_;  // while the header block arrives
+  std::unique_ptr<PendingStart> pending_;
   std::unique_ptr<Exchange> exchange_;
   core::Buffer input_;
   core::Buffer output_;
@@ -160,6 +173,9 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void resumeData(int32_t id);
   void headersDone(H2Stream& s, bool end_stream);
   void startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head);
+  void startPending(H2Stream& s);
+  void dropPending(H2Stream& s);
+  void expirePending();
   void inputEnded(H2Stream& s);
   void resetStream(H2Stream& s, uint32_t code);
   void releaseStream(int32_t stream_id);
@@ -193,8 +209,10 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   uint32_t max_resets_;
   core::Millis settings_timeout_;
   core::Millis idle_timeout_;
+  core::Millis body_wait_timeout_;  // limits.header_timeout: for a PendingStart's body
   int64_t reset_window_start_ = 0;  // monotonic ms
   uint32_t resets_in_window_ = 0;
+  size_t pending_starts_ = 0;      // streams with a PendingStart
   int64_t settings_deadline_ = 0;  // monotonic ms
   // Inside nghttp2 (mem_recv or send), sending waits until the call returns.
   bool receiving_ = false;
@@ -214,6 +232,8 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   // socket drains. Response buffers per stream use the Exchange's watermarks.
   static constexpr size_t kOutputHighWatermark = 128 * 1024;
   static constexpr int32_t kStreamWindow = 256 * 1024;
+  // A declared body this large starts its request before the rest of it arrives.
+  static constexpr uint64_t kBodyBeforeStart = 16 * 1024;
 };
 
 }  // namespace meridian::proxy
