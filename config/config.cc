@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace meridian::config {
@@ -10,6 +12,14 @@ std::string HostPort::text() const {
     return "[" + host + "]:" + std::to_string(port);
   }
   return host + ":" + std::to_string(port);
+}
+
+bool isLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 bool Cidr::contains(const uint8_t addr16[16]) const {

@@ -60,7 +60,14 @@ struct Listener {
 
 struct Admin {
   HostPort address{"127.0.0.1", 9901};
+  // A file holding the bearer token that POSTs and /config need; empty: no token. Required
+  // when `address` is not loopback. Read at start and on every reload (proxy/server/admin).
+  std::string token_file;
+  Mark token_file_mark;
 };
+
+// True for the names and addresses that stay on this machine: localhost, 127.0.0.0/8, ::1.
+bool isLoopbackHost(const std::string& host);
 
 struct GeoOverride {
   Cidr cidr;

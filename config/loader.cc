@@ -245,8 +245,18 @@ Tls ConfigReader::readTls(const MapReader& listener) {
 void ConfigReader::readAdmin(const MapReader& top, Admin& out) {
   const auto* e = top.find("admin");
   if (!e) return;
-  MapReader m(d_, e->value, top.valueMark("admin"), "admin", {"address"});
+  MapReader m(d_, e->value, top.valueMark("admin"), "admin", {"address", "token_file"});
   m.readHostPort("address", out.address);
+  if (m.read("token_file", out.token_file)) {
+    out.token_file_mark = m.valueMark("token_file");
+    if (out.token_file.empty()) d_.add(out.token_file_mark, "admin.token_file: must not be empty");
+  }
+  // Anyone who can reach a non-loopback admin address could drain or reload this process.
+  if (m.has("address") && out.token_file.empty() && !isLoopbackHost(out.address.host)) {
+    d_.add(m.valueMark("address"), "admin.address: " + out.address.text() +
+                                       " is not a loopback address: set admin.token_file (a "
+                                       "bearer token for POSTs and /config)");
+  }
 }
 
 void ConfigReader::readGeo(const MapReader& top, Geo& out) {

@@ -13,6 +13,7 @@
 #include "proxy/cli/certs_command.h"
 #include "proxy/cli/demo.h"
 #include "proxy/policy/snapshot.h"
+#include "proxy/server/admin_access.h"
 #include "proxy/server/server.h"
 #include "routing/explain.h"
 
@@ -89,6 +90,12 @@ int cmdValidate(const std::vector<std::string>& args) {
   auto tls = meridian::proxy::buildTlsContexts(r.config);
   if (!tls.ok()) {
     printf("%s\n", tls.error().detail.c_str());
+    return 1;
+  }
+  // The admin token file as `run` and every reload read it.
+  auto token = meridian::proxy::loadAdminToken(r.config);
+  if (!token.ok()) {
+    printf("%s\n", token.error().detail.c_str());
     return 1;
   }
   printf("ok\n");

@@ -110,6 +110,7 @@ H2Session::H2Session(DownstreamHost& worker, core::Stream& stream, const ListenS
   max_resets_ = static_cast<uint32_t>(limits.http2_max_resets_per_second);
   settings_timeout_ = limits.http2_settings_timeout;
   idle_timeout_ = limits.keepalive_timeout;
+  body_wait_timeout_ = limits.header_timeout;
 
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -246,7 +247,7 @@ int H2Session::onFrameRecv(int32_t stream_id, uint8_t type, uint8_t flags, uint3
       }
       return 0;
     case NGHTTP2_RST_STREAM:
-      countReset();
+      countReset(find(stream_id));
       return 0;
     default:
       return 0;
@@ -266,7 +267,7 @@ int H2Session::onInvalidFrame(int32_t stream_id, uint8_t type, int lib_error) {
     worker_.stats().add(Counter::BadRequest);
   logDebug("client %s: h2 stream %d refused: %s", client_ip_.c_str(), stream_id,
            nghttp2_strerror(lib_error));
-  countReset();
+  countReset(find(stream_id));
   return 0;
 }
 
@@ -285,7 +286,6 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
     } else {
       worker_.stats().add(Counter::BadRequest);
       resetStream(s, NGHTTP2_PROTOCOL_ERROR);
-      countReset();
     }
     return;
   }
@@ -302,6 +302,25 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
   }
   s.tunnel_ = head.upgrade;
   if (s.tunnel_) s.input_ended_ = false;
+  // A client waiting for 100-continue sends no body until the request is upstream, and one
+  // over max_body_bytes is answered 413 by the exchange at once.
+  uint64_t max_body = worker_.snapshot()->config->limits.max_body_bytes;
+  bool waits = s.has_content_length_ && s.content_length_ > 0 &&
+               (max_body == 0 || s.content_length_ <= max_body) &&
+               http1::findHeader(head.headers, "expect").empty();
+  if (waits) {
+    s.pending_ = std::make_unique<H2Stream::PendingStart>();
+    s.pending_->bytes = std::move(bytes);  // a whole head: never short enough to move inline
+    s.pending_->head = head;
+    s.pending_->deadline = core::monotonicMillis() + body_wait_timeout_.count();
+    ++pending_starts_;
+    scheduleDeadline();
+    return;
+  }
+  startExchange(s, std::move(bytes), head);
+}
+
+void H2Session::startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head) {
   s.exchange_ = std::make_unique<Exchange>(s, worker_, std::move(bytes), head);
   s.exchange_->start();
 }
@@ -310,7 +329,7 @@ void H2Session::headersDone(H2Stream& s, bool end_stream) {
 void H2Session::answerEarly(H2Stream& s, int status, const char* code,
                             const http1::RequestHead* head, uint64_t bytes_in) {
   worker_.stats().countStatus(status);
-  s.writeErrorResponse(status, code, false, false);
+  (void)s.writeErrorResponse(status, code, false, false);  // no exchange to tell
   EarlyAnswer a;
   a.client_ip = client_ip_;
   a.protocol = "HTTP/2";
@@ -319,6 +338,37 @@ void H2Session::answerEarly(H2Stream& s, int status, const char* code,
   a.bytes_in = bytes_in;
   a.bytes_out = s.output_.size();  // the body; HPACK-coded heads are not counted, as elsewhere
   recordEarlyAnswer(worker_, a);
+}
+
+// The body a PendingStart waited for is here (whole, or enough of it): the request starts,
+// with those bytes already in the stream's input.
+void H2Session::startPending(H2Stream& s) {
+  std::unique_ptr<H2Stream::PendingStart> p = std::move(s.pending_);
+  --pending_starts_;
+  scheduleDeadline();
+  startExchange(s, std::move(p->bytes), p->head);
+}
+
+void H2Session::dropPending(H2Stream& s) {
+  if (!s.pending_) return;
+  s.pending_.reset();
+  --pending_starts_;
+  s.input_.clear();
+}
+
+// Streams whose body did not come within limits.header_timeout: 408, as for a slow head.
+void H2Session::expirePending() {
+  int64_t now = core::monotonicMillis();
+  std::vector<H2Stream*> late;
+  for (const auto& [id, s] : streams_) {
+    if (s->pending_ && s->pending_->deadline <= now) late.push_back(s.get());
+  }
+  for (H2Stream* s : late) {
+    dropPending(*s);
+    s->rejected_ = true;
+    worker_.stats().countStatus(408);
+    (void)s->writeErrorResponse(408, "client_timeout", false, false);
+  }
 }
 
 int H2Session::onDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
@@ -330,6 +380,13 @@ int H2Session::onDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   if (s->has_content_length_ && s->received_ > s->content_length_) {
     worker_.stats().add(Counter::BadRequest);
     resetStream(*s, NGHTTP2_PROTOCOL_ERROR);
+    return 0;
+  }
+  if (s->pending_) {
+    s->input_.append(data, len);
+    s->unconsumed_ += len;
+    if (s->received_ >= kBodyBeforeStart) startPending(*s);
+    if (s->exchange_) s->grantWindow();
     return 0;
   }
   if (!s->exchange_) {
@@ -350,6 +407,10 @@ void H2Session::inputEnded(H2Stream& s) {
     resetStream(s, NGHTTP2_PROTOCOL_ERROR);
     return;
   }
+  if (s.pending_) {
+    startPending(s);  // the whole body is in input_; the exchange reads it from there
+    return;
+  }
   if (!s.exchange_) return;
   if (s.tunnel_)
     s.exchange_->onDownstreamEof();
@@ -362,6 +423,9 @@ int H2Session::onStreamClose(int32_t stream_id, uint32_t error_code) {
   H2Stream* s = find(stream_id);
   if (s == nullptr) return 0;
   s->closed_ = true;
+  // Reset by anyone (the client, nghttp2's own checks, us): one more toward the limit.
+  if (error_code != NGHTTP2_NO_ERROR) countReset(s);
+  dropPending(*s);
   // Closed before its exchange finished: the client reset it (or the connection is going),
   // and the exchange cancels its upstream request. After our last frame went out the close
   // is the natural end: the exchange, still on its way to exchangeDone(), is left alone.
@@ -382,7 +446,11 @@ void H2Session::releaseStream(int32_t stream_id) {
 
 // CVE-2023-44487: a client that opens and resets streams costs us a request each time while
 // never counting against the concurrent-stream limit. Past the limit the connection goes.
-void H2Session::countReset() {
+void H2Session::countReset(H2Stream* s) {
+  if (s != nullptr) {
+    if (s->reset_counted_) return;
+    s->reset_counted_ = true;
+  }
   int64_t now = core::monotonicMillis();
   if (now - reset_window_start_ >= 1000) {
     reset_window_start_ = now;
@@ -398,6 +466,8 @@ void H2Session::countReset() {
 void H2Session::resetStream(H2Stream& s, uint32_t code) {
   if (s.reset_) return;
   s.reset_ = true;
+  if (code != NGHTTP2_NO_ERROR) countReset(&s);
+  dropPending(s);
   if (!s.closed_) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id_, code);
   if (s.exchange_) s.exchange_->onDownstreamGone();  // answers with exchangeAborted()
   sendPending();
@@ -590,6 +660,13 @@ void H2Session::scheduleDeadline() {
     worker_.deadlines().schedule(*this, core::Millis(std::max<int64_t>(left, 1)));
   } else if (streams_.empty()) {
     worker_.deadlines().schedule(*this, idle_timeout_);
+  } else if (pending_starts_ > 0) {
+    int64_t first = INT64_MAX;
+    for (const auto& [id, s] : streams_) {
+      if (s->pending_) first = std::min(first, s->pending_->deadline);
+    }
+    int64_t left = first - core::monotonicMillis();
+    worker_.deadlines().schedule(*this, core::Millis(std::max<int64_t>(left, 1)));
   } else {
     worker_.deadlines().cancel(*this);
   }
@@ -607,6 +684,9 @@ void H2Session::onDeadline() {
   } else if (streams_.empty()) {
     worker_.stats().add(Counter::KeepaliveTimeout);
     closeWith(NGHTTP2_NO_ERROR);
+  } else if (pending_starts_ > 0) {
+    expirePending();
+    scheduleDeadline();
   }
 }
 

@@ -10,8 +10,13 @@
 // slow client slows the upstream instead of growing our buffers.
 //
 // Protections, each from `limits:`: concurrent streams, rapid reset (CVE-2023-44487: a burst
-// of streams the client resets), CONTINUATION floods, the header list size, the HPACK table,
-// an idle connection, and a client that never acknowledges our SETTINGS.
+// of streams reset, by the client, by nghttp2 or by us), CONTINUATION floods, the header list
+// size, the HPACK table, an idle connection, and a client that never acknowledges our SETTINGS.
+//
+// A request that declares a body (content-length > 0) is not sent upstream, so opens no
+// upstream connection, until its body has arrived whole or its first kBodyBeforeStart bytes
+// have: nghttp2 checks DATA against content-length before we see it, so a stream that lies
+// about its length is reset without costing an upstream connect.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -89,7 +94,15 @@ class H2Stream final : public ClientSide, public core::Disposable {
 
   H2Session& session_;
   int32_t id_;
+  // A request waiting for its body before it starts (see the top of this file).
+  struct PendingStart {
+    std::string bytes;
+    http1::RequestHead head;  // views into `bytes`
+    int64_t deadline = 0;     // monotonic ms: 408 if the body has not come by then
+  };
+
   std::unique_ptr<h2::RequestBuilder> builder_;  // while the header block arrives
+  std::unique_ptr<PendingStart> pending_;
   std::unique_ptr<Exchange> exchange_;
   core::Buffer input_;
   core::Buffer output_;
@@ -109,6 +122,8 @@ class H2Stream final : public ClientSide, public core::Disposable {
   bool closed_ = false;        // nghttp2 closed the stream
   bool rejected_ = false;      // reset or answered locally before an exchange
   bool reset_ = false;         // we sent RST_STREAM
+  // Counted toward limits.http2_max_resets_per_second: once, whoever reset the stream.
+  bool reset_counted_ = false;
 };
 
 class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred {
@@ -164,10 +179,14 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void startExchange(H2Stream& s, std::string bytes, const http1::RequestHead& head);
   void answerEarly(H2Stream& s, int status, const char* code, const http1::RequestHead* head,
                    uint64_t bytes_in);
+  void startPending(H2Stream& s);
+  void dropPending(H2Stream& s);
+  void expirePending();
   void inputEnded(H2Stream& s);
   void resetStream(H2Stream& s, uint32_t code);
   void releaseStream(int32_t stream_id);
-  void countReset();
+  // One more stream reset, of `s` (once per stream) or of one we hold nothing for.
+  void countReset(H2Stream* s);
   // Sends what nghttp2 has queued at the end of this loop turn (sendNow), so the frames of
   // every stream answered in the turn leave in one write. Safe to call from anywhere: it never
   // sends, fails or finishes the session before it returns, so a stream's exchange that calls
@@ -198,8 +217,10 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   uint32_t max_resets_;
   core::Millis settings_timeout_;
   core::Millis idle_timeout_;
+  core::Millis body_wait_timeout_;  // limits.header_timeout: for a PendingStart's body
   int64_t reset_window_start_ = 0;  // monotonic ms
   uint32_t resets_in_window_ = 0;
+  size_t pending_starts_ = 0;      // streams with a PendingStart
   int64_t settings_deadline_ = 0;  // monotonic ms
   // Inside nghttp2 (mem_recv or send), sending waits until the call returns.
   bool receiving_ = false;
@@ -219,6 +240,8 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   // socket drains. Response buffers per stream use the Exchange's watermarks.
   static constexpr size_t kOutputHighWatermark = 128 * 1024;
   static constexpr int32_t kStreamWindow = 256 * 1024;
+  // A declared body this large starts its request before the rest of it arrives.
+  static constexpr uint64_t kBodyBeforeStart = 16 * 1024;
 };
 
 }  // namespace meridian::proxy

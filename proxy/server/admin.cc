@@ -1,18 +1,60 @@
 #include "proxy/server/admin.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/stream.h"
 #include "proxy/http/http1_parser.h"
 #include "proxy/http/http1_writer.h"
+#include "proxy/observe/prometheus_text.h"
 #include "proxy/server/server.h"
 
 namespace meridian::proxy {
 
+namespace {
+
+// "127.0.0.1:53012" for a connected socket, for the log.
+std::string peerText(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+  return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+}
+
+// The statuses only the admin API sends, which the proxy's table leaves out.
+const char* adminReason(int status) {
+  switch (status) {
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 421:
+      return "Misdirected Request";
+    default:
+      return http1::reasonPhrase(status);
+  }
+}
+
+}  // namespace
+
 class AdminConn final : public core::StreamHandler, public core::Disposable {
  public:
   AdminConn(AdminServer& admin, core::EventLoop& loop, int fd)
-      : admin_(admin), stream_(loop, fd, this), timer_(loop, [this] { close(); }) {
+      : admin_(admin),
+        stream_(loop, fd, this),
+        timer_(loop, [this] { close(); }),
+        peer_(peerText(fd)) {
     timer_.arm(core::Millis(10000));  // a stuck admin client is dropped
   }
 
@@ -31,18 +73,15 @@ class AdminConn final : public core::StreamHandler, public core::Disposable {
     if (r.status == http1::ParseStatus::Error) {
       http1::writeErrorResponse(400, "bad_request", true, false, s.output());
     } else {
-      std::string_view target = http1::originForm(head.target);
-      size_t q = target.find('?');
-      std::string_view path = target.substr(0, q);
-      std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
-      AdminServer::Answer a = admin_.handle(head.method, path, query);
+      AdminServer::Answer a = admin_.respond(head, peer_);
       char h[256];
-      int len =
-          snprintf(h, sizeof h,
-                   "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
-                   "connection: close\r\n\r\n",
-                   a.status, http1::reasonPhrase(a.status), a.content_type.c_str(), a.body.size());
+      int len = snprintf(h, sizeof h,
+                         "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                         "connection: close\r\n",
+                         a.status, adminReason(a.status), a.content_type.c_str(), a.body.size());
       s.output().append(h, static_cast<size_t>(len));
+      s.output().append(a.extra_headers);
+      s.output().append("\r\n");
       if (head.method != "HEAD") s.output().append(a.body);
     }
     if (!s.flush()) return close();
@@ -65,6 +104,7 @@ class AdminConn final : public core::StreamHandler, public core::Disposable {
   AdminServer& admin_;
   core::Stream stream_;
   core::Timer timer_;
+  std::string peer_;
   bool answered_ = false;
   bool closed_ = false;
 };
@@ -140,6 +180,43 @@ std::string queryParam(std::string_view query, std::string_view name) {
 }
 
 }  // namespace
+
+AdminServer::Answer AdminServer::respond(const http1::RequestHead& head, std::string_view peer) {
+  std::string_view target = http1::originForm(head.target);
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  AdminRefusal why = access_.check(head, path);
+  if (why == AdminRefusal::None) return handle(head.method, path, query);
+  ++refused_[static_cast<size_t>(why)];
+  // Never the Authorization header's value: a wrong token may be a right one mistyped.
+  logWarn("admin: %.*s %.*s from %.*s refused (%.*s)", static_cast<int>(head.method.size()),
+          head.method.data(), static_cast<int>(std::min<size_t>(path.size(), 200)), path.data(),
+          static_cast<int>(peer.size()), peer.data(), static_cast<int>(refusalName(why).size()),
+          refusalName(why).data());
+  switch (why) {
+    case AdminRefusal::Host:
+      return {421, "text/plain",
+              "the admin API answers only its own address, localhost or an IP\n"};
+    case AdminRefusal::Origin:
+      return {403, "text/plain", "cross-origin requests are refused\n"};
+    case AdminRefusal::Header:
+      return {403, "text/plain", "send the header `Meridian-Admin: 1` with this request\n"};
+    default:
+      return {401, "text/plain", "a bearer token is required (Authorization: Bearer TOKEN)\n",
+              "www-authenticate: Bearer realm=\"meridian-admin\"\r\n"};
+  }
+}
+
+void AdminServer::appendMetrics(std::string& out) const {
+  appendFamilyHeader(out, "meridian_admin_refused_total",
+                     "Admin requests refused, by reason (host, origin, header, token).", "counter");
+  for (size_t i = 1; i < refused_.size(); ++i) {
+    out += "meridian_admin_refused_total{reason=\"";
+    out += refusalName(static_cast<AdminRefusal>(i));
+    out += "\"} " + std::to_string(refused_[i]) + "\n";
+  }
+}
 
 AdminServer::Answer AdminServer::handle(std::string_view method, std::string_view path,
                                         std::string_view query) {

@@ -1,7 +1,8 @@
 #pragma once
 // The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
 // /regions, /explain, /config, POST /reload, POST /drain. One request per connection; operators and
-// scrapers, not traffic.
+// scrapers, not traffic. Who may ask is admin_access.h's rule.
+#include <array>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -9,6 +10,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/event_loop.h"
+#include "proxy/server/admin_access.h"
 
 namespace meridian::proxy {
 
@@ -27,17 +29,35 @@ class AdminServer {
   void stopAccepting();
   int fd() const { return fd_; }
 
-  // The answer to one request: status, content type, body.
+  // Who may ask: the host of admin.address, and the bearer token ("" for none). The host
+  // stays as it was at start (a reload does not move the admin address); the token follows
+  // every reload.
+  void setAdminHost(std::string host) { access_.setAdminHost(std::move(host)); }
+  void setToken(std::string token) { access_.setToken(std::move(token)); }
+
+  // The answer to one request: status, content type, body, more header lines.
   struct Answer {
-    int status = 200;
-    std::string content_type = "text/plain";
+    Answer(int s, std::string type, std::string text, std::string extra = {})
+        : status(s),
+          content_type(std::move(type)),
+          body(std::move(text)),
+          extra_headers(std::move(extra)) {}
+    int status;
+    std::string content_type;
     std::string body;
+    std::string extra_headers;  // "name: value\r\n" lines
   };
+  // One request from `peer`: refused (and counted, and logged) or handled.
+  Answer respond(const http1::RequestHead& head, std::string_view peer);
   Answer handle(std::string_view method, std::string_view path, std::string_view query);
   void onClosed(AdminConn* conn);
+  // meridian_admin_refused_total{reason}, in Prometheus text.
+  void appendMetrics(std::string& out) const;
 
  private:
   Server& server_;
+  AdminAccess access_;
+  std::array<uint64_t, static_cast<size_t>(AdminRefusal::kCount)> refused_{};
   int fd_ = -1;
   std::unique_ptr<core::Acceptor> acceptor_;
   std::unordered_set<AdminConn*> conns_;

@@ -157,7 +157,10 @@ std::string configJson(const config::Config& cfg, uint64_t generation) {
   c["access_log"] = cfg.access_log;
   c["listeners"] = Json::array();
   for (const auto& l : cfg.listeners) c["listeners"].push_back(listenerJson(l));
-  c["admin"] = Json{{"address", cfg.admin.address.text()}};
+  // The token file's path, never its contents.
+  c["admin"] =
+      Json{{"address", cfg.admin.address.text()},
+           {"token_file", cfg.admin.token_file.empty() ? Json() : Json(cfg.admin.token_file)}};
   c["geo"] = geoJson(cfg.geo);
   c["regions"] = Json::array();
   for (const auto& r : cfg.regions)

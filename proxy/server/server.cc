@@ -20,6 +20,7 @@
 #include "proxy/observe/prometheus_text.h"
 #include "proxy/observe/request_metrics.h"
 #include "proxy/server/admin.h"
+#include "proxy/server/admin_access.h"
 #include "proxy/server/config_json.h"
 #include "proxy/server/takeover.h"
 
@@ -122,7 +123,8 @@ void Server::refreshBound() {
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
-  if (!loadFirstConfig()) return 1;
+  std::string admin_token;
+  if (!loadFirstConfig(admin_token)) return 1;
   HandedSockets inherited;
   TakeoverClient predecessor;
   if (!opts_.takeover_from.empty() && !receiveSockets(predecessor, inherited)) return 1;
@@ -134,6 +136,8 @@ int Server::run() {
     return 1;
   }
   admin_ = std::make_unique<AdminServer>(*this);
+  admin_->setAdminHost(cfg_->admin.address.host);
+  admin_->setToken(std::move(admin_token));
   auto admin_addr = inherited.admin_fd >= 0 ? admin_->adopt(inherited.admin_fd)
                                             : admin_->listen(cfg_->admin.address);
   if (!admin_addr.ok()) {
@@ -166,13 +170,19 @@ int Server::run() {
 
 // The snapshot of the config given at start, and the access log it names. False (logged)
 // when either cannot be had.
-bool Server::loadFirstConfig() {
+bool Server::loadFirstConfig(std::string& admin_token) {
   auto snap = buildSnapshot(cfg_, generation_);
   if (!snap.ok()) {
     logError("%s", snap.error().detail.c_str());
     return false;
   }
   snap_ = snap.value();
+  auto token = loadAdminToken(*cfg_);
+  if (!token.ok()) {
+    logError("%s", token.error().detail.c_str());
+    return false;
+  }
+  admin_token = std::move(token.value());
   std::string log_error;
   access_log_ = AccessLog::open(cfg_->access_log, &log_error);
   if (!access_log_) {
@@ -286,10 +296,13 @@ std::string Server::reload() {
     auto cfg = std::make_shared<const config::Config>(std::move(r.config));
     auto snap = buildSnapshot(cfg, generation_ + 1);
     if (!snap.ok()) errors = snap.error().detail + "\n";
+    // The token file is read again: a reload is how a changed token takes effect.
+    auto token = loadAdminToken(*cfg);
+    if (snap.ok() && !token.ok()) errors = token.error().detail + "\n";
     // A new access_log target is opened before anything changes (and dropped if the reload
     // fails); the same target keeps its writer.
     std::shared_ptr<AccessLog> new_log;
-    if (snap.ok() && cfg->access_log != cfg_->access_log) {
+    if (snap.ok() && errors.empty() && cfg->access_log != cfg_->access_log) {
       std::string log_error;
       new_log = AccessLog::open(cfg->access_log, &log_error);
       if (!new_log) errors = "access_log: " + log_error + "\n";
@@ -299,6 +312,7 @@ std::string Server::reload() {
     if (snap.ok() && errors.empty()) {
       cfg_ = cfg;
       snap_ = snap.value();
+      admin_->setToken(std::move(token.value()));
       if (new_log) {
         access_log_ = new_log;
         for (auto& w : workers_) w->setAccessLog(new_log);
@@ -403,6 +417,7 @@ void Server::watchFiles() {
     }
   }
   for (const auto& db : cfg_->geo.databases) files.push_back(db.path);
+  if (!cfg_->admin.token_file.empty()) files.push_back(cfg_->admin.token_file);
   if (!watch_) {
     watch_ = std::make_unique<core::FileWatch>(loop_, [this] {
       logInfo("watched file changed: reloading");
@@ -541,6 +556,7 @@ std::string Server::metricsText() const {
          std::to_string(access_log_ ? access_log_->written() : 0) + "\n";
   out += "meridian_access_log_lines_total{result=\"dropped\"} " +
          std::to_string(access_log_ ? access_log_->dropped() : 0) + "\n";
+  if (admin_) admin_->appendMetrics(out);
   out += healthGauges(*snap_);
   return out;
 }

@@ -79,7 +79,8 @@ class Server {
     std::vector<std::vector<int>> fds;  // [worker] -> sockets it accepts on
   };
   // The phases of run().
-  bool loadFirstConfig();
+  // The first config's snapshot, access log and admin token (into `admin_token`).
+  bool loadFirstConfig(std::string& admin_token);
   bool receiveSockets(TakeoverClient& predecessor, HandedSockets& inherited);
   void startWorkers();
   void announceReady(const std::string& admin_address);

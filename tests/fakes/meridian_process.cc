@@ -280,8 +280,12 @@ std::string MeridianProcess::adminUrl(std::string_view path) const {
   return "http://127.0.0.1:" + std::to_string(adminPort()) + std::string(path);
 }
 
-MeridianProcess::ReloadResult MeridianProcess::reload() const {
-  auto r = curl({"-X", "POST", "-w", "\n%{http_code}", adminUrl("/reload")});
+MeridianProcess::ReloadResult MeridianProcess::reload(std::string_view token) const {
+  std::vector<std::string> args = {
+      "-X", "POST", "-H", "Meridian-Admin: 1", "-w", "\n%{http_code}", adminUrl("/reload")};
+  if (!token.empty())
+    args.insert(args.begin(), {"-H", "Authorization: Bearer " + std::string(token)});
+  auto r = curl(std::move(args));
   size_t nl = r.out.rfind('\n');
   if (nl == std::string::npos) return {0, r.out};
   return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};

@@ -62,12 +62,13 @@ class MeridianProcess {
   uint16_t adminPort() const;
   // "http://127.0.0.1:ADMIN_PORT" + path: an admin endpoint of the started process.
   std::string adminUrl(std::string_view path) const;
-  // POST /reload: the status (0 when no answer came) and the body.
+  // POST /reload (with `Meridian-Admin: 1`, and this bearer token when not empty): the status
+  // (0 when no answer came) and the body.
   struct ReloadResult {
     int status = 0;
     std::string body;
   };
-  ReloadResult reload() const;
+  ReloadResult reload(std::string_view token = {}) const;
   const ReadyInfo& ready() const { return ready_; }
   pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_.path(); }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -223,6 +224,147 @@ TEST_F(Http2Test, RapidResetGetsGoawayAndTheNextClientIsServed) {
   EXPECT_EQ(r.out, "next\n");
 }
 
+// Sends `streams` requests in batches of `batch`, each stream made by `make(id)`; after each
+// batch reads until every stream of it was reset or a GOAWAY came. Returns the GOAWAY's error
+// code (-1 when none came) and, in `answered`, the streams reset before it.
+int sendUntilGoaway(TcpClient& c, int streams, int batch,
+                    const std::function<std::string(uint32_t)>& make, int& answered) {
+  answered = 0;
+  uint32_t id = 1;
+  for (int sent = 0; sent < streams; sent += batch) {
+    std::string bytes;
+    std::set<uint32_t> open;
+    for (int i = 0; i < batch; ++i, id += 2) {
+      bytes += make(id);
+      open.insert(id);
+    }
+    if (!c.send(bytes)) return -1;
+    std::vector<hf::Frame> seen;
+    int goaway = -1;
+    bool done = hf::readUntilFrame(
+        c, seen,
+        [&](const hf::Frame& f) {
+          if (f.type == hf::kRstStream && open.erase(f.stream) == 1) ++answered;
+          if (f.type == hf::kGoaway && f.payload.size() == 8)
+            goaway = static_cast<uint8_t>(f.payload[7]);
+          return goaway >= 0 || open.empty();
+        },
+        kWait);
+    if (goaway >= 0) return goaway;
+    if (!done) return -1;
+  }
+  return -1;
+}
+
+// Streams that lie about their content-length are reset by nghttp2 itself; those resets
+// count toward the limit like any other, and none of them costs an upstream connect.
+TEST_F(Http2Test, ContentLengthMismatchResetsGetGoawayAndNoUpstreamConnects) {
+  const int kLimit = 50;
+  ASSERT_TRUE(startProxy("{ http2_max_resets_per_second: " + std::to_string(kLimit) + " }"));
+  long long connects = metric("meridian_upstream_connects_total");
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  int answered = 0;
+  int code = sendUntilGoaway(
+      c, 3000, 40,
+      [](uint32_t id) {
+        return hf::frame(hf::kHeaders, hf::kEndHeaders, id,
+                         hf::requestBlock("/cl", "POST", {{"content-length", "1"}})) +
+               hf::frame(hf::kData, hf::kEndStream, id, "ab");
+      },
+      answered);
+  ASSERT_EQ(code, hf::kEnhanceYourCalm) << "no GOAWAY after " << answered << " resets";
+  EXPECT_LE(answered, 3 * kLimit);  // the window is a second: allow it to turn over
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"http2_rapid_reset\"}"), 1);
+  EXPECT_EQ(metric("meridian_upstream_connects_total"), connects);
+  EXPECT_EQ(upstream_.acceptedConnections(), 0u);
+}
+
+// A request whose declared body is large starts after its first 16 KiB, so it may connect
+// upstream before its body turns out short; the reset limit bounds those connects.
+TEST_F(Http2Test, BodiesCutShortAfterTheirStartAreBoundedByTheResetLimit) {
+  const int kLimit = 30;
+  ASSERT_TRUE(startProxy("{ http2_max_resets_per_second: " + std::to_string(kLimit) + " }"));
+  upstream_.setHandler([](const fakes::ReceivedRequest&) { return Action::hang(); });
+  long long connects = metric("meridian_upstream_connects_total");
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  const std::string chunk(16384, 'x');
+  int answered = 0;
+  int code = sendUntilGoaway(
+      c, 600, 20,
+      [&chunk](uint32_t id) {
+        return hf::frame(hf::kHeaders, hf::kEndHeaders, id,
+                         hf::requestBlock("/short", "POST", {{"content-length", "40000"}})) +
+               hf::frame(hf::kData, 0, id, chunk) + hf::frame(hf::kData, hf::kEndStream, id, "y");
+      },
+      answered);
+  ASSERT_EQ(code, hf::kEnhanceYourCalm) << "no GOAWAY after " << answered << " resets";
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  long long opened = metric("meridian_upstream_connects_total") - connects;
+  EXPECT_GE(opened, 1);  // they did start: this is the path the limit has to bound
+  EXPECT_LE(opened, 3 * kLimit);
+}
+
+// A declared body is waited for before the request goes upstream; once it is whole, the
+// request goes with it.
+TEST_F(Http2Test, DeclaredBodyIsWaitedForBeforeConnecting) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::respond(200, {}, "posted\n"));
+  long long connects = metric("meridian_upstream_connects_total");
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
+                               hf::requestBlock("/p", "POST", {{"content-length", "5"}})) +
+                     hf::frame(hf::kData, 0, 1, "he") + hf::frame(hf::kPing, 0, 0, "12345678")));
+  std::vector<hf::Frame> seen;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kPing && (f.flags & hf::kAck); },
+      kWait));
+  // The PING was read after the HEADERS and the first DATA: nothing went upstream.
+  EXPECT_EQ(metric("meridian_upstream_connects_total"), connects);
+  ASSERT_TRUE(c.send(hf::frame(hf::kData, hf::kEndStream, 1, "llo")));
+  std::string body;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [&body](const hf::Frame& f) {
+        if (f.type == hf::kData && f.stream == 1) body += f.payload;
+        return f.type == hf::kData && f.stream == 1 && (f.flags & hf::kEndStream);
+      },
+      kWait));
+  EXPECT_EQ(body, "posted\n");
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.request(0).body, "hello");
+}
+
+// A declared body that never comes is answered 408 after limits.header_timeout.
+TEST_F(Http2Test, DeclaredBodyThatNeverComesGets408) {
+  ASSERT_TRUE(startProxy("{ header_timeout: 200ms }"));
+  TcpClient c;
+  ASSERT_TRUE(rawConnect(c));
+  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
+                               hf::requestBlock("/p", "POST", {{"content-length", "5"}})) +
+                     hf::frame(hf::kData, 0, 1, "he")));
+  std::vector<hf::Frame> seen;
+  std::string body;
+  ASSERT_TRUE(hf::readUntilFrame(
+      c, seen,
+      [&body](const hf::Frame& f) {
+        if (f.type == hf::kData && f.stream == 1) body += f.payload;
+        return f.type == hf::kData && f.stream == 1 && (f.flags & hf::kEndStream);
+      },
+      kWait));
+  EXPECT_EQ(body, "408 Request Timeout: client_timeout\n");
+  EXPECT_EQ(upstream_.acceptedConnections(), 0u);
+  // The connection lives on.
+  upstream_.enqueue(Action::respond(200, {}, "next\n"));
+  ASSERT_TRUE(c.send(
+      hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 3, hf::requestBlock("/next"))));
+  EXPECT_TRUE(hf::readUntilFrame(
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kData && f.stream == 3; }, kWait));
+}
+
 TEST_F(Http2Test, OversizedHeaderBlockIsRefusedAndTheNextClientServed) {
   ASSERT_TRUE(startProxy("{ max_header_bytes: 8KiB }"));
   long long before = metric("meridian_limit_rejections_total{reason=\"header_too_large\"}");
@@ -323,7 +465,7 @@ TEST_F(Http2Test, DrainSendsGoawayAndFinishesTheStreamInFlight) {
   ASSERT_TRUE(c.send(
       hf::frame(hf::kHeaders, hf::kEndStream | hf::kEndHeaders, 1, hf::requestBlock("/slow"))));
   ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
-  auto d = curl({"-X", "POST", proxy_.adminUrl("/drain")});
+  auto d = curl({"-X", "POST", "-H", "Meridian-Admin: 1", proxy_.adminUrl("/drain")});
   ASSERT_EQ(d.exitCode, 0) << d.describe();
   std::vector<hf::Frame> seen;
   bool goaway = false;
@@ -412,8 +554,8 @@ TEST_F(Http2Test, RequestTrailersFromAnH2ClientReachTheUpstream) {
                                hf::fieldBlock({{"x-checksum", "1234"}, {"te", "trailers"}}))));
   std::vector<hf::Frame> seen;
   ASSERT_TRUE(hf::readUntilFrame(
-      c, seen,
-      [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; }, kWait));
+      c, seen, [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; },
+      kWait));
   ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
   auto req = upstream_.request(0);
   EXPECT_TRUE(req.chunked);
@@ -432,8 +574,8 @@ TEST_F(Http2Test, RequestTrailersFromAnH2ClientReachTheUpstream) {
                                hf::fieldBlock({{"x-checksum", "1234"}}))));
   seen.clear();
   ASSERT_TRUE(hf::readUntilFrame(
-      d, seen,
-      [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; }, kWait));
+      d, seen, [](const hf::Frame& f) { return f.stream == 1 && (f.flags & hf::kEndStream) != 0; },
+      kWait));
   ASSERT_TRUE(upstream_.waitForRequests(2, kWait));
   EXPECT_EQ(upstream_.request(1).body, "hello");
   EXPECT_TRUE(upstream_.request(1).trailers.empty());
@@ -463,14 +605,13 @@ TEST_F(Http2Test, WebSocketOverExtendedConnectEchoes) {
   upstream_.setHandler([](const fakes::ReceivedRequest&) { return Action::webSocketEcho(); });
   TcpClient c;
   ASSERT_TRUE(rawConnect(c));
-  ASSERT_TRUE(c.send(hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
-                               hf::requestBlock("/ws", "CONNECT",
-                                                {{":protocol", "websocket"},
-                                                 {"sec-websocket-version", "13"}}))));
+  ASSERT_TRUE(c.send(
+      hf::frame(hf::kHeaders, hf::kEndHeaders, 1,
+                hf::requestBlock("/ws", "CONNECT",
+                                 {{":protocol", "websocket"}, {"sec-websocket-version", "13"}}))));
   std::vector<hf::Frame> seen;
   ASSERT_TRUE(hf::readUntilFrame(
-      c, seen, [](const hf::Frame& f) { return f.type == hf::kHeaders && f.stream == 1; },
-      kWait));
+      c, seen, [](const hf::Frame& f) { return f.type == hf::kHeaders && f.stream == 1; }, kWait));
   const hf::Frame& head = seen.back();
   EXPECT_FALSE(head.flags & hf::kEndStream);
   // :status 200 is entry 8 of HPACK's static table: an indexed field, 0x88.

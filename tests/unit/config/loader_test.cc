@@ -622,6 +622,31 @@ TEST(LoadErrors, SmallerChecks) {
                    "(1000ms)"}));
 }
 
+TEST(LoadAdmin, TokenFileIsKeptWithItsMark) {
+  auto r = loadString(
+      std::string(kMinimal) + "admin: {address: 0.0.0.0:9901, token_file: t.token}\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
+  EXPECT_EQ(r.config.admin.token_file, "t.token");
+  EXPECT_EQ(r.config.admin.token_file_mark.line, 3);
+  EXPECT_EQ(r.config.admin.token_file_mark.col, 44);
+}
+
+TEST(LoadAdmin, NonLoopbackAddressNeedsATokenFile) {
+  EXPECT_EQ(problems(std::string(kMinimal) + "admin: {address: 0.0.0.0:9901}\n"),
+            (Lines{"t.yaml:3:18: admin.address: 0.0.0.0:9901 is not a loopback address: set "
+                   "admin.token_file (a bearer token for POSTs and /config)"}));
+  EXPECT_EQ(problems(std::string(kMinimal) + "admin:\n  address: admin.internal:9901\n").size(),
+            1u);
+  EXPECT_EQ(problems(std::string(kMinimal) + "admin: {address: '[::]:9901'}\n").size(), 1u);
+  for (const char* loopback : {"127.0.0.1:9901", "127.1.2.3:0", "'[::1]:9901'", "localhost:9901"})
+    EXPECT_EQ(problems(std::string(kMinimal) + "admin: {address: " + loopback + "}\n"), Lines{})
+        << loopback;
+  EXPECT_EQ(problems(std::string(kMinimal) + "admin: {address: 0.0.0.0:9901, token_file: ''}\n"),
+            (Lines{"t.yaml:3:18: admin.address: 0.0.0.0:9901 is not a loopback address: set "
+                   "admin.token_file (a bearer token for POSTs and /config)",
+                   "t.yaml:3:44: admin.token_file: must not be empty"}));
+}
+
 TEST(LoadErrors, ListenerAddressUsedTwice) {
   EXPECT_EQ(problems("listeners:\n"
                      "  - {name: a, address: 0.0.0.0:80}\n"
