@@ -56,8 +56,8 @@ DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocke
                                const sockaddr_storage& peer)
     : worker_(worker),
       listener_(listener),
-      side_(*this),
-      stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)) {
+      stream_(std::make_unique<core::Stream>(worker.loop(), fd, this)),
+      side_(*this) {
   formatPeer(peer, client_ip_, sizeof client_ip_);
   peer_ = routing::IpAddress::fromSockaddr(peer);
   stream_->setLowWatermark(Exchange::kLowWatermark);

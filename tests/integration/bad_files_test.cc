@@ -54,14 +54,11 @@ class BadFilesTest : public ProxyTest {
     return fakes::runCommand(argv, milliseconds(10000));
   }
   std::pair<int, std::string> postReload() {
-    auto r = curl({"-X", "POST", "-w", "\n%{http_code}",
-                   "http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/reload"});
-    size_t nl = r.out.rfind('\n');
-    if (nl == std::string::npos) return {0, r.describe()};
-    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+    auto r = proxy_.reload();
+    return {r.status, r.body};
   }
   std::string healthz() {
-    return curl({"http://127.0.0.1:" + std::to_string(proxy_.adminPort()) + "/healthz"}).out;
+    return curl({proxy_.adminUrl("/healthz")}).out;
   }
 };
 

@@ -251,7 +251,9 @@ TEST(H2RequestBuilder, HostThatDisagreesWithAuthorityIsMalformed) {
     Built b = build(f);
     EXPECT_EQ(b.result, c.want) << c.scheme << " " << (c.authority ? c.authority : "-") << " "
                                 << c.hosts.front() << ": " << b.why;
-    if (c.want == Result::Malformed) EXPECT_EQ(b.why, "host differs from :authority");
+    if (c.want == Result::Malformed) {
+      EXPECT_EQ(b.why, "host differs from :authority");
+    }
   }
 }
 
