@@ -202,6 +202,14 @@ struct Limits {
   Duration header_timeout{10000};         // whole head must arrive within this: 408
   Duration keepalive_timeout{75000};      // idle client connection closed after this
   Duration drain_timeout{30000};          // SIGTERM/POST /drain: in-flight work gets this long
+  // Bytes held for one direction of one request (a response waiting for a slow client, a
+  // body waiting for a slow upstream): past it, the other side is no longer read.
+  uint64_t buffer_per_direction = 32 * 1024;
+  // A request body must average request_body_min_rate bytes/s over each request_body_timeout
+  // (0 bytes/s: no minimum): 408, and the upstream connection is let go.
+  Duration request_body_timeout{10000};
+  uint64_t request_body_min_rate = 1024;
+  int max_interim_responses = 16;  // 1xx before a final response, per attempt: then 502
   // HTTP/2 clients, per connection.
   int http2_max_concurrent_streams = 100;   // SETTINGS_MAX_CONCURRENT_STREAMS; more: refused
   int http2_max_resets_per_second = 200;    // streams reset (by or for the client): GOAWAY

@@ -364,7 +364,8 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   if (!e) return;
   MapReader m(d_, e->value, top.valueMark("limits"), "limits",
               {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
-               "header_timeout", "keepalive_timeout", "drain_timeout",
+               "header_timeout", "keepalive_timeout", "drain_timeout", "buffer_per_direction",
+               "request_body_timeout", "request_body_min_rate", "max_interim_responses",
                "http2_max_concurrent_streams", "http2_max_resets_per_second",
                "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout",
                "escaped_slashes"});
@@ -378,6 +379,16 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   m.readDuration("header_timeout", out.header_timeout, Duration{1});
   m.readDuration("keepalive_timeout", out.keepalive_timeout, Duration{1});
   m.readDuration("drain_timeout", out.drain_timeout);
+  if (m.readSize("buffer_per_direction", out.buffer_per_direction) &&
+      (out.buffer_per_direction < 4096 || out.buffer_per_direction > (64u << 20))) {
+    d_.add(m.valueMark("buffer_per_direction"),
+           "limits.buffer_per_direction: must be from 4KiB to 64MiB, got " +
+               std::to_string(out.buffer_per_direction) + " bytes");
+    out.buffer_per_direction = Limits{}.buffer_per_direction;
+  }
+  m.readDuration("request_body_timeout", out.request_body_timeout, Duration{1});
+  m.readSize("request_body_min_rate", out.request_body_min_rate);
+  m.readInt("max_interim_responses", out.max_interim_responses, 0);
   m.readInt("http2_max_concurrent_streams", out.http2_max_concurrent_streams, 1);
   m.readInt("http2_max_resets_per_second", out.http2_max_resets_per_second, 1);
   m.readInt("http2_max_continuations", out.http2_max_continuations, 0);

@@ -136,7 +136,11 @@ Json limitsJson(const config::Limits& l) {
               {"http2_max_continuations", l.http2_max_continuations},
               {"http2_header_table_size", l.http2_header_table_size},
               {"http2_settings_timeout", durationText(l.http2_settings_timeout)},
-              {"escaped_slashes", escapedSlashesText(l.escaped_slashes)}};
+              {"escaped_slashes", escapedSlashesText(l.escaped_slashes)},
+              {"buffer_per_direction", l.buffer_per_direction},
+              {"request_body_timeout", durationText(l.request_body_timeout)},
+              {"request_body_min_rate", l.request_body_min_rate},
+              {"max_interim_responses", l.max_interim_responses}};
 }
 
 }  // namespace

@@ -225,6 +225,10 @@ TEST(LoadMinimal, DefaultsApply) {
   EXPECT_EQ(c.admin.address.text(), "127.0.0.1:9901");
   EXPECT_EQ(c.access_log, "stdout");
   EXPECT_EQ(c.limits.max_headers, 100);
+  EXPECT_EQ(c.limits.buffer_per_direction, 32u * 1024);
+  EXPECT_EQ(c.limits.request_body_timeout, milliseconds(10000));
+  EXPECT_EQ(c.limits.request_body_min_rate, 1024u);
+  EXPECT_EQ(c.limits.max_interim_responses, 16);
   EXPECT_TRUE(c.source_path.empty());  // only loadFile knows a path
 }
 
@@ -239,6 +243,10 @@ TEST(LoadLimitsAndPool, ValuesLand) {
                           "  keepalive_timeout: 1m\n"
                           "  drain_timeout: 0ms\n"
                           "  escaped_slashes: unescape_and_forward\n"
+                          "  buffer_per_direction: 16KiB\n"
+                          "  request_body_timeout: 5s\n"
+                          "  request_body_min_rate: 0\n"
+                          "  max_interim_responses: 0\n"
                           "regions: [{name: ams, lat: 1, lon: 2}]\n"
                           "clusters:\n"
                           "  - name: c\n"
@@ -259,6 +267,10 @@ TEST(LoadLimitsAndPool, ValuesLand) {
   EXPECT_EQ(l.escaped_slashes, config::EscapedSlashes::UnescapeAndForward);
   EXPECT_EQ(loadString(kMinimal, "t").config.limits.escaped_slashes,
             config::EscapedSlashes::Reject);
+  EXPECT_EQ(l.buffer_per_direction, 16u * 1024);
+  EXPECT_EQ(l.request_body_timeout, milliseconds(5000));
+  EXPECT_EQ(l.request_body_min_rate, 0u);
+  EXPECT_EQ(l.max_interim_responses, 0);
   const Cluster& c = r.config.clusters[0];
   EXPECT_EQ(c.endpoints[0].address.host, "backend.internal");
   EXPECT_EQ(c.pool.max_connections, 8);
@@ -572,7 +584,10 @@ TEST(LoadErrors, LimitsHealthCheckAndPoolValues) {
                      "  max_header_bytes: 0\n"
                      "  max_body_bytes: 1MB\n"
                      "  header_timeout: 10\n"
-                     "  escaped_slashes: decode\n"),
+                     "  escaped_slashes: decode\n"
+                     "  buffer_per_direction: 1KiB\n"
+                     "  request_body_timeout: 0ms\n"
+                     "  max_interim_responses: -1\n"),
             (Lines{"t.yaml:2:47: listeners[0].redirect_to_https: must be from 1 to 65535, got 0",
                    "t.yaml:3:18: regions[0].name: \"a b\" may contain only letters, digits, "
                    "'.', '_' and '-'",
@@ -592,7 +607,11 @@ TEST(LoadErrors, LimitsHealthCheckAndPoolValues) {
                    "t.yaml:12:19: limits.header_timeout: invalid duration \"10\" (write an "
                    "integer and a unit: 250ms, 2s, 1m, 1h)",
                    "t.yaml:13:20: limits.escaped_slashes: expected reject, keep, "
-                   "unescape_and_redirect or unescape_and_forward, got \"decode\""}));
+                   "unescape_and_redirect or unescape_and_forward, got \"decode\"",
+                   "t.yaml:14:25: limits.buffer_per_direction: must be from 4KiB to 64MiB, got "
+                   "1024 bytes",
+                   "t.yaml:15:25: limits.request_body_timeout: must be at least 1ms, got 0ms",
+                   "t.yaml:16:26: limits.max_interim_responses: must be at least 0, got -1"}));
 }
 
 TEST(LoadErrors, KeysMustBeStringsAndMergesMaps) {
