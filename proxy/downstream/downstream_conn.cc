@@ -60,7 +60,8 @@ DownstreamConn::DownstreamConn(DownstreamHost& worker, int fd, const ListenSocke
       side_(*this) {
   formatPeer(peer, client_ip_, sizeof client_ip_);
   peer_ = routing::IpAddress::fromSockaddr(peer);
-  stream_->setLowWatermark(Exchange::kLowWatermark);
+  // A response paused at the high watermark (limits.buffer_per_direction) goes on from here.
+  stream_->setLowWatermark(worker_.snapshot()->config->limits.buffer_per_direction / 2);
   // The first request must arrive within header_timeout (a connection that sends nothing
   // costs us a socket: treat it like a slow head). On TLS the handshake counts against it.
   armDeadline(worker_.snapshot()->config->limits.header_timeout);

@@ -111,6 +111,7 @@ H2Session::H2Session(DownstreamHost& worker, core::Stream& stream, const ListenS
   settings_timeout_ = limits.http2_settings_timeout;
   idle_timeout_ = limits.keepalive_timeout;
   body_wait_timeout_ = limits.header_timeout;
+  output_high_watermark_ = limits.buffer_per_direction;
 
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -514,7 +515,7 @@ long H2Session::onReadResponse(int32_t stream_id, size_t max, uint32_t* flags) {
 }
 
 long H2Session::onSend(const uint8_t* data, size_t len) {
-  if (stream_.output().size() >= kOutputHighWatermark) return NGHTTP2_ERR_WOULDBLOCK;
+  if (stream_.output().size() >= output_high_watermark_) return NGHTTP2_ERR_WOULDBLOCK;
   stream_.output().append(data, len);
   appended_ += len;
   return static_cast<long>(len);
@@ -523,7 +524,7 @@ long H2Session::onSend(const uint8_t* data, size_t len) {
 // DATA payloads move from the stream's response buffer to the socket's without a copy.
 int H2Session::onSendData(int32_t stream_id, const uint8_t* frame_head, size_t length,
                           size_t padlen) {
-  if (stream_.output().size() >= kOutputHighWatermark) return NGHTTP2_ERR_WOULDBLOCK;
+  if (stream_.output().size() >= output_high_watermark_) return NGHTTP2_ERR_WOULDBLOCK;
   H2Stream* s = find(stream_id);
   if (s == nullptr || s->output_.size() < length) return NGHTTP2_ERR_CALLBACK_FAILURE;
   core::Buffer& out = stream_.output();
@@ -535,7 +536,7 @@ int H2Session::onSendData(int32_t stream_id, const uint8_t* frame_head, size_t l
   out.moveFrom(s->output_, length);
   appended_ += 9 + length;
   if (padlen > 1) out.append(std::string(padlen - 1, '\0'));
-  bool drained = s->was_high_ && s->output_.size() < Exchange::kLowWatermark;
+  bool drained = s->was_high_ && s->exchange_ && s->output_.size() <= s->exchange_->lowWatermark();
   if (drained || (s->tunnel_ && s->output_.empty())) {
     s->was_high_ = false;
     drained_.push_back(stream_id);
@@ -594,10 +595,10 @@ void H2Session::sendNow() {
     rounds_without_progress = appended_ != appended ? 0 : rounds_without_progress + 1;
     again =
         want_send_ || (nghttp2_session_want_write(session_) != 0 && rounds_without_progress < 2);
-  } while (again && !failed_ && stream_.output().size() < kOutputHighWatermark);
+  } while (again && !failed_ && stream_.output().size() < output_high_watermark_);
   sending_ = false;
   // A client that does not read its responses gets no more requests read either.
-  if (stream_.output().size() >= kOutputHighWatermark) {
+  if (stream_.output().size() >= output_high_watermark_) {
     stream_.pauseReading();
     read_paused_ = true;
   } else if (read_paused_) {

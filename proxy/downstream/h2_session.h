@@ -218,6 +218,10 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   core::Millis settings_timeout_;
   core::Millis idle_timeout_;
   core::Millis body_wait_timeout_;  // limits.header_timeout: for a PendingStart's body
+  // Output towards the socket (limits.buffer_per_direction): above it nghttp2 is told to wait
+  // (WOULDBLOCK) until the socket drains. Each stream's response buffer is bounded by its
+  // exchange's watermarks.
+  size_t output_high_watermark_;
   int64_t reset_window_start_ = 0;  // monotonic ms
   uint32_t resets_in_window_ = 0;
   size_t pending_starts_ = 0;      // streams with a PendingStart
@@ -236,9 +240,6 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   bool finished_ = false;
 
  public:
-  // Output towards the socket: above this nghttp2 is told to wait (WOULDBLOCK) until the
-  // socket drains. Response buffers per stream use the Exchange's watermarks.
-  static constexpr size_t kOutputHighWatermark = 128 * 1024;
   static constexpr int32_t kStreamWindow = 256 * 1024;
   // A declared body this large starts its request before the rest of it arrives.
   static constexpr uint64_t kBodyBeforeStart = 16 * 1024;

@@ -147,7 +147,7 @@ Sent H2Stream::flush() {
   if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
   if (response_has_body_) session_.resumeData(id_);
   session_.sendPending();  // never closes the stream before it returns
-  if (output_.size() > Exchange::kHighWatermark) was_high_ = true;
+  if (exchange_ && output_.size() > exchange_->highWatermark()) was_high_ = true;
   return Sent::Ok;
 }
 

@@ -38,7 +38,8 @@ Exchange::Exchange(ClientSide& client, ExchangeHost& host, std::string head_byte
       host_(host),
       snap_(host.snapshot()),
       head_bytes_(std::move(head_bytes)),
-      head_(head) {
+      head_(head),
+      high_watermark_(snap_->config->limits.buffer_per_direction) {
   countStart();
 }
 
@@ -253,7 +254,7 @@ void Exchange::onUpstreamReady(UpstreamConn& conn) {
         .active.fetch_add(1, std::memory_order_relaxed);
     counted_active_ = true;
   }
-  up_->stream().setLowWatermark(kLowWatermark);
+  up_->stream().setLowWatermark(lowWatermark());
   sendRequestHead();
 }
 
@@ -326,7 +327,7 @@ void Exchange::pumpRequestBody() {
   }
   // Back-pressure: stop reading the client while the upstream's buffer is still full after
   // the write (checked after it: a paused reader with an empty buffer would never resume).
-  if (out.size() > kHighWatermark)
+  if (out.size() > high_watermark_)
     down_.pauseRequestInput();
   else if (!request_done_)
     down_.resumeRequestInput();
@@ -413,7 +414,7 @@ void Exchange::onDownstreamData() {
       return;
     default:
       // Not connected yet: the body waits in the client's buffer, bounded.
-      if (down_.requestInput().size() > kHighWatermark) down_.pauseRequestInput();
+      if (down_.requestInput().size() > high_watermark_) down_.pauseRequestInput();
       return;
   }
 }

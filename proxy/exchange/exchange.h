@@ -69,8 +69,12 @@ class Exchange final : public UpstreamUser,
   // The request that held this one's Idempotency-Key is done (through IdempotencyWaiters).
   void onIdempotencyOutcome(std::shared_ptr<const StoredResponse> resp);
 
-  static constexpr size_t kHighWatermark = 256 * 1024;
-  static constexpr size_t kLowWatermark = 64 * 1024;
+  // What one direction may buffer (limits.buffer_per_direction, from the exchange's own
+  // snapshot): above the high watermark the sending side is no longer read, and once the
+  // buffer is down to the low one it is read again. The client side asks for them too, so it
+  // reports a drain by the same marks the exchange paused on.
+  size_t highWatermark() const { return high_watermark_; }
+  size_t lowWatermark() const { return high_watermark_ / 2; }
   static constexpr size_t kMaxStoredBody = 64 * 1024;  // kept for Idempotency-Key waiters
   static constexpr size_t kMaxIdempotencyKey = 256;
   static constexpr std::string_view kPinCookie = "meridian-pin";
@@ -200,6 +204,8 @@ class Exchange final : public UpstreamUser,
   std::string pin_cookie_;       // and the read-your-writes pin
   UpstreamConn* up_ = nullptr;
   bool counted_active_ = false;
+
+  size_t high_watermark_;
 
   // Request body.
   uint64_t req_remaining_ = 0;

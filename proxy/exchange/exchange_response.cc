@@ -194,7 +194,7 @@ void Exchange::pumpResponseBody() {
     finishResponse();
     return;
   }
-  if (out.size() > kHighWatermark) up_->stream().pauseReading();
+  if (out.size() > high_watermark_) up_->stream().pauseReading();
   armTimer(decision_.route->timeouts.idle);
 }
 
@@ -220,11 +220,11 @@ void Exchange::pumpTunnel() {
   }
   if (endIfClientGone(down_.flush())) return;
   // Each side reads only while the other side's buffer has room.
-  if (up_->stream().output().size() > kHighWatermark)
+  if (up_->stream().output().size() > high_watermark_)
     down_.pauseRequestInput();
   else if (!client_eof_)
     down_.resumeRequestInput();
-  if (down_.responseOutput().size() > kHighWatermark)
+  if (down_.responseOutput().size() > high_watermark_)
     up_->stream().pauseReading();
   else if (!upstream_eof_)
     up_->stream().resumeReading();

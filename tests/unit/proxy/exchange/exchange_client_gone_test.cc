@@ -84,7 +84,7 @@ TEST(ExchangeClientGone, WhileTheResponseStreams) {
   client.setSlowReader(true);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("client buffer full",
-                            [&] { return client.pending() > Exchange::kHighWatermark; }));
+                            [&] { return client.pending() > highWatermark(host); }));
   client.disconnect();
   expectEndedOnce(host, client, "200");  // the status it had started to get
   ASSERT_TRUE(host.runUntil("upstream closed", [&] { return ams.openConnections() == 0; }));
@@ -99,7 +99,7 @@ TEST(ExchangeClientGone, WriteFailsWhileTheResponseStreams) {
   client.setSlowReader(true);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("client buffer full",
-                            [&] { return client.pending() > Exchange::kHighWatermark; }));
+                            [&] { return client.pending() > highWatermark(host); }));
   client.failWrites();
   client.read();  // the buffer drains; the exchange writes more and finds the client gone
   ASSERT_TRUE(host.runUntil("exchange end", [&] { return client.finished(); }));

@@ -283,6 +283,11 @@ struct ClientView {
   bool hasHeader(std::string_view name) const { return fakes::hasHeader(headers, name); }
 };
 
+// The exchange's high watermark under the host's config (limits.buffer_per_direction).
+inline size_t highWatermark(const FakeExchangeHost& host) {
+  return host.snapshot()->config->limits.buffer_per_direction;
+}
+
 class FakeClientSide final : public ClientSide {
  public:
   explicit FakeClientSide(FakeExchangeHost& host, std::string_view peer = "192.0.2.10")

@@ -41,7 +41,7 @@ TEST(ExchangeKnownBug, DISABLED_ClientIsResumedOnceItsBodyIsSent) {
   ams.enqueue(Action::hang());
   FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}));
   FakeClientSide client(host);
-  const size_t size = Exchange::kHighWatermark + 1024;
+  const size_t size = highWatermark(host) + 1024;
   client.startRequest("PUT / HTTP/1.1\r\nHost: app.test\r\nContent-Length: " +
                       std::to_string(size) + "\r\n\r\n");
   client.send(fakes::patternBytes(0, size));

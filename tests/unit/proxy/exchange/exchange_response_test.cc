@@ -154,9 +154,9 @@ TEST(ExchangeResponse, SlowClientPausesTheUpstream) {
   client.setSlowReader(true);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("client buffer full",
-                            [&] { return client.pending() > Exchange::kHighWatermark; }));
+                            [&] { return client.pending() > highWatermark(host); }));
   host.runFor(20ms);  // the upstream has more to send, but nothing more is taken
-  const size_t bound = Exchange::kHighWatermark + 2 * core::Buffer::kReadBlockSize;
+  const size_t bound = highWatermark(host) + 2 * core::Buffer::kReadBlockSize;
   EXPECT_LE(client.pending(), bound);
   EXPECT_FALSE(client.finished());
   int reads = 0;
