@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -38,6 +40,28 @@ class BlockPool {
   int count_ = 0;
 };
 
+// Read blocks taken and not yet given back on this thread, their peak since the last trim,
+// and who wants to hear when many went back.
+thread_local size_t t_blocks_in_use = 0;
+thread_local size_t t_blocks_peak = 0;
+thread_local bool t_trim_signalled = false;
+thread_local std::function<void()>* t_on_many_released = nullptr;
+
+void countTaken() {
+  if (++t_blocks_in_use > t_blocks_peak) t_blocks_peak = t_blocks_in_use;
+}
+
+void countGiven() {
+  if (t_blocks_in_use > 0) --t_blocks_in_use;
+  if (t_trim_signalled || t_on_many_released == nullptr) return;
+  size_t gone = t_blocks_peak - t_blocks_in_use;
+  if (gone * Buffer::kReadBlockSize >= Buffer::kTrimAfterBytes &&
+      t_blocks_in_use <= t_blocks_peak / 2) {
+    t_trim_signalled = true;
+    (*t_on_many_released)();
+  }
+}
+
 // The pool lives from a thread's first read to its exit. A block given back after the pool is
 // gone (a buffer destroyed during thread exit) is simply freed.
 thread_local bool t_pool_gone = false;
@@ -54,6 +78,7 @@ BlockPool* threadPool() {
 }
 
 void giveBlock(char* block) {
+  countGiven();
   if (BlockPool* pool = threadPool())
     pool->give(block);
   else
@@ -71,6 +96,7 @@ constexpr size_t kCopyAtMost = 900;
 }  // namespace
 
 Buffer::ReadBlock Buffer::takeReadBlock() {
+  countTaken();
   BlockPool* pool = threadPool();
   return {pool != nullptr ? pool->take() : static_cast<char*>(std::malloc(kReadBlockSize))};
 }
@@ -85,6 +111,26 @@ void Buffer::appendBlock(ReadBlock block, size_t n) {
     append(block.data, n);  // out of memory for the link: a copy, or nothing
     giveBlock(block.data);
   }
+}
+
+void Buffer::onManyBlocksReleased(std::function<void()> cb) {
+  // Gone at thread exit, before blocks released later (by other thread-locals) could call it.
+  struct Hook {
+    std::function<void()> fn;
+    ~Hook() { t_on_many_released = nullptr; }
+  };
+  thread_local Hook hook;
+  hook.fn = std::move(cb);
+  t_on_many_released = hook.fn ? &hook.fn : nullptr;
+}
+
+void Buffer::trimFreedMemory() {
+#ifdef __GLIBC__
+  // Every arena, not only this thread's: pages wholly free anywhere go back (MADV_DONTNEED).
+  malloc_trim(0);
+#endif
+  t_blocks_peak = t_blocks_in_use;
+  t_trim_signalled = false;
 }
 
 // evbuffer_iovec is declared to match struct iovec so it can be handed to readv/writev.

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <string_view>
 
 struct evbuffer;
@@ -57,6 +58,17 @@ class Buffer {
   void appendBlock(ReadBlock block, size_t n);
   // Writes as much as the socket takes. Returns bytes written or -1 with errno set.
   ssize_t writeTo(int fd);
+
+  // Giving memory back once many connections let go of it. free() keeps a freed block inside
+  // malloc's arena while live allocations sit around it, so after a burst of slow readers
+  // leaves the process would stay at its peak. `cb` runs (on this thread, once, from inside
+  // whatever released the last of them: it should only schedule work) when this thread's read
+  // blocks in use fall to half their peak and at least kTrimAfterBytes below it; the owner
+  // then calls trimFreedMemory(), which hands free pages back (malloc_trim) and starts a new
+  // peak. A steady load, whose blocks come and go around the same count, never triggers it.
+  static constexpr size_t kTrimAfterBytes = 4 << 20;
+  static void onManyBlocksReleased(std::function<void()> cb);
+  static void trimFreedMemory();
 
  private:
   evbuffer* get();

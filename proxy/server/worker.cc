@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/log.h"
 #include "proxy/downstream/downstream_conn.h"
@@ -17,6 +18,28 @@ constexpr char kTooManyConnections[] =
     "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 38\r\n"
     "meridian-error: too_many_connections\r\nconnection: close\r\n\r\n"
     "503 Service Unavailable: too_many_conn\n";
+
+// Resident memory of the process, in KiB (0 when /proc cannot tell).
+long residentKiB() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long size = 0, resident = 0;
+  int n = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * (sysconf(_SC_PAGESIZE) / 1024) : 0;
+}
+
+// After a burst of connections went (slow readers that gave up, a load test that ended), the
+// buffers they held are free but still resident: hand them back, and say so (rarely: it takes
+// megabytes of buffers going at once).
+void trimAfterBurst(int worker) {
+  long before = residentKiB();
+  int64_t started = core::monotonicMillis();
+  core::Buffer::trimFreedMemory();
+  long after = residentKiB();
+  logInfo("worker %d: many buffers went back; RSS %ld KiB -> %ld KiB (%lld ms)", worker, before,
+          after, static_cast<long long>(core::monotonicMillis() - started));
+}
 }  // namespace
 
 Worker::Worker(int id, std::shared_ptr<const Snapshot> snap, std::vector<ListenSocket> sockets,
@@ -26,7 +49,8 @@ Worker::Worker(int id, std::shared_ptr<const Snapshot> snap, std::vector<ListenS
       pool_(loop_, stats_),
       snap_(std::move(snap)),
       open_connections_(open_connections),
-      rng_(std::random_device{}() ^ (static_cast<uint64_t>(id) << 32)) {
+      rng_(std::random_device{}() ^ (static_cast<uint64_t>(id) << 32)),
+      trim_timer_(loop_, [id] { trimAfterBurst(id); }) {
   for (auto& s : sockets) sockets_.push_back(std::make_unique<ListenSocket>(std::move(s)));
 }
 
@@ -41,7 +65,15 @@ void Worker::start() {
   auto sockets = std::move(sockets_);
   sockets_.clear();
   for (auto& s : sockets) startAccepting(std::move(s));
-  thread_ = std::thread([this] { loop_.run(); });
+  thread_ = std::thread([this] {
+    // Many connections let go of their buffers (slow readers that left, a burst that ended):
+    // give the memory back once the burst is over, not once per connection.
+    core::Buffer::onManyBlocksReleased([this] {
+      if (!trim_timer_.armed()) trim_timer_.arm(kTrimDelay);
+    });
+    loop_.run();
+    core::Buffer::onManyBlocksReleased(nullptr);
+  });
 }
 
 void Worker::startAccepting(std::unique_ptr<ListenSocket> s) {

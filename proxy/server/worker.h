@@ -112,6 +112,9 @@ class Worker final : public DownstreamHost {
   http1::RequestHead scratch_head_;
   http1::ResponseHead scratch_response_;
   std::unique_ptr<core::Timer> drain_deadline_;
+  // Runs core::Buffer::trimFreedMemory() this long after many buffers went back.
+  static constexpr core::Millis kTrimDelay{500};
+  core::Timer trim_timer_;
   bool draining_ = false;
   std::thread thread_;
 };
