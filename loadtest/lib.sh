@@ -66,10 +66,11 @@ active_targets() {
   [ ${#ACTIVE[@]} -gt 0 ] || { log "no targets to run"; exit 1; }
 }
 
-# write_bodies: the origins' static files, WORK/www/100b and WORK/www/64k.
+# write_bodies: the origins' static files, WORK/www/100b, WORK/www/64k and WORK/www/1m.
 write_bodies() {
   head -c 100 /dev/zero | tr '\0' 'a' > "$WORK/www/100b"
   head -c 65536 /dev/zero | tr '\0' 'b' > "$WORK/www/64k"
+  head -c 1048576 /dev/zero | tr '\0' 'c' > "$WORK/www/1m"
   chmod 644 "$WORK/www/"*
 }
 

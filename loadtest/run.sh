@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Compare Meridian with nginx and HAProxy as reverse proxies, one worker each, on loopback.
 #
-#   loadtest/run.sh [throughput|memory|tls|observability|all]      (default: throughput)
+#   loadtest/run.sh [throughput|memory|slow|tls|observability|all]  (default: throughput)
 #   loadtest/run.sh --help                                          (this text)
 #
 #   throughput     plain HTTP/1.1 req/s and latency per body size (wrk)
 #   memory         RSS per idle keep-alive connection (idle_conns.py)
+#   slow           RSS per slow reader: clients that request /1m (1 MiB) and never read
+#                  (slow_readers.py), and RSS once they have gone
 #   tls            TLS termination with one ECDSA P-256 certificate made at run time: h2 req/s
 #                  (h2load), HTTPS/1.1 req/s (wrk), new TLS connections/s (h2load, one request
 #                  per connection, sessions resumed), then RSS per idle TLS connection
 #   observability  Meridian alone, access log off vs. to a file: the req/s cost of the log
-#   all            throughput, memory, tls and observability
+#   all            throughput, memory, slow, tls and observability
 #
 # Environment (defaults in brackets):
 #   TARGETS      proxies to measure ["meridian nginx haproxy"]; a missing meridian binary is skipped
@@ -19,6 +21,7 @@
 #   PROXY_CPU [1]  CLIENT_CPU [0]  CPUs for proxies + origin, and for wrk / the idle client
 #   IDLE_CONNS [9000]   idle keep-alive connections per proxy in memory mode (HAProxy is
 #                       capped at 9990 by the 20000 open-file limit: it counts 2 fds each)
+#   SLOW_CONNS [1000]   slow readers per proxy in slow mode (each costs a proxy 2 fds)
 #   TLS_IDLE_CONNS [2000]  idle TLS connections per proxy (each one is a full handshake)
 #   H2_CONNS [64]  H2_STREAMS [10]   h2load clients and streams per connection (tls mode)
 #   HANDSHAKES [5000]  HS_CONNS [32]  connections (one request each) per handshake run
@@ -38,6 +41,7 @@ WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 IDLE_CONNS=${IDLE_CONNS:-9000}
+SLOW_CONNS=${SLOW_CONNS:-1000}
 TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-2000}
 H2_CONNS=${H2_CONNS:-64}
 H2_STREAMS=${H2_STREAMS:-10}
@@ -46,8 +50,8 @@ HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
 
 case "$MODE" in
-  throughput|memory|tls|observability|all|-h|--help) ;;
-  *) echo "usage: $0 [throughput|memory|tls|observability|all|--help]" >&2; exit 2 ;;
+  throughput|memory|slow|tls|observability|all|-h|--help) ;;
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|all|--help]" >&2; exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
@@ -192,6 +196,69 @@ memory() {
   python3 "$HERE/summarize.py" memory "$results" "$title"
 }
 
+# settled_rss_kib PID: RSS once it stops moving (4 samples 0.5 s apart within 1% of each
+# other; at most 60 s, then the last sample), for a proxy still filling or emptying buffers.
+settled_rss_kib() {
+  local pid=$1 samples=() i rss lo hi
+  for i in $(seq 120); do
+    rss=$(rss_kib "$pid")
+    samples+=("$rss")
+    [ ${#samples[@]} -le 4 ] || samples=("${samples[@]:1}")
+    if [ ${#samples[@]} -eq 4 ]; then
+      lo=$(printf '%s\n' "${samples[@]}" | sort -n | head -1)
+      hi=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
+      [ $((hi - lo)) -le $((hi / 100)) ] && break
+    fi
+    sleep 0.5
+  done
+  echo "$rss"
+}
+
+# temp_file_kib PID: KiB in the temporary files PID holds open under WORK/tmp (nginx writes
+# what a client does not take yet to files it unlinks at once: du does not see them).
+temp_file_kib() {
+  local fd bytes=0 size
+  for fd in /proc/"$1"/fd/*; do
+    case "$(readlink "$fd" 2>/dev/null)" in
+      "$WORK"/tmp/*) size=$(stat -L -c %s "$fd" 2>/dev/null || echo 0); bytes=$((bytes + size)) ;;
+    esac
+  done
+  echo $((bytes / 1024))
+}
+
+# slow: RSS per slow reader (a client that asks for /1m and never reads it), then RSS once
+# every one of them has gone: whether the memory is given back.
+slow() {
+  local results="$WORK/slow.tsv" target before after gone helper ready closed spilled
+  : > "$results"
+  for target in "${ACTIVE[@]}"; do
+    start_target "$target" || { log "skipping $target"; continue; }
+    curl -s -o /dev/null "$TARGET_URL/1m"
+    before=$(settled_rss_kib "$TARGET_PID")
+    ready="$WORK/slow-$target.ready" closed="$WORK/slow-$target.closed"
+    rm -f "$ready" "$closed"
+    taskset -c "$CLIENT_CPU" python3 "$HERE/slow_readers.py" "$TARGET_PORT" "$SLOW_CONNS" \
+      --path /1m --timeout 110 --ready-file "$ready" --closed-file "$closed" --hold 300 \
+      > "$WORK/slow-$target.log" 2>&1 &
+    helper=$!
+    PIDS+=("$helper")
+    if ! wait_file "$helper" "$ready" 120; then
+      log "slow client failed against $target:"; cat "$WORK/slow-$target.log" >&2
+    else
+      after=$(settled_rss_kib "$TARGET_PID")
+      spilled=$(temp_file_kib "$TARGET_PID")
+      kill -TERM "$helper" 2>/dev/null || true
+      wait_file "$helper" "$closed" 30 || log "slow client did not report its close"
+      gone=$(settled_rss_kib "$TARGET_PID")
+      echo "$target $SLOW_CONNS $before $after $gone ${spilled:-0}" >> "$results"
+      log "$target: RSS $before KiB -> $after KiB with $SLOW_CONNS slow readers, $gone KiB after"
+    fi
+    stop_pid "$helper"
+    stop_target "$target"
+  done
+  python3 "$HERE/summarize.py" slow "$results"
+}
+
 # make_cert: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, made now;
 # HAProxy takes the certificate and key in one file.
 make_cert() {
@@ -289,5 +356,6 @@ case "$MODE" in
   memory) memory ;;
   tls) tls ;;
   observability) observability ;;
-  all) throughput; memory; tls; [ -x "$MERIDIAN" ] && observability ;;
+  slow) slow ;;
+  all) throughput; memory; slow; tls; [ -x "$MERIDIAN" ] && observability ;;
 esac

@@ -5,6 +5,7 @@
                                       -> prints "rps p50_us p99_us errors cpu_us_per_req"
   summarize.py table RESULTS_TSV       -> prints the per-round table, medians and ratios
   summarize.py memory MEMORY_TSV       -> prints the idle-connection memory table
+  summarize.py slow SLOW_TSV           -> prints the slow-reader memory table
   summarize.py failover FAILOVER_TSV   -> prints the failover table (failover.sh)
   summarize.py h2load H2LOAD_OUTPUT    -> prints "rps mean_us nan errors protocol"
   summarize.py tls TLS_TSV             -> prints the TLS table, medians and ratios
@@ -12,6 +13,8 @@
 
 RESULTS_TSV lines: target size round rps p50_us p99_us errors cpu_us_per_req
 MEMORY_TSV lines:  target conns rss_before_kib rss_after_kib
+SLOW_TSV lines:    target conns rss_before_kib rss_with_readers_kib rss_after_they_left_kib
+                   temp_file_kib (open temporary files: nginx's proxy_buffering; 0 elsewhere)
 TLS_TSV lines:     target kind round rps lat_us p99_us errors [protocol]
                    (kind: h2, https1 or handshakes; h2load gives a mean latency, no p99)
 FAILOVER_TSV lines: target signal key=value... (requests ok non2xx connect read write timeout
@@ -198,6 +201,22 @@ def memory(path, title="idle keep-alive connections"):
               % (target, conns, before, after, (after - before) / conns if conns else 0))
 
 
+def slow(path):
+    print("\n== slow readers: GET /1m, never read (client SO_RCVBUF 4 KiB): proxy RSS ==")
+    print("%-10s %7s %12s %14s %10s %14s %12s"
+          % ("target", "conns", "RSS before", "with readers", "KiB/conn", "after they left",
+             "temp files"))
+    for line in open(path):
+        if not line.strip():
+            continue
+        target, conns, before, during, gone, spilled = line.split()
+        conns, before, during, gone, spilled = (int(conns), int(before), int(during), int(gone),
+                                                int(spilled))
+        print("%-10s %7d %8d KiB %10d KiB %10.1f %10d KiB %8d KiB"
+              % (target, conns, before, during, (during - before) / conns if conns else 0, gone,
+                 spilled))
+
+
 def failover(path):
     print("\n== failover: nearest region killed, then restarted ==")
     print("%-10s %-8s %9s %8s %22s %9s %9s %9s  %s"
@@ -236,6 +255,8 @@ def main():
         table(path)
     elif mode == "memory":
         memory(path, *sys.argv[3:4])
+    elif mode == "slow":
+        slow(path)
     elif mode == "h2load":
         parsed = parse_h2load(path)
         if parsed is None:
