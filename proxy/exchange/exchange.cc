@@ -50,6 +50,7 @@ void Exchange::countStart() {
 
 Exchange::~Exchange() {
   cancelTimer();
+  host_.deadlines().cancel(body_check_);
   detachUpstream();
   endReplay();
   releaseIdempotencyKey(false);
@@ -80,6 +81,7 @@ void Exchange::start() {
     failBeforeResponse(Error{ErrorKind::BodyTooLarge, Side::Downstream, false, "content-length"});
     return;
   }
+  startBodyClock();
 
   pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
@@ -327,10 +329,12 @@ void Exchange::pumpRequestBody() {
   }
   // Back-pressure: stop reading the client while the upstream's buffer is still full after
   // the write (checked after it: a paused reader with an empty buffer would never resume).
-  if (out.size() > high_watermark_)
+  if (out.size() > high_watermark_) {
     down_.pauseRequestInput();
-  else if (!request_done_)
+    body_window_excused_ = true;
+  } else if (!request_done_) {
     down_.resumeRequestInput();
+  }
   if (state_ == State::Responding) return;  // the response's idle timer runs now
   if (request_done_)
     armResponseTimer();
@@ -414,7 +418,10 @@ void Exchange::onDownstreamData() {
       return;
     default:
       // Not connected yet: the body waits in the client's buffer, bounded.
-      if (down_.requestInput().size() > high_watermark_) down_.pauseRequestInput();
+      if (down_.requestInput().size() > high_watermark_) {
+        down_.pauseRequestInput();
+        body_window_excused_ = true;
+      }
       return;
   }
 }

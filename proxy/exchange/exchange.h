@@ -158,6 +158,20 @@ class Exchange final : public UpstreamUser,
   void detachUpstream();
   void armTimer(core::Millis after);
   void cancelTimer();
+  // Slow uploads (exchange_limits.cc).
+  void startBodyClock();
+  void onBodyRateCheck();
+
+  // limits.request_body_min_rate, judged once per limits.request_body_timeout: a timer of its
+  // own, as the request's other deadlines (idle, per-try) run at the same time.
+  class BodyRateCheck final : public core::DeadlineQueue::Entry {
+   public:
+    explicit BodyRateCheck(Exchange& exchange) : exchange_(exchange) {}
+    void onDeadline() override { exchange_.onBodyRateCheck(); }
+
+   private:
+    Exchange& exchange_;
+  };
 
   ClientSide& down_;
   ExchangeHost& host_;
@@ -208,6 +222,9 @@ class Exchange final : public UpstreamUser,
   size_t high_watermark_;
 
   // Request body.
+  BodyRateCheck body_check_{*this};
+  uint64_t body_window_bytes_ = 0;    // body bytes received when the rate window began
+  bool body_window_excused_ = false;  // we stopped reading the client in this window
   uint64_t req_remaining_ = 0;
   uint64_t req_body_bytes_ = 0;
   http1::ChunkedDecoder req_chunks_;

@@ -29,6 +29,7 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_limit_rejections_total{reason=\"http2_settings_timeout\"}", ""},
     {"meridian_limit_rejections_total{reason=\"bad_path\"}", ""},
     {"meridian_limit_rejections_total{reason=\"escaped_slash\"}", ""},
+    {"meridian_limit_rejections_total{reason=\"request_body_timeout\"}", ""},
     {"meridian_downstream_keepalive_timeouts_total", "Idle client connections closed."},
     {"meridian_no_route_total", "Requests no route matched (404)."},
     {"meridian_upstream_connects_total", "Upstream connections opened."},

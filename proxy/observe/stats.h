@@ -27,6 +27,7 @@ enum class Counter : size_t {
   H2SettingsTimeouts,    // HTTP/2 connections closed: our SETTINGS never acknowledged
   BadPath,               // 400: a fragment, bad %-encoding or no path in the request target
   EscapedSlash,          // 400: %2F, %5C or a backslash in the path (escaped_slashes: reject)
+  RequestBodyTimeout,    // 408: a request body slower than limits.request_body_min_rate
   KeepaliveTimeout,      // idle client connection closed
   NoRoute,               // 404
   UpstreamConnects,

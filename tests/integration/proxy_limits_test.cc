@@ -90,6 +90,78 @@ TEST_F(ProxyTest, SlowHeadIs408AndTheConnectionFreed) {
   EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"header_timeout\"}"), 1);
 }
 
+// A body that trickles in below limits.request_body_min_rate (here a few bytes per window
+// where 512 are due) is cut off at the end of its window: 408, counted, and the upstream
+// connection it held is let go (the upstream never sees a whole request).
+TEST_F(ProxyTest, SlowUploadIs408AndTheUpstreamConnectionFreed) {
+  ASSERT_TRUE(startProxy("{ request_body_timeout: 500ms, request_body_min_rate: 1KiB }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nx"));
+  ASSERT_TRUE(upstream_.waitForConnections(1, kWait));
+  // A byte per 100 ms until the answer comes (the read's deadline paces the trickle).
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  bool answered = false;
+  while (!answered && std::chrono::steady_clock::now() < deadline) {
+    if (!c.send("x")) break;  // the proxy may have closed already
+    answered = c.readUntilContains("\r\n\r\n", milliseconds(100));
+  }
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(r.header("meridian-error"), "client_timeout");
+  EXPECT_TRUE(c.readUntilClose(kWait));
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"request_body_timeout\"}"), 1);
+  EXPECT_TRUE(upstream_.waitForOpenConnections(0, kWait));
+  EXPECT_EQ(upstream_.requestCount(), 0u);
+}
+
+// A body that keeps up with the minimum rate is not cut off, however long it takes.
+TEST_F(ProxyTest, UploadAtTheMinimumRateIsForwarded) {
+  ASSERT_TRUE(startProxy("{ request_body_timeout: 300ms, request_body_min_rate: 1KiB }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  const std::string piece(1024, 'u');  // 1 KiB per 200 ms: over 300 B per 300 ms window
+  ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 6144\r\n\r\n"));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(c.send(piece));
+    // Pacing the upload (nothing may come back before the body is whole).
+    if (i < 5) {
+      EXPECT_FALSE(c.readUntilContains("\r\n\r\n", milliseconds(200))) << c.received();
+    }
+  }
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.request(0).bodyBytes, 6144u);
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"request_body_timeout\"}"), 0);
+}
+
+// While the upstream does not take the body (our buffer towards it is full and we stopped
+// reading the client), the client is not blamed for the rate: that ends as an upstream timeout.
+TEST_F(ProxyTest, UploadStalledByTheUpstreamIsNotASlowClient) {
+  fakes::HeldPort stalled;  // accepts connections in the kernel, never reads them
+  ASSERT_TRUE(stalled.open());
+  std::string yaml = configYaml("{ request_body_timeout: 200ms, request_body_min_rate: 1MiB }",
+                                "{ idle: 1500ms }");
+  yaml.replace(yaml.find(upstream_.address()), upstream_.address().size(),
+               "127.0.0.1:" + std::to_string(stalled.port()));
+  ASSERT_TRUE(proxy_.start(yaml));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 67108864\r\n\r\n"));
+  // As much as the buffers on the way take: then the proxy holds back, and nothing moves.
+  std::string body(64 * 1024, 'b');
+  for (int i = 0; i < 64 && c.send(body, milliseconds(200)); ++i) {
+  }
+  HttpResponse r;
+  ASSERT_TRUE(c.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_timeout");
+  EXPECT_EQ(metric("meridian_limit_rejections_total{reason=\"request_body_timeout\"}"), 0);
+}
+
 TEST_F(ProxyTest, IdleKeepAliveConnectionIsClosedQuietly) {
   ASSERT_TRUE(startProxy("{ keepalive_timeout: 300ms }"));
   TcpClient c;
