@@ -273,6 +273,7 @@ void Exchange::sendRequestHead() {
   fwd.client_country = client_.country;
   fwd.replay_src = replay_src_;
   fwd.replay_src_fly = replay_src_fly_;
+  interim_responses_ = 0;
   http1::writeUpstreamRequestHead(head_, fwd, up_->stream().output());
   // A replay sends again the body the failed attempt sent; the rest follows from the client.
   sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());

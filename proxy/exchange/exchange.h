@@ -158,9 +158,10 @@ class Exchange final : public UpstreamUser,
   void detachUpstream();
   void armTimer(core::Millis after);
   void cancelTimer();
-  // Slow uploads (exchange_limits.cc).
+  // Slow uploads and 1xx floods (exchange_limits.cc).
   void startBodyClock();
   void onBodyRateCheck();
+  bool tooManyInterim();
 
   // limits.request_body_min_rate, judged once per limits.request_body_timeout: a timer of its
   // own, as the request's other deadlines (idle, per-try) run at the same time.
@@ -225,6 +226,7 @@ class Exchange final : public UpstreamUser,
   BodyRateCheck body_check_{*this};
   uint64_t body_window_bytes_ = 0;    // body bytes received when the rate window began
   bool body_window_excused_ = false;  // we stopped reading the client in this window
+  int interim_responses_ = 0;         // 1xx heads in this attempt
   uint64_t req_remaining_ = 0;
   uint64_t req_body_bytes_ = 0;
   http1::ChunkedDecoder req_chunks_;

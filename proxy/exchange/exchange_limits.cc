@@ -1,5 +1,5 @@
 // Exchange: the limits that protect the proxy from a client or an upstream that is too slow or
-// too chatty: a minimum rate for request bodies.
+// too chatty: a minimum rate for request bodies, and a cap on 1xx responses.
 #include "core/log.h"
 #include "proxy/exchange/exchange.h"
 
@@ -48,6 +48,18 @@ void Exchange::onBodyRateCheck() {
     return;
   }
   failBeforeResponse(Error{ErrorKind::ClientTimeout, Side::Downstream, false, "body too slow"});
+}
+
+// limits.max_interim_responses per attempt: an upstream sending 102 after 102 would otherwise
+// keep the request (and the client's buffer) busy until the per-try timeout. True when the
+// exchange has answered 502 instead.
+bool Exchange::tooManyInterim() {
+  if (++interim_responses_ <= snap_->config->limits.max_interim_responses) return false;
+  host_.stats().add(Counter::UpstreamInterimLimit);
+  logWarn("upstream %s: more than %d 1xx responses", endpoint_->text.c_str(),
+          snap_->config->limits.max_interim_responses);
+  failBeforeResponse(Error{ErrorKind::ProtocolError, Side::Upstream, false, "too many 1xx"});
+  return true;
 }
 
 }  // namespace meridian::proxy

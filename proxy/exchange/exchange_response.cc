@@ -54,6 +54,7 @@ void Exchange::parseResponseHead() {
       return;
     }
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
+      if (tooManyInterim()) return;
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
       // Early Hints) go on to HTTP/1.1 clients.
       if (head.status != 100 && endIfClientGone(down_.writeInterimResponse(head))) return;

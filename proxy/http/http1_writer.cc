@@ -272,7 +272,7 @@ void writeInterimResponse(const ResponseHead& head, core::Buffer& out) {
   b.add("HTTP/1.1 ");
   b.number(static_cast<uint64_t>(head.status));
   b.add(" ");
-  b.add(reasonPhrase(head.status));
+  b.add(head.reason.empty() ? std::string_view(reasonPhrase(head.status)) : head.reason);
   b.add("\r\n");
   for (const auto& h : head.headers)
     if (classify(h.name) != FieldKind::HopByHop) b.header(h.name, h.value);
@@ -326,6 +326,8 @@ const char* reasonPhrase(int status) {
       return "Continue";
     case 101:
       return "Switching Protocols";
+    case 102:
+      return "Processing";
     case 103:
       return "Early Hints";
     case 200:

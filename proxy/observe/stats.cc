@@ -42,6 +42,8 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_upstream_resets_total", "Upstream connections reset or closed early."},
     {"meridian_upstream_protocol_errors_total", "Malformed upstream responses."},
     {"meridian_upstream_overloaded_total", "Requests refused: pool cap and queue full."},
+    {"meridian_upstream_interim_limit_total",
+     "Responses refused (502): more 1xx responses than limits.max_interim_responses."},
     {"meridian_client_aborts_total", "Exchanges ended because the client went away."},
     {"meridian_upgrades_total", "Connections upgraded to a tunnel (WebSocket)."},
     {"meridian_tls_handshake_failures_total",

@@ -39,6 +39,7 @@ enum class Counter : size_t {
   UpstreamResets,
   UpstreamProtocolErrors,
   UpstreamOverloaded,    // pool cap and wait queue full
+  UpstreamInterimLimit,  // 502: more 1xx than limits.max_interim_responses
   ClientAborts,          // the client went away mid-exchange
   Upgrades,              // tunnels opened (WebSocket)
   TlsHandshakeFailures,  // failed, refused or timed out before completing

@@ -250,6 +250,37 @@ TEST_F(ProxyTest, MalformedUpstreamResponseIs502) {
   EXPECT_EQ(r.header("meridian-error"), "upstream_protocol_error");
 }
 
+// 1xx responses go on to an HTTP/1.1 client with their reason phrases, up to
+// limits.max_interim_responses per attempt; an upstream that sends more gets the request a 502.
+TEST_F(ProxyTest, InterimResponsesKeepTheirReasonAndAreCapped) {
+  upstream_.enqueue(Action::raw(
+      "HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload"
+      "\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  std::string flood;
+  for (int i = 0; i < 17; ++i) flood += "HTTP/1.1 102 Processing\r\n\r\n";
+  upstream_.enqueue(Action::raw(flood + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  ASSERT_TRUE(startProxy());  // limits.max_interim_responses: 16
+
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  ASSERT_TRUE(c.send("GET /hints HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c.readUntilContains("\r\n\r\nok", kWait));
+  std::string got = c.take();
+  EXPECT_TRUE(
+      got.starts_with("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                      "Link: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"))
+      << got;
+
+  TcpClient d;
+  ASSERT_TRUE(d.connect(port()));
+  ASSERT_TRUE(d.send("GET /flood HTTP/1.1\r\nHost: a\r\n\r\n"));
+  HttpResponse r;  // the 1xx are skipped as a client skips them
+  ASSERT_TRUE(d.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_protocol_error");
+  EXPECT_EQ(metric("meridian_upstream_interim_limit_total"), 1);
+}
+
 TEST_F(ProxyTest, PooledConnectionClosedByUpstreamIsNotTheClientsFailure) {
   ASSERT_TRUE(startProxy());
   TcpClient c;

@@ -47,6 +47,30 @@ TEST(Http1Writer, AbsoluteFormWithOnlyAQueryGetsARootPath) {
   EXPECT_TRUE(s.starts_with("GET /?x=1 HTTP/1.1\r\n")) << s;
 }
 
+// An interim response keeps the upstream's reason phrase (any 1xx), or says the standard one.
+TEST(Http1Writer, InterimResponseKeepsItsReasonPhrase) {
+  struct Case {
+    std::string raw;
+    std::string first_line;
+  } cases[] = {
+      {"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n",
+       "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"},
+      {"HTTP/1.1 102 Processing\r\n\r\n", "HTTP/1.1 102 Processing\r\n\r\n"},
+      {"HTTP/1.1 102 \r\n\r\n", "HTTP/1.1 102 Processing\r\n\r\n"},
+      {"HTTP/1.1 103 \r\n\r\n", "HTTP/1.1 103 Early Hints\r\n\r\n"},
+      {"HTTP/1.1 199 Still Thinking\r\nConnection: x\r\n\r\n",
+       "HTTP/1.1 199 Still Thinking\r\n\r\n"},
+  };
+  for (const Case& c : cases) {
+    ResponseHead h;
+    ASSERT_EQ(parseResponseHead(c.raw.data(), c.raw.size(), false, h).status, ParseStatus::Complete)
+        << c.raw;
+    core::Buffer out;
+    writeInterimResponse(h, out);
+    EXPECT_EQ(drainAll(out), c.first_line) << c.raw;
+  }
+}
+
 TEST(Http1Writer, UpgradeKeepsUpgradeHeaders) {
   std::string raw =
       "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
