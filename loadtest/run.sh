@@ -217,13 +217,17 @@ settled_rss_kib() {
 # temp_file_kib PID: KiB in the temporary files PID holds open under WORK/tmp (nginx writes
 # what a client does not take yet to files it unlinks at once: du does not see them).
 temp_file_kib() {
-  local fd bytes=0 size
-  for fd in /proc/"$1"/fd/*; do
-    case "$(readlink "$fd" 2>/dev/null)" in
-      "$WORK"/tmp/*) size=$(stat -L -c %s "$fd" 2>/dev/null || echo 0); bytes=$((bytes + size)) ;;
-    esac
-  done
-  echo $((bytes / 1024))
+  python3 - "$1" "$WORK/tmp/" <<'PY'
+import os, sys
+fds, total = "/proc/%s/fd" % sys.argv[1], 0
+for fd in os.listdir(fds):
+    try:
+        if os.readlink(os.path.join(fds, fd)).startswith(sys.argv[2]):
+            total += os.stat(os.path.join(fds, fd)).st_size
+    except OSError:
+        pass
+print(total // 1024)
+PY
 }
 
 # slow: RSS per slow reader (a client that asks for /1m and never reads it), then RSS once
