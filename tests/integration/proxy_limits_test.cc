@@ -151,9 +151,11 @@ TEST_F(ProxyTest, UploadStalledByTheUpstreamIsNotASlowClient) {
   TcpClient c;
   ASSERT_TRUE(c.connect(port()));
   ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 67108864\r\n\r\n"));
-  // As much as the buffers on the way take: then the proxy holds back, and nothing moves.
-  std::string body(64 * 1024, 'b');
-  for (int i = 0; i < 64 && c.send(body, milliseconds(200)); ++i) {
+  // Until the proxy stops taking the body (a send makes no progress for 200 ms): the buffers
+  // on the way to an upstream that never reads are full, and the proxy has stopped reading.
+  // Stopping earlier would make this client a slow one.
+  std::string body(16 * 1024, 'b');
+  for (int i = 0; i < 4096 && c.send(body, milliseconds(200)); ++i) {
   }
   HttpResponse r;
   ASSERT_TRUE(c.readResponse(r, kWait));
