@@ -1,14 +1,9 @@
 #include "proxy/server/admin_access.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "certs/secret.h"
+#include "core/file_read.h"
 
 namespace meridian::proxy {
 
@@ -120,29 +115,11 @@ bool AdminAccess::bearerMatches(const http1::RequestHead& head) const {
 
 core::Result<std::string> loadAdminToken(const config::Config& cfg) {
   if (cfg.admin.token_file.empty()) return std::string();
-  // O_NONBLOCK: a FIFO put in its place must not hang a reload (it is refused below).
-  int fd = ::open(cfg.admin.token_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return tokenError(cfg, std::strerror(errno));
-  struct stat st {};
-  std::string text;
-  const char* why = nullptr;
-  if (::fstat(fd, &st) != 0) {
-    why = std::strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    why = "not a regular file";
-  } else {
-    char buf[kMaxTokenFileBytes + 1];
-    size_t got = 0;
-    ssize_t n = 0;
-    while (got < sizeof buf && (n = ::read(fd, buf + got, sizeof buf - got)) > 0)
-      got += static_cast<size_t>(n);
-    if (n < 0) why = std::strerror(errno);
-    text.assign(buf, got);
-  }
-  ::close(fd);
-  if (why != nullptr) return tokenError(cfg, why);
-  if (text.size() > kMaxTokenFileBytes)
-    return tokenError(cfg, "larger than " + std::to_string(kMaxTokenFileBytes) + " bytes");
+  // Read as every file an operator names is: a FIFO or /dev/zero in its place must not hang
+  // or flood a reload on the admin loop.
+  auto read = core::readRegularFile(cfg.admin.token_file, kTokenFileLimit);
+  if (!read.ok()) return tokenError(cfg, read.error().detail);
+  std::string text = std::move(read.value());
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (!text.empty() && text.back() == '\r') text.pop_back();
   if (text.empty()) return tokenError(cfg, "empty (write the token on one line)");

@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/file_read.h"
 #include "proxy/http/http1_parser.h"
 
 namespace meridian::proxy {
@@ -51,9 +52,9 @@ class AdminAccess {
 bool adminHostAllowed(std::string_view host, std::string_view admin_host);
 
 // The token of admin.token_file: "" when none is set, else the file's contents without the
-// trailing newline. The file must be a regular file of at most kMaxTokenFileBytes holding one
+// trailing newline. The file must be a regular file of at most kTokenFileLimit holding one
 // non-empty line of visible ASCII. Errors read `CONFIG:LINE:COL: admin.token_file: ...`.
 core::Result<std::string> loadAdminToken(const config::Config& cfg);
-inline constexpr size_t kMaxTokenFileBytes = 4096;
+inline constexpr core::FileLimit kTokenFileLimit{4096, "an admin token file"};
 
 }  // namespace meridian::proxy

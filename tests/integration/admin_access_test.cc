@@ -125,7 +125,7 @@ TEST_F(AdminAccessTest, ValidateRefusesAnOpenAdminAddressAndABadTokenFile) {
       "big.yaml", configWithAdmin("{ address: 0.0.0.0:0, token_file: " + token_file + " }"));
   r = fakes::runCommand({fakes::meridianBinary(), "validate", "-c", path}, kWait);
   EXPECT_EQ(r.exitCode, 1) << r.describe();
-  EXPECT_NE(r.out.find(": admin.token_file: " + token_file + ": larger than 4096 bytes"),
+  EXPECT_NE(r.out.find(": admin.token_file: " + token_file + ": too large: more than 4 KiB (the limit for an admin token file)"),
             std::string::npos)
       << r.out;
 

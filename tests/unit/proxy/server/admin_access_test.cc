@@ -148,8 +148,8 @@ TEST_F(TokenFileTest, OneLineWithoutItsNewline) {
   EXPECT_EQ(error(write("a", "s3cret\n")), "ok: s3cret");
   EXPECT_EQ(error(write("b", "s3cret")), "ok: s3cret");
   EXPECT_EQ(error(write("c", "s3cret\r\n")), "ok: s3cret");
-  EXPECT_EQ(error(write("d", std::string(kMaxTokenFileBytes - 1, 'x') + "\n")),
-            "ok: " + std::string(kMaxTokenFileBytes - 1, 'x'));
+  EXPECT_EQ(error(write("d", std::string(kTokenFileLimit.max_bytes - 1, 'x') + "\n")),
+            "ok: " + std::string(kTokenFileLimit.max_bytes - 1, 'x'));
 }
 
 TEST_F(TokenFileTest, ProblemsAreReportedAtTheKey) {
@@ -159,21 +159,21 @@ TEST_F(TokenFileTest, ProblemsAreReportedAtTheKey) {
   p = write("nl", "\n");
   EXPECT_EQ(error(p),
             "m.yaml:4:15: admin.token_file: " + p + ": empty (write the token on one line)");
-  p = write("big", std::string(kMaxTokenFileBytes + 1, 'x'));
-  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": larger than 4096 bytes");
+  p = write("big", std::string(kTokenFileLimit.max_bytes + 1, 'x'));
+  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": too large: more than 4 KiB (the limit for an admin token file)");
   p = write("two", "a\nb\n");
   EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p +
                           ": the token must be one line of visible ASCII, no spaces");
   p = write("space", "a b\n");
   EXPECT_NE(error(p).find("one line of visible ASCII"), std::string::npos);
   p = dir_.path() + "/missing";
-  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": No such file or directory");
+  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": cannot read: No such file or directory");
   EXPECT_EQ(error(dir_.path()),
-            "m.yaml:4:15: admin.token_file: " + dir_.path() + ": not a regular file");
+            "m.yaml:4:15: admin.token_file: " + dir_.path() + ": cannot read: Is a directory");
   p = dir_.path() + "/fifo";
   ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
-  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": not a regular file");
-  EXPECT_EQ(error("/dev/zero"), "m.yaml:4:15: admin.token_file: /dev/zero: not a regular file");
+  EXPECT_EQ(error(p), "m.yaml:4:15: admin.token_file: " + p + ": not a regular file (a FIFO)");
+  EXPECT_EQ(error("/dev/zero"), "m.yaml:4:15: admin.token_file: /dev/zero: not a regular file (a character device)");
 }
 
 }  // namespace
