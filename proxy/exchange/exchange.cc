@@ -215,6 +215,7 @@ bool Exchange::chooseEndpoint() {
 void Exchange::connect() {
   state_ = State::Connecting;
   ++attempts_;
+  status_reported_ = false;
   const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
   UpstreamUser* self = this;
@@ -232,9 +233,24 @@ void Exchange::connect() {
 }
 
 void Exchange::onConnectTimeout() {
-  host_.stats().add(Counter::UpstreamConnectTimeouts);
+  // Still in the queue for one of this worker's connections to the endpoint: the endpoint was
+  // never tried, so its health hears nothing (local saturation must not eject it).
+  const bool queued = host_.pool().queued(endpoint_->text, this);
   detachUpstream();
+  if (queued) {
+    onPoolWaitTimeout();
+    return;
+  }
+  host_.stats().add(Counter::UpstreamConnectTimeouts);
   onUpstreamConnectFailed(ETIMEDOUT);
+}
+
+// Nothing was sent, as after a failed connect: the next endpoint or region may take it.
+void Exchange::onPoolWaitTimeout() {
+  host_.stats().add(Counter::UpstreamPoolWaitTimeouts);
+  logDebug("upstream %s: no pooled connection free in time", endpoint_->text.c_str());
+  if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
+  failBeforeResponse(Error{ErrorKind::UpstreamOverloaded, Side::Upstream, true, "pool wait"});
 }
 
 // Nothing was sent: the next endpoint, then the next region, is always safe to try.
@@ -302,7 +318,11 @@ void Exchange::armResponseTimer() {
 // the client's bytes run out, the body ends, or the upstream's buffer is full.
 void Exchange::pumpRequestBody() {
   if (request_done_) {
-    if (!up_->stream().flush()) onUpstreamError(*up_, errno);
+    if (!up_->stream().flush()) {
+      onUpstreamError(*up_, errno);
+      return;
+    }
+    resumeClientOnceBodySent();
     return;
   }
   core::Buffer& in = down_.requestInput();
@@ -335,6 +355,8 @@ void Exchange::pumpRequestBody() {
     body_window_excused_ = true;
   } else if (!request_done_) {
     down_.resumeRequestInput();
+  } else {
+    resumeClientOnceBodySent();
   }
   if (state_ == State::Responding) return;  // the response's idle timer runs now
   if (request_done_)
@@ -444,7 +466,18 @@ void Exchange::onUpstreamDrained(UpstreamConn&) {
   if (!request_done_) {
     down_.resumeRequestInput();
     pumpRequestBody();
+  } else {
+    resumeClientOnceBodySent();
   }
+}
+
+// Once the whole body is upstream nothing holds the client back: a paused client is not read,
+// so its leaving would go unnoticed (no 499, the upstream working on for nobody). What it
+// sends next (a pipelined request) is bounded by its connection, and here by the watermark.
+void Exchange::resumeClientOnceBodySent() {
+  if (up_ != nullptr && up_->stream().output().size() <= high_watermark_ &&
+      down_.requestInput().size() <= high_watermark_)
+    down_.resumeRequestInput();
 }
 
 void Exchange::onDownstreamEof() {
@@ -560,6 +593,12 @@ void Exchange::onDeadline() {
       return;
     case State::Responding:
     case State::Tunnel:
+      // With the client's buffer full the upstream was paused for the client: its stall.
+      if (down_.responseOutput().size() > high_watermark_) {
+        host_.stats().add(Counter::ClientStallTimeouts);
+        abort(Cause::Failure, "client read nothing for the idle timeout");
+        return;
+      }
       host_.stats().add(Counter::UpstreamTimeouts);
       abort(Cause::Failure, "idle timeout");
       return;

@@ -101,6 +101,8 @@ class Exchange final : public UpstreamUser,
   bool resendable() const { return head_.framing == http1::Framing::None; }
   void connect();
   void onConnectTimeout();
+  void onPoolWaitTimeout();
+  void resumeClientOnceBodySent();
   // Forwarding.
   void sendRequestHead();
   void armResponseTimer();
@@ -191,6 +193,9 @@ class Exchange final : public UpstreamUser,
   std::string region_;
   uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
   int attempts_ = 0;
+  // This attempt's response status went to passive health already (a 5xx in replay.on): the
+  // response shown when no replay follows is the same failure, not a second one.
+  bool status_reported_ = false;
   int stale_retries_ = 0;
 
   // Replay. The request body as it went upstream (its upstream framing), kept while it fits

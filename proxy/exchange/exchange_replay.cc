@@ -141,6 +141,7 @@ bool Exchange::divertResponse(const http1::ResponseHead& head) {
     if (ra) at_least = *ra;
   }
   reportOutcome(health::Outcome::Status5xx);
+  status_reported_ = true;
   cancelTimer();
   return tryReplay(failure, at_least);
 }

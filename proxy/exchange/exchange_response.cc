@@ -91,7 +91,8 @@ bool Exchange::startResponse(const http1::ResponseHead& head) {
   final_status_ = head.status;
   startStoring(head);
   resp_ = {head.status, head.framing, head.keep_alive};
-  reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
+  if (!status_reported_)
+    reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";

@@ -39,8 +39,10 @@ enum class Counter : size_t {
   UpstreamResets,
   UpstreamProtocolErrors,
   UpstreamOverloaded,    // pool cap and wait queue full
+  UpstreamPoolWaitTimeouts,  // connect timeout spent waiting in the pool's queue (cap reached)
   UpstreamInterimLimit,  // 502: more 1xx than limits.max_interim_responses
   ClientAborts,          // the client went away mid-exchange
+  ClientStallTimeouts,   // responses cut: the client read nothing for timeouts.idle
   Upgrades,              // tunnels opened (WebSocket)
   TlsHandshakeFailures,  // failed, refused or timed out before completing
   H2Connections,         // client connections that spoke HTTP/2

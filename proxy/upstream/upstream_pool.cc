@@ -230,6 +230,13 @@ void UpstreamPool::cancel(const std::string& endpoint, UpstreamUser* user) {
     if (c->user_ == user) destroy(c);
 }
 
+bool UpstreamPool::queued(const std::string& endpoint, const UpstreamUser* user) const {
+  auto it = endpoints_.find(endpoint);
+  if (it == endpoints_.end()) return false;
+  const auto& waiting = it->second->waiting;
+  return std::find(waiting.begin(), waiting.end(), user) != waiting.end();
+}
+
 void UpstreamPool::closeIdle() {
   for (auto& [key, ep] : endpoints_) {
     auto idle = ep->idle;

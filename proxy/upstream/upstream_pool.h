@@ -104,6 +104,9 @@ class UpstreamPool {
   // Withdraws a user still waiting for a connection, or whose new connection is still
   // connecting (its request ended first): it hears nothing more.
   void cancel(const std::string& endpoint, UpstreamUser* user);
+  // True while `user` waits in the endpoint's queue (its cap reached), before any connect of
+  // its own began: a timeout then says nothing about the endpoint.
+  bool queued(const std::string& endpoint, const UpstreamUser* user) const;
 
   // In-flight requests per endpoint, for least-outstanding choice (worker thread).
   int active(const std::string& endpoint) const;

@@ -1,7 +1,7 @@
-// Exchange behaviour that is wrong today. Each test states what should happen and fails on the
-// current code, so it is DISABLED_ (the suite stays green); run them with
-//   unit_proxy_exchange --gtest_also_run_disabled_tests --gtest_filter='*KnownBug*'
-// and drop the DISABLED_ prefix with the fix.
+// Who gets blamed, and who stays paused: passive health reports, the counters that say whose
+// fault a timeout was, and the client's read pause. Each was wrong once (found by review):
+// a 5xx reported twice, a queue wait reported as a connect failure, a client's stall counted
+// as an upstream timeout, a client left paused after its body was sent.
 #include <gtest/gtest.h>
 
 #include "tests/fakes/dead_ports.h"
@@ -16,10 +16,10 @@ using fakes::FakeUpstream;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n";
 
-// A 5xx that reaches the client is one failed response, reported once to passive health.
-// Today a status in `replay.on` that cannot be replayed is reported by divertResponse() and
-// again by startResponse(): outlier ejection (consecutive_failures) trips twice as fast.
-TEST(ExchangeKnownBug, DISABLED_UnreplayedStatusIsReportedToHealthOnce) {
+// A 5xx that reaches the client is one failed response, reported once to passive health. A
+// status in `replay.on` that cannot be replayed was reported by divertResponse() and again by
+// startResponse(): outlier ejection (consecutive_failures) tripped twice as fast.
+TEST(ExchangeAccounting, UnreplayedStatusIsReportedToHealthOnce) {
   FakeUpstream ams;
   ams.enqueue(Action::respond(503, {}, "down"));
   FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}));  // nowhere to replay to
@@ -33,10 +33,10 @@ TEST(ExchangeKnownBug, DISABLED_UnreplayedStatusIsReportedToHealthOnce) {
 
 // Once the whole body has gone upstream nothing holds the client back, so it must not stay
 // paused: a paused HTTP/1 connection is not read, and a client that gives up while the
-// upstream works on a slow answer goes unnoticed (no 499, the upstream keeps working). Today a
-// pause taken while connecting (body past the high watermark) or while the upstream's buffer
-// was full is only undone while the body is incomplete.
-TEST(ExchangeKnownBug, DISABLED_ClientIsResumedOnceItsBodyIsSent) {
+// upstream works on a slow answer goes unnoticed (no 499, the upstream keeps working). A pause
+// taken while connecting (body past the high watermark) or while the upstream's buffer was
+// full used to be undone only while the body was incomplete.
+TEST(ExchangeAccounting, ClientIsResumedOnceItsBodyIsSent) {
   FakeUpstream ams;
   ams.enqueue(Action::hang());
   FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}}));
@@ -53,9 +53,8 @@ TEST(ExchangeKnownBug, DISABLED_ClientIsResumedOnceItsBodyIsSent) {
 
 // A request that waited in the pool's queue (this worker's own cap on connections to a busy
 // endpoint) and timed out never tried to connect: that says nothing about the endpoint's
-// health. Today it is reported as a ConnectFailure, so local saturation ejects a healthy
-// endpoint.
-TEST(ExchangeKnownBug, DISABLED_PoolQueueTimeoutIsNotAConnectFailureOfTheEndpoint) {
+// health. It was reported as a ConnectFailure, so local saturation ejected a healthy endpoint.
+TEST(ExchangeAccounting, PoolQueueTimeoutIsNotAConnectFailureOfTheEndpoint) {
   FakeUpstream ams, fra;
   ams.enqueue(Action::hang());
   RouteSpec spec;
@@ -69,12 +68,14 @@ TEST(ExchangeKnownBug, DISABLED_PoolQueueTimeoutIsNotAConnectFailureOfTheEndpoin
   ASSERT_TRUE(host.runUntil("second answered", [&] { return queued.finished(); }));
   EXPECT_EQ(queued.view().header("meridian-region"), "fra");  // moving on is right
   EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 0u);
+  EXPECT_EQ(host.counter(Counter::UpstreamPoolWaitTimeouts), 1u);
+  EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 0u);
 }
 
 // `idle` bounds how long the exchange waits on the upstream. While a slow client has paused the
-// upstream, the stall is the client's; counting it in UpstreamTimeouts (as today) blames the
+// upstream, the stall is the client's; counting it in UpstreamTimeouts (as it was) blamed the
 // upstream in /metrics.
-TEST(ExchangeKnownBug, DISABLED_StalledClientIsNotCountedAsAnUpstreamTimeout) {
+TEST(ExchangeAccounting, StalledClientIsNotCountedAsAnUpstreamTimeout) {
   FakeUpstream ams;
   ams.enqueue(Action::stream(2 * 1024 * 1024));
   RouteSpec spec;
@@ -86,6 +87,7 @@ TEST(ExchangeKnownBug, DISABLED_StalledClientIsNotCountedAsAnUpstreamTimeout) {
   ASSERT_TRUE(host.runUntil("exchange end", [&] { return client.finished(); }));
   EXPECT_TRUE(client.aborted());  // ending it is fine
   EXPECT_EQ(host.counter(Counter::UpstreamTimeouts), 0u);
+  EXPECT_EQ(host.counter(Counter::ClientStallTimeouts), 1u);
 }
 
 }  // namespace
