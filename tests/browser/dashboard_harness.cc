@@ -10,7 +10,8 @@
 //   start                  -> the first line again: meridian started anew on the same admin
 //                             port (an open page must reconnect by itself)
 //   quit
-// Its first line is {"admin": "127.0.0.1:P", "listener": ..., "config": PATH, "token": T}.
+// Its first line is {"admin": "127.0.0.1:P", "listener": ..., "config": PATH, "token": T,
+// "pid": meridian's pid, "binary": its path}.
 // Every port is the OS's choice; the load is bounded (a request every 10 ms, one connection).
 #include <atomic>
 #include <cstdio>
@@ -138,7 +139,8 @@ int main() {
   auto hello = [&proxy] {
     std::cout << "{\"admin\": \"127.0.0.1:" << proxy->adminPort() << "\", \"listener\": \"127.0.0.1:"
               << proxy->listenerPort("public") << "\", \"config\": \"" << proxy->configPath()
-              << "\", \"token\": \"" << kToken << "\", \"binary\": \""
+              << "\", \"token\": \"" << kToken << "\", \"pid\": " << proxy->pid()
+              << ", \"binary\": \""
               << meridian::fakes::meridianBinary() << "\"}" << std::endl;
   };
   hello();

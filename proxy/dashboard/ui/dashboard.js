@@ -178,7 +178,7 @@ function renderRoutes() {
     div.append(el("h3", {}, `${rt.name} `, el("small", {}, `${rt.host || "any host"}${rt.path_prefix} · ${fmt(rt.rps)} req/s`)));
     const table = el("table", { class: "split" });
     table.append(el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "backend"), el("th", { scope: "col", class: "num" }, "configured"),
-      el("th", { scope: "col", class: "num" }, "served"), el("th", { scope: "col" }, "configured ▬ / served ▬"))));
+      el("th", { scope: "col", class: "num" }, "served"), el("th", { scope: "col" }, "split"))));
     const body = el("tbody");
     for (const b of rt.backends) {
       // Widths through the CSSOM: the page's CSP allows no style attributes.
@@ -191,7 +191,8 @@ function renderRoutes() {
         el("td", { class: "num served" }, `${fmt(b.served_pct, " %")} (${b.served})`), el("td", {}, bar)));
     }
     table.append(body);
-    div.append(el("div", { class: "scroll" }, table));
+    div.append(el("div", { class: "scroll" }, table),
+      el("p", { class: "bars-key" }, "Bars: upper half (grey) configured, lower half (blue) served."));
     const reasons = Object.entries(rt.replays);
     const replays = reasons.length
       ? reasons.map(([why, n]) => `${why}: ${n.last_window} (total ${n.total})`).join(" · ") : "none";
