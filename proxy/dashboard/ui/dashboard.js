@@ -289,6 +289,7 @@ function askToken(why) {
         resolve(false);
       }
     });
+    dialog.returnValue = "";  // Escape closes without a value: not the last "ok"
     dialog.showModal();
     $("token-input").focus();
   });
