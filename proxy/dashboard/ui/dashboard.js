@@ -356,7 +356,8 @@ async function explain(ev) {
     return;
   }
   const e = explained;
-  const parts = [el("p", {}, `Route: ${e.route || "none"} · status ${e.status} · ${e.why}`)];
+  // The health and drains of this moment: ask again to see a later decision.
+  const parts = [el("p", {}, `Route: ${e.route || "none"} · status ${e.status} · ${e.why} · as of ${new Date().toLocaleTimeString()}`)];
   if (e.backend) parts.push(el("p", {}, `Backend: ${e.backend.cluster} (${e.backend.why})`));
   if (e.client) parts.push(el("p", {}, `Client ${e.client.ip}: ` + (e.client.location ? `${e.client.location.lat}, ${e.client.location.lon}` : "location unknown") +
     (e.client.country ? `, ${e.client.country}` : "")));
