@@ -12,7 +12,9 @@
 #                  (h2load), HTTPS/1.1 req/s (wrk), new TLS connections/s (h2load, one request
 #                  per connection, sessions resumed), then RSS per idle TLS connection
 #   observability  Meridian alone, access log off vs. to a file: the req/s cost of the log
-#   all            throughput, memory, slow, tls and observability
+#   dashboard      Meridian alone, without and with ten dashboards open (dashboards.py polls
+#                  /dashboard/state as ten pages would): req/s, and the admin thread's CPU
+#   all            throughput, memory, slow, tls, observability and dashboard
 #
 # Environment (defaults in brackets):
 #   TARGETS      proxies to measure ["meridian nginx haproxy"]; a missing meridian binary is skipped
@@ -50,8 +52,8 @@ HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
 
 case "$MODE" in
-  throughput|memory|slow|tls|observability|all|-h|--help) ;;
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|all|--help]" >&2; exit 2 ;;
+  throughput|memory|slow|tls|observability|dashboard|all|-h|--help) ;;
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|all|--help]" >&2; exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
@@ -87,9 +89,18 @@ start_target() {
   case "$1" in
     nginx) start_server nginx nginx "$nginx_in" ;;
     haproxy) start_server haproxy haproxy "$haproxy_in" ;;
-    meridian|meridian-log) start_server meridian "$1" "$meridian_in" ACCESS_LOG="$access_log" ;;
+    meridian|meridian-log|meridian-dash)
+      start_server meridian "$1" "$meridian_in" ACCESS_LOG="$access_log" ;;
     *) log "unknown target $1"; false ;;
   esac || return 1
+  if [ "$1" = meridian-dash ]; then
+    # Ten dashboards' polls, on the client's CPU (a browser is not on the proxy's host).
+    local proxy_pid=$STARTED_PID
+    START_CPU=$CLIENT_CPU start dashboards python3 "$HERE/dashboards.py" \
+      "$(ready_admin "$WORK/$1-ready.json")" --count 10 --seconds 3600
+    DASH_PID=$STARTED_PID
+    STARTED_PID=$proxy_pid
+  fi
   TARGET_PORT=$STARTED_PORT
   TARGET_URL=$scheme://127.0.0.1:$TARGET_PORT
   TARGET_PID=$STARTED_PID
@@ -106,8 +117,18 @@ start_target() {
 }
 
 stop_target() {
+  if [ "$1" = meridian-dash ] && [ -n "${DASH_PID:-}" ]; then
+    stop_pid "$DASH_PID"
+    DASH_PID=""
+  fi
   stop_pid "${PROXY_PIDS[$1]}"
   unset "PROXY_PIDS[$1]"
+}
+
+# CPU time of a process's main thread, in clock ticks: Meridian's admin API, health checks
+# and reloads run there, the workers on threads of their own.
+main_thread_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/task/$1/stat"
 }
 
 # CPU time (user + system, all threads) a process has used, in clock ticks.
@@ -123,7 +144,7 @@ run_wrk() {
 }
 
 declare -A PROXY_PIDS
-[ "$MODE" = observability ] && TARGETS=meridian
+[ "$MODE" = observability ] || [ "$MODE" = dashboard ] && TARGETS=meridian
 active_targets
 
 start_upstream
@@ -132,7 +153,9 @@ start_upstream
 # CPU; the order of targets rotates every round so drift (thermal, neighbours) spreads evenly.
 throughput() {
   local results="$WORK/results.tsv" round i n=${#ACTIVE[@]} target size out parsed cpu_before cpu_used
+  local admin_before
   : > "$results"
+  : > "$WORK/admin_cpu.tsv"
   for round in $(seq "$ROUNDS"); do
     for i in $(seq 0 $((n - 1))); do
       target=${ACTIVE[$(((i + round - 1) % n))]}
@@ -143,8 +166,11 @@ throughput() {
         fi
         out="$WORK/out/$target-$size-$round.txt"
         cpu_before=$(cpu_ticks "$TARGET_PID")
+        admin_before=$(main_thread_ticks "$TARGET_PID")
         run_wrk "$TARGET_PORT" "$size" "$DURATION" "$out" || log "wrk failed for $target $size"
         cpu_used=$(( $(cpu_ticks "$TARGET_PID") - cpu_before ))
+        echo "$target $size $round $(( $(main_thread_ticks "$TARGET_PID") - admin_before ))" \
+          "$(getconf CLK_TCK)" "${DURATION%s}" >> "$WORK/admin_cpu.tsv"
         if parsed=$(python3 "$HERE/summarize.py" parse "$out" "$cpu_used" "$(getconf CLK_TCK)"); then
           echo "$target $size $round $parsed" >> "$results"
           log "round $round $target /$size: $parsed (req/s p50us p99us errors cpu-us/req)"
@@ -355,11 +381,25 @@ observability() {
   ACTIVE=("${saved_active[@]}") SIZES=$saved_sizes
 }
 
+# dashboard: Meridian alone, without and with ten dashboards polling its admin API, same
+# rounds; the cost is 1 - (req/s with them) / (req/s without), from the medians, and the
+# admin (main) thread's CPU with and without.
+dashboard() {
+  local saved_active=("${ACTIVE[@]}") saved_sizes=$SIZES
+  ACTIVE=(meridian meridian-dash)
+  SIZES=100b
+  throughput
+  grep -h "dashboard polls" "$WORK/dashboards.stdout" 2>/dev/null | tail -n "$ROUNDS" || true
+  python3 "$HERE/summarize.py" dashcost "$WORK/results.tsv" "$WORK/admin_cpu.tsv"
+  ACTIVE=("${saved_active[@]}") SIZES=$saved_sizes
+}
+
 case "$MODE" in
   throughput) throughput ;;
   memory) memory ;;
   tls) tls ;;
   observability) observability ;;
   slow) slow ;;
-  all) throughput; memory; slow; tls; [ -x "$MERIDIAN" ] && observability ;;
+  dashboard) dashboard ;;
+  all) throughput; memory; slow; tls; [ -x "$MERIDIAN" ] && observability && dashboard ;;
 esac

@@ -10,8 +10,10 @@
   summarize.py h2load H2LOAD_OUTPUT    -> prints "rps mean_us nan errors protocol"
   summarize.py tls TLS_TSV             -> prints the TLS table, medians and ratios
   summarize.py logcost RESULTS_TSV     -> prints the access log's cost (observability mode)
+  summarize.py dashcost RESULTS_TSV ADMIN_TSV -> ten dashboards' cost (dashboard mode)
 
 RESULTS_TSV lines: target size round rps p50_us p99_us errors cpu_us_per_req
+ADMIN_TSV lines:   target size round main_thread_ticks clk_tck seconds
 MEMORY_TSV lines:  target conns rss_before_kib rss_after_kib
 SLOW_TSV lines:    target conns rss_before_kib rss_with_readers_kib rss_after_they_left_kib
                    temp_file_kib (open temporary files: nginx's proxy_buffering; 0 elsewhere)
@@ -176,6 +178,29 @@ def tls(path):
           " another protocol than h2 negotiated: such runs are left out of the median")
 
 
+def dashcost(results, admin):
+    rps = {}
+    for target, _, _, value, *_ in (line.split() for line in open(results) if line.strip()):
+        rps.setdefault(target, []).append(float(value))
+    cpu = {}
+    for target, _, _, ticks, hz, secs in (line.split() for line in open(admin) if line.strip()):
+        cpu.setdefault(target, []).append(100.0 * int(ticks) / int(hz) / float(secs))
+    if "meridian" not in rps or "meridian-dash" not in rps:
+        print("dashboard cost: not measured (a run is missing)")
+        return
+    off, on = statistics.median(rps["meridian"]), statistics.median(rps["meridian-dash"])
+    print("dashboard cost: %.1f%% fewer req/s with ten dashboards open (median %.0f vs %.0f;"
+          " per round without: %s, with: %s)" % (
+              (1 - on / off) * 100 if off else float("nan"), on, off,
+              " ".join("%.0f" % v for v in rps["meridian"]),
+              " ".join("%.0f" % v for v in rps["meridian-dash"])))
+    for target in ("meridian", "meridian-dash"):
+        if target in cpu:
+            print("admin thread CPU, %s: %s %% of one core per round (median %.2f %%)" % (
+                "without dashboards" if target == "meridian" else "ten dashboards",
+                " ".join("%.2f" % v for v in cpu[target]), statistics.median(cpu[target])))
+
+
 def logcost(path):
     rows = [line.split() for line in open(path) if line.strip()]
     rps = {}
@@ -266,6 +291,8 @@ def main():
         tls(path)
     elif mode == "logcost":
         logcost(path)
+    elif mode == "dashcost":
+        dashcost(path, sys.argv[3])
     elif mode == "failover":
         failover(path)
     else:

@@ -10,11 +10,13 @@ namespace {
 
 constexpr double kDegToRad = M_PI / 180.0;
 
-RegionGroup makeGroup(const config::Config& cfg, const std::string& name) {
+RegionGroup makeGroup(const config::Config& cfg, const std::string& name,
+                      const DrainOverrides& drain) {
   RegionGroup g;
   g.name = name;
   if (const config::Region* r = cfg.findRegion(name)) {
-    g.drained = r->drain;
+    auto o = drain.find(name);
+    g.drained = o == drain.end() ? r->drain : o->second;
     g.located = true;
     g.lat = r->lat;
     g.lon = r->lon;
@@ -23,19 +25,19 @@ RegionGroup makeGroup(const config::Config& cfg, const std::string& name) {
   return g;
 }
 
-ClusterPlan buildPlan(const config::Config& cfg, size_t index) {
+ClusterPlan buildPlan(const config::Config& cfg, size_t index, const DrainOverrides& drain) {
   ClusterPlan plan;
   plan.index = index;
   plan.cluster = &cfg.clusters[index];
   // Regions in the order the config lists them; an endpoint whose region is not listed
   // (validation forbids it, but a hand-built config may) gets a group of its own at the end.
-  for (const auto& r : cfg.regions) plan.regions.push_back(makeGroup(cfg, r.name));
+  for (const auto& r : cfg.regions) plan.regions.push_back(makeGroup(cfg, r.name, drain));
   const auto& eps = plan.cluster->endpoints;
   for (uint32_t i = 0; i < eps.size(); ++i) {
     auto it = std::find_if(plan.regions.begin(), plan.regions.end(),
                            [&](const RegionGroup& g) { return g.name == eps[i].region; });
     if (it == plan.regions.end()) {
-      plan.regions.push_back(makeGroup(cfg, eps[i].region));
+      plan.regions.push_back(makeGroup(cfg, eps[i].region, drain));
       it = plan.regions.end() - 1;
     }
     it->endpoints.push_back(i);
@@ -152,10 +154,11 @@ void unitVector(double lat, double lon, double& x, double& y, double& z) {
   z = std::sin(la);
 }
 
-Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)), table_(*cfg_) {
+Router::Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain)
+    : cfg_(std::move(cfg)), table_(*cfg_) {
   plans_.reserve(cfg_->clusters.size());
-  for (size_t i = 0; i < cfg_->clusters.size(); ++i) plans_.push_back(buildPlan(*cfg_, i));
-  for (const auto& r : cfg_->regions) all_regions_.push_back(makeGroup(*cfg_, r.name));
+  for (size_t i = 0; i < cfg_->clusters.size(); ++i) plans_.push_back(buildPlan(*cfg_, i, drain));
+  for (const auto& r : cfg_->regions) all_regions_.push_back(makeGroup(*cfg_, r.name, drain));
   cookie_names_.reserve(cfg_->routes.size());
   for (const auto& r : cfg_->routes) cookie_names_.push_back(affinityCookieName(r));
 }

@@ -20,6 +20,7 @@
 // drawn, so a cookie cannot be forged into anything the route does not serve), `client_ip`
 // hashes the client address onto the weights; else a weighted draw with `random`.
 #include <array>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -88,9 +89,14 @@ struct Decision {
   bool set_affinity_cookie = false;
 };
 
+// Runtime drain overrides (POST /regions/NAME/drain and /undrain on the admin API), by region
+// name: true drains a region the config does not, false serves one the config drains. They
+// replace the config's `drain:` for routing only; the config itself is never changed.
+using DrainOverrides = std::map<std::string, bool, std::less<>>;
+
 class Router {
  public:
-  explicit Router(std::shared_ptr<const config::Config> cfg);
+  explicit Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain = {});
 
   Decision pick(const RequestInfo& req, const health::HealthSnapshot& health,
                 uint64_t random) const;

@@ -250,8 +250,9 @@ void printTryThis(Server& server, const std::vector<std::unique_ptr<DemoOrigin>>
                   server.adminAddress(), origins[0]->address(), certs + "/ca.pem"};
   printf(
       "\nMeridian demo is up: the proxy on http://%s and https://%s, admin on http://%s\n"
-      "Three demo regions (ams, iad, sin) sit behind it; iad is the primary. Try:\n\n",
-      a.pub.c_str(), a.tls.c_str(), a.admin.c_str());
+      "Three demo regions (ams, iad, sin) sit behind it; iad is the primary.\n"
+      "The dashboard: open http://%s/ in a browser. Try:\n\n",
+      a.pub.c_str(), a.tls.c_str(), a.admin.c_str(), a.admin.c_str());
   printRouting(a);
   printReplayAndTls(a);
   printFailoverAndMore(a);

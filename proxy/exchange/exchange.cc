@@ -176,9 +176,14 @@ routing::IpAddress Exchange::clientAddress() const {
   return routing::clientAddress(down_.peer(), values, geo.trusted_proxies);
 }
 
-// What this attempt taught us about the endpoint, for passive outlier detection.
+// What this attempt taught us about the endpoint: passive outlier detection, and the
+// per-endpoint rate, error rate and latency the dashboard shows.
 void Exchange::reportOutcome(health::Outcome outcome) {
-  if (endpoint_ != nullptr) host_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
+  if (endpoint_ == nullptr) return;
+  host_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - attempt_started_at_;
+  host_.metrics().countAttempt(decision_.plan->cluster->name, endpoint_->text,
+                               outcome != health::Outcome::Success, took.count());
 }
 
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
@@ -216,6 +221,7 @@ void Exchange::connect() {
   state_ = State::Connecting;
   ++attempts_;
   status_reported_ = false;
+  attempt_started_at_ = std::chrono::steady_clock::now();
   const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
   UpstreamUser* self = this;

@@ -218,6 +218,7 @@ class Exchange final : public UpstreamUser,
 
   int final_status_ = 0;  // the status the client got (for the log)
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point attempt_started_at_ = started_at_;  // per-endpoint latency
   uint64_t bytes_out_ = 0;  // response bytes handed to the client side (head and body)
   bool recorded_ = false;
   std::string affinity_cookie_;  // Set-Cookie values of the response: blue-green backend,

@@ -1,5 +1,6 @@
 #include "proxy/observe/request_metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -38,6 +39,14 @@ void WorkerMetrics::countReplay(std::string_view route, std::string_view reason)
 
 void WorkerMetrics::countBudgetExhausted(std::string_view route) {
   budget_exhausted_.get({route}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::countAttempt(std::string_view cluster, std::string_view endpoint, bool error,
+                                 double seconds) {
+  AttemptStats& a = attempts_.get({cluster, endpoint});
+  a.attempts.fetch_add(1, std::memory_order_relaxed);
+  if (error) a.errors.fetch_add(1, std::memory_order_relaxed);
+  a.latency.observe(seconds);
 }
 
 void WorkerMetrics::countTlsHandshake(std::string_view listener, std::string_view version) {
@@ -161,6 +170,44 @@ void renderMetrics(const std::vector<const WorkerMetrics*>& workers, std::string
       "counter", {"listener", "version"},
       sumScalar<uint64_t, 2, WorkerMetrics::Counter>(
           workers, [](const WorkerMetrics& w) -> auto& { return w.tls_handshakes_; }));
+}
+
+void sumCounts(const std::vector<const WorkerMetrics*>& workers, CountTotals& out) {
+  for (const WorkerMetrics* w : workers) {
+    w->requests_.forEach([&](const auto& l, const WorkerMetrics::Counter& c) {
+      out.requests[toKey<4>(l)] += c.load(std::memory_order_relaxed);
+    });
+    w->replays_.forEach([&](const auto& l, const WorkerMetrics::Counter& c) {
+      out.replays[toKey<2>(l)] += c.load(std::memory_order_relaxed);
+    });
+    w->attempts_.forEach([&](const auto& l, const WorkerMetrics::AttemptStats& a) {
+      CountTotals::Attempts& sum = out.attempts[toKey<2>(l)];
+      sum.attempts += a.attempts.load(std::memory_order_relaxed);
+      sum.errors += a.errors.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < sum.buckets.size(); ++i) {
+        sum.buckets[i] += a.latency.buckets[i].load(std::memory_order_relaxed);
+      }
+    });
+  }
+}
+
+double histogramQuantile(const std::array<uint64_t, kDurationBounds.size() + 1>& buckets,
+                         double q) {
+  uint64_t total = 0;
+  for (uint64_t b : buckets) total += b;
+  if (total == 0) return std::nan("");
+  double rank = std::clamp(q, 0.0, 1.0) * static_cast<double>(total);
+  uint64_t below = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (buckets[i] > 0 && static_cast<double>(below + buckets[i]) >= rank) {
+      if (i == kDurationBounds.size()) return kDurationBounds.back();
+      double lo = i == 0 ? 0 : kDurationBounds[i - 1];
+      double within = (rank - static_cast<double>(below)) / static_cast<double>(buckets[i]);
+      return lo + (kDurationBounds[i] - lo) * std::clamp(within, 0.0, 1.0);
+    }
+    below += buckets[i];
+  }
+  return kDurationBounds.back();
 }
 
 }  // namespace meridian::proxy

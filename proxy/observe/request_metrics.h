@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -88,6 +89,8 @@ class LabelMap {
   mutable std::mutex mu_;
 };
 
+struct CountTotals;
+
 // One per worker thread. Only that thread may call the count and connection methods;
 // renderMetrics() may read it from any thread at the same time. It must outlive the scrapes.
 class WorkerMetrics {
@@ -98,13 +101,24 @@ class WorkerMetrics {
                     int code, double seconds);
   void countReplay(std::string_view route, std::string_view reason);
   void countBudgetExhausted(std::string_view route);
+  // One attempt at an endpoint ended: its response head arrived (`error` for a 5xx) or it
+  // failed (connect, reset, timeout: `error`). `seconds` from the attempt's start to then.
+  // For the dashboard's per-endpoint rate, error rate and latency; not on /metrics.
+  void countAttempt(std::string_view cluster, std::string_view endpoint, bool error,
+                    double seconds);
   void countTlsHandshake(std::string_view listener, std::string_view version);
   void connectionOpened(std::string_view listener);
   void connectionClosed(std::string_view listener);
 
  private:
   friend void renderMetrics(const std::vector<const WorkerMetrics*>& workers, std::string& out);
+  friend void sumCounts(const std::vector<const WorkerMetrics*>& workers, CountTotals& out);
   using Counter = std::atomic<uint64_t>;
+  struct AttemptStats {
+    Counter attempts{0};
+    Counter errors{0};
+    DurationHistogram latency;
+  };
 
   LabelMap<4, Counter> requests_;  // route, cluster, region, code
   LabelMap<1, DurationHistogram> durations_;
@@ -112,7 +126,28 @@ class WorkerMetrics {
   LabelMap<1, Counter> budget_exhausted_;          // route
   LabelMap<2, Counter> tls_handshakes_;            // listener, version
   LabelMap<1, std::atomic<int64_t>> connections_;  // listener
+  LabelMap<2, AttemptStats> attempts_;             // cluster, endpoint
 };
+
+// The cumulative counters the dashboard turns into rates, summed over the workers at one
+// moment. Keys are label values in the order of the comments.
+struct CountTotals {
+  struct Attempts {
+    uint64_t attempts = 0;
+    uint64_t errors = 0;
+    std::array<uint64_t, kDurationBounds.size() + 1> buckets{};  // not cumulative
+  };
+  std::map<std::array<std::string, 4>, uint64_t> requests;  // route, cluster, region, code
+  std::map<std::array<std::string, 2>, uint64_t> replays;   // route, reason
+  std::map<std::array<std::string, 2>, Attempts> attempts;  // cluster, endpoint
+};
+void sumCounts(const std::vector<const WorkerMetrics*>& workers, CountTotals& out);
+
+// The q-quantile (0..1) of a latency histogram, in seconds, interpolated linearly inside its
+// bucket as Prometheus' histogram_quantile does; NaN for an empty one. The +Inf bucket answers
+// the largest finite bound.
+double histogramQuantile(const std::array<uint64_t, kDurationBounds.size() + 1>& buckets,
+                         double q);
 
 // Appends the labelled families above, summed over `workers`, in text format 0.0.4. Every
 // family prints HELP and TYPE even with no series yet, so dashboards can tell "zero" from

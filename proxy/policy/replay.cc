@@ -256,28 +256,28 @@ std::optional<milliseconds> parseRetryAfter(std::string_view value, std::time_t 
 }
 
 void Budget::requestStarted() {
-  ++requests_;
+  add(requests_, 1);
 }
 
 void Budget::requestFinished() {
-  assert(requests_ > 0);
-  if (requests_ > 0) --requests_;
+  assert(requestsInFlight() > 0);
+  if (requestsInFlight() > 0) add(requests_, -1);
 }
 
 bool Budget::available(int budget_percent) const {
-  int64_t allowed = static_cast<int64_t>(requests_) * std::max(budget_percent, 0) / 100;
-  return replays_ < std::max<int64_t>(allowed, kMinConcurrency);
+  int64_t allowed = static_cast<int64_t>(requestsInFlight()) * std::max(budget_percent, 0) / 100;
+  return replaysInFlight() < std::max<int64_t>(allowed, kMinConcurrency);
 }
 
 bool Budget::tryStartReplay(int budget_percent) {
   if (!available(budget_percent)) return false;
-  ++replays_;
+  add(replays_, 1);
   return true;
 }
 
 void Budget::replayFinished() {
-  assert(replays_ > 0);
-  if (replays_ > 0) --replays_;
+  assert(replaysInFlight() > 0);
+  if (replaysInFlight() > 0) add(replays_, -1);
 }
 
 Directive parseDirective(std::string_view value) {

@@ -4,6 +4,7 @@
 // first (`backoff`, `parseRetryAfter`), how much extra load replays may add (`Budget`), and
 // the app's own request to be replayed elsewhere (`parseDirective`, `formatReplaySource`).
 // Exchange carries the decisions out; nothing here knows about an Exchange.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -73,9 +74,10 @@ std::chrono::milliseconds backoff(const config::Replay& policy, int replay, uint
 // 2^31 seconds, as RFC 9111 1.2.2 asks of caches.
 std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value, std::time_t now);
 
-// Retry budget of one route on one worker (single-threaded; no atomics): replays in flight may
-// be at most budget_percent of requests in flight, but at least kMinConcurrency, so a quiet
-// route can still replay and a busy one cannot double its load on a sick region.
+// Retry budget of one route on one worker: replays in flight may be at most budget_percent of
+// requests in flight, but at least kMinConcurrency, so a quiet route can still replay and a busy
+// one cannot double its load on a sick region. Only the worker writes it; the counts are relaxed
+// atomics (a plain load and store each) so that the admin thread may read them for the dashboard.
 class Budget {
  public:
   static constexpr int kMinConcurrency = 3;
@@ -88,12 +90,16 @@ class Budget {
   bool tryStartReplay(int budget_percent);
   void replayFinished();
 
-  int requestsInFlight() const { return requests_; }
-  int replaysInFlight() const { return replays_; }
+  int requestsInFlight() const { return requests_.load(std::memory_order_relaxed); }
+  int replaysInFlight() const { return replays_.load(std::memory_order_relaxed); }
 
  private:
-  int requests_ = 0;
-  int replays_ = 0;
+  // One writer: an add is a load and a store, no locked instruction on the request path.
+  static void add(std::atomic<int>& v, int d) {
+    v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
+  std::atomic<int> requests_{0};
+  std::atomic<int> replays_{0};
 };
 
 // An app's request to replay elsewhere: `meridian-replay` or (compat: fly) `fly-replay`.

@@ -38,13 +38,17 @@ struct Snapshot {
 
   // The same snapshot with new health (sharing everything else).
   std::shared_ptr<const Snapshot> withHealth(std::shared_ptr<const health::HealthSnapshot> h) const;
+  // The same snapshot with a router built under other runtime drain overrides.
+  std::shared_ptr<const Snapshot> withDrain(const routing::DrainOverrides& drain) const;
 };
 
 // Resolves every endpoint address (names through the system resolver, once, at load time),
 // opens the geo database and reads every TLS listener's certificates. Health starts as the config
 // says (HealthSnapshot::initial).
+// `drain`: the runtime drain overrides the router applies over the config's `drain:`.
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
-    std::shared_ptr<const config::Config> cfg, uint64_t generation);
+    std::shared_ptr<const config::Config> cfg, uint64_t generation,
+    const routing::DrainOverrides& drain = {});
 
 // Reads and checks every TLS listener's certificates: the contexts, or the first error
 // ("listener NAME: FILE: message"). Also what `meridian validate` checks.

@@ -9,6 +9,7 @@
 #include "core/stream.h"
 #include "proxy/http/http1_parser.h"
 #include "proxy/http/http1_writer.h"
+#include "proxy/dashboard/assets.h"
 #include "proxy/observe/prometheus_text.h"
 #include "proxy/server/server.h"
 
@@ -187,7 +188,7 @@ AdminServer::Answer AdminServer::respond(const http1::RequestHead& head, std::st
   std::string_view path = target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
   AdminRefusal why = access_.check(head, path);
-  if (why == AdminRefusal::None) return handle(head.method, path, query);
+  if (why == AdminRefusal::None) return handle(head.method, path, query, access_.authorized(head));
   ++refused_[static_cast<size_t>(why)];
   // Never the Authorization header's value: a wrong token may be a right one mistyped.
   logWarn("admin: %.*s %.*s from %.*s refused (%.*s)", static_cast<int>(head.method.size()),
@@ -218,9 +219,53 @@ void AdminServer::appendMetrics(std::string& out) const {
   }
 }
 
+namespace {
+
+// The dashboard's files: its own origin only (no inline script, nothing fetched elsewhere), never
+// framed by another page (its drain buttons must not be clickjacked), revalidated on each load
+// so an upgraded binary's page replaces the old one.
+constexpr char kAssetHeaders[] =
+    "content-security-policy: default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
+    "x-frame-options: DENY\r\nx-content-type-options: nosniff\r\n"
+    "referrer-policy: no-referrer\r\ncache-control: no-cache\r\n";
+
+// POST /regions/NAME/drain and /undrain: the region's name and which; false when `path` is not
+// one of them.
+bool regionAction(std::string_view path, std::string& region, bool& drain) {
+  constexpr std::string_view kPrefix = "/regions/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
+  std::string_view rest = path.substr(kPrefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  std::string_view action = rest.substr(slash + 1);
+  if (action != "drain" && action != "undrain") return false;
+  region = std::string(rest.substr(0, slash));
+  drain = action == "drain";
+  return true;
+}
+
+}  // namespace
+
 AdminServer::Answer AdminServer::handle(std::string_view method, std::string_view path,
-                                        std::string_view query) {
+                                        std::string_view query, bool authorized) {
   bool get = method == "GET" || method == "HEAD";
+  if (const Asset* a = findAsset(path)) {
+    if (!get) return {405, "text/plain", "method not allowed\n"};
+    return {200, std::string(a->content_type), std::string(a->body), kAssetHeaders};
+  }
+  if (path == "/dashboard/state" && get) {
+    return {200, "application/json", server_.dashboardState(authorized),
+            "cache-control: no-store\r\n"};
+  }
+  std::string region;
+  bool drain = false;
+  if (regionAction(path, region, drain)) {
+    if (method != "POST") return {405, "text/plain", "method not allowed\n"};
+    auto r = server_.setRegionDrain(region, drain);
+    if (!r.ok()) return {404, "text/plain", r.error().detail + "\n"};
+    return {200, "application/json", r.value()};
+  }
   if (path == "/regions" && get) return {200, "application/json", server_.regionsJson()};
   if (path == "/explain" && get) {
     std::string ip = queryParam(query, "client_ip");
@@ -240,7 +285,7 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
     return {200, "text/plain; version=0.0.4", server_.metricsText()};
   }
   if (path == "/reload" && method == "POST") {
-    std::string errors = server_.reload();
+    std::string errors = server_.reload("POST /reload");
     if (errors.empty())
       return {200, "application/json",
               "{\"generation\": " + std::to_string(server_.generation()) + "}\n"};
@@ -251,7 +296,8 @@ AdminServer::Answer AdminServer::handle(std::string_view method, std::string_vie
     return {200, "text/plain", "draining\n"};
   }
   bool known = path == "/healthz" || path == "/ready" || path == "/metrics" || path == "/reload" ||
-               path == "/drain" || path == "/regions" || path == "/explain" || path == "/config";
+               path == "/drain" || path == "/regions" || path == "/explain" || path == "/config" ||
+               path == "/dashboard/state";
   if (known) return {405, "text/plain", "method not allowed\n"};
   return {404, "text/plain", "not found\n"};
 }

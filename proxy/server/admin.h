@@ -1,7 +1,8 @@
 #pragma once
 // The admin endpoints, served on the main thread's loop: /healthz, /ready, /metrics,
-// /regions, /explain, /config, POST /reload, POST /drain. One request per connection; operators and
-// scrapers, not traffic. Who may ask is admin_access.h's rule.
+// /regions, /explain, /config, POST /reload, POST /drain, the dashboard (GET /, /ui/...,
+// /dashboard/state) and POST /regions/NAME/drain|undrain. One request per connection;
+// operators and scrapers, not traffic. Who may ask is admin_access.h's rule.
 #include <array>
 #include <memory>
 #include <string>
@@ -49,7 +50,9 @@ class AdminServer {
   };
   // One request from `peer`: refused (and counted, and logged) or handled.
   Answer respond(const http1::RequestHead& head, std::string_view peer);
-  Answer handle(std::string_view method, std::string_view path, std::string_view query);
+  // `authorized`: the request may see what /config shows (AdminAccess::authorized).
+  Answer handle(std::string_view method, std::string_view path, std::string_view query,
+                bool authorized = true);
   void onClosed(AdminConn* conn);
   // meridian_admin_refused_total{reason}, in Prometheus text.
   void appendMetrics(std::string& out) const;

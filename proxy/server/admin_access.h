@@ -36,6 +36,8 @@ class AdminAccess {
   // "" for none: then no request needs a bearer token.
   void setToken(std::string token) { token_ = std::move(token); }
   bool hasToken() const { return !token_.empty(); }
+  // The request may see what /config shows: no token is set, or it carries the right one.
+  bool authorized(const http1::RequestHead& head) const { return !hasToken() || bearerMatches(head); }
 
   // The first check `head` fails, or None. `path` is the target's path, without its query.
   AdminRefusal check(const http1::RequestHead& head, std::string_view path) const;

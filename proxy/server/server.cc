@@ -152,13 +152,17 @@ int Server::run() {
   }
   core::SignalHandler on_term(loop_, SIGTERM, [this] { beginDrain(); });
   core::SignalHandler on_int(loop_, SIGINT, [this] { beginDrain(); });
-  core::SignalHandler on_hup(loop_, SIGHUP, [this] { reload(); });
+  core::SignalHandler on_hup(loop_, SIGHUP, [this] { reload("SIGHUP"); });
   core::SignalHandler on_usr2(loop_, SIGUSR2, [this] { upgrade(); });
   // logrotate: the file was renamed; write to a new one at the configured path.
   core::SignalHandler on_usr1(loop_, SIGUSR1, [this] { access_log_->reopen(); });
   core::SignalHandler on_chld(loop_, SIGCHLD, [this] { reapUpgrade(); });
+  loaded_ = ConfigEvent{std::chrono::system_clock::now(),
+                        opts_.takeover_from.empty() ? "start" : "takeover", true, {}};
+  sampleStats();
   announceReady(admin_addr.value());
   loop_.run();
+  sampler_.reset();
   for (auto& w : workers_) w->join();
   monitor_.reset();
   watch_.reset();
@@ -246,6 +250,7 @@ void Server::announceReady(const std::string& admin_address) {
 void Server::onHealth(std::shared_ptr<const health::HealthSnapshot> health) {
   if (!snap_) return;
   snap_ = snap_->withHealth(std::move(health));
+  ++state_changes_;
   publish();
 }
 
@@ -286,7 +291,7 @@ void Server::beginDrain(bool handoff) {
   });
 }
 
-std::string Server::reload() {
+std::string Server::reload(std::string_view by) {
   if (opts_.config_path.empty()) return "no config file to reload (built-in config)";
   if (draining_) return "draining: reload ignored";
   config::LoadResult r = config::loadFile(opts_.config_path);
@@ -294,7 +299,13 @@ std::string Server::reload() {
   for (const auto& d : r.diagnostics) errors += d.text() + "\n";
   if (r.ok()) {
     auto cfg = std::make_shared<const config::Config>(std::move(r.config));
-    auto snap = buildSnapshot(cfg, generation_ + 1);
+    // Overrides of regions the new config no longer names are dropped.
+    routing::DrainOverrides drain = drain_overrides_;
+    std::erase_if(drain, [&](const auto& o) {
+      const config::Region* r = cfg->findRegion(o.first);
+      return r == nullptr || r->drain == o.second;
+    });
+    auto snap = buildSnapshot(cfg, generation_ + 1, drain);
     if (!snap.ok()) errors = snap.error().detail + "\n";
     // The token file is read again: a reload is how a changed token takes effect.
     auto token = loadAdminToken(*cfg);
@@ -312,6 +323,10 @@ std::string Server::reload() {
     if (snap.ok() && errors.empty()) {
       cfg_ = cfg;
       snap_ = snap.value();
+      drain_overrides_ = std::move(drain);
+      loaded_ = ConfigEvent{std::chrono::system_clock::now(), std::string(by), true, {}};
+      last_reload_ = loaded_;
+      ++state_changes_;
       admin_->setToken(std::move(token.value()));
       if (new_log) {
         access_log_ = new_log;
@@ -330,6 +345,8 @@ std::string Server::reload() {
     }
   }
   ++reloads_failed_;
+  last_reload_ = ConfigEvent{std::chrono::system_clock::now(), std::string(by), false, errors};
+  ++state_changes_;
   // The files may have been replaced (a swapped symlink): watch what they are now.
   watchFiles();
   logError("reload failed, old config kept (generation %llu):\n%s",
@@ -421,7 +438,7 @@ void Server::watchFiles() {
   if (!watch_) {
     watch_ = std::make_unique<core::FileWatch>(loop_, [this] {
       logInfo("watched file changed: reloading");
-      reload();
+      reload("file change");
     });
   }
   auto ok = watch_->setFiles(files);

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -16,6 +18,8 @@
 #include "core/event_loop.h"
 #include "core/file_watch.h"
 #include "health/health_monitor.h"
+#include "proxy/dashboard/dashboard_json.h"
+#include "proxy/dashboard/stats_window.h"
 #include "proxy/observe/access_log.h"
 #include "proxy/policy/snapshot.h"
 #include "proxy/server/worker.h"
@@ -52,8 +56,17 @@ class Server {
   void beginDrain(bool handoff = false);
   // Loads the config file again. Returns "" on success, else the errors (the old config
   // keeps serving). Listeners are added, removed and rebound to match it; one that cannot be
-  // bound fails the whole reload.
-  std::string reload();
+  // bound fails the whole reload. `by`: what asked ("SIGHUP", "POST /reload", ...), for the
+  // dashboard. Runtime drain overrides of regions still in the config are kept.
+  std::string reload(std::string_view by = "POST /reload");
+  // POST /regions/NAME/drain (true) and /undrain (false): a runtime override of the region's
+  // `drain:`, for routing only, kept across reloads, lost at exit (docs/operations.md). An
+  // override equal to the config's value is removed rather than kept. Returns the region's
+  // state as JSON, or an Error (404) for a region the config does not name.
+  core::Result<std::string> setRegionDrain(const std::string& region, bool drain);
+  // GET /dashboard/state (proxy/dashboard/dashboard_json.h); `show_errors`: the caller may see
+  // reload errors (it has the admin token, or none is set).
+  std::string dashboardState(bool show_errors);
   // SIGUSR2: starts this binary again (as now installed at its path) with --takeover. False
   // when it cannot be started; a successor that fails later leaves this process serving.
   bool upgrade();
@@ -90,6 +103,8 @@ class Server {
   void refreshBound();
   void writeReadyFile(const std::string& admin_address);
   void onHealth(std::shared_ptr<const health::HealthSnapshot> health);
+  // Once a second: the workers' counters into the dashboard's window.
+  void sampleStats();
   void publish();
   void watchFiles();
   bool startTakeoverServer();
@@ -114,6 +129,16 @@ class Server {
   pid_t upgrade_child_ = -1;
   bool handed_over_ = false;
   std::string admin_address_;
+  routing::DrainOverrides drain_overrides_;
+  StatsWindow stats_;
+  std::unique_ptr<core::Timer> sampler_;
+  ConfigEvent loaded_;
+  std::optional<ConfigEvent> last_reload_;
+  // The last GET /dashboard/state answers (with and without errors), while nothing changed:
+  // ten open dashboards cost one build per second, not ten.
+  std::string state_cache_[2];
+  uint64_t state_cache_key_[2] = {0, 0};
+  uint64_t state_changes_ = 0;  // bumped by reloads, health changes and drain overrides
   uint64_t generation_ = 1;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;

@@ -14,16 +14,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  if (t.time_since_epoch().count() == 0) return "";
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Label values are quoted strings in the Prometheus text format: escape \ " and newlines.
 std::string labelValue(const std::string& v) {
   std::string out;
@@ -76,8 +66,12 @@ std::string Server::regionsJson() const {
                              {"ejections", h.ejections},
                              {"in_flight", in_flight}});
       }
-      regions[g.name] = {
-          {"healthy", any_healthy}, {"drained", g.drained}, {"endpoints", endpoints}};
+      auto o = drain_overrides_.find(g.name);
+      Json override_state = o == drain_overrides_.end() ? Json() : Json(o->second ? "drained" : "serving");
+      regions[g.name] = {{"healthy", any_healthy},
+                         {"drained", g.drained},
+                         {"drain_override", override_state},
+                         {"endpoints", endpoints}};
     }
     clusters[plan.cluster->name] = regions;
   }

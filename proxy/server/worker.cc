@@ -237,8 +237,16 @@ void Worker::setAccessLog(std::shared_ptr<AccessLog> log) {
 
 replay::Budget& Worker::replayBudget(std::string_view route) {
   auto it = budgets_.find(route);
-  if (it == budgets_.end()) it = budgets_.emplace(std::string(route), replay::Budget{}).first;
+  if (it == budgets_.end()) {
+    std::lock_guard<std::mutex> lock(budgets_mu_);
+    it = budgets_.try_emplace(std::string(route)).first;
+  }
   return it->second;
+}
+
+void Worker::forEachBudget(const std::function<void(const std::string&, int, int)>& fn) const {
+  std::lock_guard<std::mutex> lock(budgets_mu_);
+  for (const auto& [route, b] : budgets_) fn(route, b.requestsInFlight(), b.replaysInFlight());
 }
 
 }  // namespace meridian::proxy

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -70,6 +71,8 @@ class Worker final : public DownstreamHost {
   int id() const { return id_; }
   // The retry budget of a route on this worker, by route name (so it survives reloads).
   replay::Budget& replayBudget(std::string_view route) override;
+  // Calls fn(route, requests in flight, replays in flight) for each route's budget; any thread.
+  void forEachBudget(const std::function<void(const std::string&, int, int)>& fn) const;
   IdempotencyWaiters& idempotencyWaiters() override { return idem_waiters_; }
 
  private:
@@ -106,7 +109,10 @@ class Worker final : public DownstreamHost {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // Found without a lock by this worker; inserted, and read by the admin thread, under
+  // budgets_mu_ (nodes never move, and only this worker inserts).
   std::unordered_map<std::string, replay::Budget, NameHash, std::equal_to<>> budgets_;
+  mutable std::mutex budgets_mu_;
   IdempotencyWaiters idem_waiters_;
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;

@@ -20,10 +20,11 @@ declare -A may_use=(
                     proxy/upstream"
   [proxy/downstream]="core config certs health routing proxy/http proxy/observe proxy/policy
                       proxy/upstream proxy/exchange"
+  [proxy/dashboard]="core config certs health routing proxy/http proxy/observe proxy/policy"
   [proxy/server]="core config certs health routing proxy/http proxy/observe proxy/policy
-                  proxy/upstream proxy/exchange proxy/downstream"
+                  proxy/upstream proxy/exchange proxy/downstream proxy/dashboard"
   [proxy/cli]="core config certs health routing proxy/http proxy/observe proxy/policy
-               proxy/upstream proxy/exchange proxy/downstream proxy/server"
+               proxy/upstream proxy/exchange proxy/downstream proxy/dashboard proxy/server"
 )
 
 # The folder (layer) a repository path belongs to: proxy/<layer>/..., else its first part.
