@@ -46,9 +46,9 @@ inline long procStatusKiB(pid_t pid, std::string_view field) {
   return -1;
 }
 
-// How long a fresh connection's answer may take. Under the sanitizers on a busy 2-core
-// machine an answer has been seen to take over 5 s while nothing was dropped; a request that
-// is really lost still shows, as a reset, a 5xx or no answer at all.
+// How long a fresh connection's answer may take: under the sanitizers on a busy 2-core machine
+// everything is several times slower (the same allowance as wrk's timeout there). A request
+// that is really lost still shows, as a reset, a 5xx or no answer at all.
 #ifdef MERIDIAN_SANITIZED
 inline constexpr milliseconds kFreshAnswerWait{15000};
 #else
