@@ -3,6 +3,7 @@
 // Internal to certs/: nothing outside this folder includes OpenSSL.
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>

@@ -17,8 +17,11 @@ constexpr size_t kMaxRecord = 16384;
 
 class OpenSslTransport final : public core::StreamTransport {
  public:
-  OpenSslTransport(SslPtr ssl, std::shared_ptr<const TlsContext> owner)
-      : ssl_(std::move(ssl)), owner_(std::move(owner)) {}
+  OpenSslTransport(SslPtr ssl, std::shared_ptr<const void> owner, std::string session_key = {})
+      : ssl_(std::move(ssl)), owner_(std::move(owner)), session_key_(std::move(session_key)) {}
+
+  SSL* ssl() const { return ssl_.get(); }
+  const std::string& sessionKey() const { return session_key_; }
 
   // A connection closed without close_notify (most clients just close) would otherwise take
   // its session out of the cache, and TLS 1.2 session-id resumption would never happen. A
@@ -119,7 +122,8 @@ class OpenSslTransport final : public core::StreamTransport {
   }
 
   SslPtr ssl_;
-  std::shared_ptr<const TlsContext> owner_;
+  std::shared_ptr<const void> owner_;
+  std::string session_key_;
   size_t pending_write_ = 0;
   bool established_ = false;
   std::string last_error_;
@@ -127,8 +131,14 @@ class OpenSslTransport final : public core::StreamTransport {
 
 }  // namespace
 
-std::unique_ptr<core::StreamTransport> makeServerTransport(
-    SSL_CTX* ctx, int fd, std::shared_ptr<const TlsContext> owner) {
+// The SSL's ex_data slot that points back at its transport (client side only).
+static int transportIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+std::unique_ptr<core::StreamTransport> makeServerTransport(SSL_CTX* ctx, int fd,
+                                                           std::shared_ptr<const void> owner) {
   SslPtr ssl(SSL_new(ctx));
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
     ERR_clear_error();
@@ -136,6 +146,26 @@ std::unique_ptr<core::StreamTransport> makeServerTransport(
   }
   SSL_set_accept_state(ssl.get());
   return std::make_unique<OpenSslTransport>(std::move(ssl), std::move(owner));
+}
+
+std::unique_ptr<core::StreamTransport> makeClientTransport(SslPtr ssl, std::shared_ptr<const void> owner,
+                                                           std::string session_key) {
+  SSL* raw = ssl.get();
+  SSL_set_connect_state(raw);
+  auto t = std::make_unique<OpenSslTransport>(std::move(ssl), std::move(owner),
+                                              std::move(session_key));
+  SSL_set_ex_data(raw, transportIndex(), t.get());
+  return t;
+}
+
+const std::string* sessionKeyOf(SSL* ssl) {
+  auto* t = static_cast<OpenSslTransport*>(SSL_get_ex_data(ssl, transportIndex()));
+  return t != nullptr ? &t->sessionKey() : nullptr;
+}
+
+SSL* sslOf(const core::StreamTransport& t) {
+  const auto* o = dynamic_cast<const OpenSslTransport*>(&t);
+  return o != nullptr ? o->ssl() : nullptr;
 }
 
 }  // namespace meridian::certs

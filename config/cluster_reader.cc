@@ -9,7 +9,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   Cluster c;
   c.mark = item.mark;
   MapReader m(d_, item.node, item.mark, item.path,
-              {"name", "endpoints", "health_check", "outlier", "pool"});
+              {"name", "endpoints", "health_check", "outlier", "pool", "tls"});
   if (!m.isMap()) return c;
   if (m.require("name")) readName(m, Kind::Cluster, c.name);
   std::set<std::string> addresses;
@@ -34,6 +34,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   if (m.has("health_check")) c.health_check = readHealthCheck(m);
   if (m.has("outlier")) c.outlier = readOutlier(m);
   if (m.has("pool")) c.pool = readPool(m);
+  if (m.has("tls")) c.tls = readUpstreamTls(m);
   return c;
 }
 
@@ -107,6 +108,38 @@ Pool ConfigReader::readPool(const MapReader& cluster) {
   m.readInt("max_pending", p.max_pending, 0);
   m.readDuration("idle_timeout", p.idle_timeout, Duration{1});
   return p;
+}
+
+UpstreamTls ConfigReader::readUpstreamTls(const MapReader& cluster) {
+  UpstreamTls t;
+  t.mark = cluster.valueMark("tls");
+  MapReader m(d_, cluster.find("tls")->value, t.mark, cluster.pathOf("tls"),
+              {"ca", "server_name", "client_cert", "min_version", "verify", "allow_unverified"});
+  if (m.read("ca", t.ca)) {
+    t.ca_mark = m.valueMark("ca");
+    if (t.ca.empty()) d_.add(t.ca_mark, m.pathOf("ca") + ": must not be empty (leave it out for the system store)");
+  }
+  if (m.read("server_name", t.server_name) && t.server_name.empty())
+    d_.add(m.valueMark("server_name"), m.pathOf("server_name") + ": must not be empty");
+  if (const auto* cc = m.find("client_cert")) {
+    TlsCertificate cert;
+    cert.mark = m.valueMark("client_cert");
+    MapReader cm(d_, cc->value, cert.mark, m.pathOf("client_cert"), {"cert", "key"});
+    if (cm.require("cert") && cm.read("cert", cert.cert)) cert.cert_mark = cm.valueMark("cert");
+    if (cm.require("key") && cm.read("key", cert.key)) cert.key_mark = cm.valueMark("key");
+    t.client_cert = cert;
+  }
+  m.readOneOf("min_version", {"1.2", "1.3"}, t.min_version);
+  m.read("verify", t.verify);
+  m.read("allow_unverified", t.allow_unverified);
+  // Turning verification off by mistake (a copied example, a typo) would hand the traffic to
+  // whoever answers: it takes a second key that says so.
+  if (!t.verify && !t.allow_unverified) {
+    d_.add(m.valueMark("verify"), m.pathOf("verify") +
+                                      ": false turns off certificate verification; it needs "
+                                      "allow_unverified: true beside it");
+  }
+  return t;
 }
 
 }  // namespace meridian::config

@@ -132,9 +132,23 @@ struct Pool {
   Duration idle_timeout{60000};  // an idle pooled connection is closed after this
 };
 
+// TLS to a cluster's endpoints (clusters[].tls). Verification of the chain and the name is on
+// unless turned off with both `verify: false` and `allow_unverified: true`.
+struct UpstreamTls {
+  std::string ca;           // PEM bundle of trusted CAs; empty: the system store
+  std::string server_name;  // SNI and the name verified; empty: each endpoint's host
+  std::optional<TlsCertificate> client_cert;  // mTLS
+  std::string min_version = "1.2";            // "1.2" | "1.3"
+  bool verify = true;
+  bool allow_unverified = false;  // the explicit key that `verify: false` needs
+  Mark mark;
+  Mark ca_mark;
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
+  std::optional<UpstreamTls> tls;  // absent: plain TCP
   std::optional<HealthCheck> health_check;
   std::optional<Outlier> outlier;
   Pool pool;

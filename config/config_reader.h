@@ -48,6 +48,7 @@ class ConfigReader {
   HealthCheck readHealthCheck(const MapReader& cluster);
   Outlier readOutlier(const MapReader& cluster);
   Pool readPool(const MapReader& cluster);
+  UpstreamTls readUpstreamTls(const MapReader& cluster);
 
   // route_reader.cc
   Route readRoute(const ListItem& item);

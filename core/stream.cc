@@ -180,6 +180,12 @@ void Stream::setTransport(std::unique_ptr<StreamTransport> t) {
   handshaking_ = true;
 }
 
+void Stream::startClientTls(std::unique_ptr<StreamTransport> t) {
+  transport_ = std::move(t);
+  handshaking_ = true;
+  armWrite();  // not driven from here: the handler hears the outcome from the loop, not now
+}
+
 void Stream::setWriteWantsRead(bool wants) {
   if (wants == write_wants_read_) return;
   write_wants_read_ = wants;

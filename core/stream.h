@@ -64,6 +64,9 @@ class Stream {
   // Routes every read and write through `t` from now on and starts its handshake. Call right
   // after construction, before any I/O.
   void setTransport(std::unique_ptr<StreamTransport> t);
+  // The client side of the same, once connected (onConnected): our hello goes first, as soon
+  // as the socket is writable, and the handler hears onHandshakeDone or onError.
+  void startClientTls(std::unique_ptr<StreamTransport> t);
   StreamTransport* transport() const { return transport_.get(); }
   bool handshaking() const { return handshaking_; }
 

@@ -92,6 +92,11 @@ int cmdValidate(const std::vector<std::string>& args) {
     printf("%s\n", tls.error().detail.c_str());
     return 1;
   }
+  auto upstream_tls = meridian::proxy::buildUpstreamTlsContexts(r.config);
+  if (!upstream_tls.ok()) {
+    printf("%s\n", upstream_tls.error().detail.c_str());
+    return 1;
+  }
   // The admin token file as `run` and every reload read it.
   auto token = meridian::proxy::loadAdminToken(r.config);
   if (!token.ok()) {

@@ -225,7 +225,15 @@ void Exchange::connect() {
   const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
   UpstreamUser* self = this;
-  switch (host_.pool().acquire(*endpoint_, cluster.pool, self, resendable())) {
+  UpstreamTlsTarget tls;
+  const UpstreamTlsTarget* tls_target = nullptr;
+  if (snap_->upstream_tls != nullptr && (*snap_->upstream_tls)[decision_.plan->index] != nullptr) {
+    const auto& addrs = (*snap_->endpoints)[decision_.plan->index];
+    size_t e = static_cast<size_t>(endpoint_ - addrs.data());
+    tls = {(*snap_->upstream_tls)[decision_.plan->index], cluster.endpoints[e].address.host};
+    tls_target = &tls;
+  }
+  switch (host_.pool().acquire(*endpoint_, cluster.pool, self, resendable(), tls_target)) {
     case UpstreamPool::Acquire::Ready:
     case UpstreamPool::Acquire::Pending:
       return;

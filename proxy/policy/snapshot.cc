@@ -1,5 +1,7 @@
 #include "proxy/policy/snapshot.h"
 
+#include "core/log.h"
+
 namespace meridian::proxy {
 
 core::Result<core::SocketAddress> resolveAddress(const config::HostPort& hp) {
@@ -24,6 +26,27 @@ core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::
     out->emplace_back(l.name, ctx.value());
   }
   return std::shared_ptr<const TlsContexts>(std::move(out));
+}
+
+core::Result<std::shared_ptr<const UpstreamTlsContexts>> buildUpstreamTlsContexts(
+    const config::Config& cfg) {
+  auto out = std::make_shared<UpstreamTlsContexts>();
+  for (const auto& c : cfg.clusters) {
+    if (!c.tls) {
+      out->push_back(nullptr);
+      continue;
+    }
+    if (!c.tls->verify) {
+      logWarn("cluster %s: upstream TLS certificates are NOT verified (verify: false): anyone "
+              "on the path can read and change this traffic",
+              c.name.c_str());
+    }
+    auto ctx = certs::UpstreamTlsContext::build(
+        certs::UpstreamTlsOptions{c.name, *c.tls, cfg.source_path});
+    if (!ctx.ok()) return ctx.error();
+    out->push_back(ctx.value());
+  }
+  return std::shared_ptr<const UpstreamTlsContexts>(std::move(out));
 }
 
 std::shared_ptr<const Snapshot> Snapshot::withHealth(
@@ -57,6 +80,9 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
   auto tls = buildTlsContexts(*cfg);
   if (!tls.ok()) return tls.error();
   snap->tls = tls.value();
+  auto upstream_tls = buildUpstreamTlsContexts(*cfg);
+  if (!upstream_tls.ok()) return upstream_tls.error();
+  snap->upstream_tls = upstream_tls.value();
   auto geo = routing::GeoDb::open(cfg->geo, cfg->source_path);
   if (!geo.ok()) return geo.error();
   snap->geo = geo.value();

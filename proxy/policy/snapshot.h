@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "certs/tls_context.h"
+#include "certs/upstream_tls.h"
 #include "config/config.h"
 #include "core/address.h"
 #include "core/error.h"
@@ -24,6 +25,9 @@ using EndpointAddresses = std::vector<std::vector<core::SocketAddress>>;  // [cl
 // a reload that cannot read a certificate fails whole and the old contexts keep serving.
 using TlsContexts = std::vector<std::pair<std::string, std::shared_ptr<const certs::TlsContext>>>;
 
+// One client TLS context per cluster, by cluster index (null for a plain cluster).
+using UpstreamTlsContexts = std::vector<std::shared_ptr<const certs::UpstreamTlsContext>>;
+
 struct Snapshot {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const routing::Router> router;
@@ -31,6 +35,7 @@ struct Snapshot {
   std::shared_ptr<const health::HealthSnapshot> health;
   std::shared_ptr<const EndpointAddresses> endpoints;
   std::shared_ptr<const TlsContexts> tls;
+  std::shared_ptr<const UpstreamTlsContexts> upstream_tls;
   uint64_t generation = 0;
 
   // The TLS context of a listener; null for a plain one.
@@ -53,6 +58,12 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
 // Reads and checks every TLS listener's certificates: the contexts, or the first error
 // ("listener NAME: FILE: message"). Also what `meridian validate` checks.
 core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::Config& cfg);
+
+// Reads every TLS cluster's CA bundle and client certificate: the contexts, or the first error
+// ("cluster NAME: FILE: message"). A cluster with verification off is logged as a warning each
+// time. Also checked by `meridian validate`.
+core::Result<std::shared_ptr<const UpstreamTlsContexts>> buildUpstreamTlsContexts(
+    const config::Config& cfg);
 
 // Resolves "host:port" to a socket address; numeric addresses never touch the resolver.
 core::Result<core::SocketAddress> resolveAddress(const config::HostPort& hp);

@@ -75,6 +75,18 @@ Json clusterJson(const config::Cluster& c) {
   j["pool"] = Json{{"max_connections", c.pool.max_connections},
                    {"max_pending", c.pool.max_pending},
                    {"idle_timeout", durationText(c.pool.idle_timeout)}};
+  if (c.tls) {
+    const config::UpstreamTls& t = *c.tls;
+    Json client = t.client_cert ? Json{{"cert", t.client_cert->cert}, {"key", t.client_cert->key}}
+                                : Json(nullptr);
+    j["tls"] = Json{{"ca", t.ca.empty() ? Json(nullptr) : Json(t.ca)},
+                    {"server_name", t.server_name.empty() ? Json(nullptr) : Json(t.server_name)},
+                    {"client_cert", client},
+                    {"min_version", t.min_version},
+                    {"verify", t.verify}};
+  } else {
+    j["tls"] = nullptr;
+  }
   return j;
 }
 

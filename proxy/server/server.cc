@@ -574,8 +574,38 @@ std::string Server::metricsText() const {
   out += "meridian_access_log_lines_total{result=\"dropped\"} " +
          std::to_string(access_log_ ? access_log_->dropped() : 0) + "\n";
   if (admin_) admin_->appendMetrics(out);
+  appendUpstreamTlsMetrics(out);
   out += healthGauges(*snap_);
   return out;
+}
+
+// Per cluster with `tls:` (ever, in this process: counters outlive reloads).
+void Server::appendUpstreamTlsMetrics(std::string& out) {
+  auto clusters = certs::upstreamTlsCounters();
+  if (clusters.empty()) return;
+  appendFamilyHeader(out, "meridian_upstream_tls_handshakes_total",
+                     "TLS handshakes with upstreams, by cluster, resumed or full.", "counter");
+  for (const auto& [name, c] : clusters) {
+    for (bool resumed : {false, true}) {
+      MetricLabel labels[] = {{"cluster", name}, {"resumed", resumed ? "true" : "false"}};
+      auto& n = resumed ? c->resumed_handshakes : c->full_handshakes;
+      appendSample(out, "meridian_upstream_tls_handshakes_total", labels,
+                   n.load(std::memory_order_relaxed));
+    }
+  }
+  appendFamilyHeader(out, "meridian_upstream_tls_failures_total",
+                     "TLS handshakes with upstreams that failed, by cluster and reason; each is "
+                     "a connect failure.",
+                     "counter");
+  for (const auto& [name, c] : clusters) {
+    for (size_t i = 0; i < static_cast<size_t>(certs::UpstreamTlsFailure::kCount); ++i) {
+      MetricLabel labels[] = {
+          {"cluster", name},
+          {"reason", certs::upstreamTlsFailureName(static_cast<certs::UpstreamTlsFailure>(i))}};
+      appendSample(out, "meridian_upstream_tls_failures_total", labels,
+                   c->failures[i].load(std::memory_order_relaxed));
+    }
+  }
 }
 
 }  // namespace meridian::proxy

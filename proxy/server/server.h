@@ -71,6 +71,7 @@ class Server {
   // when it cannot be started; a successor that fails later leaves this process serving.
   bool upgrade();
   std::string metricsText() const;
+  static void appendUpstreamTlsMetrics(std::string& out);
   // GET /config: {"generation": N, "config": {...}}.
   std::string configJson() const;
   // GET /regions: per cluster, per region, per endpoint: health, why, since, ejections, in flight.

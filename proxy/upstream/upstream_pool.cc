@@ -20,6 +20,25 @@ const std::string& UpstreamConn::endpoint() const {
 }
 
 void UpstreamConn::onConnected(core::Stream&) {
+  if (tls_ == nullptr) {
+    ready();
+    return;
+  }
+  auto t = tls_->newTransport(stream_->fd(), ep_.address.text, ep_.tls_host);
+  if (!t) {
+    failConnect(ENOMEM);
+    return;
+  }
+  stream_->startClientTls(std::move(t));  // ready() once onHandshakeDone
+}
+
+void UpstreamConn::onHandshakeDone(core::Stream& s) {
+  tls_->handshakeDone(*s.transport());
+  tls_.reset();  // the transport keeps what it needs
+  ready();
+}
+
+void UpstreamConn::ready() {
   connected_ = true;
   std::erase(ep_.connecting, this);
   ++requests_;
@@ -27,6 +46,10 @@ void UpstreamConn::onConnected(core::Stream&) {
 }
 
 void UpstreamConn::onConnectFailed(core::Stream&, int err) {
+  failConnect(err);
+}
+
+void UpstreamConn::failConnect(int err) {
   UpstreamUser* user = user_;
   pool_.stats_.add(Counter::UpstreamConnectFailures);
   pool_.destroy(this);
@@ -50,7 +73,16 @@ void UpstreamConn::onEof(core::Stream&) {
   pool_.destroy(this);  // the upstream closed an idle keep-alive connection
 }
 
-void UpstreamConn::onError(core::Stream&, int err) {
+void UpstreamConn::onError(core::Stream& s, int err) {
+  if (!connected_ && tls_ != nullptr && s.transport() != nullptr) {
+    // The handshake failed: for the replay rule and health, the connect failed.
+    certs::UpstreamTlsFailure why = tls_->handshakeFailed(*s.transport());
+    logWarn("upstream %s (cluster %s): TLS handshake failed (%s): %s", ep_.address.text.c_str(),
+            tls_->cluster().c_str(), certs::upstreamTlsFailureName(why),
+            s.transport()->lastError().c_str());
+    failConnect(EPROTO);
+    return;
+  }
   if (user_ != nullptr) {
     user_->onUpstreamError(*this, err);
     return;
@@ -96,8 +128,17 @@ int UpstreamPool::inFlight(const std::string& endpoint) const {
 }
 
 UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const config::Pool& limits,
-                                            UpstreamUser* user, bool safe_to_resend) {
+                                            UpstreamUser* user, bool safe_to_resend,
+                                            const UpstreamTlsTarget* tls) {
   EndpointPool& ep = endpoint(addr, limits);
+  if (tls != nullptr) {
+    if (ep.tls != tls->context) {
+      ep.tls = tls->context;
+      ep.tls_host.assign(tls->host);
+    }
+  } else if (ep.tls != nullptr) {
+    ep.tls.reset();
+  }
   if (takeIdle(ep, user, safe_to_resend)) return Acquire::Ready;
   if (ep.open < ep.limits.max_connections) {
     int before = ep.open;
@@ -127,12 +168,21 @@ bool stillOpen(int fd) {
 // queued in this same loop turn. Peeking at the socket rules that out, at a syscall per
 // request; it is skipped when the request can simply be resent on a new connection and the
 // connection was in use within the last second (upstream keep-alive timeouts are seconds).
+uint64_t UpstreamPool::settingsOf(const EndpointPool& ep) {
+  return ep.tls != nullptr ? ep.tls->settingsId() : 0;
+}
+
 bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend) {
   constexpr int64_t kTrustRecentMs = 1000;
   int64_t now = core::monotonicMillis();
+  const uint64_t settings = settingsOf(ep);
   while (!ep.idle.empty()) {
     UpstreamConn* c = ep.idle.back();
     ep.idle.pop_back();
+    if (c->tls_settings_ != settings) {  // made under TLS settings a reload replaced
+      destroy(c);
+      continue;
+    }
     bool trusted = safe_to_resend && now - c->idle_since_ms_ <= kTrustRecentMs;
     if (trusted || stillOpen(c->stream_->fd())) {
       c->idle_timer_.cancel();
@@ -161,6 +211,8 @@ void UpstreamPool::connectNew(EndpointPool& ep, UpstreamUser* user) {
   }
   conn->stream_.reset(s);
   conn->user_ = user;
+  conn->tls_ = ep.tls;
+  conn->tls_settings_ = settingsOf(ep);
   ep.connecting.push_back(conn);
   ++ep.open;
   stats_.add(Counter::UpstreamConnects);

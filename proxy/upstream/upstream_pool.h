@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "certs/upstream_tls.h"
 #include "config/config.h"
 #include "core/address.h"
 #include "core/event_loop.h"
@@ -37,6 +38,13 @@ class UpstreamUser {
 
 using ResolvedAddress = core::SocketAddress;  // its text ("127.0.0.1:9001") is the pool key
 
+// TLS to an endpoint: the cluster's context and the endpoint's host as configured (the name
+// verified unless the cluster sets server_name). Absent for a plain cluster.
+struct UpstreamTlsTarget {
+  std::shared_ptr<const certs::UpstreamTlsContext> context;
+  std::string_view host;
+};
+
 class UpstreamPool;
 struct EndpointPool;
 
@@ -57,15 +65,22 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
   void onEof(core::Stream&) override;
   void onError(core::Stream&, int err) override;
   void onDrained(core::Stream&) override;
+  void onHandshakeDone(core::Stream&) override;
 
  private:
   friend class UpstreamPool;
   void onIdleTimeout();
+  void ready();
+  void failConnect(int err);
   UpstreamPool& pool_;
   EndpointPool& ep_;
   std::unique_ptr<core::Stream> stream_;
   core::Timer idle_timer_;
   UpstreamUser* user_ = nullptr;
+  // The TLS context this connection was made with (null: plain); kept until the handshake
+  // is done, its settings id for as long as the connection lives.
+  std::shared_ptr<const certs::UpstreamTlsContext> tls_;
+  uint64_t tls_settings_ = 0;
   uint64_t requests_ = 0;
   int64_t idle_since_ms_ = 0;
   bool connected_ = false;
@@ -82,6 +97,9 @@ struct EndpointPool {
   std::vector<UpstreamConn*> idle;  // most recently used last
   std::vector<UpstreamConn*> connecting;
   std::deque<UpstreamUser*> waiting;
+  // TLS for new connections, as the latest acquire asked (a reload may change it).
+  std::shared_ptr<const certs::UpstreamTlsContext> tls;
+  std::string tls_host;
 };
 
 class UpstreamPool {
@@ -97,8 +115,12 @@ class UpstreamPool {
   // `safe_to_resend`: the request could be sent again on a new connection if this one turns
   // out to be dead (no body). Then a recently used idle connection is lent without the
   // liveness check, saving a syscall per request; otherwise it is checked first.
+  //
+  // `tls`: TLS to the endpoint (the handshake is part of connecting: a failed one is a connect
+  // failure). An idle connection made under other TLS settings (a reload changed them) is
+  // closed rather than lent.
   Acquire acquire(const ResolvedAddress& addr, const config::Pool& limits, UpstreamUser* user,
-                  bool safe_to_resend = false);
+                  bool safe_to_resend = false, const UpstreamTlsTarget* tls = nullptr);
   // Gives a connection back: kept idle when `reusable`, else closed.
   void release(UpstreamConn* conn, bool reusable);
   // Withdraws a user still waiting for a connection, or whose new connection is still
@@ -121,6 +143,7 @@ class UpstreamPool {
   friend class UpstreamConn;
   void connectNew(EndpointPool& ep, UpstreamUser* user);
   bool takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend);
+  static uint64_t settingsOf(const EndpointPool& ep);
   void destroy(UpstreamConn* conn);
   void serveWaiter(EndpointPool& ep);
 

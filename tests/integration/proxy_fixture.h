@@ -90,7 +90,7 @@ class ProxyTest : public ::testing::Test {
                     "listeners:\n" +
                     listeners +
                     "admin: { address: 127.0.0.1:0 }\n"
-                    "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+                    "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n" + extra_regions_ +
                     "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
                     upstream_.address() + ", region: ams }\n" + cluster_options_ + extra_clusters_ +
                     "routes:\n" + extra_routes_ +
@@ -143,6 +143,7 @@ class ProxyTest : public ::testing::Test {
   std::string cluster_options_;  // more keys of the `web` cluster, e.g. "    pool: {...}\n"
   std::string extra_clusters_;
   std::string extra_routes_;
+  std::string extra_regions_;  // more entries under `regions:`
 };
 
 }  // namespace meridian::integration
