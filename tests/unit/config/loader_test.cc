@@ -282,6 +282,59 @@ TEST(LoadLimitsAndPool, ValuesLand) {
   EXPECT_EQ(c.outlier->max_ejection_percent, 30);
 }
 
+TEST(LoadUpstreamTls, ValuesLandAndDefaultsVerify) {
+  auto r = loadString("listeners: [{address: '127.0.0.1:0'}]\n"
+                      "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                      "clusters:\n"
+                      "  - name: c\n"
+                      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
+                      "    tls:\n"
+                      "      ca: certs/ca.pem\n"
+                      "      server_name: app.internal\n"
+                      "      client_cert: {cert: certs/proxy.pem, key: certs/proxy.key}\n"
+                      "      min_version: \"1.3\"\n"
+                      "  - name: d\n"
+                      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
+                      "    tls: {}\n"
+                      "  - name: e\n"
+                      "    endpoints: [{address: 'app.internal:80', region: ams}]\n",
+                      "t.yaml");
+  ASSERT_TRUE(r.ok());
+  const UpstreamTls& t = *r.config.clusters[0].tls;
+  EXPECT_EQ(t.ca, "certs/ca.pem");
+  EXPECT_EQ(t.server_name, "app.internal");
+  EXPECT_EQ(t.client_cert->cert, "certs/proxy.pem");
+  EXPECT_EQ(t.client_cert->key, "certs/proxy.key");
+  EXPECT_EQ(t.min_version, "1.3");
+  EXPECT_TRUE(t.verify);
+  const UpstreamTls& d = *r.config.clusters[1].tls;  // every default: system store, verify
+  EXPECT_TRUE(d.ca.empty());
+  EXPECT_TRUE(d.server_name.empty());
+  EXPECT_FALSE(d.client_cert);
+  EXPECT_EQ(d.min_version, "1.2");
+  EXPECT_TRUE(d.verify);
+  EXPECT_FALSE(r.config.clusters[2].tls);  // absent: plain
+}
+
+TEST(LoadUpstreamTls, VerifyOffNeedsItsKeyAndValuesAreChecked) {
+  const std::string head = "listeners: [{address: '127.0.0.1:0'}]\n"
+                           "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                           "clusters:\n"
+                           "  - name: c\n"
+                           "    endpoints: [{address: 'a:443', region: ams}]\n";
+  EXPECT_EQ(problems(head + "    tls: {verify: false}\n"),
+            Lines{"t.yaml:6:19: clusters[0].tls.verify: false turns off certificate "
+                  "verification; it needs allow_unverified: true beside it"});
+  EXPECT_TRUE(problems(head + "    tls: {verify: false, allow_unverified: true}\n").empty());
+  EXPECT_EQ(problems(head + "    tls: {ca: '', min_version: '1.1', client_cert: {cert: a}, "
+                            "sni: x}\n"),
+            (Lines{"t.yaml:6:15: clusters[0].tls.ca: must not be empty (leave it out for the "
+                   "system store)",
+                   "t.yaml:6:32: clusters[0].tls.min_version: expected 1.2 or 1.3, got \"1.1\"",
+                   "t.yaml:6:52: clusters[0].tls.client_cert: missing required key \"key\"",
+                   "t.yaml:6:63: unknown key \"sni\" in clusters[0].tls"}));
+}
+
 TEST(LoadTopLevel, WorkersAutoOrPositive) {
   EXPECT_EQ(loadString("workers: 4\n" + std::string(kMinimal), "t").config.workers, 4);
   EXPECT_EQ(problems("workers: 0\n" + std::string(kMinimal)),
