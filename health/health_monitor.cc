@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "core/address.h"
@@ -37,6 +38,7 @@ struct HealthMonitor::Impl {
     EndpointKey key;
     std::string host;  // the Host header: the endpoint as configured
     core::SocketAddress addr;
+    std::optional<CheckTls> tls;  // the cluster's `tls:`
     core::Timer timer;
     HttpCheck check;
   };
@@ -49,7 +51,9 @@ struct HealthMonitor::Impl {
         rng(std::random_device{}()),
         current(HealthSnapshot::make({}, 0)) {}
 
-  void apply(std::shared_ptr<const config::Config> cfg);
+  using UpstreamTls = std::vector<std::shared_ptr<const certs::UpstreamTlsContext>>;
+  void apply(std::shared_ptr<const config::Config> cfg,
+             std::shared_ptr<const UpstreamTls> upstream_tls);
   void report(const EndpointKey& key, Outcome outcome);
   void runCheck(Probe& probe);
   void onCheckDone(Probe& probe, bool passed, const std::string& reason);
@@ -74,10 +78,14 @@ struct HealthMonitor::Impl {
 HealthMonitor::Impl::Probe::Probe(Impl& impl, core::EventLoop& loop, EndpointKey k)
     : key(std::move(k)), timer(loop, [&impl, this] { impl.runCheck(*this); }), check(loop) {}
 
-void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg) {
+void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg,
+                                std::shared_ptr<const UpstreamTls> upstream_tls) {
   table.apply(cfg);
   std::map<EndpointKey, std::unique_ptr<Probe>> next;
-  for (const config::Cluster& cluster : cfg->clusters) {
+  for (size_t ci = 0; ci < cfg->clusters.size(); ++ci) {
+    const config::Cluster& cluster = cfg->clusters[ci];
+    const auto* tls_context =
+        upstream_tls != nullptr && ci < upstream_tls->size() ? &(*upstream_tls)[ci] : nullptr;
     for (const config::Endpoint& ep : cluster.endpoints) {
       EndpointKey key{cluster.name, ep.address.text()};
       // Resolved on every apply (load time, as core/address.h asks): a name may have moved.
@@ -90,6 +98,9 @@ void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg) {
           fresh ? std::make_unique<Probe>(*this, loop, key) : std::move(old->second);
       probe->host = ep.address.text();
       probe->addr = resolved.value();
+      probe->tls.reset();
+      if (tls_context != nullptr && *tls_context != nullptr)
+        probe->tls = CheckTls{*tls_context, probe->addr.text, ep.address.host};
       // A survivor keeps its schedule; new settings take effect when it next schedules.
       if (fresh) schedule(*probe, true);
       next[key] = std::move(probe);
@@ -116,7 +127,8 @@ void HealthMonitor::Impl::runCheck(Probe& probe) {
   probe.check.start(probe.addr, probe.host, hc.path, hc.timeout,
                     [this, &probe](bool passed, const std::string& reason) {
                       onCheckDone(probe, passed, reason);
-                    });
+                    },
+                    probe.tls ? &*probe.tls : nullptr);
 }
 
 void HealthMonitor::Impl::onCheckDone(Probe& probe, bool passed, const std::string& reason) {
@@ -173,8 +185,9 @@ HealthMonitor::HealthMonitor(core::EventLoop& loop, Publish publish)
 
 HealthMonitor::~HealthMonitor() = default;
 
-void HealthMonitor::apply(std::shared_ptr<const config::Config> cfg) {
-  impl_->apply(std::move(cfg));
+void HealthMonitor::apply(std::shared_ptr<const config::Config> cfg,
+                          std::shared_ptr<const Impl::UpstreamTls> upstream_tls) {
+  impl_->apply(std::move(cfg), std::move(upstream_tls));
 }
 
 void HealthMonitor::report(const std::string& cluster, const std::string& endpoint,

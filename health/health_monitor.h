@@ -10,6 +10,9 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "certs/upstream_tls.h"
 #include "config/config.h"
 #include "core/event_loop.h"
 #include "health/health_snapshot.h"
@@ -28,7 +31,11 @@ class HealthMonitor {
   // Starts checking the endpoints of `cfg` (first checks spread over one interval with
   // jitter), keeps the state of endpoints that were already known, publishes a snapshot
   // indexed for `cfg`. Called at start and on every successful reload.
-  void apply(std::shared_ptr<const config::Config> cfg);
+  // `upstream_tls`: the TLS context of each cluster, by index (null entries, or no vector:
+  // plain); a check of a TLS cluster's endpoint speaks TLS with it.
+  void apply(std::shared_ptr<const config::Config> cfg,
+             std::shared_ptr<const std::vector<std::shared_ptr<const certs::UpstreamTlsContext>>>
+                 upstream_tls = nullptr);
 
   // A worker's report of a real request (posted to the main thread). Unknown endpoints (a
   // reload raced the report) are ignored.

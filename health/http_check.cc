@@ -62,9 +62,11 @@ HttpCheck::~HttpCheck() {
 }
 
 void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
-                      const std::string& path, core::Millis timeout, Done done) {
+                      const std::string& path, core::Millis timeout, Done done,
+                      const CheckTls* tls) {
   cancel();
   done_ = std::move(done);
+  tls_ = tls != nullptr ? *tls : CheckTls{};
   request_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
              "\r\nUser-Agent: meridian-health\r\nConnection: close\r\n\r\n";
   stream_ =
@@ -101,6 +103,21 @@ void HttpCheck::finish(bool passed, std::string reason) {
 }
 
 void HttpCheck::onConnected(core::Stream& s) {
+  if (tls_.context != nullptr) {
+    auto t = tls_.context->newTransport(s.fd(), tls_.endpoint, tls_.host);
+    if (!t) {
+      finish(false, "check failed: TLS: out of memory");
+      return;
+    }
+    s.startClientTls(std::move(t));  // the request goes once onHandshakeDone
+    return;
+  }
+  s.output().append(request_);
+  if (!s.flush()) onError(s, errno);
+}
+
+void HttpCheck::onHandshakeDone(core::Stream& s) {
+  tls_.context->handshakeDone(*s.transport());
   s.output().append(request_);
   if (!s.flush()) onError(s, errno);
 }
@@ -134,7 +151,13 @@ void HttpCheck::onEof(core::Stream&) {
   finish(false, "check failed: closed before status line");
 }
 
-void HttpCheck::onError(core::Stream&, int err) {
+void HttpCheck::onError(core::Stream& s, int err) {
+  if (tls_.context != nullptr && s.transport() != nullptr && s.handshaking()) {
+    certs::UpstreamTlsFailure why = tls_.context->handshakeFailed(*s.transport());
+    finish(false, std::string("check failed: TLS handshake (") +
+                      certs::upstreamTlsFailureName(why) + ")");
+    return;
+  }
   if (err == ECONNRESET || err == EPIPE) {
     finish(false, "check failed: reset");
   } else {

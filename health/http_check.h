@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "certs/upstream_tls.h"
 #include "core/address.h"
 #include "core/event_loop.h"
 #include "core/stream.h"
@@ -16,6 +17,14 @@ namespace meridian::health {
 // The status code of an HTTP/1.x status line ("HTTP/1.1 503 Service Unavailable"), or -1
 // when the line is not one.
 int parseStatusLine(std::string_view line);
+
+// A check of a `tls:` cluster's endpoint speaks TLS as the proxy's own connections do: the
+// same context (CA, name, client certificate, session cache) and the same verification.
+struct CheckTls {
+  std::shared_ptr<const certs::UpstreamTlsContext> context;
+  std::string endpoint;  // "10.0.0.7:443": the session cache key
+  std::string host;      // the endpoint's host as configured: the name verified by default
+};
 
 class HttpCheck : private core::StreamHandler {
  public:
@@ -29,13 +38,16 @@ class HttpCheck : private core::StreamHandler {
 
   // Starts a check; `done` runs exactly once, later, on the loop (never from inside start).
   // A check already in flight is abandoned first.
+  // `tls`: speak TLS to it (null: plain); a handshake that fails fails the check, with the
+  // reason ("check failed: TLS handshake (expired)").
   void start(const core::SocketAddress& addr, const std::string& host, const std::string& path,
-             core::Millis timeout, Done done);
+             core::Millis timeout, Done done, const CheckTls* tls = nullptr);
   void cancel();
   bool running() const { return done_ != nullptr; }
 
  private:
   void onConnected(core::Stream& s) override;
+  void onHandshakeDone(core::Stream& s) override;
   void onConnectFailed(core::Stream& s, int err) override;
   void onData(core::Stream& s) override;
   void onEof(core::Stream& s) override;
@@ -48,6 +60,7 @@ class HttpCheck : private core::StreamHandler {
   core::Timer timer_;  // the check's timeout, or an immediate failure delivered later
   core::Stream* stream_ = nullptr;
   std::string request_;
+  CheckTls tls_;  // context null: plain
   std::string early_failure_;  // set when the check failed before any event could report it
   Done done_;
 };

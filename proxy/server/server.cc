@@ -130,7 +130,7 @@ int Server::run() {
   if (!opts_.takeover_from.empty() && !receiveSockets(predecessor, inherited)) return 1;
   monitor_ = std::make_unique<health::HealthMonitor>(
       loop_, [this](std::shared_ptr<const health::HealthSnapshot> h) { onHealth(std::move(h)); });
-  monitor_->apply(cfg_);
+  monitor_->apply(cfg_, snap_->upstream_tls);
   if (!bindListeners(inherited)) {
     if (inherited.admin_fd >= 0) ::close(inherited.admin_fd);
     return 1;
@@ -336,7 +336,7 @@ std::string Server::reload(std::string_view by) {
       ++reloads_ok_;
       // The monitor keeps the state of surviving endpoints and publishes health indexed for
       // the new config (onHealth), which sends the new snapshot to the workers.
-      monitor_->apply(cfg_);
+      monitor_->apply(cfg_, snap_->upstream_tls);
       publish();
       watchFiles();
       writeReadyFile(admin_address_);

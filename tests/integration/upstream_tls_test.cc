@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/fakes/tls_tools.h"
@@ -222,6 +224,40 @@ TEST_F(UpstreamTlsTest, ARefusedHandshakeMovesToTheNextRegion) {
   auto r = curl({"-sS", "-D", "-", "-o", "/dev/null", url("/secure/a")});
   EXPECT_NE(r.out.find(" 200"), std::string::npos) << r.out;
   EXPECT_GE(failures("expired"), 1);
+}
+
+// The last check of the `secure` cluster's only endpoint, polled from /regions until it has
+// one; its result text ("" if none came in time).
+std::string lastCheckResult(ProxyTest& t, MeridianProcess& proxy) {
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = nlohmann::json::parse(fakes::curl({proxy.adminUrl("/regions")}).out, nullptr, false);
+    if (j.is_object()) {
+      const auto& ep = j["clusters"]["secure"]["ams"]["endpoints"][0];
+      if (ep.is_object() && ep["last_check"].is_object())
+        return ep["last_check"]["result"].get<std::string>();
+    }
+    std::this_thread::sleep_for(milliseconds(20));  // poll interval, bounded by the deadline
+  }
+  return "";
+}
+
+TEST_F(UpstreamTlsTest, HealthChecksSpeakTlsAndVerifyLikeRequests) {
+  std::string expired = signedCert("expired", 0, "serverAuth");
+  TlsServer bad;
+  ASSERT_TRUE(server_.start(dir_ + "/cert.pem", dir_ + "/key.pem"));
+  ASSERT_TRUE(bad.start(expired + ".pem", expired + ".key"));
+  const std::string check = "    health_check: { path: /healthz, interval: 100ms }\n";
+  secureCluster({"{ address: " + server_.address() + ", region: ams }"},
+                "{ ca: " + dir_ + "/ca.pem }\n" + check);
+  ASSERT_TRUE(startProxy());
+  EXPECT_EQ(lastCheckResult(*this, proxy_), "check passed");
+
+  MeridianProcess second;
+  secureCluster({"{ address: " + bad.address() + ", region: ams }"},
+                "{ ca: " + dir_ + "/ca.pem }\n" + check);
+  ASSERT_TRUE(second.start(configYaml()));
+  EXPECT_EQ(lastCheckResult(*this, second), "check failed: TLS handshake (expired)");
 }
 
 TEST_F(UpstreamTlsTest, ConfigShowsTheClustersTls) {
