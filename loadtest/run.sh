@@ -14,6 +14,8 @@
 #   observability  Meridian alone, access log off vs. to a file: the req/s cost of the log
 #   dashboard      Meridian alone, without and with ten dashboards open (dashboards.py polls
 #                  /dashboard/state as ten pages would): req/s, and the admin thread's CPU
+#   upstream-tls   plain HTTP/1.1 in front, TLS to the origin (verified, sessions resumed,
+#                  keep-alive pools): req/s, latency and CPU per request (wrk)
 #   all            throughput, memory, slow, tls, observability and dashboard
 #
 # Environment (defaults in brackets):
@@ -50,10 +52,12 @@ H2_STREAMS=${H2_STREAMS:-10}
 HANDSHAKES=${HANDSHAKES:-5000}
 HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
+UPSTREAM_TLS=0            # 1 while the upstream-tls mode runs: targets speak TLS to the origin
 
 case "$MODE" in
-  throughput|memory|slow|tls|observability|dashboard|all|-h|--help) ;;
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|all|--help]" >&2; exit 2 ;;
+  throughput|memory|slow|tls|observability|dashboard|upstream-tls|all|-h|--help) ;;
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|upstream-tls|all|--help]" >&2
+     exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 CPUs; client and proxies share one" >&2
@@ -63,14 +67,29 @@ fi
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 require nginx haproxy wrk curl python3 taskset timeout
-case "$MODE" in tls|all) require h2load openssl ;; esac
+case "$MODE" in tls|all) require h2load openssl ;; upstream-tls) require openssl ;; esac
 START_CPU=$PROXY_CPU  # proxies and the origin share one CPU; wrk gets the other
 
+# make_cert: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, made now;
+# HAProxy takes the certificate and key in one file.
+make_cert() {
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" > "$WORK/tls/openssl.log" 2>&1
+  cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" > "$WORK/tls/combined.pem"
+  chmod 644 "$WORK/tls/"*.pem
+}
+
+# The origin also listens with TLS (UPSTREAM_TLS_PORT) on a certificate made now, for the
+# upstream-tls mode; the other modes never connect to it.
 start_upstream() {
   write_bodies
-  start_server nginx upstream upstream_nginx.conf.in
+  make_cert
+  UPSTREAM_TLS_PORT=$(free_port)
+  start_server nginx upstream upstream_nginx.conf.in UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT"
   UPSTREAM_PORT=$STARTED_PORT
-  RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT")
+  RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT" UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT")
   wait_ok "http://127.0.0.1:$UPSTREAM_PORT/100b" 100
   log "origin nginx pid $STARTED_PID on 127.0.0.1:$UPSTREAM_PORT"
 }
@@ -84,6 +103,10 @@ start_target() {
   if [ "$TLS" = 1 ]; then
     scheme=https nginx_in=nginx_tls.conf.in haproxy_in=haproxy_tls.cfg.in
     meridian_in=meridian_tls.yaml.in
+  fi
+  if [ "$UPSTREAM_TLS" = 1 ]; then
+    nginx_in=nginx_upstream_tls.conf.in haproxy_in=haproxy_upstream_tls.cfg.in
+    meridian_in=meridian_upstream_tls.yaml.in
   fi
   [ "$1" != meridian-log ] || access_log=$WORK/access.log
   case "$1" in
@@ -289,16 +312,6 @@ slow() {
   python3 "$HERE/summarize.py" slow "$results"
 }
 
-# make_cert: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, made now;
-# HAProxy takes the certificate and key in one file.
-make_cert() {
-  mkdir -p "$WORK/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" > "$WORK/tls/openssl.log" 2>&1
-  cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" > "$WORK/tls/combined.pem"
-  chmod 644 "$WORK/tls/"*.pem
-}
 
 # run_h2load OUTFILE ARGS...: h2load pinned to the client CPU, bounded in time.
 run_h2load() {
@@ -337,8 +350,7 @@ tls_round() {
 # idle TLS connection. A target that fails its TLS check is reported and skipped.
 tls() {
   local results="$WORK/tls.tsv" round i n=${#ACTIVE[@]} target
-  make_cert
-  TLS=1
+  TLS=1  # the certificate is start_upstream's
   : > "$results"
   for round in $(seq "$ROUNDS"); do
     for i in $(seq 0 $((n - 1))); do
@@ -394,8 +406,16 @@ dashboard() {
   ACTIVE=("${saved_active[@]}") SIZES=$saved_sizes
 }
 
+# upstream-tls: the throughput runs with every proxy speaking verified TLS to the origin.
+upstream_tls() {
+  UPSTREAM_TLS=1
+  throughput
+  UPSTREAM_TLS=0
+}
+
 case "$MODE" in
   throughput) throughput ;;
+  upstream-tls) upstream_tls ;;
   memory) memory ;;
   tls) tls ;;
   observability) observability ;;
