@@ -433,6 +433,14 @@ void Server::watchFiles() {
       files.push_back(c.key);
     }
   }
+  for (const auto& c : cfg_->clusters) {
+    if (!c.tls) continue;
+    if (!c.tls->ca.empty()) files.push_back(c.tls->ca);
+    if (c.tls->client_cert) {
+      files.push_back(c.tls->client_cert->cert);
+      files.push_back(c.tls->client_cert->key);
+    }
+  }
   for (const auto& db : cfg_->geo.databases) files.push_back(db.path);
   if (!cfg_->admin.token_file.empty()) files.push_back(cfg_->admin.token_file);
   if (!watch_) {

@@ -5,6 +5,7 @@
 // handshake moves to the next region like any connect failure.
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <thread>
@@ -258,6 +259,27 @@ TEST_F(UpstreamTlsTest, HealthChecksSpeakTlsAndVerifyLikeRequests) {
                 "{ ca: " + dir_ + "/ca.pem }\n" + check);
   ASSERT_TRUE(second.start(configYaml()));
   EXPECT_EQ(lastCheckResult(*this, second), "check failed: TLS handshake (expired)");
+}
+
+TEST_F(UpstreamTlsTest, WatchReloadsWhenTheCaFileChanges) {
+  ASSERT_TRUE(server_.start(dir_ + "/cert.pem", dir_ + "/key.pem"));
+  std::string bundle = dir_ + "/bundle.pem";
+  std::string ca = fakes::readFile(dir_ + "/ca.pem");
+  ASSERT_TRUE(fakes::writeFile(bundle, ca));
+  secureCluster({"{ address: " + server_.address() + ", region: ams }"}, "{ ca: " + bundle + " }");
+  ASSERT_TRUE(proxy_.start("watch: true\n" + configYaml()));
+  EXPECT_EQ(get("/secure/a"), 200);
+  // A new bundle, written whole and renamed into place as a deploy would.
+  ASSERT_TRUE(fakes::writeFile(bundle + ".tmp", ca + "\n"));
+  ASSERT_EQ(::rename((bundle + ".tmp").c_str(), bundle.c_str()), 0);
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  long long reloads = 0;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (reloads = metric("meridian_config_reloads_total{result=\"ok\"}")) < 1) {
+    std::this_thread::sleep_for(milliseconds(20));  // poll interval, bounded by the deadline
+  }
+  EXPECT_EQ(reloads, 1);
+  EXPECT_EQ(get("/secure/a"), 200);
 }
 
 TEST_F(UpstreamTlsTest, ConfigShowsTheClustersTls) {
