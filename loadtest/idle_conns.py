@@ -12,6 +12,10 @@ ahead of need); --requests N sends N requests one after another on each connecti
 holding it (a busy client that then goes quiet). --rcvbuf shrinks each socket's receive
 buffer, so a large response waits in the server's buffers and is written out after the
 server has finished with the request.
+
+--h2 speaks HTTP/2 instead (prior knowledge on plain sockets, ALPN h2 with --tls): the
+preface, an empty SETTINGS, one GET on stream 1, our ACK of the server's SETTINGS; the
+connection is held once stream 1 has ended, as a browser holds its connection between pages.
 """
 import argparse
 import os
@@ -19,8 +23,47 @@ import resource
 import selectors
 import socket
 import ssl
+import struct
 import sys
 import time
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def h2_request(path):
+    """Preface, SETTINGS and a GET on stream 1; HPACK from the static table and literals."""
+    def literal(index, value):  # literal without indexing, name from the static table
+        return bytes([index]) + bytes([len(value)]) + value
+    block = (b"\x82\x86"  # :method GET, :scheme http
+             + literal(0x04, path.encode())       # :path
+             + literal(0x01, b"loadtest"))        # :authority
+    return H2_PREFACE + h2_frame(4, 0, 0) + h2_frame(1, 0x5, 1, block)
+
+
+def h2_progress(buf, sock):
+    """Consumes whole frames from buf (a bytearray): ACKs the server's SETTINGS; True once
+    stream 1 has ended (a frame on it with END_STREAM). Raises on GOAWAY or RST_STREAM."""
+    done = False
+    while len(buf) >= 9:
+        length = int.from_bytes(buf[0:3], "big")
+        if len(buf) < 9 + length:
+            break
+        kind, flags = buf[3], buf[4]
+        stream = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+        del buf[:9 + length]
+        if kind == 4 and not flags & 0x1:
+            sock.setblocking(True)
+            sock.sendall(h2_frame(4, 0x1, 0))
+            sock.setblocking(False)
+        elif kind in (3, 7):
+            sys.exit("idle_conns: the server reset the stream or sent GOAWAY")
+        elif kind in (0, 1) and stream == 1 and flags & 0x1:
+            done = True
+    return done
 
 
 def raise_fd_limit(needed):
@@ -78,7 +121,10 @@ def main():
     parser.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF per socket (bytes)")
     parser.add_argument("--requests", type=int, default=1,
                         help="requests per connection, each sent once the last is answered")
+    parser.add_argument("--h2", action="store_true", help="HTTP/2, one request per connection")
     args = parser.parse_args()
+    if args.h2 and args.requests != 1:
+        parser.error("--h2 makes one request per connection")
     if args.handshake_only and not args.tls:
         parser.error("--handshake-only needs --tls")
 
@@ -87,10 +133,12 @@ def main():
         tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         tls_context.check_hostname = False
         tls_context.verify_mode = ssl.CERT_NONE
-        tls_context.set_alpn_protocols(["http/1.1"])
+        tls_context.set_alpn_protocols(["h2"] if args.h2 else ["http/1.1"])
 
     raise_fd_limit(args.count + 64)
     request = ("GET %s HTTP/1.1\r\nHost: loadtest\r\n\r\n" % args.path).encode()
+    if args.h2:
+        request = h2_request(args.path)
     deadline = time.monotonic() + args.timeout
     sel = selectors.DefaultSelector()
     held = []
@@ -106,7 +154,7 @@ def main():
                 continue
             s.sendall(request)
             s.setblocking(False)
-            pending[s] = b""
+            pending[s] = bytearray() if args.h2 else b""
             sel.register(s, selectors.EVENT_READ)
         if time.monotonic() > deadline:
             sys.exit("idle_conns: timed out with %d of %d connections answered"
@@ -121,6 +169,12 @@ def main():
             if not chunk:
                 sys.exit("idle_conns: connection closed before its response")
             pending[s] += chunk
+            if args.h2:
+                if h2_progress(pending[s], s):
+                    sel.unregister(s)
+                    del pending[s]
+                    held.append(s)
+                continue
             if response_complete(pending[s]):
                 if not pending[s].startswith(b"HTTP/1.1 200"):
                     sys.exit("idle_conns: bad response: %r" % pending[s][:100])

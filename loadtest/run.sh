@@ -14,6 +14,8 @@
 #   observability  Meridian alone, access log off vs. to a file: the req/s cost of the log
 #   dashboard      Meridian alone, without and with ten dashboards open (dashboards.py polls
 #                  /dashboard/state as ten pages would): req/s, and the admin thread's CPU
+#   h2idle         RSS per idle HTTP/2 connection (one request each, then held), over h2c
+#                  (prior knowledge) and over TLS (ALPN h2)
 #   upstream-tls   plain HTTP/1.1 in front, TLS to the origin (verified, sessions resumed,
 #                  keep-alive pools): req/s, latency and CPU per request (wrk)
 #   all            throughput, memory, slow, tls, observability and dashboard
@@ -27,6 +29,7 @@
 #                       capped at 9990 by the 20000 open-file limit: it counts 2 fds each)
 #   SLOW_CONNS [1000]   slow readers per proxy in slow mode (each costs a proxy 2 fds)
 #   TLS_IDLE_CONNS [2000]  idle TLS connections per proxy (each one is a full handshake)
+#   H2_IDLE_CONNS [3000]   idle h2c connections per proxy in h2idle mode (TLS ones: TLS_IDLE_CONNS)
 #   H2_CONNS [64]  H2_STREAMS [10]   h2load clients and streams per connection (tls mode)
 #   HANDSHAKES [5000]  HS_CONNS [32]  connections (one request each) per handshake run
 #   KEEP_WORK [unset]   keep the temp dir (configs, logs, raw wrk output) for inspection
@@ -47,16 +50,18 @@ CLIENT_CPU=${CLIENT_CPU:-0}
 IDLE_CONNS=${IDLE_CONNS:-9000}
 SLOW_CONNS=${SLOW_CONNS:-1000}
 TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-2000}
+H2_IDLE_CONNS=${H2_IDLE_CONNS:-3000}
 H2_CONNS=${H2_CONNS:-64}
 H2_STREAMS=${H2_STREAMS:-10}
 HANDSHAKES=${HANDSHAKES:-5000}
 HS_CONNS=${HS_CONNS:-32}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
 UPSTREAM_TLS=0            # 1 while the upstream-tls mode runs: targets speak TLS to the origin
+H2=0                      # 1 while the h2idle mode runs: clients speak HTTP/2 (h2c without TLS)
 
 case "$MODE" in
-  throughput|memory|slow|tls|observability|dashboard|upstream-tls|all|-h|--help) ;;
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|upstream-tls|all|--help]" >&2
+  throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|all|-h|--help) ;;
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|all|--help]" >&2
      exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
@@ -104,6 +109,9 @@ start_target() {
     scheme=https nginx_in=nginx_tls.conf.in haproxy_in=haproxy_tls.cfg.in
     meridian_in=meridian_tls.yaml.in
   fi
+  if [ "$H2" = 1 ] && [ "$TLS" = 0 ]; then
+    nginx_in=nginx_h2c.conf.in haproxy_in=haproxy_h2c.cfg.in  # Meridian's listener takes h2c as is
+  fi
   if [ "$UPSTREAM_TLS" = 1 ]; then
     nginx_in=nginx_upstream_tls.conf.in haproxy_in=haproxy_upstream_tls.cfg.in
     meridian_in=meridian_upstream_tls.yaml.in
@@ -128,7 +136,10 @@ start_target() {
   TARGET_URL=$scheme://127.0.0.1:$TARGET_PORT
   TARGET_PID=$STARTED_PID
   PROXY_PIDS[$1]=$STARTED_PID
-  if ! wait_ok "$TARGET_URL/100b" 100 -k || ! wait_ok "$TARGET_URL/64k" 65536 -k; then
+  local curl_args=(-k)
+  [ "$H2" = 0 ] || [ "$TLS" = 1 ] || curl_args+=(--http2-prior-knowledge)
+  if ! wait_ok "$TARGET_URL/100b" 100 "${curl_args[@]}" ||
+     ! wait_ok "$TARGET_URL/64k" 65536 "${curl_args[@]}"; then
     log "$1 does not proxy correctly over $scheme; stderr:"; tail -n 20 "$WORK/$1.stderr" >&2
     stop_target "$1"
     return 1
@@ -219,10 +230,18 @@ memory() {
     results="$WORK/memory-tls.tsv" conns=$TLS_IDLE_CONNS tls_args=(--tls)
     title="idle keep-alive TLS connections (HTTP/1.1)"
   fi
+  if [ "$H2" = 1 ]; then
+    tls_args+=(--h2)
+    if [ "$TLS" = 1 ]; then
+      results="$WORK/memory-h2-tls.tsv" title="idle HTTP/2 connections over TLS (ALPN h2)"
+    else
+      results="$WORK/memory-h2c.tsv" conns=$H2_IDLE_CONNS title="idle HTTP/2 connections (h2c)"
+    fi
+  fi
   : > "$results"
   for target in "${ACTIVE[@]}"; do
     start_target "$target" || { log "skipping $target"; continue; }
-    curl -sk -o /dev/null "$TARGET_URL/100b"
+    curl -sk -o /dev/null "$TARGET_URL/100b" || true  # an h2c-only nginx refuses HTTP/1.1
     before=$(rss_kib "$TARGET_PID")
     ready="$WORK/idle-$target.ready"
     rm -f "$ready"
@@ -406,6 +425,15 @@ dashboard() {
   ACTIVE=("${saved_active[@]}") SIZES=$saved_sizes
 }
 
+# h2idle: RSS per idle HTTP/2 connection, h2c then over TLS.
+h2idle() {
+  H2=1
+  memory
+  TLS=1
+  memory
+  TLS=0 H2=0
+}
+
 # upstream-tls: the throughput runs with every proxy speaking verified TLS to the origin.
 upstream_tls() {
   UPSTREAM_TLS=1
@@ -416,6 +444,7 @@ upstream_tls() {
 case "$MODE" in
   throughput) throughput ;;
   upstream-tls) upstream_tls ;;
+  h2idle) h2idle ;;
   memory) memory ;;
   tls) tls ;;
   observability) observability ;;
