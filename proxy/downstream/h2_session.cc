@@ -2,6 +2,8 @@
 // GOAWAY). Streams and the request-header checks are in h2_stream.cc.
 #include "proxy/downstream/h2_session.h"
 
+#include "proxy/downstream/h2_memory.h"
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -130,7 +132,7 @@ H2Session::H2Session(DownstreamHost& worker, core::Stream& stream, const ListenS
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits.http2_header_table_size);
   nghttp2_option_set_max_continuations(opt, static_cast<size_t>(limits.http2_max_continuations));
-  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_session_server_new3(&session_, cbs, this, opt, h2Memory());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 }
@@ -604,6 +606,13 @@ void H2Session::sendNow() {
   } else if (read_paused_) {
     stream_.resumeReading();
     read_paused_ = false;
+  }
+  // A connection with nothing in flight gives its socket buffers (and, over TLS, OpenSSL's
+  // record buffers) back, as an idle HTTP/1.1 connection does: browsers hold HTTP/2
+  // connections open between pages, so this is what most connections of an edge look like.
+  if (!failed_ && streams_.empty() && !stream_.writePending() && stream_.input().empty() &&
+      nghttp2_session_want_write(session_) == 0) {
+    stream_.releaseBuffers();
   }
   checkFinished();
 }
