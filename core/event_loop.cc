@@ -208,13 +208,15 @@ void Acceptor::resume() {
 void Acceptor::onReadable(int fd, short, void* arg) {
   auto* self = static_cast<Acceptor*>(arg);
   for (int i = 0; i < 64; ++i) {
-    int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int c = accept4(fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) logWarn("accept: %s", strerror(errno));
       return;
     }
-    self->cb_(c);
+    self->cb_(c, peer);
   }
 }
 

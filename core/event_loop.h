@@ -1,6 +1,8 @@
 #pragma once
 // One EventLoop per thread, owning a libevent event_base. Everything outside core/ reaches
 // libevent only through this file, buffer.h and stream.h.
+#include <sys/socket.h>
+
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -117,9 +119,10 @@ class SignalHandler {
 // Watches a listening socket and calls back with each accepted connection (non-blocking,
 // close-on-exec). Accepts in a bounded batch per wakeup so one busy listener cannot starve
 // the connections already open.
+// The peer's address comes with each connection (accept4 fills it: no getpeername later).
 class Acceptor {
  public:
-  using OnAccept = std::function<void(int fd)>;
+  using OnAccept = std::function<void(int fd, const sockaddr_storage& peer)>;
   Acceptor(EventLoop& loop, int listen_fd, OnAccept cb);
   ~Acceptor();  // stops watching; does not close the listening socket
   void pause();

@@ -79,7 +79,7 @@ void Worker::start() {
 void Worker::startAccepting(std::unique_ptr<ListenSocket> s) {
   ListenSocket* ls = s.get();
   acceptors_.push_back(
-      std::make_unique<core::Acceptor>(loop_, ls->fd, [this, ls](int fd) { onAccept(fd, *ls); }));
+      std::make_unique<core::Acceptor>(loop_, ls->fd, [this, ls](int fd, const sockaddr_storage& peer) { onAccept(fd, peer, *ls); }));
   sockets_.push_back(std::move(s));
 }
 
@@ -149,10 +149,7 @@ void Worker::publish(std::shared_ptr<const Snapshot> snap) {
   loop_.post([this, snap = std::move(snap)]() mutable { snap_ = std::move(snap); });
 }
 
-void Worker::onAccept(int fd, const ListenSocket& ls) {
-  sockaddr_storage peer{};
-  socklen_t len = sizeof peer;
-  getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len);
+void Worker::onAccept(int fd, const sockaddr_storage& peer, const ListenSocket& ls) {
   int limit = snap_->config->limits.max_connections;
   if (open_connections_.fetch_add(1, std::memory_order_relaxed) >= limit) {
     open_connections_.fetch_sub(1, std::memory_order_relaxed);

@@ -76,7 +76,7 @@ class Worker final : public DownstreamHost {
   IdempotencyWaiters& idempotencyWaiters() override { return idem_waiters_; }
 
  private:
-  void onAccept(int fd, const ListenSocket& ls);
+  void onAccept(int fd, const sockaddr_storage& peer, const ListenSocket& ls);
   void checkDrained();
   void startAccepting(std::unique_ptr<ListenSocket> s);
   void closeSocketsLater(std::vector<std::unique_ptr<ListenSocket>> sockets);
