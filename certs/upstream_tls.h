@@ -70,7 +70,7 @@ class UpstreamTlsContext : public std::enable_shared_from_this<UpstreamTlsContex
   // After a handshake through one of our transports: counts it (resumed or full) and keeps
   // its session for the next connection to the same endpoint.
   void handshakeDone(core::StreamTransport& t) const;
-  // After a failed handshake: counts it by reason and returns the reason's text for logs.
+  // After a failed handshake: counts it by reason, and returns the reason (for logs).
   UpstreamTlsFailure handshakeFailed(const core::StreamTransport& t) const;
 
   // Equal for contexts built from the same settings of the same cluster: a pooled connection

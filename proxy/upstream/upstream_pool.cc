@@ -163,15 +163,15 @@ bool stillOpen(int fd) {
 }
 }  // namespace
 
+uint64_t UpstreamPool::settingsOf(const EndpointPool& ep) {
+  return ep.tls != nullptr ? ep.tls->settingsId() : 0;
+}
+
 // Hands out the most recently used idle connection that is still alive. A close by the
 // upstream is normally seen at once (idle connections keep reading), but its EOF can still be
 // queued in this same loop turn. Peeking at the socket rules that out, at a syscall per
 // request; it is skipped when the request can simply be resent on a new connection and the
 // connection was in use within the last second (upstream keep-alive timeouts are seconds).
-uint64_t UpstreamPool::settingsOf(const EndpointPool& ep) {
-  return ep.tls != nullptr ? ep.tls->settingsId() : 0;
-}
-
 bool UpstreamPool::takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend) {
   constexpr int64_t kTrustRecentMs = 1000;
   int64_t now = core::monotonicMillis();
