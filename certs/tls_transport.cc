@@ -148,12 +148,13 @@ std::unique_ptr<core::StreamTransport> makeServerTransport(SSL_CTX* ctx, int fd,
   return std::make_unique<OpenSslTransport>(std::move(ssl), std::move(owner));
 }
 
-std::unique_ptr<core::StreamTransport> makeClientTransport(SslPtr ssl, std::shared_ptr<const void> owner,
+std::unique_ptr<core::StreamTransport> makeClientTransport(SslPtr ssl,
+                                                           std::shared_ptr<const void> owner,
                                                            std::string session_key) {
   SSL* raw = ssl.get();
   SSL_set_connect_state(raw);
-  auto t = std::make_unique<OpenSslTransport>(std::move(ssl), std::move(owner),
-                                              std::move(session_key));
+  auto t =
+      std::make_unique<OpenSslTransport>(std::move(ssl), std::move(owner), std::move(session_key));
   SSL_set_ex_data(raw, transportIndex(), t.get());
   return t;
 }

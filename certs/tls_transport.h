@@ -19,7 +19,8 @@ std::unique_ptr<core::StreamTransport> makeServerTransport(SSL_CTX* ctx, int fd,
 // The client side, from an SSL the caller has set up (names to verify, SNI, session) and that
 // reads and writes `fd`. `session_key` lives as long as the transport and is reachable from
 // the SSL through sessionKeyOf (the new-session callback files the session under it).
-std::unique_ptr<core::StreamTransport> makeClientTransport(SslPtr ssl, std::shared_ptr<const void> owner,
+std::unique_ptr<core::StreamTransport> makeClientTransport(SslPtr ssl,
+                                                           std::shared_ptr<const void> owner,
                                                            std::string session_key);
 const std::string* sessionKeyOf(SSL* ssl);
 

@@ -48,8 +48,8 @@ core::Error clusterError(const UpstreamTlsOptions& o, config::Mark at, const std
   core::Error e{core::ErrorKind::ConfigInvalid, core::Side::Internal, false,
                 "cluster " + o.cluster + ": " + detail};
   if (!o.config_file.empty() && at.line > 0) {
-    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) +
-               ": " + e.detail;
+    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " +
+               e.detail;
   }
   return e;
 }
@@ -135,7 +135,8 @@ core::Result<std::shared_ptr<const UpstreamTlsContext>> UpstreamTlsContext::buil
   }
   if (t.client_cert) {
     bool key_at_fault = false;
-    auto cert = loadCertificate(t.client_cert->cert, t.client_cert->key, time(nullptr), &key_at_fault);
+    auto cert =
+        loadCertificate(t.client_cert->cert, t.client_cert->key, time(nullptr), &key_at_fault);
     if (!cert.ok()) {
       return clusterError(o, key_at_fault ? t.client_cert->key_mark : t.client_cert->cert_mark,
                           cert.error().detail);

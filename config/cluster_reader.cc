@@ -117,7 +117,8 @@ UpstreamTls ConfigReader::readUpstreamTls(const MapReader& cluster) {
               {"ca", "server_name", "client_cert", "min_version", "verify", "allow_unverified"});
   if (m.read("ca", t.ca)) {
     t.ca_mark = m.valueMark("ca");
-    if (t.ca.empty()) d_.add(t.ca_mark, m.pathOf("ca") + ": must not be empty (leave it out for the system store)");
+    if (t.ca.empty())
+      d_.add(t.ca_mark, m.pathOf("ca") + ": must not be empty (leave it out for the system store)");
   }
   if (m.read("server_name", t.server_name) && t.server_name.empty())
     d_.add(m.valueMark("server_name"), m.pathOf("server_name") + ": must not be empty");

@@ -124,11 +124,12 @@ void HealthMonitor::Impl::runCheck(Probe& probe) {
   const EndpointState* s = table.find(probe.key);
   if (s == nullptr || !s->cluster->health_check) return;
   const config::HealthCheck& hc = *s->cluster->health_check;
-  probe.check.start(probe.addr, probe.host, hc.path, hc.timeout,
-                    [this, &probe](bool passed, const std::string& reason) {
-                      onCheckDone(probe, passed, reason);
-                    },
-                    probe.tls ? &*probe.tls : nullptr);
+  probe.check.start(
+      probe.addr, probe.host, hc.path, hc.timeout,
+      [this, &probe](bool passed, const std::string& reason) {
+        onCheckDone(probe, passed, reason);
+      },
+      probe.tls ? &*probe.tls : nullptr);
 }
 
 void HealthMonitor::Impl::onCheckDone(Probe& probe, bool passed, const std::string& reason) {

@@ -154,8 +154,8 @@ void HttpCheck::onEof(core::Stream&) {
 void HttpCheck::onError(core::Stream& s, int err) {
   if (tls_.context != nullptr && s.transport() != nullptr && s.handshaking()) {
     certs::UpstreamTlsFailure why = tls_.context->handshakeFailed(*s.transport());
-    finish(false, std::string("check failed: TLS handshake (") +
-                      certs::upstreamTlsFailureName(why) + ")");
+    finish(false,
+           std::string("check failed: TLS handshake (") + certs::upstreamTlsFailureName(why) + ")");
     return;
   }
   if (err == ECONNRESET || err == EPIPE) {

@@ -60,7 +60,7 @@ class HttpCheck : private core::StreamHandler {
   core::Timer timer_;  // the check's timeout, or an immediate failure delivered later
   core::Stream* stream_ = nullptr;
   std::string request_;
-  CheckTls tls_;  // context null: plain
+  CheckTls tls_;               // context null: plain
   std::string early_failure_;  // set when the check failed before any event could report it
   Done done_;
 };

@@ -68,9 +68,10 @@ class DemoOrigin {
   }
 
   void start(core::EventLoop& loop) {
-    acceptor_ = std::make_unique<core::Acceptor>(loop, fd_, [this, &loop](int c, const sockaddr_storage&) {
-      new Conn(*this, loop, c);  // owns itself; deleted when the client leaves
-    });
+    acceptor_ =
+        std::make_unique<core::Acceptor>(loop, fd_, [this, &loop](int c, const sockaddr_storage&) {
+          new Conn(*this, loop, c);  // owns itself; deleted when the client leaves
+        });
   }
 
  private:

@@ -37,9 +37,10 @@ core::Result<std::shared_ptr<const UpstreamTlsContexts>> buildUpstreamTlsContext
       continue;
     }
     if (!c.tls->verify) {
-      logWarn("cluster %s: upstream TLS certificates are NOT verified (verify: false): anyone "
-              "on the path can read and change this traffic",
-              c.name.c_str());
+      logWarn(
+          "cluster %s: upstream TLS certificates are NOT verified (verify: false): anyone "
+          "on the path can read and change this traffic",
+          c.name.c_str());
     }
     auto ctx = certs::UpstreamTlsContext::build(
         certs::UpstreamTlsOptions{c.name, *c.tls, cfg.source_path});

@@ -126,9 +126,10 @@ core::Result<std::string> AdminServer::listen(const config::HostPort& address) {
 
 core::Result<std::string> AdminServer::adopt(int fd) {
   fd_ = fd;
-  acceptor_ = std::make_unique<core::Acceptor>(server_.loop(), fd_, [this](int c, const sockaddr_storage&) {
-    conns_.insert(new AdminConn(*this, server_.loop(), c));
-  });
+  acceptor_ =
+      std::make_unique<core::Acceptor>(server_.loop(), fd_, [this](int c, const sockaddr_storage&) {
+        conns_.insert(new AdminConn(*this, server_.loop(), c));
+      });
   return localAddress(fd_);
 }
 

@@ -137,7 +137,8 @@ core::Result<bool> TakeoverServer::listen() {
   ::umask(old_mask);
   if (rc != 0 || ::chmod(path_.c_str(), 0600) != 0 || ::listen(fd_, 4) != 0)
     return failure(path_ + ": " + strerror(errno));
-  acceptor_ = std::make_unique<core::Acceptor>(loop_, fd_, [this](int c, const sockaddr_storage&) { onConnection(c); });
+  acceptor_ = std::make_unique<core::Acceptor>(
+      loop_, fd_, [this](int c, const sockaddr_storage&) { onConnection(c); });
   return true;
 }
 

@@ -78,8 +78,9 @@ void Worker::start() {
 
 void Worker::startAccepting(std::unique_ptr<ListenSocket> s) {
   ListenSocket* ls = s.get();
-  acceptors_.push_back(
-      std::make_unique<core::Acceptor>(loop_, ls->fd, [this, ls](int fd, const sockaddr_storage& peer) { onAccept(fd, peer, *ls); }));
+  acceptors_.push_back(std::make_unique<core::Acceptor>(
+      loop_, ls->fd,
+      [this, ls](int fd, const sockaddr_storage& peer) { onAccept(fd, peer, *ls); }));
   sockets_.push_back(std::move(s));
 }
 

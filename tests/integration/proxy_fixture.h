@@ -85,17 +85,18 @@ class ProxyTest : public ::testing::Test {
   // The same config with these entries under `listeners:` (TLS ones, several).
   std::string configYamlWith(const std::string& listeners, const std::string& limits = "",
                              const std::string& timeouts = "", int workers = 1) const {
-    std::string y = "workers: " + std::to_string(workers) +
-                    "\naccess_log: \"off\"\n"
-                    "listeners:\n" +
-                    listeners +
-                    "admin: { address: 127.0.0.1:0 }\n"
-                    "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n" + extra_regions_ +
-                    "clusters:\n  - name: web\n    endpoints:\n      - { address: " +
-                    upstream_.address() + ", region: ams }\n" + cluster_options_ + extra_clusters_ +
-                    "routes:\n" + extra_routes_ +
-                    "  - name: app\n    match: { path_prefix: / }\n"
-                    "    backends: [ { cluster: web, weight: 1 } ]\n";
+    std::string y =
+        "workers: " + std::to_string(workers) +
+        "\naccess_log: \"off\"\n"
+        "listeners:\n" +
+        listeners +
+        "admin: { address: 127.0.0.1:0 }\n"
+        "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n" +
+        extra_regions_ +
+        "clusters:\n  - name: web\n    endpoints:\n      - { address: " + upstream_.address() +
+        ", region: ams }\n" + cluster_options_ + extra_clusters_ + "routes:\n" + extra_routes_ +
+        "  - name: app\n    match: { path_prefix: / }\n"
+        "    backends: [ { cluster: web, weight: 1 } ]\n";
     if (!timeouts.empty()) y += "    timeouts: " + timeouts + "\n";
     if (!limits.empty()) y += "limits: " + limits + "\n";
     return y;

@@ -105,10 +105,11 @@ TEST_F(TlsIdleMemoryTest, KeepAliveConnectionsGiveBackTheirBuffersAfterTheRespon
 // each, 51 KiB before (buffers kept, frame buffer from the heap).
 TEST_F(TlsIdleMemoryTest, IdleHttp2ConnectionsGiveBackTheirBuffers) {
   if (!kCheckMemory) GTEST_SKIP() << "memory footprint is not checked under sanitizers";
-  ASSERT_TRUE(proxy_.start(configYamlWith(tlsListener(dir_),
-                                          "{ header_timeout: 120s, keepalive_timeout: 120s }")));
-  fakes::CommandResult warm = curl(
-      {"-k", "--http2", "https://127.0.0.1:" + std::to_string(proxy_.listenerPort("public")) + "/"});
+  ASSERT_TRUE(proxy_.start(
+      configYamlWith(tlsListener(dir_), "{ header_timeout: 120s, keepalive_timeout: 120s }")));
+  fakes::CommandResult warm =
+      curl({"-k", "--http2",
+            "https://127.0.0.1:" + std::to_string(proxy_.listenerPort("public")) + "/"});
   ASSERT_EQ(warm.exitCode, 0) << warm.describe();
   double kib = kibPerIdleConnection({"--h2"}, kConnections + 1);
   ASSERT_GE(kib, 0);

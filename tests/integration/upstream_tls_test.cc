@@ -88,8 +88,10 @@ class UpstreamTlsTest : public ProxyTest {
          "-nodes", "-subj", "/CN=" + name, "-keyout", p + ".key", "-out", p + ".csr"},
         milliseconds(20000));
     EXPECT_EQ(r.exitCode, 0) << r.describe();
-    EXPECT_TRUE(fakes::writeFile(p + ".ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                                             "extendedKeyUsage=" + eku + "\n"));
+    EXPECT_TRUE(fakes::writeFile(p + ".ext",
+                                 "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                                 "extendedKeyUsage=" +
+                                     eku + "\n"));
     r = fakes::runCommand({"openssl", "x509", "-req", "-in", p + ".csr", "-CA", dir_ + "/ca.pem",
                            "-CAkey", dir_ + "/ca.key", "-CAcreateserial", "-days",
                            std::to_string(days), "-extfile", p + ".ext", "-out", p + ".pem"},
@@ -104,8 +106,9 @@ class UpstreamTlsTest : public ProxyTest {
     extra_clusters_ = "  - name: secure\n    endpoints:\n";
     for (const auto& e : endpoints) extra_clusters_ += "      - " + e + "\n";
     extra_clusters_ += "    tls: " + tls + "\n";
-    extra_routes_ = "  - name: secure\n    match: { path_prefix: /secure/ }\n"
-                    "    backends: [ { cluster: secure } ]\n";
+    extra_routes_ =
+        "  - name: secure\n    match: { path_prefix: /secure/ }\n"
+        "    backends: [ { cluster: secure } ]\n";
   }
 
   int get(const std::string& path) {
@@ -117,8 +120,9 @@ class UpstreamTlsTest : public ProxyTest {
                   "\"}");
   }
   long long handshakes(bool resumed) {
-    return metric(std::string("meridian_upstream_tls_handshakes_total{cluster=\"secure\",resumed=\"") +
-                  (resumed ? "true" : "false") + "\"}");
+    return metric(
+        std::string("meridian_upstream_tls_handshakes_total{cluster=\"secure\",resumed=\"") +
+        (resumed ? "true" : "false") + "\"}");
   }
 
   std::string dir_;
@@ -185,8 +189,9 @@ TEST_F(UpstreamTlsTest, VerificationOffNeedsItsKeyAndIsLoggedLoudly) {
                 "{ verify: false, allow_unverified: true }");
   ASSERT_TRUE(second.start(configYaml()));
   EXPECT_TRUE(second.waitForOutput("are NOT verified", kWait));
-  auto r = curl({"-o", "/dev/null", "-w", "%{http_code}",
-                 "http://127.0.0.1:" + std::to_string(second.listenerPort("public")) + "/secure/a"});
+  auto r =
+      curl({"-o", "/dev/null", "-w", "%{http_code}",
+            "http://127.0.0.1:" + std::to_string(second.listenerPort("public")) + "/secure/a"});
   EXPECT_EQ(r.out, "200");
 }
 
@@ -204,8 +209,8 @@ TEST_F(UpstreamTlsTest, MutualTlsIsGivenWhenTheUpstreamAsksForIt) {
   EXPECT_GE(failures("handshake"), 1);
   // With one, it answers (a reload brings the certificate in).
   secureCluster({"{ address: " + server_.address() + ", region: ams }"},
-                "{ ca: " + dir_ + "/ca.pem, client_cert: { cert: " + client + ".pem, key: " +
-                    client + ".key } }");
+                "{ ca: " + dir_ + "/ca.pem, client_cert: { cert: " + client +
+                    ".pem, key: " + client + ".key } }");
   proxy_.rewriteConfig(configYaml());
   auto reloaded = proxy_.reload();
   ASSERT_EQ(reloaded.status, 200) << reloaded.body;

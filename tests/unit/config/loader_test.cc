@@ -283,22 +283,23 @@ TEST(LoadLimitsAndPool, ValuesLand) {
 }
 
 TEST(LoadUpstreamTls, ValuesLandAndDefaultsVerify) {
-  auto r = loadString("listeners: [{address: '127.0.0.1:0'}]\n"
-                      "regions: [{name: ams, lat: 1, lon: 2}]\n"
-                      "clusters:\n"
-                      "  - name: c\n"
-                      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
-                      "    tls:\n"
-                      "      ca: certs/ca.pem\n"
-                      "      server_name: app.internal\n"
-                      "      client_cert: {cert: certs/proxy.pem, key: certs/proxy.key}\n"
-                      "      min_version: \"1.3\"\n"
-                      "  - name: d\n"
-                      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
-                      "    tls: {}\n"
-                      "  - name: e\n"
-                      "    endpoints: [{address: 'app.internal:80', region: ams}]\n",
-                      "t.yaml");
+  auto r = loadString(
+      "listeners: [{address: '127.0.0.1:0'}]\n"
+      "regions: [{name: ams, lat: 1, lon: 2}]\n"
+      "clusters:\n"
+      "  - name: c\n"
+      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
+      "    tls:\n"
+      "      ca: certs/ca.pem\n"
+      "      server_name: app.internal\n"
+      "      client_cert: {cert: certs/proxy.pem, key: certs/proxy.key}\n"
+      "      min_version: \"1.3\"\n"
+      "  - name: d\n"
+      "    endpoints: [{address: 'app.internal:443', region: ams}]\n"
+      "    tls: {}\n"
+      "  - name: e\n"
+      "    endpoints: [{address: 'app.internal:80', region: ams}]\n",
+      "t.yaml");
   ASSERT_TRUE(r.ok());
   const UpstreamTls& t = *r.config.clusters[0].tls;
   EXPECT_EQ(t.ca, "certs/ca.pem");
@@ -317,11 +318,12 @@ TEST(LoadUpstreamTls, ValuesLandAndDefaultsVerify) {
 }
 
 TEST(LoadUpstreamTls, VerifyOffNeedsItsKeyAndValuesAreChecked) {
-  const std::string head = "listeners: [{address: '127.0.0.1:0'}]\n"
-                           "regions: [{name: ams, lat: 1, lon: 2}]\n"
-                           "clusters:\n"
-                           "  - name: c\n"
-                           "    endpoints: [{address: 'a:443', region: ams}]\n";
+  const std::string head =
+      "listeners: [{address: '127.0.0.1:0'}]\n"
+      "regions: [{name: ams, lat: 1, lon: 2}]\n"
+      "clusters:\n"
+      "  - name: c\n"
+      "    endpoints: [{address: 'a:443', region: ams}]\n";
   EXPECT_EQ(problems(head + "    tls: {verify: false}\n"),
             Lines{"t.yaml:6:19: clusters[0].tls.verify: false turns off certificate "
                   "verification; it needs allow_unverified: true beside it"});
