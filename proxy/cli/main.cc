@@ -15,6 +15,7 @@
 #include "proxy/policy/snapshot.h"
 #include "proxy/server/admin_access.h"
 #include "proxy/server/server.h"
+#include "proxy/policy/request_target.h"
 #include "routing/explain.h"
 
 #ifndef MERIDIAN_YAML_CPP_VERSION
@@ -186,6 +187,13 @@ int cmdRouteExplain(const std::vector<std::string>& args) {
   }
   const auto& s = *snap.value();
   if (!cfg->listeners.empty()) in.listener_region = cfg->listeners.front().region;
+  // Routed by the path a real request would be: normalised as the proxy does.
+  auto routed = meridian::proxy::routedPath(in.path, cfg->limits.escaped_slashes);
+  if (!routed.ok()) {
+    fprintf(stderr, "meridian: %s\n", routed.error().detail.c_str());
+    return 1;
+  }
+  in.path = routed.value();
   auto json = meridian::routing::explainJson(*s.router, *s.health, *s.geo, in);
   if (!json.ok()) {
     fprintf(stderr, "meridian: %s\n", json.error().detail.c_str());

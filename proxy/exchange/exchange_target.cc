@@ -5,6 +5,7 @@
 
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/path_normalize.h"
+#include "proxy/policy/request_target.h"
 
 namespace meridian::proxy {
 
@@ -13,33 +14,6 @@ using core::ErrorKind;
 using core::Side;
 
 namespace {
-
-http::EscapedSlashes escapedSlashes(config::EscapedSlashes e) {
-  switch (e) {
-    case config::EscapedSlashes::Keep:
-      return http::EscapedSlashes::Keep;
-    case config::EscapedSlashes::UnescapeAndRedirect:
-      return http::EscapedSlashes::UnescapeAndRedirect;
-    case config::EscapedSlashes::UnescapeAndForward:
-      return http::EscapedSlashes::UnescapeAndForward;
-    case config::EscapedSlashes::Reject:
-      break;
-  }
-  return http::EscapedSlashes::Reject;
-}
-
-const char* verdictText(http::TargetVerdict v) {
-  switch (v) {
-    case http::TargetVerdict::Fragment:
-      return "fragment in request target";
-    case http::TargetVerdict::BadEncoding:
-      return "bad percent-encoding in path";
-    case http::TargetVerdict::EscapedSlash:
-      return "escaped slash or backslash in path";
-    default:
-      return "request target is not a path";
-  }
-}
 
 // The Host without its port ("[::1]:8080" -> "[::1]").
 std::string_view hostWithoutPort(std::string_view host) {
@@ -56,7 +30,7 @@ std::string_view hostWithoutPort(std::string_view host) {
 bool Exchange::normalizeTarget() {
   std::string_view sent = http1::originForm(head_.target);
   http::TargetVerdict v =
-      http::normalizeTarget(sent, escapedSlashes(snap_->config->limits.escaped_slashes), target_);
+      http::normalizeTarget(sent, escapedSlashesFor(snap_->config->limits.escaped_slashes), target_);
   switch (v) {
     case http::TargetVerdict::Unchanged:
       return true;
@@ -75,7 +49,7 @@ bool Exchange::normalizeTarget() {
       host_.stats().add(Counter::BadPath);
       break;
   }
-  failBeforeResponse(Error{ErrorKind::BadPath, Side::Downstream, false, verdictText(v)});
+  failBeforeResponse(Error{ErrorKind::BadPath, Side::Downstream, false, refusedTargetReason(v)});
   return false;
 }
 

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "proxy/policy/request_target.h"
 #include "proxy/server/server.h"
 #include "routing/explain.h"
 
@@ -87,7 +88,10 @@ core::Result<std::string> Server::explainJson(const std::string& client_ip, cons
   routing::ExplainInput in;
   in.client_ip = client_ip;
   in.host = host;
-  in.path = path.empty() ? "/" : path;
+  // The path a real request would be routed by: normalised as the exchange does.
+  auto routed = routedPath(path.empty() ? "/" : path, cfg_->limits.escaped_slashes);
+  if (!routed.ok()) return routed.error();
+  in.path = routed.value();
   in.method = method.empty() ? "GET" : method;
   if (!cfg_->listeners.empty()) in.listener_region = cfg_->listeners.front().region;
   return routing::explainJson(*snap_->router, *snap_->health, *snap_->geo, in);

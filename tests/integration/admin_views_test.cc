@@ -89,6 +89,40 @@ TEST_F(AdminViewsTest, RegionsShowTheLatestCheckNotTheAssumptionAtStart) {
   EXPECT_EQ(ep["last_check"]["result"], "check passed");
 }
 
+// Explain routes by the path a request would be routed by: normalised first, so a prefix that
+// a real request cannot escape does not look escapable (or escaped) in explain either.
+TEST_F(AdminViewsTest, ExplainNormalisesThePathAsARequestIs) {
+  extra_routes_ = "  - name: public\n    match: { path_prefix: /public/ }\n"
+                  "    backends: [ { cluster: web } ]\n";
+  ASSERT_TRUE(startProxy());
+  auto routeOf = [this](const std::string& path) {
+    auto [status, body] = adminGet("/explain?client_ip=203.0.113.9&path=" + path);
+    EXPECT_EQ(status, 200) << body;
+    Json j = Json::parse(body, nullptr, false);
+    return j.is_object() && j["route"].is_string() ? j["route"].get<std::string>() : "";
+  };
+  EXPECT_EQ(routeOf("/public/a"), "public");
+  EXPECT_EQ(routeOf("/public/../admin"), "app");
+  EXPECT_EQ(routeOf("/public/%252e%252e/admin"), "app");  // %2e%2e, sent as the query's %25
+  EXPECT_EQ(routeOf("/x/../public/a"), "public");
+  auto [status, body] = adminGet("/explain?client_ip=203.0.113.9&path=/public/..%252fadmin");
+  EXPECT_EQ(status, 400) << body;
+  EXPECT_NE(body.find("escaped slash"), std::string::npos) << body;
+
+  // `meridian route explain` the same.
+  auto cli = [this](const std::string& path) {
+    return fakes::runCommand({fakes::meridianBinary(), "route", "explain", "-c",
+                              proxy_.configPath(), "--client-ip", "203.0.113.9", "--path", path},
+                             milliseconds(10000));
+  };
+  auto r = cli("/public/../admin");
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(Json::parse(r.out, nullptr, false)["route"], "app") << r.out;
+  r = cli("/public/..%2fadmin");
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_NE(r.err.find("escaped slash"), std::string::npos) << r.err;
+}
+
 TEST_F(AdminViewsTest, ExplainRefusesAClientIpThatIsNotAnAddress) {
   ASSERT_TRUE(startProxy());
   auto [status, body] = adminGet("/explain?client_ip=bad&host=x");
