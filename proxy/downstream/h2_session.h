@@ -64,8 +64,9 @@ class H2Stream final : public ClientSide, public core::Disposable {
   HeadSent writeResponseHead(const http1::ResponseHead& head,
                              const http1::ResponseOptions& opt) override;
   Sent writeInterimResponse(const http1::ResponseHead& head) override;
-  // h2 clients send their body without waiting for it.
-  Sent writeContinue() override { return openOrGone(); }
+  // A HEADERS frame with :status 100: an HTTP/2 client that sent `expect: 100-continue` waits
+  // for it (RFC 9113 8.1) before it sends the body.
+  Sent writeContinue() override;
   Sent writeErrorResponse(int status, std::string_view code, bool close,
                           bool head_request) override;
   Sent writeStoredResponse(int status,

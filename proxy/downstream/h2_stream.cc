@@ -83,6 +83,16 @@ HeadSent H2Stream::writeResponseHead(const http1::ResponseHead& head,
   return {submitResponse(fields, head.framing != http1::Framing::None || head.upgrade), false};
 }
 
+Sent H2Stream::writeContinue() {
+  if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
+  if (response_submitted_) return Sent::Ok;
+  h2::FieldList& fields = h2::scratchFields();
+  fields.clear();
+  fields.addNumber(":status", 100);
+  session_.submitHeaders(id_, fields, false);
+  return Sent::Ok;
+}
+
 Sent H2Stream::writeInterimResponse(const http1::ResponseHead& head) {
   if (openOrGone() == Sent::ClientGone) return Sent::ClientGone;
   if (response_submitted_) return Sent::Ok;

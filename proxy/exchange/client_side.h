@@ -77,7 +77,7 @@ class ClientSide {
                                      const http1::ResponseOptions& opt) = 0;
   // 1xx other than 100 and 101 (103 Early Hints): sent when the client's protocol allows.
   virtual Sent writeInterimResponse(const http1::ResponseHead& head) = 0;
-  // 100 Continue, once, when the client sent Expect: 100-continue (HTTP/1.1 only).
+  // 100 Continue, once, when the client sent Expect: 100-continue (HTTP/1.1 or HTTP/2).
   virtual Sent writeContinue() = 0;
   // Whole responses Meridian makes itself (errors, redirects, stored answers).
   virtual Sent writeErrorResponse(int status, std::string_view code, bool close,

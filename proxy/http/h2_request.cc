@@ -213,7 +213,13 @@ void RequestBuilder::buildHead(const Gathered& g, bool websocket, bool end_strea
     head.headers.push_back({put("sec-websocket-key"), put(websocket_key)});
     head.upgrade = true;
   }
+  // As for HTTP/1.1: the proxy answers Expect itself (a 100 HEADERS frame once the request is
+  // upstream) and the upstream never sees it. Only a request with a body to wait for.
+  for (const auto& h : head.headers) {
+    if (h.name == "expect" && http1::iequals(h.value, "100-continue")) head.expect_continue = true;
+  }
   if (websocket || end_stream || (g.has_content_length && g.content_length == 0)) {
+    head.expect_continue = false;
     head.framing = http1::Framing::None;
   } else if (g.has_content_length) {
     head.framing = http1::Framing::ContentLength;

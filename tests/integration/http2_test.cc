@@ -78,6 +78,26 @@ TEST_F(Http2Test, CurlH2cGetAndPost) {
   EXPECT_GE(metric("meridian_http2_connections_total"), 2);
 }
 
+// An HTTP/2 client that asks for 100-continue waits for it before it sends its body (curl up
+// to --expect100-timeout): the proxy sends it, as a HEADERS frame, once the request is upstream.
+TEST_F(Http2Test, ExpectContinueGetsAHundredContinue) {
+  ASSERT_TRUE(startProxy());
+  upstream_.enqueue(Action::echo());
+  fakes::TempDir dir("h2expect");
+  std::string body = fakes::patternBytes(0, 5000);
+  std::string file = dir.write("body.bin", body);
+  auto start = Clock::now();
+  auto r = h2curl({"-H", "Expect: 100-continue", "--expect100-timeout", "15", "--data-binary",
+                   "@" + file, "-w", "%{http_code}", url("/post")});
+  auto took = Clock::now() - start;
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.out, body + "200");
+  // Without the 100, curl sends the body only when its 15 s wait runs out.
+  EXPECT_LT(took, std::chrono::seconds(10));
+  ASSERT_TRUE(upstream_.waitForRequests(1, kWait));
+  EXPECT_EQ(upstream_.request(0).bodyBytes, body.size());
+}
+
 TEST_F(Http2Test, UploadArrivesIntact) {
   ASSERT_TRUE(startProxy());
   upstream_.enqueue(Action::respond(201, {}, "stored\n"));
