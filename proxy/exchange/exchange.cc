@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
+#include "proxy/policy/pin_cookie.h"
 
 namespace meridian::proxy {
 
@@ -120,7 +121,7 @@ void Exchange::pickRoute() {
   }
   if (prefer.empty()) {
     source = Prefer::Pin;
-    prefer = pinnedRegion(cookies);
+    prefer = pin::pinnedRegion(cookies, static_cast<int64_t>(std::time(nullptr)));
   }
   routing::RequestInfo info{head_.host,   pathOf(http1::originForm(head_.target)),
                             head_.method, &client_,
@@ -146,22 +147,6 @@ bool Exchange::peerIsTrusted() const {
   for (const auto& cidr : snap_->config->geo.trusted_proxies)
     if (cidr.contains(down_.peer().bytes)) return true;
   return false;
-}
-
-// The region a `meridian-pin` cookie ("REGION:UNIX_EXPIRY", set after a replay to the
-// primary) keeps this client on, while it has not expired.
-std::string_view Exchange::pinnedRegion(std::span<const std::string_view> cookies) const {
-  for (std::string_view header : cookies) {
-    std::string_view pin = routing::findCookie(header, kPinCookie);
-    size_t colon = pin.rfind(':');
-    if (colon == std::string_view::npos) continue;
-    int64_t until = 0;
-    std::string_view digits = pin.substr(colon + 1);
-    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), until);
-    if (r.ec != std::errc() || r.ptr != digits.data() + digits.size()) continue;
-    if (until > static_cast<int64_t>(std::time(nullptr))) return pin.substr(0, colon);
-  }
-  return {};
 }
 
 // Where the client is: the socket peer, or, when the peer is a trusted proxy, the right-most

@@ -77,7 +77,6 @@ class Exchange final : public UpstreamUser,
   size_t lowWatermark() const { return high_watermark_ / 2; }
   static constexpr size_t kMaxStoredBody = 64 * 1024;  // kept for Idempotency-Key waiters
   static constexpr size_t kMaxIdempotencyKey = 256;
-  static constexpr std::string_view kPinCookie = "meridian-pin";
 
  private:
   enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
@@ -91,7 +90,6 @@ class Exchange final : public UpstreamUser,
   void pickRoute();
   routing::IpAddress clientAddress() const;
   bool peerIsTrusted() const;
-  std::string_view pinnedRegion(std::span<const std::string_view> cookies) const;
   void setCookies(http1::ResponseOptions& opt);
   void reportOutcome(health::Outcome outcome);
   bool chooseEndpoint();

@@ -8,6 +8,7 @@
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
+#include "proxy/policy/pin_cookie.h"
 
 namespace meridian::proxy {
 
@@ -140,10 +141,7 @@ void Exchange::setCookies(http1::ResponseOptions& opt) {
   }
   if (app_replayed_ && route.pin_after_write.count() > 0 && region_ == route.primary_region) {
     int64_t secs = (route.pin_after_write.count() + 999) / 1000;
-    pin_cookie_ = std::string(kPinCookie) + "=" + region_ + ":" +
-                  std::to_string(static_cast<int64_t>(std::time(nullptr)) + secs) +
-                  "; Max-Age=" + std::to_string(secs) + "; Path=/; HttpOnly; SameSite=Lax" +
-                  (tls ? "; Secure" : "");
+    pin::formatSetCookie(region_, static_cast<int64_t>(std::time(nullptr)), secs, tls, pin_cookie_);
     opt.set_cookie_pin = pin_cookie_;
   }
 }
