@@ -171,6 +171,14 @@ void Exchange::reportOutcome(health::Outcome outcome) {
                                outcome != health::Outcome::Success, took.count());
 }
 
+// Passive health hears one outcome per attempt: the first one reported wins (a 5xx at its
+// head, or how the body ended), so a failure found after the head is not a second sample.
+void Exchange::reportAttemptOnce(health::Outcome outcome) {
+  if (status_reported_) return;
+  status_reported_ = true;
+  reportOutcome(outcome);
+}
+
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
 // order that still has one; ties go to a random one so workers do not all pick the same.
 bool Exchange::chooseEndpoint() {
@@ -502,6 +510,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
         pumpResponseBody();  // deliver what arrived before the close
         if (state_ == State::Responding) {
           host_.stats().add(Counter::UpstreamResets);
+          reportAttemptOnce(health::Outcome::Reset);
           abort(Cause::Failure, "upstream closed mid-response");
         }
       }
@@ -533,7 +542,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
     return;
   }
   host_.stats().add(Counter::UpstreamResets);
-  reportOutcome(health::Outcome::Reset);
+  reportAttemptOnce(health::Outcome::Reset);
   if (state_ == State::Forwarding) {
     if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
@@ -591,6 +600,7 @@ void Exchange::onDeadline() {
         return;
       }
       host_.stats().add(Counter::UpstreamTimeouts);
+      reportAttemptOnce(health::Outcome::Timeout);
       abort(Cause::Failure, "idle timeout");
       return;
     default:

@@ -92,6 +92,7 @@ class Exchange final : public UpstreamUser,
   bool peerIsTrusted() const;
   void setCookies(http1::ResponseOptions& opt);
   void reportOutcome(health::Outcome outcome);
+  void reportAttemptOnce(health::Outcome outcome);
   bool chooseEndpoint();
   // Whether the request can be sent again on another connection if a pooled one proves dead
   // before answering: only when it has no body, since body bytes leave the client's buffer
@@ -191,8 +192,8 @@ class Exchange final : public UpstreamUser,
   std::string region_;
   uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
   int attempts_ = 0;
-  // This attempt's response status went to passive health already (a 5xx in replay.on): the
-  // response shown when no replay follows is the same failure, not a second one.
+  // This attempt's outcome went to passive health already (reportAttemptOnce): a 5xx at its
+  // head, or a response whose body ended (success) or did not (timeout, reset). One per attempt.
   bool status_reported_ = false;
   int stale_retries_ = 0;
 

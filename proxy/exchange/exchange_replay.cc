@@ -140,8 +140,7 @@ bool Exchange::divertResponse(const http1::ResponseHead& head) {
         replay::parseRetryAfter(http1::findHeader(head.headers, "retry-after"), std::time(nullptr));
     if (ra) at_least = *ra;
   }
-  reportOutcome(health::Outcome::Status5xx);
-  status_reported_ = true;
+  reportAttemptOnce(health::Outcome::Status5xx);
   cancelTimer();
   return tryReplay(failure, at_least);
 }
@@ -157,7 +156,7 @@ bool Exchange::followReplayHeader(const http1::ResponseHead& head) {
     fly = !value.empty();
   }
   if (value.empty()) return false;
-  reportOutcome(health::Outcome::Success);  // the app answered; it chose to send us elsewhere
+  reportAttemptOnce(health::Outcome::Success);  // the app answered; it chose to send us elsewhere
   const char* refusal = nullptr;
   core::ErrorKind kind = core::ErrorKind::ReplayRefused;
   replay::Directive dir = replay::parseDirective(value);

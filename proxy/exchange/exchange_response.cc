@@ -92,8 +92,11 @@ bool Exchange::startResponse(const http1::ResponseHead& head) {
   final_status_ = head.status;
   startStoring(head);
   resp_ = {head.status, head.framing, head.keep_alive};
-  if (!status_reported_)
-    reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
+  // A 5xx is the upstream's failure as soon as its head says so; any other response is a
+  // success only once its body has all arrived (finishResponse): an upstream that sends a
+  // head and then stalls or dies is failing. A 101 hands the connection over: done here.
+  if (head.status >= 500) reportAttemptOnce(health::Outcome::Status5xx);
+  if (head.status == 101) reportAttemptOnce(health::Outcome::Success);
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";
@@ -200,6 +203,7 @@ void Exchange::pumpResponseBody() {
 
 void Exchange::finishResponse() {
   cancelTimer();
+  reportAttemptOnce(health::Outcome::Success);
   // The upstream connection is reusable only when both messages ended cleanly and nothing
   // extra arrived after the response.
   bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
