@@ -180,23 +180,30 @@ void Exchange::reportAttemptOnce(health::Outcome outcome) {
 }
 
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
-// order that still has one; ties go to a random one so workers do not all pick the same.
+// order that still has one; ties go to a random one so workers do not all pick the same. When
+// the router routed anyway (no allowed region healthy, all_unhealthy: route_anyway), unhealthy
+// endpoints count too, those not ejected by real traffic before those that are; otherwise an
+// unhealthy endpoint is never chosen.
 bool Exchange::chooseEndpoint() {
   const routing::ClusterPlan& plan = *decision_.plan;
   const auto& addrs = (*snap_->endpoints)[plan.index];
+  const health::HealthSnapshot& health = *snap_->health;
   for (; region_pos_ < decision_.order_size; ++region_pos_) {
     const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
     int best = -1;
+    int best_rank = 0;  // 0 healthy, 1 unhealthy, 2 ejected (routed anyway only)
     int best_active = 0;
     uint64_t tiebreak = host_.random();
     for (size_t k = 0; k < group.endpoints.size(); ++k) {
       uint32_t e = group.endpoints[(k + tiebreak) % group.endpoints.size()];
       if (e < 64 && (tried_mask_ & (1ull << e))) continue;
-      bool all_unhealthy_mode = decision_.route->all_unhealthy == config::AllUnhealthy::RouteAnyway;
-      if (!snap_->health->healthy(plan.index, e) && !all_unhealthy_mode) continue;
+      const health::EndpointHealth& h = health.at(plan.index, e);
+      int rank = h.healthy ? 0 : h.ejected ? 2 : 1;
+      if (rank > 0 && !decision_.routed_anyway) continue;
       int active = host_.pool().active(addrs[e].text);
-      if (best < 0 || active < best_active) {
+      if (best < 0 || rank < best_rank || (rank == best_rank && active < best_active)) {
         best = static_cast<int>(e);
+        best_rank = rank;
         best_active = active;
       }
     }
