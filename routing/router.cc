@@ -100,15 +100,19 @@ void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_o
   }
 }
 
-// Moves the preferred region as far forward as drain allows: first, or, when it is drained,
-// first among the drained (a client's header never undoes an operator's drain).
-void preferFirst(Decision& d, std::string_view prefer) {
+// Moves the preferred region as far forward as the order's classes allow: first, or, when it
+// is drained (or, routing anyway, all its endpoints are ejected), first among its kind. A
+// client's header reorders by distance only, never undoing a drain or an ejection.
+void preferFirst(Decision& d, const health::HealthSnapshot& health, std::string_view prefer) {
   const auto& regions = d.plan->regions;
+  auto rank = [&](uint16_t r) {
+    bool ejected = d.routed_anyway && !anyNotEjected(regions[r], d.plan->index, health);
+    return (regions[r].drained ? 2 : 0) + (ejected ? 1 : 0);
+  };
   for (size_t i = 0; i < d.order_size; ++i) {
     if (regions[d.order[i]].name != prefer) continue;
     size_t to = 0;
-    if (regions[d.order[i]].drained)
-      while (to < i && !regions[d.order[to]].drained) ++to;
+    while (to < i && rank(d.order[to]) < rank(d.order[i])) ++to;
     uint16_t v = d.order[i];
     for (size_t j = i; j > to; --j) d.order[j] = d.order[j - 1];
     d.order[to] = v;
@@ -318,7 +322,7 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
   orderRegions(d, health, have_origin, ox, oy, oz);
   if (*d.why == '\0')
     d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
-  if (!req.prefer_region.empty()) preferFirst(d, req.prefer_region);
+  if (!req.prefer_region.empty()) preferFirst(d, health, req.prefer_region);
   d.outcome = PickOutcome::Ok;
   return d;
 }

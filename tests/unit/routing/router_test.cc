@@ -309,6 +309,35 @@ TEST(Router, RouteAnywayPrefersRegionsWithAnEndpointNotEjected) {
   EXPECT_EQ(orderOf(d), (std::vector<std::string>{"ams", "iad", "sin"}));
 }
 
+// Shrunk by RouterProp: routing anyway with ams and sin ejected and iad only failing its
+// checks, a client preferring ams still goes to iad first (the preference moves ams first
+// among the ejected only).
+TEST(Router, RoutedAnywayPreferenceDoesNotMoveAnEjectedRegionFirst) {
+  auto cfg = std::make_shared<config::Config>();
+  cfg->regions = {{"ams", 52.37, 4.90, false, {}},
+                  {"iad", 38.95, -77.45, false, {}},
+                  {"sin", 1.35, 103.82, false, {}}};
+  config::Cluster web;
+  web.name = "web";
+  web.endpoints = {{{"127.0.0.1", 1}, "ams", {}},
+                   {{"127.0.0.1", 2}, "iad", {}},
+                   {{"127.0.0.1", 3}, "sin", {}}};
+  cfg->clusters = {web};
+  cfg->routes = {route("app", "", "/")};
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::RouteAnyway;
+  Router router(cfg);
+  std::vector<std::vector<health::EndpointHealth>> eps(1, std::vector<health::EndpointHealth>(3));
+  for (auto& e : eps[0]) e.healthy = false;
+  eps[0][0].ejected = true;
+  eps[0][1].active_healthy = false;
+  eps[0][2].ejected = true;
+  auto health = health::HealthSnapshot::make(eps, 1);
+  GeoLocation frankfurt = at(50.1, 8.7, "DE");
+  Decision d = router.pick({"h", "/", "GET", &frankfurt, "ams", ""}, *health, 0);
+  EXPECT_TRUE(d.routed_anyway);
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"iad", "ams", "sin"}));
+}
+
 TEST(Router, NearestRegionForTheClientHeader) {
   auto cfg = baseConfig();
   cfg->routes = {route("app", "", "/")};
