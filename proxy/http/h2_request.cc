@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "proxy/http/http1_chars.h"
+
 namespace meridian::proxy {
 
 namespace h2 {
@@ -28,10 +30,12 @@ bool isLowerToken(char c) {
 
 // RFC 9113 8.2.1: a field value may hold neither NUL, CR nor LF, and may neither start nor
 // end with whitespace (SP, HTAB). HTTP/1 would trim such a value, so it would reach the app
-// other than it was sent.
+// other than it was sent. Other control bytes are refused too, as the HTTP/1 parser refuses
+// them (RFC 9110 5.5 field-value; 8.2.1 lets a recipient be this strict): the request goes
+// upstream as HTTP/1.1, where the app would answer 400 or read the byte differently.
 bool badValue(std::string_view v) {
   for (char c : v)
-    if (c == '\0' || c == '\r' || c == '\n') return true;
+    if (!http1::chars::is(c, http1::chars::kFieldVal)) return true;
   auto ws = [](char c) { return c == ' ' || c == '\t'; };
   return !v.empty() && (ws(v.front()) || ws(v.back()));
 }
