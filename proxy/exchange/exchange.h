@@ -122,6 +122,7 @@ class Exchange final : public UpstreamUser,
   Target target() const;
   void setTarget(const Target& t);
   bool chooseNextRegion();
+  bool chooseUntried();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);
   bool followReplayHeader(const http1::ResponseHead& head);

@@ -44,7 +44,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   // Where a replay would go, found now and taken only on TryNext: on GiveUp the caller still
   // has the failed attempt's target and connection (a 503 from it goes to the client as it is).
   const Target failed = target();
-  const bool found = nothing_sent ? chooseEndpoint() : chooseNextRegion();
+  const bool found = nothing_sent ? chooseUntried() : chooseNextRegion();
   const Target next = target();
   setTarget(failed);
 
@@ -99,6 +99,18 @@ void Exchange::setTarget(const Target& t) {
 bool Exchange::chooseNextRegion() {
   size_t failed_pos = region_pos_;
   ++region_pos_;
+  if (chooseEndpoint()) return true;
+  region_pos_ = 0;
+  if (chooseEndpoint()) return true;
+  region_pos_ = failed_pos;
+  return false;
+}
+
+// After a connect failure (nothing sent): another untried endpoint of this region, then of
+// the regions after it, and when the order is used up, of an earlier region (a replay may have
+// moved past a region that still has one).
+bool Exchange::chooseUntried() {
+  size_t failed_pos = region_pos_;
   if (chooseEndpoint()) return true;
   region_pos_ = 0;
   if (chooseEndpoint()) return true;
