@@ -195,7 +195,7 @@ RequestBuilder::Result RequestBuilder::gatherFields(Gathered& g) {
       g.content_length = n;
     }
     // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
-    if (name == "cookie") {
+    if (name == "cookie" && !value.empty()) {  // an empty one would leave a trailing "; "
       if (!g.cookie.empty()) g.cookie += "; ";
       g.cookie += value;
     }

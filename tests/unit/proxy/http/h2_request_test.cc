@@ -313,6 +313,22 @@ TEST(H2RequestBuilder, CookiesAreJoined) {
   EXPECT_EQ(header(b.head, "cookie"), "a=1; b=2");
 }
 
+// Found by h2_request_fuzz: an empty cookie field left "a=1; " (trailing whitespace) upstream.
+TEST(H2RequestBuilder, EmptyCookieFieldsAreSkippedWhenJoined) {
+  Fields f = kGet;
+  f.emplace_back("cookie", "");
+  f.emplace_back("cookie", "a=1");
+  f.emplace_back("cookie", "");
+  Built b = build(f);
+  ASSERT_EQ(b.result, Result::Ok);
+  EXPECT_EQ(header(b.head, "cookie"), "a=1");
+  Fields only_empty = kGet;
+  only_empty.emplace_back("cookie", "");
+  Built e = build(only_empty);
+  ASSERT_EQ(e.result, Result::Ok);
+  EXPECT_EQ(header(e.head, "cookie"), "");
+}
+
 TEST(H2RequestBuilder, Limits) {
   Fields big = kGet;
   big.emplace_back("x-big", std::string(2000, 'a'));
