@@ -75,6 +75,11 @@ bool parseAddress(const std::string& s, uint8_t out[16], bool* is_v4) {
   return false;
 }
 
+// A NUL would end the C string inet_pton reads: "10.0.0.0\0/8" would be taken as 10.0.0.0.
+bool hasNul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
+
 }  // namespace
 
 std::optional<Duration> parseDuration(std::string_view s) {
@@ -113,6 +118,7 @@ std::optional<uint64_t> parseSize(std::string_view s) {
 }
 
 std::optional<HostPort> parseHostPort(std::string_view s) {
+  if (hasNul(s)) return std::nullopt;
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;
   std::string_view host = s.substr(0, colon);
@@ -138,6 +144,7 @@ std::optional<HostPort> parseHostPort(std::string_view s) {
 }
 
 std::optional<Cidr> parseCidr(std::string_view s) {
+  if (hasNul(s)) return std::nullopt;
   size_t slash = s.find('/');
   std::string addr(s.substr(0, slash));
   Cidr c;

@@ -63,10 +63,20 @@ bool allowed(const std::vector<std::string>* residency, const std::string& regio
          std::find(residency->begin(), residency->end(), region) != residency->end();
 }
 
-// Orders d.order[0..n): undrained before drained, then nearest first by dot product with the
+// Whether some endpoint of the region is not ejected by passive outlier detection: when every
+// region is unhealthy, one that only fails its active checks may still serve, while an
+// ejected endpoint has just failed real requests.
+bool anyNotEjected(const RegionGroup& g, size_t cluster, const health::HealthSnapshot& health) {
+  return std::any_of(g.endpoints.begin(), g.endpoints.end(),
+                     [&](uint32_t e) { return !health.at(cluster, e).ejected; });
+}
+
+// Orders d.order[0..n): undrained before drained; when routing anyway, regions with an
+// endpoint not ejected before those with none; then nearest first by dot product with the
 // origin's unit vector (when there is an origin), else config order. Insertion sort: n is
 // small and the sort must not allocate.
-void orderRegions(Decision& d, bool have_origin, double ox, double oy, double oz) {
+void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_origin, double ox,
+                  double oy, double oz) {
   const auto& regions = d.plan->regions;
   auto closeness = [&](uint16_t i) {
     const RegionGroup& g = regions[i];
@@ -74,6 +84,11 @@ void orderRegions(Decision& d, bool have_origin, double ox, double oy, double oz
   };
   auto before = [&](uint16_t a, uint16_t b) {
     if (regions[a].drained != regions[b].drained) return !regions[a].drained;
+    if (d.routed_anyway) {
+      bool ea = anyNotEjected(regions[a], d.plan->index, health);
+      bool eb = anyNotEjected(regions[b], d.plan->index, health);
+      if (ea != eb) return ea;
+    }
     if (!have_origin) return false;  // stable: config order
     return closeness(a) > closeness(b);
   };
@@ -85,13 +100,23 @@ void orderRegions(Decision& d, bool have_origin, double ox, double oy, double oz
   }
 }
 
-void preferFirst(Decision& d, std::string_view prefer) {
+// Moves the preferred region as far forward as the order's classes allow: first, or, when it
+// is drained (or, routing anyway, all its endpoints are ejected), first among its kind. A
+// client's header reorders by distance only, never undoing a drain or an ejection.
+void preferFirst(Decision& d, const health::HealthSnapshot& health, std::string_view prefer) {
+  const auto& regions = d.plan->regions;
+  auto rank = [&](uint16_t r) {
+    bool ejected = d.routed_anyway && !anyNotEjected(regions[r], d.plan->index, health);
+    return (regions[r].drained ? 2 : 0) + (ejected ? 1 : 0);
+  };
   for (size_t i = 0; i < d.order_size; ++i) {
-    if (d.plan->regions[d.order[i]].name != prefer) continue;
+    if (regions[d.order[i]].name != prefer) continue;
+    size_t to = 0;
+    while (to < i && rank(d.order[to]) < rank(d.order[i])) ++to;
     uint16_t v = d.order[i];
-    for (size_t j = i; j > 0; --j) d.order[j] = d.order[j - 1];
-    d.order[0] = v;
-    d.why = "preferred";
+    for (size_t j = i; j > to; --j) d.order[j] = d.order[j - 1];
+    d.order[to] = v;
+    if (to == 0) d.why = "preferred";
     return;
   }
 }
@@ -268,7 +293,10 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
       if (pass == 0 && !anyHealthy(g, d.plan->index, health)) continue;
       d.order[d.order_size++] = static_cast<uint16_t>(i);
     }
-    if (pass == 1 && d.order_size > 0) d.why = "all unhealthy: routing anyway";
+    if (pass == 1 && d.order_size > 0) {
+      d.why = "all unhealthy: routing anyway";
+      d.routed_anyway = true;
+    }
   }
   if (d.order_size == 0) {
     d.outcome = PickOutcome::NoHealthyRegion;
@@ -291,10 +319,10 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
       why = "nearest to the listener's region";
     }
   }
-  orderRegions(d, have_origin, ox, oy, oz);
+  orderRegions(d, health, have_origin, ox, oy, oz);
   if (*d.why == '\0')
     d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
-  if (!req.prefer_region.empty()) preferFirst(d, req.prefer_region);
+  if (!req.prefer_region.empty()) preferFirst(d, health, req.prefer_region);
   d.outcome = PickOutcome::Ok;
   return d;
 }

@@ -8,8 +8,10 @@
 // forbids for the client's country; order the rest by great-circle distance from the client
 // (or from the listener's region when the client has no location, else config order), with
 // drained regions after all others; `meridian-prefer-region` moves a healthy allowed region
-// first. With no healthy region: 503, or with all_unhealthy: route_anyway, the same order as
-// if all were healthy. Residency is never broken.
+// first (a drained one only first among the drained). With no healthy region: 503, or with
+// all_unhealthy: route_anyway, the same order as if all were healthy except that regions whose
+// endpoints are all ejected come after the others (Decision::routed_anyway). Residency is
+// never broken.
 //
 // The backend (blue-green) comes first and its cluster's regions second, so blue and green can
 // each have their own regions. In order: a `meridian-backend: NAME` override (honoured when the
@@ -79,6 +81,9 @@ struct Decision {
   // Why the first region is first: "nearest", "preferred", "listener region", "config order",
   // "only drained regions left", "all unhealthy: routing anyway".
   const char* why = "";
+  // No allowed region had a healthy endpoint and the route has all_unhealthy: route_anyway:
+  // the exchange may then use unhealthy endpoints (not ejected ones first), and only then.
+  bool routed_anyway = false;
   const std::vector<std::string>* residency = nullptr;  // the allowed regions, if restricted
   // The backend chosen (plan->cluster is its cluster), and why: "override", "cookie",
   // "client_ip", "weight" or "only backend" (a single backend with a positive weight).

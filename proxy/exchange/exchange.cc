@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
+#include "proxy/policy/pin_cookie.h"
 
 namespace meridian::proxy {
 
@@ -120,7 +121,7 @@ void Exchange::pickRoute() {
   }
   if (prefer.empty()) {
     source = Prefer::Pin;
-    prefer = pinnedRegion(cookies);
+    prefer = pin::pinnedRegion(cookies, static_cast<int64_t>(std::time(nullptr)));
   }
   routing::RequestInfo info{head_.host,   pathOf(http1::originForm(head_.target)),
                             head_.method, &client_,
@@ -148,22 +149,6 @@ bool Exchange::peerIsTrusted() const {
   return false;
 }
 
-// The region a `meridian-pin` cookie ("REGION:UNIX_EXPIRY", set after a replay to the
-// primary) keeps this client on, while it has not expired.
-std::string_view Exchange::pinnedRegion(std::span<const std::string_view> cookies) const {
-  for (std::string_view header : cookies) {
-    std::string_view pin = routing::findCookie(header, kPinCookie);
-    size_t colon = pin.rfind(':');
-    if (colon == std::string_view::npos) continue;
-    int64_t until = 0;
-    std::string_view digits = pin.substr(colon + 1);
-    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), until);
-    if (r.ec != std::errc() || r.ptr != digits.data() + digits.size()) continue;
-    if (until > static_cast<int64_t>(std::time(nullptr))) return pin.substr(0, colon);
-  }
-  return {};
-}
-
 // Where the client is: the socket peer, or, when the peer is a trusted proxy, the right-most
 // untrusted address it forwarded (so a client cannot place itself by sending the header).
 routing::IpAddress Exchange::clientAddress() const {
@@ -186,24 +171,39 @@ void Exchange::reportOutcome(health::Outcome outcome) {
                                outcome != health::Outcome::Success, took.count());
 }
 
+// Passive health hears one outcome per attempt: the first one reported wins (a 5xx at its
+// head, or how the body ended), so a failure found after the head is not a second sample.
+void Exchange::reportAttemptOnce(health::Outcome outcome) {
+  if (status_reported_) return;
+  status_reported_ = true;
+  reportOutcome(outcome);
+}
+
 // Least outstanding requests among the healthy, untried endpoints of the first region in the
-// order that still has one; ties go to a random one so workers do not all pick the same.
+// order that still has one; ties go to a random one so workers do not all pick the same. When
+// the router routed anyway (no allowed region healthy, all_unhealthy: route_anyway), unhealthy
+// endpoints count too, those not ejected by real traffic before those that are; otherwise an
+// unhealthy endpoint is never chosen.
 bool Exchange::chooseEndpoint() {
   const routing::ClusterPlan& plan = *decision_.plan;
   const auto& addrs = (*snap_->endpoints)[plan.index];
+  const health::HealthSnapshot& health = *snap_->health;
   for (; region_pos_ < decision_.order_size; ++region_pos_) {
     const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
     int best = -1;
+    int best_rank = 0;  // 0 healthy, 1 unhealthy, 2 ejected (routed anyway only)
     int best_active = 0;
     uint64_t tiebreak = host_.random();
     for (size_t k = 0; k < group.endpoints.size(); ++k) {
       uint32_t e = group.endpoints[(k + tiebreak) % group.endpoints.size()];
       if (e < 64 && (tried_mask_ & (1ull << e))) continue;
-      bool all_unhealthy_mode = decision_.route->all_unhealthy == config::AllUnhealthy::RouteAnyway;
-      if (!snap_->health->healthy(plan.index, e) && !all_unhealthy_mode) continue;
+      const health::EndpointHealth& h = health.at(plan.index, e);
+      int rank = h.healthy ? 0 : h.ejected ? 2 : 1;
+      if (rank > 0 && !decision_.routed_anyway) continue;
       int active = host_.pool().active(addrs[e].text);
-      if (best < 0 || active < best_active) {
+      if (best < 0 || rank < best_rank || (rank == best_rank && active < best_active)) {
         best = static_cast<int>(e);
+        best_rank = rank;
         best_active = active;
       }
     }
@@ -525,6 +525,7 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
         pumpResponseBody();  // deliver what arrived before the close
         if (state_ == State::Responding) {
           host_.stats().add(Counter::UpstreamResets);
+          reportAttemptOnce(health::Outcome::Reset);
           abort(Cause::Failure, "upstream closed mid-response");
         }
       }
@@ -556,7 +557,7 @@ void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
     return;
   }
   host_.stats().add(Counter::UpstreamResets);
-  reportOutcome(health::Outcome::Reset);
+  reportAttemptOnce(health::Outcome::Reset);
   if (state_ == State::Forwarding) {
     if (tryReplay(replay::Failure{replay::Reason::Reset})) return;
     failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, strerror(err)});
@@ -614,6 +615,7 @@ void Exchange::onDeadline() {
         return;
       }
       host_.stats().add(Counter::UpstreamTimeouts);
+      reportAttemptOnce(health::Outcome::Timeout);
       abort(Cause::Failure, "idle timeout");
       return;
     default:

@@ -77,7 +77,6 @@ class Exchange final : public UpstreamUser,
   size_t lowWatermark() const { return high_watermark_ / 2; }
   static constexpr size_t kMaxStoredBody = 64 * 1024;  // kept for Idempotency-Key waiters
   static constexpr size_t kMaxIdempotencyKey = 256;
-  static constexpr std::string_view kPinCookie = "meridian-pin";
 
  private:
   enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
@@ -91,9 +90,9 @@ class Exchange final : public UpstreamUser,
   void pickRoute();
   routing::IpAddress clientAddress() const;
   bool peerIsTrusted() const;
-  std::string_view pinnedRegion(std::span<const std::string_view> cookies) const;
   void setCookies(http1::ResponseOptions& opt);
   void reportOutcome(health::Outcome outcome);
+  void reportAttemptOnce(health::Outcome outcome);
   bool chooseEndpoint();
   // Whether the request can be sent again on another connection if a pooled one proves dead
   // before answering: only when it has no body, since body bytes leave the client's buffer
@@ -123,6 +122,7 @@ class Exchange final : public UpstreamUser,
   Target target() const;
   void setTarget(const Target& t);
   bool chooseNextRegion();
+  bool chooseUntried();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);
   bool followReplayHeader(const http1::ResponseHead& head);
@@ -193,8 +193,8 @@ class Exchange final : public UpstreamUser,
   std::string region_;
   uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
   int attempts_ = 0;
-  // This attempt's response status went to passive health already (a 5xx in replay.on): the
-  // response shown when no replay follows is the same failure, not a second one.
+  // This attempt's outcome went to passive health already (reportAttemptOnce): a 5xx at its
+  // head, or a response whose body ended (success) or did not (timeout, reset). One per attempt.
   bool status_reported_ = false;
   int stale_retries_ = 0;
 

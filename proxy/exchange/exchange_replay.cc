@@ -44,7 +44,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   // Where a replay would go, found now and taken only on TryNext: on GiveUp the caller still
   // has the failed attempt's target and connection (a 503 from it goes to the client as it is).
   const Target failed = target();
-  const bool found = nothing_sent ? chooseEndpoint() : chooseNextRegion();
+  const bool found = nothing_sent ? chooseUntried() : chooseNextRegion();
   const Target next = target();
   setTarget(failed);
 
@@ -106,6 +106,18 @@ bool Exchange::chooseNextRegion() {
   return false;
 }
 
+// After a connect failure (nothing sent): another untried endpoint of this region, then of
+// the regions after it, and when the order is used up, of an earlier region (a replay may have
+// moved past a region that still has one).
+bool Exchange::chooseUntried() {
+  size_t failed_pos = region_pos_;
+  if (chooseEndpoint()) return true;
+  region_pos_ = 0;
+  if (chooseEndpoint()) return true;
+  region_pos_ = failed_pos;
+  return false;
+}
+
 // An app-directed replay: a healthy endpoint of the named region, if the request may go there.
 bool Exchange::chooseInRegion(std::string_view region) {
   const routing::ClusterPlan& plan = *decision_.plan;
@@ -140,8 +152,7 @@ bool Exchange::divertResponse(const http1::ResponseHead& head) {
         replay::parseRetryAfter(http1::findHeader(head.headers, "retry-after"), std::time(nullptr));
     if (ra) at_least = *ra;
   }
-  reportOutcome(health::Outcome::Status5xx);
-  status_reported_ = true;
+  reportAttemptOnce(health::Outcome::Status5xx);
   cancelTimer();
   return tryReplay(failure, at_least);
 }
@@ -157,7 +168,7 @@ bool Exchange::followReplayHeader(const http1::ResponseHead& head) {
     fly = !value.empty();
   }
   if (value.empty()) return false;
-  reportOutcome(health::Outcome::Success);  // the app answered; it chose to send us elsewhere
+  reportAttemptOnce(health::Outcome::Success);  // the app answered; it chose to send us elsewhere
   const char* refusal = nullptr;
   core::ErrorKind kind = core::ErrorKind::ReplayRefused;
   replay::Directive dir = replay::parseDirective(value);

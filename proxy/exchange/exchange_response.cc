@@ -8,6 +8,7 @@
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
+#include "proxy/policy/pin_cookie.h"
 
 namespace meridian::proxy {
 
@@ -91,8 +92,11 @@ bool Exchange::startResponse(const http1::ResponseHead& head) {
   final_status_ = head.status;
   startStoring(head);
   resp_ = {head.status, head.framing, head.keep_alive};
-  if (!status_reported_)
-    reportOutcome(head.status >= 500 ? health::Outcome::Status5xx : health::Outcome::Success);
+  // A 5xx is the upstream's failure as soon as its head says so; any other response is a
+  // success only once its body has all arrived (finishResponse): an upstream that sends a
+  // head and then stalls or dies is failing. A 101 hands the connection over: done here.
+  if (head.status >= 500) reportAttemptOnce(health::Outcome::Status5xx);
+  if (head.status == 101) reportAttemptOnce(health::Outcome::Success);
   http1::ResponseOptions opt;
   opt.client_http10 = head_.minor_version == 0;
   opt.head_request = head_.method == "HEAD";
@@ -140,10 +144,7 @@ void Exchange::setCookies(http1::ResponseOptions& opt) {
   }
   if (app_replayed_ && route.pin_after_write.count() > 0 && region_ == route.primary_region) {
     int64_t secs = (route.pin_after_write.count() + 999) / 1000;
-    pin_cookie_ = std::string(kPinCookie) + "=" + region_ + ":" +
-                  std::to_string(static_cast<int64_t>(std::time(nullptr)) + secs) +
-                  "; Max-Age=" + std::to_string(secs) + "; Path=/; HttpOnly; SameSite=Lax" +
-                  (tls ? "; Secure" : "");
+    pin::formatSetCookie(region_, static_cast<int64_t>(std::time(nullptr)), secs, tls, pin_cookie_);
     opt.set_cookie_pin = pin_cookie_;
   }
 }
@@ -202,6 +203,7 @@ void Exchange::pumpResponseBody() {
 
 void Exchange::finishResponse() {
   cancelTimer();
+  reportAttemptOnce(health::Outcome::Success);
   // The upstream connection is reusable only when both messages ended cleanly and nothing
   // extra arrived after the response.
   bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "proxy/http/http1_chars.h"
+
 namespace meridian::proxy {
 
 namespace h2 {
@@ -26,11 +28,30 @@ bool isLowerToken(char c) {
   return kLowerToken[static_cast<unsigned char>(c)];
 }
 
-// NUL, CR and LF may not appear in a field value (RFC 9113 8.2.1).
-bool hasForbiddenValueByte(std::string_view v) {
+// RFC 9113 8.2.1: a field value may hold neither NUL, CR nor LF, and may neither start nor
+// end with whitespace (SP, HTAB). HTTP/1 would trim such a value, so it would reach the app
+// other than it was sent. Other control bytes are refused too, as the HTTP/1 parser refuses
+// them (RFC 9110 5.5 field-value; 8.2.1 lets a recipient be this strict): the request goes
+// upstream as HTTP/1.1, where the app would answer 400 or read the byte differently.
+bool badValue(std::string_view v) {
   for (char c : v)
-    if (c == '\0' || c == '\r' || c == '\n') return true;
-  return false;
+    if (!http1::chars::is(c, http1::chars::kFieldVal)) return true;
+  auto ws = [](char c) { return c == ' ' || c == '\t'; };
+  return !v.empty() && (ws(v.front()) || ws(v.back()));
+}
+
+// tchar (RFC 9110 5.6.2), any case: a method.
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    return isLowerToken(lower);
+  });
+}
+
+// A request-target goes into the HTTP/1 request line as it is: visible ASCII only (as the
+// HTTP/1 parser asks of one), so a space cannot end it early.
+bool isVisibleAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
 bool parseLength(std::string_view v, uint64_t& out) {
@@ -83,7 +104,7 @@ RequestBuilder::Result RequestBuilder::add(std::string_view name, std::string_vi
   bytes_ += name.size() + value.size() + 32;
   if (bytes_ > max_bytes_) return fail(Result::TooLarge, "header list too large");
   if (name.empty()) return fail(Result::Malformed, "empty header name");
-  if (hasForbiddenValueByte(value)) return fail(Result::Malformed, "bad header value");
+  if (badValue(value)) return fail(Result::Malformed, "bad header value");
   if (name.front() == ':') {
     if (regular_seen_) return fail(Result::Malformed, "pseudo-header after regular header");
     struct Pseudo {
@@ -131,6 +152,10 @@ RequestBuilder::Result RequestBuilder::finish(bool end_stream, std::string_view 
 // The pseudo-headers a request must, and may, carry; `websocket` for an extended CONNECT.
 RequestBuilder::Result RequestBuilder::checkPseudoHeaders(bool& websocket) {
   if (!has_method_ || method_.empty()) return fail(Result::Malformed, "missing :method");
+  if (!isToken(method_)) return fail(Result::Malformed, "bad :method");
+  // :authority is the Host the upstream reads: the Host field's rules (RFC 9113 8.3.1).
+  if (has_authority_ && !http1::validHost(authority_, method_ == "CONNECT" && !has_protocol_))
+    return fail(Result::Malformed, "bad :authority");
   bool connect = method_ == "CONNECT";
   if (connect && !has_protocol_) {
     // Plain CONNECT names only an authority; the caller refuses it (no tunnels to hosts).
@@ -144,7 +169,7 @@ RequestBuilder::Result RequestBuilder::checkPseudoHeaders(bool& websocket) {
   websocket = has_protocol_;
   if (!has_scheme_ || scheme_.empty()) return fail(Result::Malformed, "missing :scheme");
   if (!has_path_ || path_.empty()) return fail(Result::Malformed, "missing :path");
-  if (path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS"))
+  if ((path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS")) || !isVisibleAscii(path_))
     return fail(Result::Malformed, "bad :path");
   return Result::Ok;
 }
@@ -156,6 +181,7 @@ RequestBuilder::Result RequestBuilder::gatherFields(Gathered& g) {
   g.host = authority_;
   for (const auto& [name, value] : fields_) {
     if (name == "host") {
+      if (!http1::validHost(value)) return fail(Result::Malformed, "bad host");
       if (!has_authority_ && g.host.empty())
         g.host = value;
       else if (!sameAuthority(g.host, value, scheme_))
@@ -169,7 +195,7 @@ RequestBuilder::Result RequestBuilder::gatherFields(Gathered& g) {
       g.content_length = n;
     }
     // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
-    if (name == "cookie") {
+    if (name == "cookie" && !value.empty()) {  // an empty one would leave a trailing "; "
       if (!g.cookie.empty()) g.cookie += "; ";
       g.cookie += value;
     }

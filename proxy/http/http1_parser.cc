@@ -239,30 +239,6 @@ void noteConnection(std::string_view value, FieldFacts& f) {
   });
 }
 
-// uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal in brackets (hex, ':' and
-// '.' only: no zone ids or IPvFuture) or a reg-name. Anything else (SP, '@' userinfo, '/',
-// a second ':') could be read as a different host by the next hop, so it is refused.
-bool validHost(std::string_view s, bool need_port = false) {
-  size_t i = 0;
-  if (!s.empty() && s[0] == '[') {
-    size_t close = s.find(']');
-    if (close == std::string_view::npos || close < 3) return false;
-    for (i = 1; i < close; ++i)
-      if (!is(s[i], kHex) && s[i] != ':' && s[i] != '.') return false;
-    i = close + 1;
-  } else {
-    for (; i < s.size() && s[i] != ':'; ++i) {
-      if (is(s[i], kRegName)) continue;
-      if (s[i] != '%' || i + 2 >= s.size() || !is(s[i + 1], kHex) || !is(s[i + 2], kHex))
-        return false;
-      i += 2;
-    }
-  }
-  if (i == s.size()) return !need_port;
-  if (s[i] != ':' || (need_port && i + 1 == s.size())) return false;
-  return std::all_of(s.begin() + i + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // Gathers the fields both requests and responses care about; Host and Expect only matter in
 // requests but cost nothing to note in responses. Dispatches on length first: most fields are
 // none of these and are rejected with one compare.
@@ -633,6 +609,38 @@ std::string_view findHeader(const std::vector<Header>& headers, std::string_view
   for (const auto& h : headers)
     if (iequals(h.name, name)) return h.value;
   return {};
+}
+
+// uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal in brackets (hex, ':' and
+// '.' only: no zone ids or IPvFuture) or a reg-name. Anything else (SP, '@' userinfo, '/',
+// a second ':') could be read as a different host by the next hop, so it is refused.
+bool validHost(std::string_view s, bool need_port) {
+  size_t i = 0;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    for (i = 1; i < close; ++i)
+      if (!is(s[i], kHex) && s[i] != ':' && s[i] != '.') return false;
+    i = close + 1;
+  } else {
+    for (; i < s.size() && s[i] != ':'; ++i) {
+      if (is(s[i], kRegName)) continue;
+      if (s[i] != '%' || i + 2 >= s.size() || !is(s[i + 1], kHex) || !is(s[i + 2], kHex))
+        return false;
+      i += 2;
+    }
+  }
+  if (i == s.size()) return !need_port;
+  if (s[i] != ':' || (need_port && i + 1 == s.size())) return false;
+  // port = *DIGIT, and a TCP port: at most 65535 (leading zeros up to five digits).
+  std::string_view port = s.substr(i + 1);
+  if (port.size() > 5) return false;
+  uint32_t n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return n <= 65535;
 }
 
 }  // namespace meridian::proxy::http1

@@ -182,6 +182,11 @@ class ChunkedDecoder {
   bool saw_cr_ = false;
 };
 
+// uri-host [ ":" port ] as a Host field or an HTTP/2 :authority may carry it (RFC 9110 7.2):
+// a bracketed IP literal or a reg-name, and a port of at most 65535. `need_port`: the
+// authority-form of CONNECT, where the port is mandatory.
+bool validHost(std::string_view s, bool need_port = false);
+
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 // The value of the first field named `name` (any case), or empty.

@@ -312,7 +312,8 @@ Directive parseDirective(std::string_view value) {
   }
   if (has_region) d.elsewhere = false;  // a named region is the more precise request
   d.valid = has_region || d.elsewhere;
-  return d;
+  // An invalid directive carries nothing (a state without a region would otherwise linger).
+  return d.valid ? d : Directive{};
 }
 
 void formatReplaySource(std::string_view region, std::string_view state, int64_t micros,

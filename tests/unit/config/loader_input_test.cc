@@ -167,5 +167,22 @@ TEST(LoadTls, CertAndKeyPathsKeepTheirPositions) {
   EXPECT_EQ(certs[1].key_mark.col, 31);
 }
 
+// A NUL inside a value is not the end of it: an address parser reading the value as a C string
+// would see "10.0.0.0" in "10.0.0.0\0/8" and silently trust more (or other) clients than
+// written. Such values are refused where they are, like any other invalid one.
+TEST(LoadYamlInput, NulInsideACidrOrAnAddressIsRefused) {
+  std::string yaml = std::string(kMinimal) +
+                     "geo:\n"
+                     "  trusted_proxies: [\"10.0.0.0\\0/8\", \"fd00::\\0x/8\"]\n"
+                     "admin: { address: \"[::1\\0]:9901\" }\n";
+  EXPECT_EQ(problems(yaml),
+            (Lines{"t.yaml:4:21: geo.trusted_proxies[0]: invalid CIDR \"10.0.0.0?/8\" (write "
+                   "10.0.0.0/8, fd00::/8, or a single address)",
+                   "t.yaml:4:37: geo.trusted_proxies[1]: invalid CIDR \"fd00::?x/8\" (write "
+                   "10.0.0.0/8, fd00::/8, or a single address)",
+                   "t.yaml:5:19: admin.address: invalid address \"[::1?]:9901\" (write host:port: "
+                   "0.0.0.0:8443, [::1]:8443, app.internal:80)"}));
+}
+
 }  // namespace
 }  // namespace meridian::config

@@ -274,5 +274,18 @@ TEST(ConfigLookup, FindsByName) {
   EXPECT_EQ(c.findCluster("web-green"), nullptr);
 }
 
+// A NUL byte ends a C string: inet_pton would read only the part before it.
+TEST(ParseUnits, NulInsideAValueIsRefused) {
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(parseCidr("10.0.0.0\0/8"sv));
+  EXPECT_FALSE(parseCidr("10.0.0.0/8\0"sv));
+  EXPECT_FALSE(parseCidr("::1\0x"sv));
+  EXPECT_FALSE(parseHostPort("[::1\0]:80"sv));
+  EXPECT_FALSE(parseHostPort("[::1\0zz]:80"sv));
+  EXPECT_FALSE(parseHostPort("1.2.3.4\0:80"sv));
+  // The fuzzer's find (config_units_fuzz): a v6 literal with a NUL run and a v4 tail.
+  EXPECT_FALSE(parseCidr("::f:ff\0\0\0\0\0\0\0\x13" "0.0/1"sv));
+}
+
 }  // namespace
 }  // namespace meridian::config

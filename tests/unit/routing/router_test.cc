@@ -251,6 +251,93 @@ TEST(Router, DrainedRegionIsLastEvenWhenNearest) {
             (std::vector<std::string>{"iad", "sin", "ams"}));
 }
 
+// A preferred region that is drained does not jump ahead of the undrained ones: drain means
+// "take no new traffic while another region can", and a client's header must not undo that.
+// Only when nothing undrained is left may the preference pick among the drained.
+TEST(Router, PreferHeaderNeverMovesADrainedRegionAheadOfAnUndrainedOne) {
+  auto cfg = baseConfig();
+  cfg->regions[0].drain = true;  // ams
+  cfg->routes = {route("app", "", "/")};
+  Router router(cfg);
+  auto health = health::HealthSnapshot::initial(*cfg);
+  GeoLocation paris = at(48.86, 2.35);
+  Decision d = router.pick({"h", "/", "GET", &paris, "ams", ""}, *health, 0);
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"iad", "sin", "ams"}));
+  EXPECT_STRNE(d.why, "preferred");
+  // iad and sin down: only drained ams is left, and the preference may name it.
+  std::vector<std::vector<health::EndpointHealth>> eps(2, std::vector<health::EndpointHealth>(4));
+  eps[0][0].healthy = false;  // iad
+  eps[0][3].healthy = false;  // sin
+  auto only_ams = health::HealthSnapshot::make(eps, 1);
+  EXPECT_EQ(orderOf(router.pick({"h", "/", "GET", &paris, "ams", ""}, *only_ams, 0)),
+            (std::vector<std::string>{"ams"}));
+  // Two drained regions: the preference orders among them.
+  cfg->regions[2].drain = true;  // sin
+  Router two(cfg);
+  EXPECT_EQ(orderOf(two.pick({"h", "/", "GET", &paris, "sin", ""}, *health, 0)),
+            (std::vector<std::string>{"iad", "sin", "ams"}));
+}
+
+// route_anyway fails open, but not blindly: a region with an endpoint that is only failing its
+// active checks (not ejected by real traffic) comes before one whose endpoints are all
+// ejected, and the decision says it routed anyway so the exchange may use unhealthy
+// endpoints then, and only then.
+TEST(Router, RouteAnywayPrefersRegionsWithAnEndpointNotEjected) {
+  auto cfg = baseConfig();
+  cfg->routes = {route("app", "", "/")};
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::RouteAnyway;
+  Router router(cfg);
+  GeoLocation washington = at(38.9, -77.0);
+  auto healthy = health::HealthSnapshot::initial(*cfg);
+  Decision normal = router.pick({"h", "/", "GET", &washington, "", ""}, *healthy, 0);
+  EXPECT_FALSE(normal.routed_anyway);
+  EXPECT_EQ(orderOf(normal), (std::vector<std::string>{"iad", "ams", "sin"}));
+
+  std::vector<std::vector<health::EndpointHealth>> eps(2, std::vector<health::EndpointHealth>(4));
+  for (auto& e : eps[0]) {
+    e.healthy = false;
+    e.active_healthy = true;
+    e.ejected = true;
+  }
+  eps[0][2].ejected = false;  // ams's second endpoint: failing checks, not ejected
+  eps[0][2].active_healthy = false;
+  auto down = health::HealthSnapshot::make(eps, 1);
+  Decision d = router.pick({"h", "/", "GET", &washington, "", ""}, *down, 0);
+  ASSERT_EQ(d.outcome, PickOutcome::Ok);
+  EXPECT_TRUE(d.routed_anyway);
+  EXPECT_STREQ(d.why, "all unhealthy: routing anyway");
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"ams", "iad", "sin"}));
+}
+
+// Shrunk by RouterProp: routing anyway with ams and sin ejected and iad only failing its
+// checks, a client preferring ams still goes to iad first (the preference moves ams first
+// among the ejected only).
+TEST(Router, RoutedAnywayPreferenceDoesNotMoveAnEjectedRegionFirst) {
+  auto cfg = std::make_shared<config::Config>();
+  cfg->regions = {{"ams", 52.37, 4.90, false, {}},
+                  {"iad", 38.95, -77.45, false, {}},
+                  {"sin", 1.35, 103.82, false, {}}};
+  config::Cluster web;
+  web.name = "web";
+  web.endpoints = {{{"127.0.0.1", 1}, "ams", {}},
+                   {{"127.0.0.1", 2}, "iad", {}},
+                   {{"127.0.0.1", 3}, "sin", {}}};
+  cfg->clusters = {web};
+  cfg->routes = {route("app", "", "/")};
+  cfg->routes[0].all_unhealthy = config::AllUnhealthy::RouteAnyway;
+  Router router(cfg);
+  std::vector<std::vector<health::EndpointHealth>> eps(1, std::vector<health::EndpointHealth>(3));
+  for (auto& e : eps[0]) e.healthy = false;
+  eps[0][0].ejected = true;
+  eps[0][1].active_healthy = false;
+  eps[0][2].ejected = true;
+  auto health = health::HealthSnapshot::make(eps, 1);
+  GeoLocation frankfurt = at(50.1, 8.7, "DE");
+  Decision d = router.pick({"h", "/", "GET", &frankfurt, "ams", ""}, *health, 0);
+  EXPECT_TRUE(d.routed_anyway);
+  EXPECT_EQ(orderOf(d), (std::vector<std::string>{"iad", "ams", "sin"}));
+}
+
 TEST(Router, NearestRegionForTheClientHeader) {
   auto cfg = baseConfig();
   cfg->routes = {route("app", "", "/")};

@@ -199,5 +199,24 @@ TEST(ExchangeConnect, StaleConnectionIsNotRetriedForARequestWithABody) {
   EXPECT_EQ(ams.requestCount(), 2u);
 }
 
+// A connect failure in the last region of the order, after a replay moved there: an untried
+// healthy endpoint in an earlier region still takes the request (as after any other failure
+// in the last region), rather than a 502.
+TEST(ExchangeConnect, RefusedInTheLastRegionFallsBackToAnUntriedEndpointOfAnEarlierOne) {
+  FakeUpstream ams1, ams2;
+  ams1.setHandler([](const fakes::ReceivedRequest&) { return fakes::Action::respond(503); });
+  RefusedPort fra;
+  ASSERT_TRUE(fra.open());
+  FakeExchangeHost host(exchangeConfig(
+      {{"ams", ams1.address()}, {"ams", ams2.address()}, {"fra", fra.address()}}));
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().status, 200);
+  EXPECT_EQ(ams1.requestCount(), 1u);
+  EXPECT_EQ(ams2.requestCount(), 1u);
+  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 1u);
+}
+
 }  // namespace
 }  // namespace meridian::proxy::exchange_test

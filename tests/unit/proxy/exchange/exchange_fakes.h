@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -160,6 +161,24 @@ class FakeExchangeHost final : public ExchangeHost {
 
   // Test controls.
   void setRandom(uint64_t r) { random_ = r; }
+  // Endpoint health as the monitor would publish it, for requests started from now on:
+  // [cluster][endpoint], indexed like the config.
+  void setHealth(std::vector<std::vector<health::EndpointHealth>> eps) {
+    snap_ = snap_->withHealth(health::HealthSnapshot::make(std::move(eps), ++health_generation_));
+  }
+  // Every endpoint of cluster 0 healthy, but these (by index), which are unhealthy and, when
+  // `ejected`, ejected by passive outlier detection.
+  void setUnhealthy(std::initializer_list<size_t> endpoints, bool ejected) {
+    std::vector<std::vector<health::EndpointHealth>> eps;
+    for (size_t c = 0; c < snap_->health->clusterCount(); ++c)
+      eps.emplace_back(snap_->health->endpointCount(c));
+    for (size_t e : endpoints) {
+      eps[0][e].healthy = false;
+      eps[0][e].active_healthy = ejected;
+      eps[0][e].ejected = ejected;
+    }
+    setHealth(std::move(eps));
+  }
   void setDraining(bool d) { draining_ = d; }
   const std::vector<Outcome>& outcomes() const { return outcomes_; }
   size_t outcomesOf(health::Outcome o) const {
@@ -263,6 +282,7 @@ class FakeExchangeHost final : public ExchangeHost {
   http1::ResponseHead scratch_response_;
   std::vector<Outcome> outcomes_;
   uint64_t random_ = 0;
+  uint64_t health_generation_ = 1;
   bool draining_ = false;
 };
 

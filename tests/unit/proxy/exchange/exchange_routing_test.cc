@@ -88,6 +88,48 @@ TEST(ExchangeRouting, AllUnhealthyRouteAnywayStillConnects) {
   EXPECT_EQ(ams.requestCount(), 1u);
 }
 
+// all_unhealthy: route_anyway lets the exchange use an unhealthy endpoint only when the router
+// routed anyway: with a healthy endpoint in the region, the ejected one listed first (which
+// the tie would pick) gets nothing.
+TEST(ExchangeRouting, RouteAnywayConfiguredNeverUsesAnUnhealthyEndpointWhileAHealthyOneIs) {
+  FakeUpstream ejected, healthy;
+  RouteSpec spec;
+  spec.extra = "    all_unhealthy: route_anyway\n";
+  FakeExchangeHost host(
+      exchangeConfig({{"ams", ejected.address()}, {"ams", healthy.address()}}, spec));
+  host.setUnhealthy({0}, /*ejected=*/true);
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().status, 200);
+  EXPECT_EQ(ejected.requestCount(), 0u);
+  EXPECT_EQ(healthy.requestCount(), 1u);
+}
+
+// Routed anyway (nothing healthy): an endpoint only failing its active checks is tried before
+// one ejected by real traffic, in the region and across regions.
+TEST(ExchangeRouting, RoutedAnywayTriesAnEndpointNotEjectedFirst) {
+  FakeUpstream ams_ejected, ams_failing_checks, fra_failing_checks;
+  RouteSpec spec;
+  spec.extra = "    all_unhealthy: route_anyway\n";
+  FakeExchangeHost host(exchangeConfig({{"ams", ams_ejected.address()},
+                                        {"ams", ams_failing_checks.address()},
+                                        {"fra", fra_failing_checks.address()}},
+                                       spec));
+  // All three unhealthy, only ams's first ejected.
+  std::vector<std::vector<health::EndpointHealth>> eps(1, std::vector<health::EndpointHealth>(3));
+  for (auto& e : eps[0]) e.healthy = false, e.active_healthy = false;
+  eps[0][0].ejected = true;
+  host.setHealth(eps);
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().status, 200);
+  EXPECT_EQ(client.view().header("meridian-region"), "ams");
+  EXPECT_EQ(ams_ejected.requestCount(), 0u);
+  EXPECT_EQ(ams_failing_checks.requestCount(), 1u);
+}
+
 TEST(ExchangeRouting, PreferRegionHeaderMovesThatRegionFirst) {
   FakeUpstream ams, fra;
   FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}}));
@@ -97,6 +139,20 @@ TEST(ExchangeRouting, PreferRegionHeaderMovesThatRegionFirst) {
   EXPECT_EQ(client.view().header("meridian-region"), "fra");
   EXPECT_EQ(ams.requestCount(), 0u);
   EXPECT_EQ(fra.requestCount(), 1u);
+}
+
+// A drained region stays behind the undrained ones even when the client prefers it
+// (meridian-prefer-region, and fly-prefer-region on a compat: fly route).
+TEST(ExchangeRouting, PreferRegionHeaderNeverSendsToADrainedRegion) {
+  FakeUpstream ams, fra;
+  std::string yaml = exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}});
+  yaml.replace(yaml.find("{ name: fra,"), 12, "{ name: fra, drain: true,");
+  FakeExchangeHost host(yaml);
+  FakeClientSide client(host);
+  client.startRequest("GET / HTTP/1.1\r\nHost: app.test\r\nMeridian-Prefer-Region: fra\r\n\r\n");
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().header("meridian-region"), "ams");
+  EXPECT_EQ(fra.requestCount(), 0u);
 }
 
 TEST(ExchangeRouting, ContentLengthOverLimitIs413BeforeRouting) {

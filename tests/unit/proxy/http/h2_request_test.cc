@@ -202,6 +202,53 @@ TEST(H2RequestBuilder, RefusesMalformed) {
   EXPECT_EQ(build(te).result, Result::Ok);
 }
 
+// RFC 9113 8.2.1 and 8.3.1: what HTTP/1 would refuse in a request line or a Host field is
+// malformed in HTTP/2 too, since the head goes upstream as HTTP/1.1. Found by h2_request_fuzz:
+// an :authority with a tab went into the upstream's Host line, and a :method with a space
+// made the request line read as another request.
+TEST(H2RequestBuilder, RefusesWhatHttp1WouldRefuse) {
+  auto with = [](std::string_view name, std::string_view value) {
+    Fields f = kGet;
+    for (auto& [n, v] : f)
+      if (n == name) v = std::string(value);
+    if (name.front() != ':') f.emplace_back(name, value);
+    return f;
+  };
+  const std::vector<std::pair<const char*, Fields>> cases = {
+      {":authority with a tab", with(":authority", "app.example.okie\tb=2")},
+      {":authority with a space", with(":authority", "app.example.com evil")},
+      {":authority with userinfo", with(":authority", "user@app.example.com")},
+      {":authority with a slash", with(":authority", "app.example.com/x")},
+      {":authority port out of range", with(":authority", "app.example.com:65536")},
+      {":authority port not digits", with(":authority", "app.example.com:8o")},
+      {":authority bad IP literal", with(":authority", "[::1%25eth0]:80")},
+      {":method not a token", with(":method", "GE T")},
+      {":method with a slash", with(":method", "GET/")},
+      {":path with a space", with(":path", "/a b")},
+      {":path with a tab", with(":path", "/a\tb")},
+      {":path with a DEL", with(":path", "/a\x7f")},
+      {"value with leading space", with("x-a", " v")},
+      {"value with trailing tab", with("x-a", "v\t")},
+      {"value of a pseudo-header with a trailing space", with(":scheme", "https ")},
+      {"value with NUL", with("x-a", std::string_view("a\0b", 3))},
+      {"value with LF", with("x-a", "a\nb")},
+      {"host field with a space", with("host", "app.example.com x")},
+      // Found by h2_request_fuzz: a control byte the HTTP/1 upstream refuses (400).
+      {"value with a control byte", with("idempotency-key", "ab\x01:mec")},
+      {"value with DEL", with("x-a", "a\x7f")},
+  };
+  for (const auto& [what, fields] : cases) {
+    Built b = build(fields);
+    EXPECT_EQ(b.result, Result::Malformed) << what;
+  }
+  // Whitespace inside a value is fine; so are the ports 0 to 65535 and an empty port.
+  EXPECT_EQ(build(with("x-a", "a b\tc")).result, Result::Ok);
+  EXPECT_EQ(build(with("x-a", "caf\xc3\xa9")).result, Result::Ok);  // obs-text passes
+  EXPECT_EQ(build(with(":authority", "app.example.com:65535")).result, Result::Ok);
+  EXPECT_EQ(build(with(":authority", "[2001:db8::1]:8443")).result, Result::Ok);
+  EXPECT_EQ(build(with(":method", "PURGE")).result, Result::Ok);
+}
+
 TEST(H2RequestBuilder, HostFieldWithoutAuthority) {
   Built b = build({{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"host", "h.example"}});
   ASSERT_EQ(b.result, Result::Ok) << b.why;
@@ -264,6 +311,22 @@ TEST(H2RequestBuilder, CookiesAreJoined) {
   Built b = build(f);
   ASSERT_EQ(b.result, Result::Ok);
   EXPECT_EQ(header(b.head, "cookie"), "a=1; b=2");
+}
+
+// Found by h2_request_fuzz: an empty cookie field left "a=1; " (trailing whitespace) upstream.
+TEST(H2RequestBuilder, EmptyCookieFieldsAreSkippedWhenJoined) {
+  Fields f = kGet;
+  f.emplace_back("cookie", "");
+  f.emplace_back("cookie", "a=1");
+  f.emplace_back("cookie", "");
+  Built b = build(f);
+  ASSERT_EQ(b.result, Result::Ok);
+  EXPECT_EQ(header(b.head, "cookie"), "a=1");
+  Fields only_empty = kGet;
+  only_empty.emplace_back("cookie", "");
+  Built e = build(only_empty);
+  ASSERT_EQ(e.result, Result::Ok);
+  EXPECT_EQ(header(e.head, "cookie"), "");
 }
 
 TEST(H2RequestBuilder, Limits) {

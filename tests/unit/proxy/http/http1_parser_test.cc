@@ -327,6 +327,11 @@ const BadRequest kBadRequests[] = {
     {"HostBadPercent", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", ParseError::BadHost},
     {"HostWithQuote", "GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", ParseError::BadHost},
     {"HostNonAscii", "GET / HTTP/1.1\r\nHost: caf\xC3\xA9\r\n\r\n", ParseError::BadHost},
+    // A port is 0 to 65535: a longer one would be read modulo something by the next hop.
+    {"HostPortOutOfRange", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", ParseError::BadHost},
+    {"HostPortTooLong", "GET / HTTP/1.1\r\nHost: a:0000080\r\n\r\n", ParseError::BadHost},
+    {"ConnectPortOutOfRange", "CONNECT db.example:99999 HTTP/1.1\r\nHost: a\r\n\r\n",
+     ParseError::BadRequestLine},
 };
 
 #undef REQ

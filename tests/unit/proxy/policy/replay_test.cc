@@ -489,6 +489,19 @@ TEST(ReplayDirective, Forms) {
   }
 }
 
+// Found by replay_directive_fuzz: a state with neither region nor elsewhere made an invalid
+// directive that still carried the state. Invalid means empty.
+TEST(ReplayDirective, AnInvalidOneCarriesNothing) {
+  for (const char* v : {"state=a=b", "ieorg n = s,n ; state = a=b", "elsewhere=false;state=x"}) {
+    SCOPED_TRACE(v);
+    Directive d = parseDirective(v);
+    EXPECT_FALSE(d.valid);
+    EXPECT_TRUE(d.state.empty());
+    EXPECT_TRUE(d.region.empty());
+    EXPECT_FALSE(d.elsewhere || d.primary);
+  }
+}
+
 TEST(ReplayDirective, ViewsPointIntoTheValue) {
   std::string value = "region=fra;state=xyz";
   Directive d = parseDirective(value);
