@@ -187,8 +187,7 @@ void SignalHandler::onSignal(int, short, void* arg) {
   static_cast<SignalHandler*>(arg)->cb_();
 }
 
-Acceptor::Acceptor(EventLoop& loop, int listen_fd, OnAccept cb)
-    : fd_(listen_fd), cb_(std::move(cb)) {
+Acceptor::Acceptor(EventLoop& loop, int listen_fd, OnAccept cb) : cb_(std::move(cb)) {
   ev_ = event_new(loop.base(), listen_fd, EV_READ | EV_PERSIST, &Acceptor::onReadable, this);
   event_add(ev_, nullptr);
 }

@@ -131,7 +131,6 @@ class Acceptor {
  private:
   static void onReadable(int fd, short, void* arg);
   event* ev_;
-  int fd_;
   OnAccept cb_;
 };
 

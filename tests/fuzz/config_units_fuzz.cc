@@ -17,18 +17,11 @@
 #include <string_view>
 
 #include "config/units.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace config = meridian::config;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool onlyOf(std::string_view s, std::string_view allowed) {
   return s.find_first_not_of(allowed) == std::string_view::npos;

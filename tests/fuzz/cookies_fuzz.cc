@@ -18,19 +18,12 @@
 #include "config/config.h"
 #include "proxy/policy/pin_cookie.h"
 #include "routing/router.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace routing = meridian::routing;
 namespace pin = meridian::proxy::pin;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool within(std::string_view v, std::string_view in) {
   return v.empty() || (v.data() >= in.data() && v.data() + v.size() <= in.data() + in.size());

@@ -15,19 +15,12 @@
 #include "proxy/http/h2_request.h"
 #include "proxy/http/http1_parser.h"
 #include "proxy/http/http1_writer.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace http1 = meridian::proxy::http1;
 using meridian::proxy::h2::RequestBuilder;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool within(std::string_view v, const std::string& bytes) {
   return v.empty() || (v.data() >= bytes.data() && v.data() + v.size() <= bytes.data() + bytes.size());

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "proxy/http/http1_parser.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace http1 = meridian::proxy::http1;
 using http1::Framing;
@@ -19,14 +20,6 @@ using http1::ParseResult;
 using http1::ParseStatus;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool within(std::string_view v, const char* data, size_t len) {
   return v.empty() || (v.data() >= data && v.data() + v.size() <= data + len);

@@ -16,20 +16,13 @@
 #include "core/buffer.h"
 #include "proxy/http/http1_parser.h"
 #include "proxy/http/http1_writer.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace http1 = meridian::proxy::http1;
 using http1::Framing;
 using http1::ParseStatus;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 std::string contents(meridian::core::Buffer& b) {
   std::string s(b.size(), '\0');

@@ -10,20 +10,13 @@
 #include <string_view>
 
 #include "proxy/http/path_normalize.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace http = meridian::proxy::http;
 using http::EscapedSlashes;
 using http::TargetVerdict;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool isUpperHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');

@@ -13,18 +13,11 @@
 #include <string_view>
 
 #include "proxy/policy/replay.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace replay = meridian::proxy::replay;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 bool within(std::string_view v, std::string_view in) {
   return v.empty() || (v.data() >= in.data() && v.data() + v.size() <= in.data() + in.size());
