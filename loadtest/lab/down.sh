@@ -10,8 +10,8 @@ if [ -d "$RUN" ]; then
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
     # nginx and HAProxy also write their own PID to the same file (the same process, in the
-    # foreground); meridian.run.pid is Meridian's own copy of meridian.pid.
-    [ "$name" = meridian.run ] && { rm -f "$f"; continue; }
+    # foreground); meridian.run.pid is Meridian's own, which names its successor after a
+    # binary upgrade (SIGUSR2).
     stop_pidfile "$name"
   done
 fi

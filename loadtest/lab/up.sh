@@ -74,7 +74,8 @@ render haproxy.cfg.in "$RUN/edge-haproxy.cfg"
   { cat "$RUN/meridian.validate" >&2; exit 1; }
 spawn meridian edge "$MERIDIAN" run -c "$RUN/meridian.yaml" --pid-file "$RUN/meridian.run.pid"
 spawn edge-nginx edge nginx -p "$RUN" -c "$RUN/edge-nginx.conf" -g 'daemon off;'
-spawn edge-haproxy edge haproxy -db -f "$RUN/edge-haproxy.cfg"
+# -W: master-worker, so SIGUSR2 reloads (faults.sh, fault 8)
+spawn edge-haproxy edge haproxy -W -db -f "$RUN/edge-haproxy.cfg"
 
 for r in "${REGIONS[@]}"; do wait_http edge "http://10.77.${REGION_NET[$r]}.2/healthz" 10; done
 for p in meridian nginx haproxy; do wait_http client "http://$EDGE_ADDR:${PROXY_PORT[$p]}/100b" 15; done
