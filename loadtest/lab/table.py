@@ -26,6 +26,8 @@ print("| fault | proxy | requests | client errors (non-2xx + socket) | p50 ms | 
       "| replays | probe failures | felt s | recovered s | downloads ok / cut |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
+    if r["replays"].startswith("-") and r["replays"] != "-":
+        r["replays"] = "n/a (upgrade)"  # the counter starts over in the upgraded process
     errors = int(r["non2xx"] or 0) + int(r["sockerr"] or 0)
     print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |" % (
         NAMES.get(r["fault"], r["fault"]), r["proxy"], r["requests"], errors, r["p50ms"],

@@ -11,7 +11,7 @@
 //   none      the link as configured
 //   stall     after the next response head on each connection, nothing more is sent back
 //   slow      responses held 300 ms more
-//   gray      every other request answered 503 by the relay (not the health path)
+//   gray      half the requests, at random, answered 503 by the relay (not the health path)
 //   noaccept  the listener stops accepting (the accept queue fills, then SYNs are dropped) and
 //             open connections are closed
 //   gone      the listener is closed (connects refused: RST) and open connections reset
@@ -56,7 +56,6 @@ Mode mode = Mode::None;
 event_base* base = nullptr;
 evconnlistener* listener = nullptr;
 std::mt19937 rng{12345};
-uint64_t gray_requests = 0;
 
 int64_t nowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -162,7 +161,7 @@ void onClientRead(bufferevent* bev, void* arg) {
   if (mode == Mode::Gray && startsRequest(data)) {
     size_t sp = data.find(' ');
     std::string path = data.substr(sp + 1, data.find(' ', sp + 1) - sp - 1);
-    if (path != opt.health_path && (gray_requests++ % 2) == 1) {
+    if (path != opt.health_path && std::uniform_int_distribution<int>(0, 1)(rng) == 1) {
       c->gray_closed = true;  // answered here; the origin never sees it
       push(c->down, "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
                     "connection: close\r\n\r\n", 0);
