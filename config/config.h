@@ -175,6 +175,9 @@ struct Replay {
   std::vector<std::string> methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
   std::vector<std::string> on = {"connect_failure", "reset", "timeout", "502", "503", "504"};
   int max_attempts = 3;
+  // Connects tried in one region (another endpoint there, else the same) before crossing
+  // regions: a lost SYN or a full accept queue is not a dead region.
+  int connect_tries_per_region = 2;
   uint64_t body_buffer = 1 << 20;
   Duration backoff_base{25};
   Duration backoff_max{250};
@@ -182,7 +185,7 @@ struct Replay {
 };
 
 struct Timeouts {
-  Duration connect{1000};
+  Duration connect{500};  // under 1 s: a lost SYN is retried by us, not after the kernel's 1 s
   Duration per_try{10000};
   Duration request{30000};
   Duration idle{60000};  // no byte from the upstream for this long while waiting on it

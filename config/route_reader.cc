@@ -152,7 +152,8 @@ void ConfigReader::readResidency(const MapReader& route, Route& r) {
 Replay ConfigReader::readReplay(const MapReader& route) {
   Replay replay;
   MapReader m(d_, route.find("replay")->value, route.valueMark("replay"), route.pathOf("replay"),
-              {"methods", "on", "max_attempts", "body_buffer", "backoff", "budget"});
+              {"methods", "on", "max_attempts", "connect_tries_per_region", "body_buffer",
+               "backoff", "budget"});
   if (m.has("methods")) {
     replay.methods.clear();
     for (const auto& item : m.list("methods")) {
@@ -167,6 +168,7 @@ Replay ConfigReader::readReplay(const MapReader& route) {
   }
   readReplayOn(m, replay);
   m.readInt("max_attempts", replay.max_attempts, 1);
+  m.readInt("connect_tries_per_region", replay.connect_tries_per_region, 1);
   m.readSize("body_buffer", replay.body_buffer);
   if (const auto* e = m.find("backoff")) {
     MapReader b(d_, e->value, m.valueMark("backoff"), m.pathOf("backoff"), {"base", "max"});

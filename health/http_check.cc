@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace meridian::health {
@@ -11,6 +12,36 @@ namespace {
 
 // A status line longer than this is not one: the check fails instead of buffering on.
 constexpr size_t kMaxStatusLine = 1024;
+// Nor is a head longer than this a health check's.
+constexpr size_t kMaxHead = 16 * 1024;
+
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+// Content-Length of a head (the lines after the status line), -1 when absent or when the body
+// is chunked (then it ends with the server's close: the check asked for Connection: close).
+int64_t bodyLength(std::string_view head) {
+  int64_t length = -1;
+  while (!head.empty()) {
+    size_t eol = head.find("\r\n");
+    std::string_view line = head.substr(0, eol);
+    head = eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
+    if (startsWithNoCase(line, "transfer-encoding:")) return -1;
+    if (!startsWithNoCase(line, "content-length:")) continue;
+    std::string_view v = line.substr(15);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    int64_t n = 0;
+    size_t i = 0;
+    for (; i < v.size() && v[i] >= '0' && v[i] <= '9' && n < (int64_t{1} << 40); ++i)
+      n = n * 10 + (v[i] - '0');
+    if (i > 0) length = n;
+  }
+  return length;
+}
 
 // Takes events from a stream that is being closed, so nothing reaches its old owner.
 class DiscardHandler final : public core::StreamHandler {
@@ -67,6 +98,9 @@ void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
   cancel();
   done_ = std::move(done);
   tls_ = tls != nullptr ? *tls : CheckTls{};
+  status_ = 0;
+  head_done_ = false;
+  body_left_ = -1;
   request_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
              "\r\nUser-Agent: meridian-health\r\nConnection: close\r\n\r\n";
   stream_ =
@@ -128,12 +162,34 @@ void HttpCheck::onConnectFailed(core::Stream&, int err) {
 
 void HttpCheck::onData(core::Stream& s) {
   core::Buffer& in = s.input();
+  if (status_ == 0 && !judgeStatusLine(in)) return;
+  if (!head_done_) {
+    size_t n = std::min(in.size(), kMaxHead);
+    std::string_view buf(in.pullup(n), n);
+    size_t end = buf.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (in.size() >= kMaxHead) finish(false, "check failed: head too large");
+      return;
+    }
+    body_left_ = status_ == 204 ? 0 : bodyLength(buf.substr(0, end));
+    head_done_ = true;
+    in.drain(end + 4);
+  }
+  if (body_left_ >= 0) {
+    body_left_ -= static_cast<int64_t>(std::min<size_t>(in.size(), body_left_));
+    if (body_left_ == 0) return finish(true, "check passed");
+  }
+  in.clear();
+}
+
+// Fails the check on a status line that is malformed or not 2xx; true once a 2xx is in.
+bool HttpCheck::judgeStatusLine(core::Buffer& in) {
   size_t n = std::min(in.size(), kMaxStatusLine);
   std::string_view head(in.pullup(n), n);
   size_t eol = head.find('\n');
   if (eol == std::string_view::npos) {
     if (in.size() >= kMaxStatusLine) finish(false, "check failed: malformed status line");
-    return;  // the rest of the line is on its way
+    return false;  // the rest of the line is on its way
   }
   std::string_view line = head.substr(0, eol);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -141,14 +197,18 @@ void HttpCheck::onData(core::Stream& s) {
   if (status < 0) {
     finish(false, "check failed: malformed status line");
   } else if (status >= 200 && status < 300) {
-    finish(true, "check passed");
+    status_ = status;
+    return true;
   } else {
     finish(false, "check failed: status " + std::to_string(status));
   }
+  return false;
 }
 
 void HttpCheck::onEof(core::Stream&) {
-  finish(false, "check failed: closed before status line");
+  if (status_ == 0) return finish(false, "check failed: closed before status line");
+  if (head_done_ && body_left_ < 0) return finish(true, "check passed");  // the close ends it
+  finish(false, "check failed: closed before the whole response");
 }
 
 void HttpCheck::onError(core::Stream& s, int err) {

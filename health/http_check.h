@@ -1,7 +1,10 @@
 #pragma once
 // HttpCheck: one active health check at a time over its own connection. Connects, sends
-// `GET path` with Connection: close, and judges by the status line alone: the body is never
-// waited for, and the connection is dropped as soon as the verdict is in.
+// `GET path` with Connection: close, and fails at once on a status that is not 2xx; a 2xx
+// passes only once the whole response has arrived (Content-Length bytes of body, or the
+// server's close when there is no length), within the timeout. A region that sends heads and
+// then stalls must fail its checks: it fails every real request the same way.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,6 +56,7 @@ class HttpCheck : private core::StreamHandler {
   void onEof(core::Stream& s) override;
   void onError(core::Stream& s, int err) override;
   void onTimer();
+  bool judgeStatusLine(core::Buffer& in);
   void finish(bool passed, std::string reason);
   void dropStream();
 
@@ -62,6 +66,9 @@ class HttpCheck : private core::StreamHandler {
   std::string request_;
   CheckTls tls_;               // context null: plain
   std::string early_failure_;  // set when the check failed before any event could report it
+  int status_ = 0;             // of the response, once its status line is in
+  bool head_done_ = false;
+  int64_t body_left_ = -1;     // bytes of body still due; -1: until the server closes
   Done done_;
 };
 

@@ -263,6 +263,8 @@ void Exchange::onConnectTimeout() {
 void Exchange::onPoolWaitTimeout() {
   host_.stats().add(Counter::UpstreamPoolWaitTimeouts);
   logDebug("upstream %s: no pooled connection free in time", endpoint_->text.c_str());
+  // Our own pool is full, no SYN was lost: waiting in the same queue again would not help.
+  connects_in_region_ = decision_.route->replay.connect_tries_per_region;
   if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
   failBeforeResponse(Error{ErrorKind::UpstreamOverloaded, Side::Upstream, true, "pool wait"});
 }

@@ -122,6 +122,7 @@ class Exchange final : public UpstreamUser,
   Target target() const;
   void setTarget(const Target& t);
   bool chooseNextRegion();
+  bool chooseAfterConnectFailure();
   bool chooseUntried();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);
@@ -193,6 +194,7 @@ class Exchange final : public UpstreamUser,
   std::string region_;
   uint64_t tried_mask_ = 0;  // endpoints of the cluster already tried (first 64)
   int attempts_ = 0;
+  int connects_in_region_ = 0;  // failed connects in region_ (replay.connect_tries_per_region)
   // This attempt's outcome went to passive health already (reportAttemptOnce): a 5xx at its
   // head, or a response whose body ended (success) or did not (timeout, reset). One per attempt.
   bool status_reported_ = false;

@@ -44,7 +44,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
   // Where a replay would go, found now and taken only on TryNext: on GiveUp the caller still
   // has the failed attempt's target and connection (a 503 from it goes to the client as it is).
   const Target failed = target();
-  const bool found = nothing_sent ? chooseUntried() : chooseNextRegion();
+  const bool found = nothing_sent ? chooseAfterConnectFailure() : chooseNextRegion();
   const Target next = target();
   setTarget(failed);
 
@@ -73,6 +73,7 @@ bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
     holds_budget_ = budget_->tryStartReplay(route.replay.budget_percent);
   detachUpstream();  // from the failed target
   setTarget(next);
+  if (region_ != failed.region) connects_in_region_ = 0;
   countReplay(&failure);
   if (nothing_sent) {
     connect();
@@ -92,6 +93,27 @@ void Exchange::setTarget(const Target& t) {
   region_ = t.region;
   region_pos_ = t.region_pos;
   tried_mask_ = t.tried_mask;
+}
+
+// After a connect that failed or timed out: another try in the same region (an untried healthy
+// endpoint there, else the same one while it is healthy) until replay.connect_tries_per_region
+// connects failed there, then the next region with an untried healthy endpoint. A lost SYN or
+// an accept queue that overflowed for a moment must not send the request across the world.
+bool Exchange::chooseAfterConnectFailure() {
+  const Target failed = target();
+  const int tries = decision_.route->replay.connect_tries_per_region;
+  if (++connects_in_region_ < tries) {
+    if (chooseEndpoint() && region_ == failed.region) return true;
+    setTarget(failed);
+    const auto& addrs = (*snap_->endpoints)[decision_.plan->index];
+    const size_t e = static_cast<size_t>(endpoint_ - addrs.data());
+    // An unhealthy endpoint is tried again only when the router routed anyway (as chooseEndpoint
+    // uses one only then).
+    if (decision_.routed_anyway || snap_->health->healthy(decision_.plan->index, static_cast<uint32_t>(e)))
+      return true;
+  }
+  setTarget(failed);
+  return chooseUntried();
 }
 
 // The next region in the request's order with an untried healthy endpoint; when the order is

@@ -255,8 +255,34 @@ std::optional<milliseconds> parseRetryAfter(std::string_view value, std::time_t 
   return milliseconds(*seconds * 1000);
 }
 
-void Budget::requestStarted() {
+namespace {
+int64_t secondIndex(Budget::Clock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+}
+}  // namespace
+
+Budget::Second& Budget::secondAt(Clock::time_point now) {
+  const int64_t index = secondIndex(now);
+  Second& s = window_[static_cast<size_t>(index) % window_.size()];
+  if (s.index != index) s = Second{index, 0, 0};
+  return s;
+}
+
+std::pair<int64_t, int64_t> Budget::startedInWindow(Clock::time_point now) const {
+  const int64_t index = secondIndex(now);
+  int64_t requests = 0, replays = 0;
+  for (const Second& s : window_) {
+    if (s.index > index - kWindow.count() && s.index <= index) {
+      requests += s.requests;
+      replays += s.replays;
+    }
+  }
+  return {requests, replays};
+}
+
+void Budget::requestStarted(Clock::time_point now) {
   add(requests_, 1);
+  ++secondAt(now).requests;
 }
 
 void Budget::requestFinished() {
@@ -264,14 +290,16 @@ void Budget::requestFinished() {
   if (requestsInFlight() > 0) add(requests_, -1);
 }
 
-bool Budget::available(int budget_percent) const {
-  int64_t allowed = static_cast<int64_t>(requestsInFlight()) * std::max(budget_percent, 0) / 100;
-  return replaysInFlight() < std::max<int64_t>(allowed, kMinConcurrency);
+bool Budget::available(int budget_percent, Clock::time_point now) const {
+  if (replaysInFlight() < kMinConcurrency) return true;
+  auto [requests, replays] = startedInWindow(now);
+  return replays < requests * std::max(budget_percent, 0) / 100;
 }
 
-bool Budget::tryStartReplay(int budget_percent) {
-  if (!available(budget_percent)) return false;
+bool Budget::tryStartReplay(int budget_percent, Clock::time_point now) {
+  if (!available(budget_percent, now)) return false;
   add(replays_, 1);
+  ++secondAt(now).replays;
   return true;
 }
 

@@ -4,6 +4,7 @@
 // first (`backoff`, `parseRetryAfter`), how much extra load replays may add (`Budget`), and
 // the app's own request to be replayed elsewhere (`parseDirective`, `formatReplaySource`).
 // Exchange carries the decisions out; nothing here knows about an Exchange.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "config/config.h"
 
@@ -74,32 +76,49 @@ std::chrono::milliseconds backoff(const config::Replay& policy, int replay, uint
 // 2^31 seconds, as RFC 9111 1.2.2 asks of caches.
 std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value, std::time_t now);
 
-// Retry budget of one route on one worker: replays in flight may be at most budget_percent of
-// requests in flight, but at least kMinConcurrency, so a quiet route can still replay and a busy
-// one cannot double its load on a sick region. Only the worker writes it; the counts are relaxed
-// atomics (a plain load and store each) so that the admin thread may read them for the dashboard.
+// Retry budget of one route on one worker: replays started in the last kWindow may be at most
+// budget_percent of the requests started in that window; besides, kMinConcurrency replays may
+// always be in flight, so a quiet route can still replay. Counting started requests over a
+// window, not requests in flight, lets a burst of fast failures replay (a region that resets
+// every connection empties the in-flight count just when replays are needed) while a sick
+// region still cannot double the route's load. Only the worker writes it; the in-flight counts
+// are relaxed atomics (a plain load and store each) so that the admin thread may read them for
+// the dashboard. `now` is a parameter for tests.
 class Budget {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr int kMinConcurrency = 3;
+  static constexpr std::chrono::seconds kWindow{10};
 
-  void requestStarted();
+  void requestStarted(Clock::time_point now = Clock::now());
   void requestFinished();
   // Whether one more replay fits the budget now (Input::budget_available).
-  bool available(int budget_percent) const;
+  bool available(int budget_percent, Clock::time_point now = Clock::now()) const;
   // Takes one replay slot; false when the budget is exhausted (the caller counts it).
-  bool tryStartReplay(int budget_percent);
+  bool tryStartReplay(int budget_percent, Clock::time_point now = Clock::now());
   void replayFinished();
 
   int requestsInFlight() const { return requests_.load(std::memory_order_relaxed); }
   int replaysInFlight() const { return replays_.load(std::memory_order_relaxed); }
 
  private:
+  // One second of the window: what started in it.
+  struct Second {
+    int64_t index = -1;
+    int64_t requests = 0;
+    int64_t replays = 0;
+  };
+  Second& secondAt(Clock::time_point now);
+  // Requests and replays started in the window ending at `now`.
+  std::pair<int64_t, int64_t> startedInWindow(Clock::time_point now) const;
+
   // One writer: an add is a load and a store, no locked instruction on the request path.
   static void add(std::atomic<int>& v, int d) {
     v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }
   std::atomic<int> requests_{0};
   std::atomic<int> replays_{0};
+  std::array<Second, kWindow.count()> window_{};
 };
 
 // An app's request to replay elsewhere: `meridian-replay` or (compat: fly) `fly-replay`.

@@ -107,6 +107,7 @@ Json routeJson(const config::Route& r) {
               {"replay", Json{{"methods", p.methods},
                               {"on", p.on},
                               {"max_attempts", p.max_attempts},
+                              {"connect_tries_per_region", p.connect_tries_per_region},
                               {"body_buffer", p.body_buffer},
                               {"backoff", Json{{"base", durationText(p.backoff_base)},
                                                {"max", durationText(p.backoff_max)}}},

@@ -66,6 +66,7 @@ class ReplayTest : public ::testing::Test {
   MeridianProcess proxy_;
 };
 
+// Refused twice in ams (replay.connect_tries_per_region, 2 by default), then iad.
 TEST_F(ReplayTest, RefusedConnectMovesToTheNextRegion) {
   ams_.refuse();
   ASSERT_TRUE(start());
@@ -74,7 +75,7 @@ TEST_F(ReplayTest, RefusedConnectMovesToTheNextRegion) {
   EXPECT_EQ(r.body, "iad");
   EXPECT_EQ(r.header("meridian-region"), "iad");
   ASSERT_EQ(iad_.requestCount(), 1u);
-  EXPECT_EQ(iad_.request(0).header("meridian-attempt"), "2");
+  EXPECT_EQ(iad_.request(0).header("meridian-attempt"), "3");
 }
 
 TEST_F(ReplayTest, GetAndPutResetAfterTheRequestAreReplayedOnce) {

@@ -232,6 +232,21 @@ TEST(LoadMinimal, DefaultsApply) {
   EXPECT_TRUE(c.source_path.empty());  // only loadFile knows a path
 }
 
+// The defaults the lab chose (docs/resilience.md): a connect timeout under Linux's 1 s SYN
+// retransmission, and a second connect in the region before crossing regions.
+TEST(LoadMinimal, LabDefaults) {
+  EXPECT_EQ(Timeouts{}.connect, milliseconds(500));
+  EXPECT_EQ(Replay{}.connect_tries_per_region, 2);
+  auto r = loadString(std::string(kMinimal) + "regions: [{name: ams, lat: 0, lon: 0}]\n" +
+                          "clusters: [{name: c, endpoints: [{address: 127.0.0.1:1, region: ams}]}]\n" +
+                          "routes: [{name: r, match: {path_prefix: /}, backends: [{cluster: c}],\n" +
+                          "          replay: {connect_tries_per_region: 3}}]\n",
+                      "t.yaml");
+  ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
+  EXPECT_EQ(r.config.routes[0].replay.connect_tries_per_region, 3);
+  EXPECT_EQ(r.config.routes[0].timeouts.connect, milliseconds(500));
+}
+
 TEST(LoadLimitsAndPool, ValuesLand) {
   auto r = loadString(std::string(kMinimal) +
                           "limits:\n"

@@ -177,6 +177,47 @@ TEST_F(HealthMonitorTest, HangingEndpointTimesOut) {
   EXPECT_EQ(at(0, 0).reason, "check failed: timeout");
 }
 
+// The lab's stalled region: heads arrive, bodies do not. A check that passed on the status line
+// kept such a region healthy while every real request through it timed out.
+TEST_F(HealthMonitorTest, ACheckWhoseBodyStallsFails) {
+  FakeUpstream up;
+  up.setHandler([](const ReceivedRequest&) {
+    return Action::raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok");  // 98 never come
+  });
+  config::Cluster c = cluster("web", {up.port()});
+  c.health_check = fastCheck();
+  c.health_check->timeout = milliseconds(50);
+  c.health_check->unhealthy_threshold = 1;
+  monitor_.apply(configOf({c}));
+  ASSERT_TRUE(runUntil([&] { return !healthy(0, 0); }));
+  // The fake closes after its bytes since the check asked for Connection: close; either way
+  // the body never came whole.
+  const std::string& why = at(0, 0).reason;
+  EXPECT_TRUE(why == "check failed: timeout" ||
+              why == "check failed: closed before the whole response")
+      << why;
+}
+
+TEST_F(HealthMonitorTest, ABodyCutShortFailsAWholeOnePasses) {
+  FakeUpstream cut, whole, unsized;
+  cut.setHandler([](const ReceivedRequest&) {
+    return Action::raw("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nok");
+  });
+  whole.setHandler([](const ReceivedRequest&) { return Action::respond(200, {}, "ok\n"); });
+  unsized.setHandler([](const ReceivedRequest&) {
+    return Action::raw("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok, until the close");
+  });
+  config::Cluster c = cluster("web", {cut.port(), whole.port(), unsized.port()});
+  c.health_check = fastCheck();
+  c.health_check->unhealthy_threshold = 1;
+  monitor_.apply(configOf({c}));
+  ASSERT_TRUE(runUntil([&] { return !healthy(0, 0); }));
+  EXPECT_EQ(at(0, 0).reason, "check failed: closed before the whole response");
+  ASSERT_TRUE(runUntil([&] { return whole.requestCount() >= 3 && unsized.requestCount() >= 3; }));
+  EXPECT_TRUE(healthy(0, 1));
+  EXPECT_TRUE(healthy(0, 2));
+}
+
 TEST_F(HealthMonitorTest, UnresolvableEndpointIsUnhealthyWithTheReason) {
   config::Cluster c;
   c.name = "web";

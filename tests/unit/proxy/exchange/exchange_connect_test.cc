@@ -1,5 +1,6 @@
-// Exchange, Connecting: a connect failure means nothing was sent, so the next endpoint, then
-// the next region, is tried, whatever the method.
+// Exchange, Connecting: a connect failure means nothing was sent, so it is tried again, whatever
+// the method: in the same region (another endpoint, else the same) until
+// replay.connect_tries_per_region (2) connects failed there, then in the next region.
 #include <gtest/gtest.h>
 
 #include "tests/fakes/dead_ports.h"
@@ -62,16 +63,24 @@ TEST(ExchangeConnect, RefusedEverywhereIs502) {
   EXPECT_EQ(client.errorStatus(), 502);
   EXPECT_EQ(client.errorCode(), "upstream_connect_failed");
   EXPECT_TRUE(client.keepAlive());
-  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 2u);
+  // ams twice (connect_tries_per_region), then fra once: max_attempts (3) counts them all.
+  ASSERT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 3u);
+  EXPECT_EQ(host.outcomes()[0].endpoint, a.address());
+  EXPECT_EQ(host.outcomes()[1].endpoint, a.address());
+  EXPECT_EQ(host.outcomes()[2].endpoint, b.address());
   std::vector<std::string> lines = host.accessLogLines();
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_NE(lines[0].find(R"("attempts":2)"), std::string::npos) << lines[0];
-  EXPECT_NE(lines[0].find(R"("replay_reasons":["connect_failure","connect_failure"])"),
+  EXPECT_NE(lines[0].find(R"("attempts":3)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(
+                R"("replay_reasons":["connect_failure","connect_failure","connect_failure"])"),
             std::string::npos)
       << lines[0];
 }
 
-TEST(ExchangeConnect, TimeoutMovesToTheNextRegion) {
+// The lab's accept-queue overflow: a SYN dropped once is not a dead region, so a connect that
+// timed out is tried once more in the same region (the only endpoint there: the same one)
+// before the request crosses to the next region.
+TEST(ExchangeConnect, TimeoutIsTriedAgainInTheRegionThenMoves) {
   SilentPort silent;
   ASSERT_TRUE(silent.open());
   FakeUpstream fra;
@@ -82,11 +91,31 @@ TEST(ExchangeConnect, TimeoutMovesToTheNextRegion) {
   auto started = std::chrono::steady_clock::now();
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms);
   EXPECT_EQ(client.view().status, 200);
   EXPECT_EQ(client.view().header("meridian-region"), "fra");
+  ASSERT_EQ(fra.requestCount(), 1u);
+  EXPECT_EQ(fra.request(0).header("meridian-attempt"), "3");
+  EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 2u);
+  ASSERT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 2u);
+  EXPECT_EQ(host.outcomes()[1].endpoint, silent.address());
+}
+
+TEST(ExchangeConnect, OneConnectTryPerRegionMovesAtOnce) {
+  SilentPort silent;
+  ASSERT_TRUE(silent.open());
+  FakeUpstream fra;
+  RouteSpec spec;
+  spec.timeouts = "{ connect: 50ms, per_try: 300ms, request: 600ms, idle: 300ms }";
+  spec.replay = "{ connect_tries_per_region: 1 }";
+  FakeExchangeHost host(exchangeConfig({{"ams", silent.address()}, {"fra", fra.address()}}, spec));
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().header("meridian-region"), "fra");
+  ASSERT_EQ(fra.requestCount(), 1u);
+  EXPECT_EQ(fra.request(0).header("meridian-attempt"), "2");
   EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 1u);
-  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 1u);
 }
 
 TEST(ExchangeConnect, TimeoutEverywhereIs504) {
@@ -100,7 +129,7 @@ TEST(ExchangeConnect, TimeoutEverywhereIs504) {
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
   EXPECT_EQ(client.errorStatus(), 504);
   EXPECT_EQ(client.errorCode(), "upstream_connect_timeout");
-  EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 1u);
+  EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 2u);  // twice in its region
   host.reap();
   EXPECT_EQ(host.inFlight(), 0);
 }

@@ -418,23 +418,50 @@ TEST(ReplayBudget, PercentOfRequestsInFlight) {
   }
 }
 
-TEST(ReplayBudget, FinishingReleases) {
+TEST(ReplayBudget, FinishingReleasesTheFloorNotTheWindow) {
   Budget b;
-  for (int i = 0; i < 20; ++i) b.requestStarted();
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(b.tryStartReplay(20));
-  EXPECT_FALSE(b.tryStartReplay(20));
+  const auto t0 = Budget::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 20; ++i) b.requestStarted(t0);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(b.tryStartReplay(20, t0));
+  EXPECT_FALSE(b.tryStartReplay(20, t0));
   b.replayFinished();
-  EXPECT_TRUE(b.available(20));
-  EXPECT_TRUE(b.available(20));  // asking takes nothing
   EXPECT_EQ(b.replaysInFlight(), 3);
-  EXPECT_TRUE(b.tryStartReplay(20));
-  // Fewer requests in flight shrink the budget back toward the floor.
-  for (int i = 0; i < 15; ++i) b.requestFinished();
-  EXPECT_EQ(b.requestsInFlight(), 5);
+  EXPECT_FALSE(b.available(20, t0));  // 4 of 20 started in the window: no more
   b.replayFinished();
-  EXPECT_FALSE(b.tryStartReplay(20));  // 3 in flight, 5 requests: floor of 3 reached
-  b.replayFinished();
-  EXPECT_TRUE(b.tryStartReplay(20));
+  EXPECT_TRUE(b.available(20, t0));  // the floor: 2 in flight
+  EXPECT_TRUE(b.available(20, t0));  // asking takes nothing
+  EXPECT_TRUE(b.tryStartReplay(20, t0));
+  EXPECT_FALSE(b.tryStartReplay(20, t0));
+}
+
+// The regression the lab found: requests that failed fast are no longer in flight, so a budget
+// of requests in flight let a burst of failures replay only kMinConcurrency at a time.
+TEST(ReplayBudget, ABurstOfFailuresReplaysWithinTheShareOfRecentRequests) {
+  Budget b;
+  for (int i = 0; i < 100; ++i) {
+    b.requestStarted();
+    b.requestFinished();
+  }
+  for (int i = 0; i < 10; ++i) b.requestStarted();  // a burst, all failing at once
+  int granted = 0;
+  while (granted < 50 && b.tryStartReplay(20)) ++granted;
+  EXPECT_EQ(granted, 22);  // 20% of the 110 started in the window
+}
+
+TEST(ReplayBudget, TheWindowSlides) {
+  Budget b;
+  const auto t0 = Budget::Clock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 100; ++i) b.requestStarted(t0);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(b.tryStartReplay(20, t0 + std::chrono::seconds(9)));
+  EXPECT_FALSE(b.available(20, t0 + std::chrono::seconds(9)));
+  for (int i = 0; i < 20; ++i) b.replayFinished();
+  // 10 s later the 100 requests have left the window; the replays at 9 s have not.
+  EXPECT_TRUE(b.available(20, t0 + std::chrono::seconds(10)));  // the floor
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(b.tryStartReplay(20, t0 + std::chrono::seconds(10)));
+  EXPECT_FALSE(b.available(20, t0 + std::chrono::seconds(10)));
+  for (int i = 0; i < 50; ++i) b.requestStarted(t0 + std::chrono::seconds(25));
+  // 3 still in flight, but none of the window's 50 requests has replayed yet.
+  EXPECT_TRUE(b.available(20, t0 + std::chrono::seconds(25)));
 }
 
 // --- parseDirective ---
