@@ -109,7 +109,8 @@ bool Exchange::chooseAfterConnectFailure() {
     const size_t e = static_cast<size_t>(endpoint_ - addrs.data());
     // An unhealthy endpoint is tried again only when the router routed anyway (as chooseEndpoint
     // uses one only then).
-    if (decision_.routed_anyway || snap_->health->healthy(decision_.plan->index, static_cast<uint32_t>(e)))
+    if (decision_.routed_anyway ||
+        snap_->health->healthy(decision_.plan->index, static_cast<uint32_t>(e)))
       return true;
   }
   setTarget(failed);

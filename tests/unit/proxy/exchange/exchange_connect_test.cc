@@ -236,15 +236,19 @@ TEST(ExchangeConnect, RefusedInTheLastRegionFallsBackToAnUntriedEndpointOfAnEarl
   ams1.setHandler([](const fakes::ReceivedRequest&) { return fakes::Action::respond(503); });
   RefusedPort fra;
   ASSERT_TRUE(fra.open());
+  // 503 in ams, then fra refuses twice (connect_tries_per_region), then back to ams2: four
+  // attempts.
+  RouteSpec spec;
+  spec.replay = "{ max_attempts: 4 }";
   FakeExchangeHost host(exchangeConfig(
-      {{"ams", ams1.address()}, {"ams", ams2.address()}, {"fra", fra.address()}}));
+      {{"ams", ams1.address()}, {"ams", ams2.address()}, {"fra", fra.address()}}, spec));
   FakeClientSide client(host);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
   EXPECT_EQ(client.view().status, 200);
   EXPECT_EQ(ams1.requestCount(), 1u);
   EXPECT_EQ(ams2.requestCount(), 1u);
-  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 1u);
+  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 2u);
 }
 
 }  // namespace
