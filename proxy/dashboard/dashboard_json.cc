@@ -166,12 +166,12 @@ Json routeJson(const DashboardInput& in, const config::Route& route, const Stats
          {"served", served},
          {"served_pct", served_total ? rounded(100.0 * served / served_total, 1) : Json()}});
   }
-  auto budget = in.budgets.find(route.name);
-  int requests = budget == in.budgets.end() ? 0 : budget->second.first;
-  int replays = budget == in.budgets.end() ? 0 : budget->second.second;
-  int64_t allowed = std::max<int64_t>(
-      static_cast<int64_t>(requests) * std::max(route.replay.budget_percent, 0) / 100,
-      replay::Budget::kMinConcurrency);
+  // The rule replay::Budget applies: replays started in the window may be `percent` of the
+  // requests started in it, and kMinConcurrency replays in flight are always allowed.
+  auto found = in.budgets.find(route.name);
+  const DashboardInput::BudgetUse use =
+      found == in.budgets.end() ? DashboardInput::BudgetUse{} : found->second;
+  const int64_t allowed = use.requests_in_window * std::max(route.replay.budget_percent, 0) / 100;
   uint64_t route_requests = requestsBetween(rate, [&](const auto& k) { return k[0] == route.name; });
   return {{"name", route.name},
           {"host", route.match.host},
@@ -182,10 +182,14 @@ Json routeJson(const DashboardInput& in, const config::Route& route, const Stats
           {"replays", replaysJson(route.name, window)},
           {"budget",
            {{"percent", route.replay.budget_percent},
-            {"requests_in_flight", requests},
-            {"replays_in_flight", replays},
+            {"window_seconds", replay::Budget::kWindow.count()},
+            {"requests_in_window", use.requests_in_window},
+            {"replays_in_window", use.replays_in_window},
             {"replays_allowed", allowed},
-            {"in_use_pct", rounded(100.0 * replays / static_cast<double>(allowed), 1)}}}};
+            {"replays_in_flight", use.replays_in_flight},
+            {"always_allowed_in_flight", replay::Budget::kMinConcurrency},
+            {"in_use_pct", allowed > 0 ? rounded(100.0 * use.replays_in_window / allowed, 1)
+                                       : Json()}}}};
 }
 
 Json configEventJson(const ConfigEvent& e, bool show_errors) {

@@ -30,8 +30,13 @@ struct DashboardInput {
   const Snapshot* snap = nullptr;
   const health::HealthSnapshot* live = nullptr;  // the monitor's view, indexed like snap
   std::map<std::string, int> in_flight;          // endpoint address -> requests in flight
-  // route -> {requests in flight, replays in flight}, summed over the workers.
-  std::map<std::string, std::pair<int, int>> budgets;
+  // A route's retry budget, summed over the workers.
+  struct BudgetUse {
+    int64_t requests_in_window = 0;  // requests started in the budget's window (10 s)
+    int64_t replays_in_window = 0;   // replays started in it
+    int replays_in_flight = 0;
+  };
+  std::map<std::string, BudgetUse> budgets;
   const StatsWindow* window = nullptr;
   uint64_t generation = 0;
   ConfigEvent loaded;                      // the config in force

@@ -264,7 +264,11 @@ int64_t secondIndex(Budget::Clock::time_point now) {
 Budget::Second& Budget::secondAt(Clock::time_point now) {
   const int64_t index = secondIndex(now);
   Second& s = window_[static_cast<size_t>(index) % window_.size()];
-  if (s.index != index) s = Second{index, 0, 0};
+  if (s.index.load(std::memory_order_relaxed) != index) {
+    s.requests.store(0, std::memory_order_relaxed);
+    s.replays.store(0, std::memory_order_relaxed);
+    s.index.store(index, std::memory_order_relaxed);
+  }
   return s;
 }
 
@@ -272,9 +276,10 @@ std::pair<int64_t, int64_t> Budget::startedInWindow(Clock::time_point now) const
   const int64_t index = secondIndex(now);
   int64_t requests = 0, replays = 0;
   for (const Second& s : window_) {
-    if (s.index > index - kWindow.count() && s.index <= index) {
-      requests += s.requests;
-      replays += s.replays;
+    const int64_t at = s.index.load(std::memory_order_relaxed);
+    if (at > index - kWindow.count() && at <= index) {
+      requests += s.requests.load(std::memory_order_relaxed);
+      replays += s.replays.load(std::memory_order_relaxed);
     }
   }
   return {requests, replays};
@@ -282,7 +287,7 @@ std::pair<int64_t, int64_t> Budget::startedInWindow(Clock::time_point now) const
 
 void Budget::requestStarted(Clock::time_point now) {
   add(requests_, 1);
-  ++secondAt(now).requests;
+  bump(secondAt(now).requests);
 }
 
 void Budget::requestFinished() {
@@ -299,7 +304,7 @@ bool Budget::available(int budget_percent, Clock::time_point now) const {
 bool Budget::tryStartReplay(int budget_percent, Clock::time_point now) {
   if (!available(budget_percent, now)) return false;
   add(replays_, 1);
-  ++secondAt(now).replays;
+  bump(secondAt(now).replays);
   return true;
 }
 

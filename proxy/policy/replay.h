@@ -100,17 +100,22 @@ class Budget {
 
   int requestsInFlight() const { return requests_.load(std::memory_order_relaxed); }
   int replaysInFlight() const { return replays_.load(std::memory_order_relaxed); }
+  // Requests and replays started in the window ending at `now`. Readable from another thread
+  // (the dashboard), which may see a second being reset: a close figure, not an exact one.
+  std::pair<int64_t, int64_t> startedInWindow(Clock::time_point now = Clock::now()) const;
 
  private:
-  // One second of the window: what started in it.
+  // One second of the window: what started in it. Relaxed atomics written by the owning
+  // worker alone, so other threads may read them.
   struct Second {
-    int64_t index = -1;
-    int64_t requests = 0;
-    int64_t replays = 0;
+    std::atomic<int64_t> index{-1};
+    std::atomic<int64_t> requests{0};
+    std::atomic<int64_t> replays{0};
   };
   Second& secondAt(Clock::time_point now);
-  // Requests and replays started in the window ending at `now`.
-  std::pair<int64_t, int64_t> startedInWindow(Clock::time_point now) const;
+  static void bump(std::atomic<int64_t>& v) {
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // One writer: an add is a load and a store, no locked instruction on the request path.
   static void add(std::atomic<int>& v, int d) {

@@ -63,10 +63,12 @@ std::string Server::dashboardState(bool show_errors) {
     }
   }
   for (const auto& w : workers_) {
-    w->forEachBudget([&](const std::string& route, int requests, int replays) {
+    w->forEachBudget([&](const std::string& route, const replay::Budget& budget) {
+      auto [requests, replays] = budget.startedInWindow();
       auto& b = in.budgets[route];
-      b.first += requests;
-      b.second += replays;
+      b.requests_in_window += requests;
+      b.replays_in_window += replays;
+      b.replays_in_flight += budget.replaysInFlight();
     });
   }
   in.window = &stats_;

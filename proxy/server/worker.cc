@@ -242,9 +242,10 @@ replay::Budget& Worker::replayBudget(std::string_view route) {
   return it->second;
 }
 
-void Worker::forEachBudget(const std::function<void(const std::string&, int, int)>& fn) const {
+void Worker::forEachBudget(
+    const std::function<void(const std::string&, const replay::Budget&)>& fn) const {
   std::lock_guard<std::mutex> lock(budgets_mu_);
-  for (const auto& [route, b] : budgets_) fn(route, b.requestsInFlight(), b.replaysInFlight());
+  for (const auto& [route, b] : budgets_) fn(route, b);
 }
 
 }  // namespace meridian::proxy

@@ -72,7 +72,8 @@ class Worker final : public DownstreamHost {
   // The retry budget of a route on this worker, by route name (so it survives reloads).
   replay::Budget& replayBudget(std::string_view route) override;
   // Calls fn(route, requests in flight, replays in flight) for each route's budget; any thread.
-  void forEachBudget(const std::function<void(const std::string&, int, int)>& fn) const;
+  void forEachBudget(
+      const std::function<void(const std::string&, const replay::Budget&)>& fn) const;
   IdempotencyWaiters& idempotencyWaiters() override { return idem_waiters_; }
 
  private:

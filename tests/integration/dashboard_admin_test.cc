@@ -87,6 +87,13 @@ TEST_F(DashboardAdminTest, StateShowsRegionsRoutesAndTheServedSplit) {
   EXPECT_EQ(s["routes"][0]["name"], "app");
   EXPECT_EQ(s["routes"][0]["backends"][0]["served"].get<int>(), 20);
   EXPECT_EQ(s["routes"][0]["backends"][0]["configured_pct"].get<double>(), 100);
+  // The retry budget as the proxy applies it: 20% of the requests started in the last 10 s.
+  const Json& budget = s["routes"][0]["budget"];
+  EXPECT_EQ(budget["window_seconds"], 10);
+  EXPECT_EQ(budget["requests_in_window"].get<int>(), 20) << budget.dump();
+  EXPECT_EQ(budget["replays_allowed"].get<int>(), 4) << budget.dump();
+  EXPECT_EQ(budget["replays_in_window"].get<int>(), 0);
+  EXPECT_EQ(budget["in_use_pct"].get<double>(), 0);
   EXPECT_EQ(s["config"]["generation"], 1);
   EXPECT_EQ(s["config"]["loaded"]["by"], "start");
 }

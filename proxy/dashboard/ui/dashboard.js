@@ -198,7 +198,7 @@ function renderRoutes() {
       ? reasons.map(([why, n]) => `${why}: ${n.last_window} (total ${n.total})`).join(" · ") : "none";
     const b = rt.budget;
     div.append(el("p", {}, `Replays in the last ${Math.round(state.window_seconds)} s by reason: ${replays}`),
-      el("p", {}, `Retry budget in use: ${b.replays_in_flight} of ${b.replays_allowed} replays allowed now (${fmt(b.in_use_pct, " %")}; budget ${b.percent} % of ${b.requests_in_flight} in flight, at least 3)`));
+      el("p", {}, `Retry budget in use: ${b.replays_in_window} of ${b.replays_allowed} replays allowed in the last ${b.window_seconds} s (${fmt(b.in_use_pct, " %")}; ${b.percent} % of ${b.requests_in_window} requests started; ${b.replays_in_flight} in flight, ${b.always_allowed_in_flight} always allowed)`));
     box.append(div);
   }
 }
