@@ -63,6 +63,7 @@ MERIDIAN_PROP(ExchangeProp, AttemptsReplaysAndHealthAcrossFailingRegions, ()) {
   c.method = *rc::gen::element<std::string>("GET", "PUT", "POST");
   c.key = *rc::gen::arbitrary<bool>();
   c.max_attempts = *rc::gen::inRange(1, 6);
+  showValue(c, RC_LOG());  // printed with a failing case, after its shrinking
 
   std::vector<Slot> slots(4);
   for (size_t i = 0; i < 4; ++i) {
