@@ -85,7 +85,9 @@ Outlier ConfigReader::readOutlier(const MapReader& cluster) {
   Outlier o;
   MapReader m(d_, cluster.find("outlier")->value, cluster.valueMark("outlier"),
               cluster.pathOf("outlier"),
-              {"consecutive_failures", "ejection", "max_ejection", "max_ejection_percent"});
+              {"consecutive_failures", "ejection", "max_ejection", "max_ejection_percent",
+               "failure_percentage", "failure_percentage_min_requests",
+               "failure_percentage_interval"});
   m.readInt("consecutive_failures", o.consecutive_failures, 1);
   bool set = m.readDuration("ejection", o.ejection, Duration{1});
   set = m.readDuration("max_ejection", o.max_ejection, Duration{1}) || set;
@@ -97,6 +99,9 @@ Outlier ConfigReader::readOutlier(const MapReader& cluster) {
                "ms) must be at least ejection (" + std::to_string(o.ejection.count()) + "ms)");
   }
   m.readPercent("max_ejection_percent", o.max_ejection_percent);
+  m.readPercent("failure_percentage", o.failure_percentage);
+  m.readInt("failure_percentage_min_requests", o.failure_percentage_min_requests, 1);
+  m.readDuration("failure_percentage_interval", o.failure_percentage_interval, Duration{1});
   return o;
 }
 

@@ -120,6 +120,12 @@ struct HealthCheck {
 
 struct Outlier {
   int consecutive_failures = 5;
+  // Also eject when at least this share of the requests in one interval failed (0: off), so
+  // an endpoint that fails every other request, which no run of consecutive failures catches,
+  // is ejected too. Judged once the interval has min_requests.
+  int failure_percentage = 0;
+  int failure_percentage_min_requests = 20;
+  Duration failure_percentage_interval{10000};
   Duration ejection{10000};
   Duration max_ejection{300000};
   int max_ejection_percent = 50;

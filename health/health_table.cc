@@ -143,7 +143,9 @@ bool HealthTable::checkFailed(const EndpointKey& key, const std::string& reason)
 
 bool HealthTable::reportSuccess(const EndpointKey& key) {
   EndpointState* s = lookup(key);
-  if (s != nullptr && s->cluster->outlier && !s->passive.ejected) s->passive.failures = 0;
+  if (s == nullptr || !s->cluster->outlier || s->passive.ejected) return false;
+  s->passive.failures = 0;
+  countInInterval(*s, false);
   return false;
 }
 
@@ -151,23 +153,49 @@ bool HealthTable::reportFailure(const EndpointKey& key, const std::string& what)
   EndpointState* s = lookup(key);
   // While ejected, late reports of requests that started before are no news.
   if (s == nullptr || !s->cluster->outlier || s->passive.ejected) return false;
+  const config::Outlier& o = *s->cluster->outlier;
   PassiveState& p = s->passive;
-  if (++p.failures < s->cluster->outlier->consecutive_failures) return false;
-  // Refused or not, the run is used up: without this a refused endpoint would log on every
-  // further failure; it is reconsidered after another full run.
+  const bool in_a_row = ++p.failures >= o.consecutive_failures;
+  const int window_failures = p.window_failures + 1, window_requests = p.window_requests + 1;
+  const bool share = countInInterval(*s, true);
+  if (!in_a_row && !share) return false;
+  std::string why =
+      in_a_row ? std::to_string(o.consecutive_failures) + " consecutive failures"
+               : std::to_string(window_failures) + " of " + std::to_string(window_requests) +
+                     " requests failed (failure_percentage " +
+                     std::to_string(o.failure_percentage) + "%)";
+  why += " (last: " + what + ")";
+  // Refused or not, the run and the interval are used up: without this a refused endpoint
+  // would log on every further failure; it is reconsidered after another full run.
   p.failures = 0;
+  p.window_requests = p.window_failures = 0;
+  p.window_start_ms = clock_.monotonicMillis();
   if (!mayEject(*s)) {
     ++refused_ejections_;
-    logWarn(
-        "health: cluster %s endpoint %s (region %s) not ejected after %d consecutive "
-        "failures (last: %s): max_ejection_percent %d%% reached",
-        s->key.cluster.c_str(), s->key.endpoint.c_str(), s->endpoint->region.c_str(),
-        s->cluster->outlier->consecutive_failures, what.c_str(),
-        s->cluster->outlier->max_ejection_percent);
+    logWarn("health: cluster %s endpoint %s (region %s) not ejected after %s: "
+            "max_ejection_percent %d%% reached",
+            s->key.cluster.c_str(), s->key.endpoint.c_str(), s->endpoint->region.c_str(),
+            why.c_str(), o.max_ejection_percent);
     return false;
   }
-  eject(*s, what);
+  eject(*s, why);
   return settle(*s, " (ejection " + std::to_string(p.ejections) + ")");
+}
+
+bool HealthTable::countInInterval(EndpointState& s, bool failed) {
+  const config::Outlier& o = *s.cluster->outlier;
+  if (o.failure_percentage <= 0) return false;
+  PassiveState& p = s.passive;
+  const int64_t now = clock_.monotonicMillis();
+  if (p.window_requests == 0 || now - p.window_start_ms >= o.failure_percentage_interval.count()) {
+    p.window_requests = p.window_failures = 0;
+    p.window_start_ms = now;
+  }
+  ++p.window_requests;
+  if (failed) ++p.window_failures;
+  return p.window_requests >= o.failure_percentage_min_requests &&
+         static_cast<int64_t>(p.window_failures) * 100 >=
+             static_cast<int64_t>(o.failure_percentage) * p.window_requests;
 }
 
 bool HealthTable::mayEject(const EndpointState& s) const {
@@ -179,7 +207,7 @@ bool HealthTable::mayEject(const EndpointState& s) const {
          static_cast<int64_t>(s.cluster->outlier->max_ejection_percent) * total;
 }
 
-void HealthTable::eject(EndpointState& s, const std::string& what) {
+void HealthTable::eject(EndpointState& s, const std::string& why) {
   const config::Outlier& o = *s.cluster->outlier;
   PassiveState& p = s.passive;
   int64_t ms = ejectionMillis(o, p.ejections);
@@ -187,8 +215,7 @@ void HealthTable::eject(EndpointState& s, const std::string& what) {
   p.ejected = true;
   p.ejected_until_ms = clock_.monotonicMillis() + ms;
   p.ejected_until = clock_.wallNow() + std::chrono::milliseconds(ms);
-  p.reason = "ejected for " + std::to_string(ms) + "ms: " + std::to_string(o.consecutive_failures) +
-             " consecutive failures (last: " + what + ")";
+  p.reason = "ejected for " + std::to_string(ms) + "ms: " + why;
 }
 
 bool HealthTable::endEjections() {

@@ -59,6 +59,10 @@ struct ActiveState {
 
 struct PassiveState {
   int failures = 0;  // consecutive failed requests
+  // Requests and failures in the current failure_percentage interval, from window_start_ms.
+  int window_requests = 0;
+  int window_failures = 0;
+  int64_t window_start_ms = 0;  // monotonic
   bool ejected = false;
   int ejections = 0;
   int64_t ejected_until_ms = 0;  // monotonic
@@ -121,7 +125,10 @@ class HealthTable {
   void resetActive(EndpointState& s) const;
   void recordCheck(ActiveState& a, bool passed, const std::string& result) const;
   bool mayEject(const EndpointState& s) const;
-  void eject(EndpointState& s, const std::string& what);
+  void eject(EndpointState& s, const std::string& why);
+  // Counts one request in the endpoint's failure_percentage interval (a new interval when the
+  // last one is over); true when the interval's failures reach the percentage.
+  bool countInInterval(EndpointState& s, bool failed);
   // Recomputes healthy and reason after a mutation; logs and reports a visible change.
   bool settle(EndpointState& s, const std::string& detail = {});
 

@@ -68,7 +68,12 @@ Json clusterJson(const config::Cluster& c) {
     j["outlier"] = Json{{"consecutive_failures", c.outlier->consecutive_failures},
                         {"ejection", durationText(c.outlier->ejection)},
                         {"max_ejection", durationText(c.outlier->max_ejection)},
-                        {"max_ejection_percent", c.outlier->max_ejection_percent}};
+                        {"max_ejection_percent", c.outlier->max_ejection_percent},
+                        {"failure_percentage", c.outlier->failure_percentage},
+                        {"failure_percentage_min_requests",
+                         c.outlier->failure_percentage_min_requests},
+                        {"failure_percentage_interval",
+                         durationText(c.outlier->failure_percentage_interval)}};
   } else {
     j["outlier"] = nullptr;
   }

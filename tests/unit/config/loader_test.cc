@@ -268,7 +268,10 @@ TEST(LoadLimitsAndPool, ValuesLand) {
                           "    endpoints: [{address: 'backend.internal:80', region: ams}]\n"
                           "    pool: {max_connections: 8, max_pending: 0, idle_timeout: 5s}\n"
                           "    health_check: {assume_healthy: false}\n"
-                          "    outlier: {max_ejection: 1m, max_ejection_percent: 30%}\n",
+                          "    outlier: {max_ejection: 1m, max_ejection_percent: 30%,\n"
+                          "              failure_percentage: 40%,\n"
+                          "              failure_percentage_min_requests: 50,\n"
+                          "              failure_percentage_interval: 30s}\n",
                       "t.yaml");
   ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
   const Limits& l = r.config.limits;
@@ -295,6 +298,10 @@ TEST(LoadLimitsAndPool, ValuesLand) {
   EXPECT_EQ(c.health_check->interval, milliseconds(1000));  // the rest keep their defaults
   EXPECT_EQ(c.outlier->max_ejection, milliseconds(60000));
   EXPECT_EQ(c.outlier->max_ejection_percent, 30);
+  EXPECT_EQ(c.outlier->failure_percentage, 40);
+  EXPECT_EQ(c.outlier->failure_percentage_min_requests, 50);
+  EXPECT_EQ(c.outlier->failure_percentage_interval, milliseconds(30000));
+  EXPECT_EQ(config::Outlier{}.failure_percentage, 0);  // off unless asked for
 }
 
 TEST(LoadUpstreamTls, ValuesLandAndDefaultsVerify) {

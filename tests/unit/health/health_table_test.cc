@@ -200,6 +200,63 @@ TEST(HealthTablePassive, EjectsAtConsecutiveFailuresAndSuccessResetsTheCount) {
   EXPECT_EQ(healthOf(table, 0, 0).ejections, 1);
 }
 
+// An endpoint failing every other request never has a run of consecutive failures; the
+// failure_percentage rule ejects it once an interval holds enough requests.
+TEST(HealthTablePassive, FailurePercentageEjectsWhatAlternatesBetweenSuccessAndFailure) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = outlierCluster(2);
+  c.outlier->failure_percentage = 50;
+  c.outlier->failure_percentage_min_requests = 10;
+  c.outlier->failure_percentage_interval = milliseconds(10000);
+  table.apply(makeConfig({c}));
+  bool ejected = false;
+  int requests = 0;
+  for (; requests < 100 && !ejected; ++requests) {
+    if (requests % 2 == 0)
+      table.reportSuccess(key("api", 0));
+    else
+      ejected = table.reportFailure(key("api", 0), "5xx status");
+  }
+  EXPECT_TRUE(ejected);
+  EXPECT_EQ(requests, 10);  // the tenth request, the fifth failure: 50% of 10
+  EndpointHealth h = healthOf(table, 0, 0);
+  EXPECT_TRUE(h.ejected);
+  EXPECT_EQ(h.reason,
+            "ejected for 10000ms: 5 of 10 requests failed (failure_percentage 50%) (last: 5xx "
+            "status)");
+}
+
+TEST(HealthTablePassive, FailurePercentageCountsOneIntervalAtATimeAndIsOffByDefault) {
+  FakeClock clock;
+  HealthTable table(clock);
+  config::Cluster c = outlierCluster(2);
+  c.outlier->failure_percentage = 50;
+  c.outlier->failure_percentage_min_requests = 10;
+  c.outlier->failure_percentage_interval = milliseconds(1000);
+  config::Cluster off = outlierCluster(2);  // failure_percentage 0
+  off.name = "off";
+  table.apply(makeConfig({c, off}));
+  // Four failures in each interval of eight requests: never ten requests in one interval.
+  for (int interval = 0; interval < 5; ++interval) {
+    for (int i = 0; i < 8; ++i) {
+      if (i % 2 == 0)
+        table.reportSuccess(key("api", 0));
+      else
+        EXPECT_FALSE(table.reportFailure(key("api", 0), "reset"));
+    }
+    clock.now_ms += 1000;
+  }
+  EXPECT_FALSE(healthOf(table, 0, 0).ejected);
+  for (int i = 0; i < 100; ++i) {
+    if (i % 2 == 0)
+      table.reportSuccess(key("off", 0));
+    else
+      EXPECT_FALSE(table.reportFailure(key("off", 0), "reset"));
+  }
+  EXPECT_FALSE(healthOf(table, 1, 0).ejected);
+}
+
 TEST(HealthTablePassive, EjectionEndsWhenItsTimeComes) {
   FakeClock clock;
   HealthTable table(clock);

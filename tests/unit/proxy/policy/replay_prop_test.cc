@@ -104,6 +104,7 @@ MERIDIAN_PROP(ReplayProp, RequestsAcrossFailingAndRecoveringRegions, ()) {
   s.body_buffered = *rc::gen::arbitrary<bool>();
   s.max_attempts = *rc::gen::inRange(1, 5);
   RC_TAG(s.max_attempts);
+  showValue(s, RC_LOG());  // printed with a failing case, after its shrinking
 
   auto cfg = threeRegions(s.max_attempts);
   routing::Router router(cfg);
