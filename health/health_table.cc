@@ -156,12 +156,11 @@ bool HealthTable::reportFailure(const EndpointKey& key, const std::string& what)
   const config::Outlier& o = *s->cluster->outlier;
   PassiveState& p = s->passive;
   const bool in_a_row = ++p.failures >= o.consecutive_failures;
-  const int window_failures = p.window_failures + 1, window_requests = p.window_requests + 1;
   const bool share = countInInterval(*s, true);
   if (!in_a_row && !share) return false;
   std::string why =
       in_a_row ? std::to_string(o.consecutive_failures) + " consecutive failures"
-               : std::to_string(window_failures) + " of " + std::to_string(window_requests) +
+               : std::to_string(p.window_failures) + " of " + std::to_string(p.window_requests) +
                      " requests failed (failure_percentage " +
                      std::to_string(o.failure_percentage) + "%)";
   why += " (last: " + what + ")";

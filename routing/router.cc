@@ -71,6 +71,15 @@ bool anyNotEjected(const RegionGroup& g, size_t cluster, const health::HealthSna
                      [&](uint32_t e) { return !health.at(cluster, e).ejected; });
 }
 
+// The class a region sorts in, before distance: undrained before drained, and when routing
+// anyway, regions with an endpoint not ejected before those with none. Lower comes first; a
+// prefer header moves a region only within its class.
+int orderClass(const Decision& d, const health::HealthSnapshot& health, uint16_t r) {
+  const RegionGroup& g = d.plan->regions[r];
+  bool ejected = d.routed_anyway && !anyNotEjected(g, d.plan->index, health);
+  return (g.drained ? 2 : 0) + (ejected ? 1 : 0);
+}
+
 // Orders d.order[0..n): undrained before drained; when routing anyway, regions with an
 // endpoint not ejected before those with none; then nearest first by dot product with the
 // origin's unit vector (when there is an origin), else config order. Insertion sort: n is
@@ -83,12 +92,8 @@ void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_o
     return (have_origin && g.located) ? g.x * ox + g.y * oy + g.z * oz : -2.0;
   };
   auto before = [&](uint16_t a, uint16_t b) {
-    if (regions[a].drained != regions[b].drained) return !regions[a].drained;
-    if (d.routed_anyway) {
-      bool ea = anyNotEjected(regions[a], d.plan->index, health);
-      bool eb = anyNotEjected(regions[b], d.plan->index, health);
-      if (ea != eb) return ea;
-    }
+    int ca = orderClass(d, health, a), cb = orderClass(d, health, b);
+    if (ca != cb) return ca < cb;
     if (!have_origin) return false;  // stable: config order
     return closeness(a) > closeness(b);
   };
@@ -105,14 +110,10 @@ void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_o
 // client's header reorders by distance only, never undoing a drain or an ejection.
 void preferFirst(Decision& d, const health::HealthSnapshot& health, std::string_view prefer) {
   const auto& regions = d.plan->regions;
-  auto rank = [&](uint16_t r) {
-    bool ejected = d.routed_anyway && !anyNotEjected(regions[r], d.plan->index, health);
-    return (regions[r].drained ? 2 : 0) + (ejected ? 1 : 0);
-  };
   for (size_t i = 0; i < d.order_size; ++i) {
     if (regions[d.order[i]].name != prefer) continue;
     size_t to = 0;
-    while (to < i && rank(d.order[to]) < rank(d.order[i])) ++to;
+    while (to < i && orderClass(d, health, d.order[to]) < orderClass(d, health, d.order[i])) ++to;
     uint16_t v = d.order[i];
     for (size_t j = i; j > to; --j) d.order[j] = d.order[j - 1];
     d.order[to] = v;

@@ -217,6 +217,11 @@ bool Exchange::chooseEndpoint() {
   return false;
 }
 
+// The chosen endpoint's index in its cluster (endpoint_ points into the snapshot's addresses).
+size_t Exchange::endpointIndex() const {
+  return static_cast<size_t>(endpoint_ - (*snap_->endpoints)[decision_.plan->index].data());
+}
+
 void Exchange::connect() {
   state_ = State::Connecting;
   ++attempts_;
@@ -228,9 +233,8 @@ void Exchange::connect() {
   UpstreamTlsTarget tls;
   const UpstreamTlsTarget* tls_target = nullptr;
   if (snap_->upstream_tls != nullptr && (*snap_->upstream_tls)[decision_.plan->index] != nullptr) {
-    const auto& addrs = (*snap_->endpoints)[decision_.plan->index];
-    size_t e = static_cast<size_t>(endpoint_ - addrs.data());
-    tls = {(*snap_->upstream_tls)[decision_.plan->index], cluster.endpoints[e].address.host};
+    tls = {(*snap_->upstream_tls)[decision_.plan->index],
+           cluster.endpoints[endpointIndex()].address.host};
     tls_target = &tls;
   }
   switch (host_.pool().acquire(*endpoint_, cluster.pool, self, resendable(), tls_target)) {

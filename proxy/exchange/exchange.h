@@ -123,6 +123,7 @@ class Exchange final : public UpstreamUser,
   void setTarget(const Target& t);
   bool chooseNextRegion();
   bool chooseAfterConnectFailure();
+  size_t endpointIndex() const;
   bool chooseUntried();
   bool chooseInRegion(std::string_view region);
   bool divertResponse(const http1::ResponseHead& head);

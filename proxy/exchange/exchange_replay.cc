@@ -105,12 +105,10 @@ bool Exchange::chooseAfterConnectFailure() {
   if (++connects_in_region_ < tries) {
     if (chooseEndpoint() && region_ == failed.region) return true;
     setTarget(failed);
-    const auto& addrs = (*snap_->endpoints)[decision_.plan->index];
-    const size_t e = static_cast<size_t>(endpoint_ - addrs.data());
     // An unhealthy endpoint is tried again only when the router routed anyway (as chooseEndpoint
     // uses one only then).
     if (decision_.routed_anyway ||
-        snap_->health->healthy(decision_.plan->index, static_cast<uint32_t>(e)))
+        snap_->health->healthy(decision_.plan->index, static_cast<uint32_t>(endpointIndex())))
       return true;
   }
   setTarget(failed);
@@ -122,9 +120,7 @@ bool Exchange::chooseAfterConnectFailure() {
 bool Exchange::chooseNextRegion() {
   size_t failed_pos = region_pos_;
   ++region_pos_;
-  if (chooseEndpoint()) return true;
-  region_pos_ = 0;
-  if (chooseEndpoint()) return true;
+  if (chooseUntried()) return true;
   region_pos_ = failed_pos;
   return false;
 }
