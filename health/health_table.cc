@@ -158,11 +158,11 @@ bool HealthTable::reportFailure(const EndpointKey& key, const std::string& what)
   const bool in_a_row = ++p.failures >= o.consecutive_failures;
   const bool share = countInInterval(*s, true);
   if (!in_a_row && !share) return false;
-  std::string why =
-      in_a_row ? std::to_string(o.consecutive_failures) + " consecutive failures"
-               : std::to_string(p.window_failures) + " of " + std::to_string(p.window_requests) +
-                     " requests failed (failure_percentage " +
-                     std::to_string(o.failure_percentage) + "%)";
+  std::string why = in_a_row ? std::to_string(o.consecutive_failures) + " consecutive failures"
+                             : std::to_string(p.window_failures) + " of " +
+                                   std::to_string(p.window_requests) +
+                                   " requests failed (failure_percentage " +
+                                   std::to_string(o.failure_percentage) + "%)";
   why += " (last: " + what + ")";
   // Refused or not, the run and the interval are used up: without this a refused endpoint
   // would log on every further failure; it is reconsidered after another full run.
