@@ -9,7 +9,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   Cluster c;
   c.mark = item.mark;
   MapReader m(d_, item.node, item.mark, item.path,
-              {"name", "endpoints", "health_check", "outlier", "pool", "tls"});
+              {"name", "endpoints", "health_check", "outlier", "pool", "tls", "limits", "spill"});
   if (!m.isMap()) return c;
   if (m.require("name")) readName(m, Kind::Cluster, c.name);
   std::set<std::string> addresses;
@@ -35,6 +35,26 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   if (m.has("outlier")) c.outlier = readOutlier(m);
   if (m.has("pool")) c.pool = readPool(m);
   if (m.has("tls")) c.tls = readUpstreamTls(m);
+  if (m.has("limits")) c.capacity = readCapacity(m);
+  std::string spill;
+  if (m.readOneOf("spill", {"soft", "hard"}, spill))
+    c.spill = spill == "hard" ? Spill::Hard : Spill::Soft;
+  return c;
+}
+
+// limits: {soft, hard}. Either alone is allowed: hard alone never spills before it, soft alone
+// spills but never refuses.
+Capacity ConfigReader::readCapacity(const MapReader& cluster) {
+  Capacity c;
+  MapReader m(d_, cluster.find("limits")->value, cluster.valueMark("limits"),
+              cluster.pathOf("limits"), {"soft", "hard"});
+  m.readInt("soft", c.soft, 1);
+  m.readInt("hard", c.hard, 1);
+  if (c.soft > 0 && c.hard > 0 && c.soft > c.hard) {
+    d_.add(m.valueMark("soft"), m.pathOf("soft") + ": must not exceed hard (" +
+                                    std::to_string(c.hard) + "), got " + std::to_string(c.soft));
+    c.soft = c.hard;
+  }
   return c;
 }
 

@@ -151,9 +151,23 @@ struct UpstreamTls {
   Mark ca_mark;
 };
 
+// Requests in flight per endpoint, counted over all workers (clusters[].limits); 0: no limit.
+// Past `soft` an endpoint is used only when its region has none under soft; at `hard` it takes
+// no more.
+struct Capacity {
+  int soft = 0;
+  int hard = 0;
+  bool limited() const { return soft > 0 || hard > 0; }
+};
+// When a region past its soft limit gives way to the next-nearest: Soft (once every endpoint
+// there is past soft, a region under soft comes first), Hard (only at the hard limit: Fly's rule).
+enum class Spill { Soft, Hard };
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
+  Capacity capacity;
+  Spill spill = Spill::Soft;
   std::optional<UpstreamTls> tls;  // absent: plain TCP
   std::optional<HealthCheck> health_check;
   std::optional<Outlier> outlier;
@@ -242,6 +256,20 @@ struct Limits {
   EscapedSlashes escaped_slashes = EscapedSlashes::Reject;  // reject: 400
 };
 
+// How regions are ordered for a client (routing:).
+enum class RegionOrder { Distance, Latency };
+struct Routing {
+  // distance: great-circle distance from the client. latency: the client's distance as fibre
+  // round-trip time (1 ms per 100 km) plus latency_weight x this proxy's measured latency to
+  // the region; distance alone until every candidate region has been measured.
+  RegionOrder order = RegionOrder::Distance;
+  double latency_weight = 1.0;
+  // A region's measured latency changes the order only once it moved by more than both of
+  // these from the value the order last used, so noise does not make traffic flap.
+  Duration latency_hysteresis{10};
+  int latency_hysteresis_percent = 20;
+};
+
 struct Config {
   int workers = 0;  // 0 = auto: one per core
   bool watch = false;
@@ -253,6 +281,7 @@ struct Config {
   std::vector<Cluster> clusters;
   std::vector<Route> routes;
   Limits limits;
+  Routing routing;
 
   std::string source_path;  // the file this was loaded from, for reloads and messages
 

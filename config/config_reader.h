@@ -39,6 +39,7 @@ class ConfigReader {
   GeoOverride readOverride(const ListItem& item);
   Region readRegion(const ListItem& item);
   void readLimits(const MapReader& top, Limits& out);
+  void readRouting(const MapReader& top, Routing& out);
   void checkListenerAddresses(const std::vector<Listener>& listeners);
   void checkReferences(const Config& c);
 
@@ -48,6 +49,7 @@ class ConfigReader {
   HealthCheck readHealthCheck(const MapReader& cluster);
   Outlier readOutlier(const MapReader& cluster);
   Pool readPool(const MapReader& cluster);
+  Capacity readCapacity(const MapReader& cluster);
   UpstreamTls readUpstreamTls(const MapReader& cluster);
 
   // route_reader.cc

@@ -121,7 +121,7 @@ LoadResult loadFile(const std::string& path) {
 void ConfigReader::read(const yaml::Node& root, Config& c) {
   MapReader top(d_, root, Mark{1, 1}, "",
                 {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
-                 "clusters", "routes", "limits"});
+                 "clusters", "routes", "limits", "routing"});
   readTop(top, c);
   for (const auto& item : top.list("listeners")) c.listeners.push_back(readListener(item));
   const auto* listeners = top.find("listeners");
@@ -138,6 +138,7 @@ void ConfigReader::read(const yaml::Node& root, Config& c) {
   for (const auto& item : top.list("routes")) c.routes.push_back(readRoute(item));
   checkRouteMatches(c.routes);
   readLimits(top, c.limits);
+  readRouting(top, c.routing);
   checkReferences(c);
 }
 
@@ -357,6 +358,19 @@ Region ConfigReader::readRegion(const ListItem& item) {
   if (m.require("lon")) m.read("lon", r.lon, -180, 180);
   m.read("drain", r.drain);
   return r;
+}
+
+void ConfigReader::readRouting(const MapReader& top, Routing& out) {
+  const auto* e = top.find("routing");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("routing"), "routing",
+              {"order", "latency_weight", "latency_hysteresis", "latency_hysteresis_percent"});
+  std::string order;
+  if (m.readOneOf("order", {"distance", "latency"}, order))
+    out.order = order == "latency" ? RegionOrder::Latency : RegionOrder::Distance;
+  m.read("latency_weight", out.latency_weight, 0, 100);
+  m.readDuration("latency_hysteresis", out.latency_hysteresis);
+  m.readPercent("latency_hysteresis_percent", out.latency_hysteresis_percent);
 }
 
 void ConfigReader::readLimits(const MapReader& top, Limits& out) {

@@ -20,6 +20,7 @@ int toHttpStatus(const Error& e) {
     case ErrorKind::RequestTimeout:
       return 504;
     case ErrorKind::UpstreamOverloaded:
+    case ErrorKind::AtCapacity:
     case ErrorKind::NoHealthyRegion:
       return 503;
     case ErrorKind::ClientTimeout:
@@ -63,6 +64,8 @@ const char* errorCode(const Error& e) {
       return "upstream_reset";
     case ErrorKind::UpstreamOverloaded:
       return "upstream_overloaded";
+    case ErrorKind::AtCapacity:
+      return "at_capacity";
     case ErrorKind::NoRoute:
       return "no_route";
     case ErrorKind::NoHealthyRegion:

@@ -19,6 +19,7 @@ enum class ErrorKind {
   BodyTooLarge,    // 413
   UpstreamReset,
   UpstreamOverloaded,  // pool cap reached and wait queue full
+  AtCapacity,          // every allowed endpoint at its hard limit (clusters[].limits) too long
   NoRoute,
   NoHealthyRegion,
   RequestTimeout,           // the route's whole-request deadline (504)

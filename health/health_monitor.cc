@@ -1,6 +1,7 @@
 #include "health/health_monitor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <random>
@@ -41,6 +42,7 @@ struct HealthMonitor::Impl {
     std::optional<CheckTls> tls;  // the cluster's `tls:`
     core::Timer timer;
     HttpCheck check;
+    std::chrono::steady_clock::time_point started{};
   };
 
   Impl(core::EventLoop& l, Publish p)
@@ -71,6 +73,7 @@ struct HealthMonitor::Impl {
   std::mt19937_64 rng;
   uint64_t generation = 0;
   std::shared_ptr<const HealthSnapshot> current;
+  CheckTimed check_timed;
   // Last: destroyed first, so no check outlives what its callbacks touch.
   std::map<EndpointKey, std::unique_ptr<Probe>> probes;
 };
@@ -124,6 +127,7 @@ void HealthMonitor::Impl::runCheck(Probe& probe) {
   const EndpointState* s = table.find(probe.key);
   if (s == nullptr || !s->cluster->health_check) return;
   const config::HealthCheck& hc = *s->cluster->health_check;
+  probe.started = std::chrono::steady_clock::now();
   probe.check.start(
       probe.addr, probe.host, hc.path, hc.timeout,
       [this, &probe](bool passed, const std::string& reason) {
@@ -134,6 +138,11 @@ void HealthMonitor::Impl::runCheck(Probe& probe) {
 
 void HealthMonitor::Impl::onCheckDone(Probe& probe, bool passed, const std::string& reason) {
   bool visible = passed ? table.checkPassed(probe.key) : table.checkFailed(probe.key, reason);
+  const EndpointState* s = table.find(probe.key);
+  if (passed && check_timed && s != nullptr && s->endpoint != nullptr) {
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - probe.started;
+    check_timed(probe.key.cluster, s->endpoint->region, took.count());
+  }
   schedule(probe, false);
   // Last: the publish callback is the user's, and the probe must not be touched after it.
   if (visible) publishNow();
@@ -195,6 +204,8 @@ void HealthMonitor::report(const std::string& cluster, const std::string& endpoi
                            Outcome outcome) {
   impl_->report(EndpointKey{cluster, endpoint}, outcome);
 }
+
+void HealthMonitor::onCheckTimed(CheckTimed fn) { impl_->check_timed = std::move(fn); }
 
 std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const {
   return impl_->current;

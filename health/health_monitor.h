@@ -41,6 +41,12 @@ class HealthMonitor {
   // reload raced the report) are ignored.
   void report(const std::string& cluster, const std::string& endpoint, Outcome outcome);
 
+  // Called with the duration of every passing check (main thread): the latency to the
+  // endpoint's region that routing.order: latency uses.
+  using CheckTimed = std::function<void(const std::string& cluster, const std::string& region,
+                                        double milliseconds)>;
+  void onCheckTimed(CheckTimed fn);
+
   std::shared_ptr<const HealthSnapshot> current() const;
   // Every endpoint as the monitor sees it now, indexed like current(). Unlike current(), which
   // is republished only when a verdict changes, it carries each endpoint's latest check and

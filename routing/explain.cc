@@ -81,7 +81,36 @@ Json candidateJson(const RegionGroup& g, size_t cluster, const health::HealthSna
   j["endpoints"] = g.endpoints.size();
   j["drained"] = g.drained;
   j["residency"] = allowed ? "allowed" : "forbidden";
+  double ms = g.latency ? g.latency->published() : -1;
+  j["latency_ms"] = ms >= 0 ? Json(std::round(ms * 10) / 10) : Json();
+  const config::Capacity& cap = d.plan->cluster->capacity;
+  if (cap.limited()) {
+    int in_flight = 0;
+    for (uint32_t e : g.endpoints) in_flight += d.plan->inFlight(e);
+    j["load"] = {{"in_flight", in_flight},
+                 {"soft", cap.soft > 0 ? Json(cap.soft) : Json()},
+                 {"hard", cap.hard > 0 ? Json(cap.hard) : Json()},
+                 {"level", loadLevelName(regionLoad(*d.plan, g, health, d.routed_anyway))}};
+  }
   return j;
+}
+
+// Why a candidate is where it is in the order: chosen (first), spill (it would be first, but
+// is past its soft limit), at_capacity (every endpoint at its hard limit), slower (nearer than
+// the chosen region, but its measured latency puts it after), or fallback (next if the ones
+// before it fail).
+const char* verdict(const Decision& d, size_t pos, const health::HealthSnapshot& health,
+                    const GeoLocation& client) {
+  const RegionGroup& g = d.plan->regions[d.order[pos]];
+  if (pos == 0) return "chosen";
+  if (d.spilled_from == d.order[pos]) return "spill";
+  if (regionLoad(*d.plan, g, health, d.routed_anyway) == LoadLevel::AtHard) return "at_capacity";
+  const RegionGroup& first = d.plan->regions[d.order[0]];
+  if (std::string_view(d.why) == "lowest latency" && client.known && g.located && first.located &&
+      distanceKm(client.lat, client.lon, g.lat, g.lon) <
+          distanceKm(client.lat, client.lon, first.lat, first.lon))
+    return "slower";
+  return "fallback";
 }
 
 }  // namespace
@@ -135,7 +164,9 @@ core::Result<std::string> explainJson(const Router& router, const health::Health
   std::vector<bool> listed(d.plan->regions.size(), false);
   for (size_t i = 0; i < d.order_size; ++i) {
     listed[d.order[i]] = true;
-    candidates.push_back(candidateJson(d.plan->regions[d.order[i]], d.plan->index, health, loc, d));
+    Json c = candidateJson(d.plan->regions[d.order[i]], d.plan->index, health, loc, d);
+    if (d.outcome == PickOutcome::Ok) c["verdict"] = verdict(d, i, health, loc);
+    candidates.push_back(c);
   }
   for (size_t i = 0; i < d.plan->regions.size(); ++i) {  // then the excluded ones, marked
     if (listed[i]) continue;

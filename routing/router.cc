@@ -9,6 +9,7 @@ namespace meridian::routing {
 namespace {
 
 constexpr double kDegToRad = M_PI / 180.0;
+constexpr double kEarthRadiusKm = 6371.0;
 
 RegionGroup makeGroup(const config::Config& cfg, const std::string& name,
                       const DrainOverrides& drain) {
@@ -80,22 +81,71 @@ int orderClass(const Decision& d, const health::HealthSnapshot& health, uint16_t
   return (g.drained ? 2 : 0) + (ejected ? 1 : 0);
 }
 
-// Orders d.order[0..n): undrained before drained; when routing anyway, regions with an
-// endpoint not ejected before those with none; then nearest first by dot product with the
-// origin's unit vector (when there is an origin), else config order. Insertion sort: n is
-// small and the sort must not allocate.
-void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_origin, double ox,
-                  double oy, double oz) {
+// The capacity class a region sorts in after its order class: with spill: soft, regions with
+// an endpoint under its soft limit, then those past it, then those at their hard limit; with
+// spill: hard, past soft counts as under (a request stays in its region until the hard limit).
+int capacityClass(const Decision& d, const health::HealthSnapshot& health, uint16_t r) {
+  LoadLevel level = regionLoad(*d.plan, d.plan->regions[r], health, d.routed_anyway);
+  if (d.plan->cluster->spill == config::Spill::Hard && level == LoadLevel::PastSoft)
+    return 0;
+  return static_cast<int>(level);
+}
+
+// Where a region ranks for this client, lower first: -dot product with the origin's unit
+// vector by distance; with routing.order: latency and every candidate measured, the client's
+// fibre round trip to the region plus latency_weight x the measured latency (ms).
+struct Proximity {
+  std::array<double, Decision::kMaxRegions> cost{};
+  bool by_latency = false;
+};
+
+Proximity proximity(const Decision& d, const config::Routing& routing, bool have_origin,
+                    double ox, double oy, double oz) {
+  Proximity p;
   const auto& regions = d.plan->regions;
-  auto closeness = [&](uint16_t i) {
-    const RegionGroup& g = regions[i];
+  auto dot = [&](const RegionGroup& g) {
     return (have_origin && g.located) ? g.x * ox + g.y * oy + g.z * oz : -2.0;
   };
+  p.by_latency = routing.order == config::RegionOrder::Latency && d.order_size > 0;
+  for (size_t i = 0; i < d.order_size && p.by_latency; ++i) {
+    const RegionGroup& g = regions[d.order[i]];
+    p.by_latency = g.latency != nullptr && g.latency->published() >= 0;
+  }
+  for (size_t i = 0; i < d.order_size; ++i) {
+    const RegionGroup& g = regions[d.order[i]];
+    if (!p.by_latency) {
+      p.cost[d.order[i]] = have_origin ? -dot(g) : 0;
+      continue;
+    }
+    double km = (have_origin && g.located)
+                    ? kEarthRadiusKm * std::acos(std::clamp(dot(g), -1.0, 1.0))
+                    : 0;
+    p.cost[d.order[i]] = fibreRoundTripMs(km) + routing.latency_weight * g.latency->published();
+  }
+  return p;
+}
+
+// Orders d.order[0..n): undrained before drained; when routing anyway, regions with an
+// endpoint not ejected before those with none; then by capacity class (capacityClass); then
+// by proximity, else config order. Insertion sort: n is small and the sort must not allocate.
+// Returns the region that would be first without capacity (index into plan->regions).
+uint16_t orderRegions(Decision& d, const health::HealthSnapshot& health, const Proximity& p,
+                      bool ordered) {
+  std::array<uint8_t, Decision::kMaxRegions> cls{}, cap{};
+  for (size_t i = 0; i < d.order_size; ++i) {
+    cls[d.order[i]] = static_cast<uint8_t>(orderClass(d, health, d.order[i]));
+    cap[d.order[i]] = static_cast<uint8_t>(capacityClass(d, health, d.order[i]));
+  }
+  auto closer = [&](uint16_t a, uint16_t b) { return ordered && p.cost[a] < p.cost[b]; };
+  uint16_t first = d.order[0];
+  for (size_t i = 1; i < d.order_size; ++i) {
+    uint16_t v = d.order[i];
+    if (cls[v] < cls[first] || (cls[v] == cls[first] && closer(v, first))) first = v;
+  }
   auto before = [&](uint16_t a, uint16_t b) {
-    int ca = orderClass(d, health, a), cb = orderClass(d, health, b);
-    if (ca != cb) return ca < cb;
-    if (!have_origin) return false;  // stable: config order
-    return closeness(a) > closeness(b);
+    if (cls[a] != cls[b]) return cls[a] < cls[b];
+    if (cap[a] != cap[b]) return cap[a] < cap[b];
+    return closer(a, b);  // equal: stable, config order
   };
   for (size_t i = 1; i < d.order_size; ++i) {
     uint16_t v = d.order[i];
@@ -103,6 +153,10 @@ void orderRegions(Decision& d, const health::HealthSnapshot& health, bool have_o
     for (; j > 0 && before(v, d.order[j - 1]); --j) d.order[j] = d.order[j - 1];
     d.order[j] = v;
   }
+  size_t scope = 1;
+  while (scope < d.order_size && cls[d.order[scope]] == cls[d.order[0]]) ++scope;
+  d.capacity_scope = scope;
+  return first;
 }
 
 // Moves the preferred region as far forward as the order's classes allow: first, or, when it
@@ -117,7 +171,11 @@ void preferFirst(Decision& d, const health::HealthSnapshot& health, std::string_
     uint16_t v = d.order[i];
     for (size_t j = i; j > to; --j) d.order[j] = d.order[j - 1];
     d.order[to] = v;
-    if (to == 0) d.why = "preferred";
+    if (to == 0) {
+      d.why = "preferred";
+      d.capacity_scope = 1;  // capacity never moves a request off the region it asked for
+      d.spilled_from = -1;
+    }
     return;
   }
 }
@@ -173,6 +231,39 @@ const config::Backend* cookieBackend(const config::Route& route,
 
 }  // namespace
 
+LoadLevel endpointLoad(const ClusterPlan& plan, uint32_t endpoint) {
+  const config::Capacity& c = plan.cluster->capacity;
+  if (!c.limited() || endpoint >= plan.load.size()) return LoadLevel::UnderSoft;
+  int n = plan.load[endpoint]->inFlight();
+  if (c.hard > 0 && n >= c.hard) return LoadLevel::AtHard;
+  int soft = c.soft > 0 ? c.soft : c.hard;
+  return n >= soft ? LoadLevel::PastSoft : LoadLevel::UnderSoft;
+}
+
+const char* loadLevelName(LoadLevel level) {
+  switch (level) {
+    case LoadLevel::UnderSoft:
+      return "under_soft";
+    case LoadLevel::PastSoft:
+      return "past_soft";
+    case LoadLevel::AtHard:
+      return "at_hard";
+  }
+  return "";
+}
+
+LoadLevel regionLoad(const ClusterPlan& plan, const RegionGroup& region,
+                     const health::HealthSnapshot& health, bool routed_anyway) {
+  LoadLevel best = LoadLevel::AtHard;
+  bool any = false;
+  for (uint32_t e : region.endpoints) {
+    if (!routed_anyway && !health.healthy(plan.index, e)) continue;
+    any = true;
+    best = std::min(best, endpointLoad(plan, e));
+  }
+  return any ? best : LoadLevel::UnderSoft;
+}
+
 void unitVector(double lat, double lon, double& x, double& y, double& z) {
   double la = lat * kDegToRad, lo = lon * kDegToRad;
   x = std::cos(la) * std::cos(lo);
@@ -180,10 +271,18 @@ void unitVector(double lat, double lon, double& x, double& y, double& z) {
   z = std::sin(la);
 }
 
-Router::Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain)
-    : cfg_(std::move(cfg)), table_(*cfg_) {
+Router::Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain,
+               std::shared_ptr<Telemetry> telemetry)
+    : cfg_(std::move(cfg)), table_(*cfg_), telemetry_(std::move(telemetry)) {
   plans_.reserve(cfg_->clusters.size());
-  for (size_t i = 0; i < cfg_->clusters.size(); ++i) plans_.push_back(buildPlan(*cfg_, i, drain));
+  for (size_t i = 0; i < cfg_->clusters.size(); ++i) {
+    plans_.push_back(buildPlan(*cfg_, i, drain));
+    if (telemetry_ == nullptr) continue;
+    ClusterPlan& plan = plans_.back();
+    for (const auto& ep : plan.cluster->endpoints)
+      plan.load.push_back(telemetry_->endpoint(plan.cluster->name, ep.address.text()));
+    for (auto& g : plan.regions) g.latency = telemetry_->region(plan.cluster->name, g.name);
+  }
   for (const auto& r : cfg_->regions) all_regions_.push_back(makeGroup(*cfg_, r.name, drain));
   cookie_names_.reserve(cfg_->routes.size());
   for (const auto& r : cfg_->routes) cookie_names_.push_back(affinityCookieName(r));
@@ -320,7 +419,13 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
       why = "nearest to the listener's region";
     }
   }
-  orderRegions(d, health, have_origin, ox, oy, oz);
+  Proximity prox = proximity(d, cfg_->routing, have_origin, ox, oy, oz);
+  if (prox.by_latency) why = "lowest latency";
+  uint16_t first = orderRegions(d, health, prox, have_origin || prox.by_latency);
+  if (first != d.order[0]) {
+    d.spilled_from = first;
+    if (*d.why == '\0') d.why = "spill";
+  }
   if (*d.why == '\0')
     d.why = d.plan->regions[d.order[0]].drained ? "only drained regions left" : why;
   if (!req.prefer_region.empty()) preferFirst(d, health, req.prefer_region);

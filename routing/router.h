@@ -34,6 +34,7 @@
 #include "health/health_snapshot.h"
 #include "routing/geo.h"
 #include "routing/route_table.h"
+#include "routing/telemetry.h"
 
 namespace meridian::routing {
 
@@ -44,6 +45,7 @@ struct RegionGroup {
   bool located = false;  // the region has coordinates in the config
   double lat = 0, lon = 0;
   double x = 0, y = 0, z = 0;  // unit vector of (lat, lon): distance order by dot product
+  std::shared_ptr<RegionLatency> latency;  // this proxy's measured latency; null without telemetry
 };
 
 // A cluster's endpoints grouped by region, regions in config order.
@@ -51,7 +53,23 @@ struct ClusterPlan {
   size_t index = 0;  // in Config::clusters
   const config::Cluster* cluster = nullptr;
   std::vector<RegionGroup> regions;
+  std::vector<std::shared_ptr<EndpointLoad>> load;  // per endpoint; empty without telemetry
+  int inFlight(uint32_t endpoint) const {
+    return endpoint < load.size() ? load[endpoint]->inFlight() : 0;
+  }
 };
+
+// An endpoint's requests in flight against its cluster's limits (a cluster without limits is
+// always under soft; `soft` alone never reaches AtHard, `hard` alone spills only at hard).
+enum class LoadLevel : uint8_t { UnderSoft, PastSoft, AtHard };
+LoadLevel endpointLoad(const ClusterPlan& plan, uint32_t endpoint);
+const char* loadLevelName(LoadLevel level);
+// The lowest level among the region's endpoints that may serve: healthy ones, or with
+// `routed_anyway` all of them.
+LoadLevel regionLoad(const ClusterPlan& plan, const RegionGroup& region,
+                     const health::HealthSnapshot& health, bool routed_anyway);
+// Round trip of light in fibre over a distance: about 1 ms per 100 km.
+inline double fibreRoundTripMs(double km) { return km / 100.0; }
 
 struct RequestInfo {
   std::string_view host;
@@ -79,8 +97,15 @@ struct Decision {
   std::array<uint16_t, kMaxRegions> order{};
   size_t order_size = 0;
   // Why the first region is first: "nearest", "preferred", "listener region", "config order",
-  // "only drained regions left", "all unhealthy: routing anyway".
+  // "only drained regions left", "all unhealthy: routing anyway", "lowest latency", "spill".
   const char* why = "";
+  // Capacity (clusters[].limits) may move a request only among the first capacity_scope
+  // regions of the order: those of the first region's class (a drain or an ejection is never
+  // crossed), and only the first region when the client's prefer header chose it.
+  size_t capacity_scope = 0;
+  // When capacity put another region first: the one that would be first without it (index
+  // into plan->regions), for meridian_spills_total; -1 otherwise.
+  int spilled_from = -1;
   // No allowed region had a healthy endpoint and the route has all_unhealthy: route_anyway:
   // the exchange may then use unhealthy endpoints (not ejected ones first), and only then.
   bool routed_anyway = false;
@@ -101,12 +126,16 @@ using DrainOverrides = std::map<std::string, bool, std::less<>>;
 
 class Router {
  public:
-  explicit Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain = {});
+  // `telemetry`: in-flight counts and measured latency for capacity limits and latency order;
+  // without it every endpoint is under its limits and no region is measured.
+  explicit Router(std::shared_ptr<const config::Config> cfg, const DrainOverrides& drain = {},
+                  std::shared_ptr<Telemetry> telemetry = nullptr);
 
   Decision pick(const RequestInfo& req, const health::HealthSnapshot& health,
                 uint64_t random) const;
 
   const config::Config& config() const { return *cfg_; }
+  const std::shared_ptr<Telemetry>& telemetry() const { return telemetry_; }
   const std::shared_ptr<const config::Config>& configPtr() const { return cfg_; }
   const ClusterPlan& plan(size_t cluster_index) const { return plans_[cluster_index]; }
   const RouteTable& routes() const { return table_; }
@@ -136,6 +165,7 @@ class Router {
   std::vector<ClusterPlan> plans_;
   std::vector<RegionGroup> all_regions_;   // every configured region, for nearestRegion
   std::vector<std::string> cookie_names_;  // per route, in Config::routes order
+  std::shared_ptr<Telemetry> telemetry_;
 
   const config::Backend* chooseBackend(const RequestInfo& req, const config::Route& route,
                                        uint64_t random, Decision& d) const;

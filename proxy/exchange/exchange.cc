@@ -98,6 +98,10 @@ void Exchange::start() {
   budget_->requestStarted();
   if (!claimIdempotencyKey()) return;
   if (!chooseEndpoint()) {
+    if (capacity_blocked_) {
+      waitForCapacity();
+      return;
+    }
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
   }
@@ -179,28 +183,39 @@ void Exchange::reportAttemptOnce(health::Outcome outcome) {
   reportOutcome(outcome);
 }
 
-// Least outstanding requests among the healthy, untried endpoints of the first region in the
-// order that still has one; ties go to a random one so workers do not all pick the same. When
-// the router routed anyway (no allowed region healthy, all_unhealthy: route_anyway), unhealthy
-// endpoints count too, those not ejected by real traffic before those that are; otherwise an
-// unhealthy endpoint is never chosen.
+// Least outstanding requests (over all workers) among the healthy, untried endpoints of the
+// first region in the order that still has one, those under their soft limit before those past
+// it; ties go to a random one so workers do not all pick the same. An endpoint at its hard
+// limit is skipped (capacity_blocked_), and then the walk stops at the end of the regions
+// capacity may spread over (Decision::capacity_scope). When the router routed anyway (no
+// allowed region healthy, all_unhealthy: route_anyway), unhealthy endpoints count too, those
+// not ejected by real traffic before those that are; otherwise an unhealthy one is never chosen.
 bool Exchange::chooseEndpoint() {
   const routing::ClusterPlan& plan = *decision_.plan;
   const auto& addrs = (*snap_->endpoints)[plan.index];
   const health::HealthSnapshot& health = *snap_->health;
+  capacity_blocked_ = false;
   for (; region_pos_ < decision_.order_size; ++region_pos_) {
+    if (capacity_blocked_ && region_pos_ >= decision_.capacity_scope) break;
     const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
     int best = -1;
-    int best_rank = 0;  // 0 healthy, 1 unhealthy, 2 ejected (routed anyway only)
+    int best_rank = 0;  // health: 0 healthy, 1 unhealthy, 2 ejected (routed anyway only), x2
+                        // + 1 past the soft limit
     int best_active = 0;
     uint64_t tiebreak = host_.random();
     for (size_t k = 0; k < group.endpoints.size(); ++k) {
       uint32_t e = group.endpoints[(k + tiebreak) % group.endpoints.size()];
       if (e < 64 && (tried_mask_ & (1ull << e))) continue;
       const health::EndpointHealth& h = health.at(plan.index, e);
-      int rank = h.healthy ? 0 : h.ejected ? 2 : 1;
-      if (rank > 0 && !decision_.routed_anyway) continue;
-      int active = host_.pool().active(addrs[e].text);
+      int health_rank = h.healthy ? 0 : h.ejected ? 2 : 1;
+      if (health_rank > 0 && !decision_.routed_anyway) continue;
+      routing::LoadLevel load = routing::endpointLoad(plan, e);
+      if (load == routing::LoadLevel::AtHard) {
+        capacity_blocked_ = true;
+        continue;
+      }
+      int rank = health_rank * 2 + (load == routing::LoadLevel::PastSoft ? 1 : 0);
+      int active = plan.load.empty() ? host_.pool().active(addrs[e].text) : plan.inFlight(e);
       if (best < 0 || rank < best_rank || (rank == best_rank && active < best_active)) {
         best = static_cast<int>(e);
         best_rank = rank;
@@ -223,6 +238,11 @@ size_t Exchange::endpointIndex() const {
 }
 
 void Exchange::connect() {
+  if (!takeLoadSlot()) {
+    waitForCapacity();
+    return;
+  }
+  if (attempts_ == 0) countSpill();
   state_ = State::Connecting;
   ++attempts_;
   status_reported_ = false;
@@ -603,11 +623,15 @@ void Exchange::onDeadline() {
       }
       host_.stats().add(Counter::UpstreamTimeouts);
       reportOutcome(health::Outcome::Timeout);
+      recordLatency();
       if (tryReplay(replay::Failure{replay::Reason::Timeout})) return;
       failBeforeResponse(Error{ErrorKind::ReadTimeout, Side::Upstream, true, "no response"});
       return;
     case State::Backoff:
       resendAfterBackoff();
+      return;
+    case State::CapacityWait:
+      onCapacityCheck();
       return;
     case State::Routing:
       if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();
@@ -724,6 +748,11 @@ void Exchange::detachUpstream() {
   } else if (endpoint_ != nullptr) {
     host_.pool().cancel(endpoint_->text, this);
   }
+  releaseLoadSlot();
+  if (state_ == State::CapacityWait) {
+    host_.capacityWaiters().remove(this);
+    state_ = State::Routing;
+  }
 }
 
 void Exchange::releaseUpstream(bool reusable) {
@@ -736,6 +765,7 @@ void Exchange::releaseUpstream(bool reusable) {
   UpstreamConn* c = up_;
   up_ = nullptr;
   host_.pool().release(c, reusable);
+  releaseLoadSlot();
 }
 
 }  // namespace meridian::proxy

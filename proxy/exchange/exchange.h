@@ -3,6 +3,7 @@
 // object that knows the whole sequence, and reads top to bottom in that order:
 //
 //   Routing     Router::pick chooses route, cluster and the order of regions
+//   CapacityWait  every allowed endpoint is at its hard limit: wait for a slot (bounded)
 //   Connecting  UpstreamPool lends a connection (reused, new, or after a wait)
 //   Forwarding  the request head and body stream upstream; waiting for the response head
 //   Responding  the response streams back to the client
@@ -79,7 +80,16 @@ class Exchange final : public UpstreamUser,
   static constexpr size_t kMaxIdempotencyKey = 256;
 
  private:
-  enum class State { Routing, Connecting, Forwarding, Responding, Tunnel, Backoff, Done };
+  enum class State {
+    Routing,
+    CapacityWait,
+    Connecting,
+    Forwarding,
+    Responding,
+    Tunnel,
+    Backoff,
+    Done
+  };
 
   void countStart();
   // The request target (exchange_target.cc). Each false/true when the client was answered
@@ -162,6 +172,13 @@ class Exchange final : public UpstreamUser,
   void detachUpstream();
   void armTimer(core::Millis after);
   void cancelTimer();
+  // Capacity limits and measured latency (exchange_capacity.cc).
+  bool takeLoadSlot();
+  void releaseLoadSlot();
+  void waitForCapacity();
+  void onCapacityCheck();
+  void recordLatency();
+  void countSpill();
   // Slow uploads and 1xx floods (exchange_limits.cc).
   void startBodyClock();
   void onBodyRateCheck();
@@ -200,6 +217,12 @@ class Exchange final : public UpstreamUser,
   // head, or a response whose body ended (success) or did not (timeout, reset). One per attempt.
   bool status_reported_ = false;
   int stale_retries_ = 0;
+  // Capacity (clusters[].limits): the slot this attempt holds in its endpoint's in-flight
+  // count, whether the last endpoint choice skipped one at its hard limit, and, while waiting
+  // for a slot, when to give up (monotonic ms).
+  routing::EndpointLoad* load_slot_ = nullptr;
+  bool capacity_blocked_ = false;
+  int64_t capacity_deadline_ms_ = 0;
 
   // Replay. The request body as it went upstream (its upstream framing), kept while it fits
   // `replay.body_buffer`, so a replay can send it again.

@@ -4,6 +4,7 @@
 // and the per-worker state of replay budgets and Idempotency-Key waiters. The Worker
 // implements it; unit tests implement it with fakes, so an Exchange runs without a Worker.
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,25 @@ class IdempotencyWaiters {
   std::unordered_map<uint64_t, Exchange*> waiting_;
 };
 
+// Exchanges waiting for a slot under a cluster's hard limit (clusters[].limits), oldest
+// first. A request on this worker that lets go of a slot wakes the first waiter of its
+// cluster; slots freed on other workers are found by the waiters' own periodic re-checks.
+class CapacityWaiters {
+ public:
+  void add(std::string_view cluster, Exchange* exchange) { waiting_.push_back({cluster, exchange}); }
+  void remove(Exchange* exchange);
+  size_t count(std::string_view cluster) const;
+  // The oldest waiter for `cluster`, or null.
+  Exchange* first(std::string_view cluster) const;
+
+ private:
+  struct Waiter {
+    std::string_view cluster;  // the waiting exchange's snapshot keeps the name alive
+    Exchange* exchange;
+  };
+  std::deque<Waiter> waiting_;
+};
+
 class ExchangeHost {
  public:
   virtual ~ExchangeHost() = default;
@@ -63,6 +83,9 @@ class ExchangeHost {
   // The retry budget of a route on this worker, by route name (so it survives reloads).
   virtual replay::Budget& replayBudget(std::string_view route) = 0;
   virtual IdempotencyWaiters& idempotencyWaiters() = 0;
+  virtual CapacityWaiters& capacityWaiters() = 0;
+  // Which worker this is (0 in tests): the slot its latency samples go to.
+  virtual int workerId() const = 0;
 };
 
 }  // namespace meridian::proxy

@@ -62,6 +62,7 @@ void Exchange::parseResponseHead() {
       in.drain(r.consumed);
       continue;
     }
+    recordLatency();
     // A response the app or the replay policy sends elsewhere never reaches the client; the
     // connection it came on is closed (and `in` with it).
     if (divertResponse(head)) return;

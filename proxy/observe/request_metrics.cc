@@ -41,6 +41,15 @@ void WorkerMetrics::countBudgetExhausted(std::string_view route) {
   budget_exhausted_.get({route}).fetch_add(1, std::memory_order_relaxed);
 }
 
+void WorkerMetrics::countAtCapacity(std::string_view route) {
+  at_capacity_.get({route}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerMetrics::countSpill(std::string_view route, std::string_view from,
+                               std::string_view to) {
+  spills_.get({route, from, to}).fetch_add(1, std::memory_order_relaxed);
+}
+
 void WorkerMetrics::countAttempt(std::string_view cluster, std::string_view endpoint, bool error,
                                  double seconds) {
   AttemptStats& a = attempts_.get({cluster, endpoint});
@@ -160,6 +169,18 @@ void renderMetrics(const std::vector<const WorkerMetrics*>& workers, std::string
       "Replays not attempted because the route's replay budget was spent.", "counter", {"route"},
       sumScalar<uint64_t, 1, WorkerMetrics::Counter>(
           workers, [](const WorkerMetrics& w) -> auto& { return w.budget_exhausted_; }));
+  appendScalarFamily<1>(
+      out, "meridian_at_capacity_total",
+      "Requests answered 503 at_capacity: every endpoint they could use was at its hard limit.",
+      "counter", {"route"},
+      sumScalar<uint64_t, 1, WorkerMetrics::Counter>(
+          workers, [](const WorkerMetrics& w) -> auto& { return w.at_capacity_; }));
+  appendScalarFamily<3>(
+      out, "meridian_spills_total",
+      "First attempts sent past the nearest (or fastest) region because it was past its limit.",
+      "counter", {"route", "from", "to"},
+      sumScalar<uint64_t, 3, WorkerMetrics::Counter>(
+          workers, [](const WorkerMetrics& w) -> auto& { return w.spills_; }));
   appendScalarFamily<1>(
       out, "meridian_downstream_connections", "Client connections open now, by listener.", "gauge",
       {"listener"},

@@ -101,6 +101,11 @@ class WorkerMetrics {
                     int code, double seconds);
   void countReplay(std::string_view route, std::string_view reason);
   void countBudgetExhausted(std::string_view route);
+  // Capacity (clusters[].limits): a request refused because every endpoint it could use was
+  // at its hard limit, and a first attempt sent to another region than the nearest (or
+  // fastest) one because that one was past its limit.
+  void countAtCapacity(std::string_view route);
+  void countSpill(std::string_view route, std::string_view from, std::string_view to);
   // One attempt at an endpoint ended: its response head arrived (`error` for a 5xx) or it
   // failed (connect, reset, timeout: `error`). `seconds` from the attempt's start to then.
   // For the dashboard's per-endpoint rate, error rate and latency; not on /metrics.
@@ -124,6 +129,8 @@ class WorkerMetrics {
   LabelMap<1, DurationHistogram> durations_;
   LabelMap<2, Counter> replays_;                   // route, reason
   LabelMap<1, Counter> budget_exhausted_;          // route
+  LabelMap<1, Counter> at_capacity_;               // route
+  LabelMap<3, Counter> spills_;                    // route, from, to
   LabelMap<2, Counter> tls_handshakes_;            // listener, version
   LabelMap<1, std::atomic<int64_t>> connections_;  // listener
   LabelMap<2, AttemptStats> attempts_;             // cluster, endpoint

@@ -59,13 +59,13 @@ std::shared_ptr<const Snapshot> Snapshot::withHealth(
 
 std::shared_ptr<const Snapshot> Snapshot::withDrain(const routing::DrainOverrides& drain) const {
   auto next = std::make_shared<Snapshot>(*this);
-  next->router = std::make_shared<routing::Router>(config, drain);
+  next->router = std::make_shared<routing::Router>(config, drain, router->telemetry());
   return next;
 }
 
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, uint64_t generation,
-    const routing::DrainOverrides& drain) {
+    const routing::DrainOverrides& drain, std::shared_ptr<routing::Telemetry> telemetry) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   auto endpoints = std::make_shared<EndpointAddresses>();
@@ -89,7 +89,7 @@ core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
   snap->geo = geo.value();
   snap->endpoints = std::move(endpoints);
   snap->health = health::HealthSnapshot::initial(*cfg);
-  snap->router = std::make_shared<routing::Router>(cfg, drain);
+  snap->router = std::make_shared<routing::Router>(cfg, drain, std::move(telemetry));
   snap->config = std::move(cfg);
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }

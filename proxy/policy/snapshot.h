@@ -51,9 +51,12 @@ struct Snapshot {
 // opens the geo database and reads every TLS listener's certificates. Health starts as the config
 // says (HealthSnapshot::initial).
 // `drain`: the runtime drain overrides the router applies over the config's `drain:`.
+// `telemetry`: the process's in-flight counts and measured latencies (null: none, as for
+// `meridian validate` and `route explain` from the command line).
 core::Result<std::shared_ptr<const Snapshot>> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, uint64_t generation,
-    const routing::DrainOverrides& drain = {});
+    const routing::DrainOverrides& drain = {},
+    std::shared_ptr<routing::Telemetry> telemetry = nullptr);
 
 // Reads and checks every TLS listener's certificates: the contexts, or the first error
 // ("listener NAME: FILE: message"). Also what `meridian validate` checks.

@@ -130,6 +130,10 @@ int Server::run() {
   if (!opts_.takeover_from.empty() && !receiveSockets(predecessor, inherited)) return 1;
   monitor_ = std::make_unique<health::HealthMonitor>(
       loop_, [this](std::shared_ptr<const health::HealthSnapshot> h) { onHealth(std::move(h)); });
+  monitor_->onCheckTimed([this](const std::string& cluster, const std::string& region, double ms) {
+    telemetry_->region(cluster, region)
+        ->record(routing::RegionLatency::kHealthSlot, ms, core::monotonicMillis());
+  });
   monitor_->apply(cfg_, snap_->upstream_tls);
   if (!bindListeners(inherited)) {
     if (inherited.admin_fd >= 0) ::close(inherited.admin_fd);
@@ -160,9 +164,11 @@ int Server::run() {
   loaded_ = ConfigEvent{std::chrono::system_clock::now(),
                         opts_.takeover_from.empty() ? "start" : "takeover", true, {}};
   sampleStats();
+  publishLatency();
   announceReady(admin_addr.value());
   loop_.run();
   sampler_.reset();
+  latency_publisher_.reset();
   for (auto& w : workers_) w->join();
   monitor_.reset();
   watch_.reset();
@@ -175,7 +181,7 @@ int Server::run() {
 // The snapshot of the config given at start, and the access log it names. False (logged)
 // when either cannot be had.
 bool Server::loadFirstConfig(std::string& admin_token) {
-  auto snap = buildSnapshot(cfg_, generation_);
+  auto snap = buildSnapshot(cfg_, generation_, {}, telemetry_);
   if (!snap.ok()) {
     logError("%s", snap.error().detail.c_str());
     return false;
@@ -305,7 +311,7 @@ std::string Server::reload(std::string_view by) {
       const config::Region* r = cfg->findRegion(o.first);
       return r == nullptr || r->drain == o.second;
     });
-    auto snap = buildSnapshot(cfg, generation_ + 1, drain);
+    auto snap = buildSnapshot(cfg, generation_ + 1, drain, telemetry_);
     if (!snap.ok()) errors = snap.error().detail + "\n";
     // The token file is read again: a reload is how a changed token takes effect.
     auto token = loadAdminToken(*cfg);
@@ -584,6 +590,7 @@ std::string Server::metricsText() const {
   if (admin_) admin_->appendMetrics(out);
   appendUpstreamTlsMetrics(out);
   out += healthGauges(*snap_);
+  out += loadGauges(*snap_);
   return out;
 }
 

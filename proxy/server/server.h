@@ -106,6 +106,8 @@ class Server {
   void onHealth(std::shared_ptr<const health::HealthSnapshot> health);
   // Once a second: the workers' counters into the dashboard's window.
   void sampleStats();
+  // The measured latencies the routers order by (Telemetry::publish), every 250 ms.
+  void publishLatency();
   void publish();
   void watchFiles();
   bool startTakeoverServer();
@@ -116,6 +118,9 @@ class Server {
 
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;
+  // In-flight counts and measured latency, for the whole life of the process (every router
+  // built from a reload shares them).
+  std::shared_ptr<routing::Telemetry> telemetry_ = std::make_shared<routing::Telemetry>();
   std::shared_ptr<const Snapshot> snap_;
   core::EventLoop loop_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -133,6 +138,7 @@ class Server {
   routing::DrainOverrides drain_overrides_;
   StatsWindow stats_;
   std::unique_ptr<core::Timer> sampler_;
+  std::unique_ptr<core::Timer> latency_publisher_;  // routing.order: latency, 4 times a second
   ConfigEvent loaded_;
   std::optional<ConfigEvent> last_reload_;
   // The last GET /dashboard/state answers (with and without errors), while nothing changed:
@@ -150,6 +156,8 @@ class Server {
 
 // The meridian_upstream_healthy gauges of a snapshot, in Prometheus text format.
 std::string healthGauges(const Snapshot& s);
+// The in-flight and measured-latency gauges of a snapshot's router.
+std::string loadGauges(const Snapshot& s);
 
 // Creates a listening TCP socket bound to `hp` (SO_REUSEPORT so each worker can have one).
 core::Result<int> listenOn(const config::HostPort& hp, int backlog);

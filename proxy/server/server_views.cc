@@ -5,6 +5,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "proxy/observe/prometheus_text.h"
 #include "proxy/policy/request_target.h"
 #include "proxy/server/server.h"
 #include "routing/explain.h"
@@ -112,6 +113,40 @@ std::string healthGauges(const Snapshot& s) {
     }
   }
   return out.str();
+}
+
+// meridian_upstream_in_flight (requests in flight per endpoint, over all workers: what the
+// capacity limits count) and meridian_region_latency_seconds (the measured latency
+// routing.order: latency uses; regions not measured yet are left out).
+std::string loadGauges(const Snapshot& s) {
+  std::string out;
+  appendFamilyHeader(out, "meridian_upstream_in_flight",
+                     "Requests in flight to the endpoint, over all workers.", "gauge");
+  const routing::Router& router = *s.router;
+  for (size_t c = 0; c < s.config->clusters.size(); ++c) {
+    const config::Cluster& cluster = s.config->clusters[c];
+    const routing::ClusterPlan& plan = router.plan(c);
+    for (size_t e = 0; e < cluster.endpoints.size(); ++e) {
+      MetricLabel labels[] = {{"cluster", cluster.name},
+                              {"region", cluster.endpoints[e].region},
+                              {"endpoint", (*s.endpoints)[c][e].text}};
+      appendSample(out, "meridian_upstream_in_flight", labels,
+                   plan.inFlight(static_cast<uint32_t>(e)));
+    }
+  }
+  appendFamilyHeader(out, "meridian_region_latency_seconds",
+                     "Measured latency to the region (EWMA of response heads and health checks).",
+                     "gauge");
+  const int64_t now = core::monotonicMillis();
+  for (size_t c = 0; c < s.config->clusters.size(); ++c) {
+    for (const auto& g : router.plan(c).regions) {
+      double ms = g.latency ? g.latency->merged(now) : -1;
+      if (ms < 0) continue;
+      MetricLabel labels[] = {{"cluster", s.config->clusters[c].name}, {"region", g.name}};
+      appendSample(out, "meridian_region_latency_seconds", labels, ms / 1000.0);
+    }
+  }
+  return out;
 }
 
 }  // namespace meridian::proxy

@@ -75,6 +75,8 @@ class Worker final : public DownstreamHost {
   void forEachBudget(
       const std::function<void(const std::string&, const replay::Budget&)>& fn) const;
   IdempotencyWaiters& idempotencyWaiters() override { return idem_waiters_; }
+  CapacityWaiters& capacityWaiters() override { return capacity_waiters_; }
+  int workerId() const override { return id_; }
 
  private:
   void onAccept(int fd, const sockaddr_storage& peer, const ListenSocket& ls);
@@ -115,6 +117,7 @@ class Worker final : public DownstreamHost {
   std::unordered_map<std::string, replay::Budget, NameHash, std::equal_to<>> budgets_;
   mutable std::mutex budgets_mu_;
   IdempotencyWaiters idem_waiters_;
+  CapacityWaiters capacity_waiters_;
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;
   http1::ResponseHead scratch_response_;

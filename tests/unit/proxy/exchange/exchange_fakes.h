@@ -158,6 +158,8 @@ class FakeExchangeHost final : public ExchangeHost {
     return budgets_[std::string(route)];
   }
   IdempotencyWaiters& idempotencyWaiters() override { return waiters_; }
+  CapacityWaiters& capacityWaiters() override { return capacity_waiters_; }
+  int workerId() const override { return 0; }
 
   // Test controls.
   void setRandom(uint64_t r) { random_ = r; }
@@ -279,6 +281,7 @@ class FakeExchangeHost final : public ExchangeHost {
   std::shared_ptr<const Snapshot> snap_;
   std::map<std::string, replay::Budget, std::less<>> budgets_;
   IdempotencyWaiters waiters_;
+  CapacityWaiters capacity_waiters_;
   http1::ResponseHead scratch_response_;
   std::vector<Outcome> outcomes_;
   uint64_t random_ = 0;

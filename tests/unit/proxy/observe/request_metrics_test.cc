@@ -175,10 +175,11 @@ TEST(RequestMetrics, EmptyFamiliesStillDeclareThemselves) {
   for (const char* family :
        {"meridian_requests_total counter", "meridian_request_duration_seconds histogram",
         "meridian_replays_total counter", "meridian_replay_budget_exhausted_total counter",
-        "meridian_downstream_connections gauge", "meridian_tls_handshakes_total counter"}) {
+        "meridian_downstream_connections gauge", "meridian_tls_handshakes_total counter",
+        "meridian_at_capacity_total counter", "meridian_spills_total counter"}) {
     EXPECT_TRUE(hasLine(text, std::string("# TYPE ") + family)) << family << "\n" << text;
   }
-  EXPECT_EQ(linesStartingWith(text, "# HELP ").size(), 6u);
+  EXPECT_EQ(linesStartingWith(text, "# HELP ").size(), 8u);
   EXPECT_EQ(linesStartingWith(text, "meridian_").size(), 0u) << text;
 }
 
