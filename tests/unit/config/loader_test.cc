@@ -304,6 +304,53 @@ TEST(LoadLimitsAndPool, ValuesLand) {
   EXPECT_EQ(config::Outlier{}.failure_percentage, 0);  // off unless asked for
 }
 
+TEST(LoadCapacity, LimitsSpillAndRoutingLand) {
+  auto r = loadString(std::string(kMinimal) +
+                          "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                          "routing: {order: latency, latency_weight: 0.5, latency_hysteresis: 25ms,\n"
+                          "          latency_hysteresis_percent: 30%}\n"
+                          "clusters:\n"
+                          "  - name: c\n"
+                          "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
+                          "    limits: {soft: 50, hard: 100}\n"
+                          "    spill: hard\n"
+                          "  - name: d\n"
+                          "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
+                          "    limits: {hard: 10}\n",
+                      "t.yaml");
+  ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
+  const Cluster& c = r.config.clusters[0];
+  EXPECT_EQ(c.capacity.soft, 50);
+  EXPECT_EQ(c.capacity.hard, 100);
+  EXPECT_EQ(c.spill, config::Spill::Hard);
+  const Cluster& d = r.config.clusters[1];
+  EXPECT_EQ(d.capacity.soft, 0);
+  EXPECT_EQ(d.capacity.hard, 10);
+  EXPECT_EQ(d.spill, config::Spill::Soft);
+  EXPECT_EQ(r.config.routing.order, config::RegionOrder::Latency);
+  EXPECT_DOUBLE_EQ(r.config.routing.latency_weight, 0.5);
+  EXPECT_EQ(r.config.routing.latency_hysteresis, milliseconds(25));
+  EXPECT_EQ(r.config.routing.latency_hysteresis_percent, 30);
+  const Config plain = loadString(kMinimal, "t").config;
+  EXPECT_EQ(plain.routing.order, config::RegionOrder::Distance);
+  EXPECT_FALSE(config::Cluster{}.capacity.limited());
+}
+
+TEST(LoadCapacity, BadValuesAreNamed) {
+  const std::string base = std::string(kMinimal) +
+                           "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                           "clusters:\n"
+                           "  - name: c\n"
+                           "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n";
+  EXPECT_EQ(problems(base + "    limits: {soft: 20, hard: 10}\n"),
+            (Lines{"t.yaml:7:20: clusters[0].limits.soft: must not exceed hard (10), got 20"}));
+  EXPECT_EQ(problems(base + "    limits: {soft: 0}\n").size(), 1u);
+  EXPECT_EQ(problems(base + "    limits: {max: 3}\n").size(), 1u);
+  EXPECT_EQ(problems(base + "    spill: sometimes\n").size(), 1u);
+  EXPECT_EQ(problems(std::string(kMinimal) + "routing: {order: fastest}\n").size(), 1u);
+  EXPECT_EQ(problems(std::string(kMinimal) + "routing: {latency_weight: -1}\n").size(), 1u);
+}
+
 TEST(LoadUpstreamTls, ValuesLandAndDefaultsVerify) {
   auto r = loadString(
       "listeners: [{address: '127.0.0.1:0'}]\n"
