@@ -96,20 +96,15 @@ Json candidateJson(const RegionGroup& g, size_t cluster, const health::HealthSna
 }
 
 // Why a candidate is where it is in the order: chosen (first), spill (it would be first, but
-// is past its soft limit), at_capacity (every endpoint at its hard limit), slower (nearer than
-// the chosen region, but its measured latency puts it after), or fallback (next if the ones
+// is past its soft limit), at_capacity (every endpoint at its hard limit), slower (ordered by
+// measured latency, it costs more than the ones before it), or fallback (next if the ones
 // before it fail).
-const char* verdict(const Decision& d, size_t pos, const health::HealthSnapshot& health,
-                    const GeoLocation& client) {
+const char* verdict(const Decision& d, size_t pos, const health::HealthSnapshot& health) {
   const RegionGroup& g = d.plan->regions[d.order[pos]];
   if (pos == 0) return "chosen";
   if (d.spilled_from == d.order[pos]) return "spill";
   if (regionLoad(*d.plan, g, health, d.routed_anyway) == LoadLevel::AtHard) return "at_capacity";
-  const RegionGroup& first = d.plan->regions[d.order[0]];
-  if (std::string_view(d.why) == "lowest latency" && client.known && g.located && first.located &&
-      distanceKm(client.lat, client.lon, g.lat, g.lon) <
-          distanceKm(client.lat, client.lon, first.lat, first.lon))
-    return "slower";
+  if (d.by_latency) return "slower";
   return "fallback";
 }
 
@@ -165,7 +160,7 @@ core::Result<std::string> explainJson(const Router& router, const health::Health
   for (size_t i = 0; i < d.order_size; ++i) {
     listed[d.order[i]] = true;
     Json c = candidateJson(d.plan->regions[d.order[i]], d.plan->index, health, loc, d);
-    if (d.outcome == PickOutcome::Ok) c["verdict"] = verdict(d, i, health, loc);
+    if (d.outcome == PickOutcome::Ok) c["verdict"] = verdict(d, i, health);
     candidates.push_back(c);
   }
   for (size_t i = 0; i < d.plan->regions.size(); ++i) {  // then the excluded ones, marked

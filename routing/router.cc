@@ -420,6 +420,7 @@ Decision Router::pick(const RequestInfo& req, const health::HealthSnapshot& heal
     }
   }
   Proximity prox = proximity(d, cfg_->routing, have_origin, ox, oy, oz);
+  d.by_latency = prox.by_latency;
   if (prox.by_latency) why = "lowest latency";
   uint16_t first = orderRegions(d, health, prox, have_origin || prox.by_latency);
   if (first != d.order[0]) {

@@ -106,6 +106,7 @@ struct Decision {
   // When capacity put another region first: the one that would be first without it (index
   // into plan->regions), for meridian_spills_total; -1 otherwise.
   int spilled_from = -1;
+  bool by_latency = false;  // ordered by measured latency (routing.order: latency, all measured)
   // No allowed region had a healthy endpoint and the route has all_unhealthy: route_anyway:
   // the exchange may then use unhealthy endpoints (not ejected ones first), and only then.
   bool routed_anyway = false;

@@ -43,7 +43,7 @@ class RegionLatency {
   static constexpr double kAlpha = 0.2;
   // Request samples older than this no longer count: once a slow region has lost its traffic,
   // its health checks alone say when it is fast again.
-  static constexpr int64_t kTrafficFreshMs = 10000;
+  static constexpr int64_t kTrafficFreshMs = 3000;
 
   static size_t workerSlot(int worker_id) { return 1 + static_cast<size_t>(worker_id) % 32; }
 
