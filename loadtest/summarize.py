@@ -7,6 +7,7 @@
   summarize.py memory MEMORY_TSV       -> prints the idle-connection memory table
   summarize.py slow SLOW_TSV           -> prints the slow-reader memory table
   summarize.py failover FAILOVER_TSV   -> prints the failover table (failover.sh)
+  summarize.py capacity CAPACITY_TSV   -> the same table for capacity.sh
   summarize.py h2load H2LOAD_OUTPUT    -> prints "rps mean_us nan errors protocol"
   summarize.py tls TLS_TSV             -> prints the TLS table, medians and ratios
   summarize.py logcost RESULTS_TSV     -> prints the access log's cost (observability mode)
@@ -242,10 +243,10 @@ def slow(path):
                  spilled))
 
 
-def failover(path):
-    print("\n== failover: nearest region killed, then restarted ==")
-    print("%-10s %-8s %9s %8s %22s %9s %9s %9s  %s"
-          % ("target", "signal", "requests", "non-2xx", "socket errors", "p50", "p99", "max",
+def failover(path, title="failover: nearest region killed, then restarted", column="signal"):
+    print("\n== %s ==" % title)
+    print("%-16s %-8s %9s %8s %22s %9s %9s %9s  %s"
+          % ("target", column, "requests", "non-2xx", "socket errors", "p50", "p99", "max",
              "served by region"))
     for line in open(path):
         if not line.strip():
@@ -254,7 +255,7 @@ def failover(path):
         f = dict(p.split("=", 1) for p in pairs)
         sock = sum(int(f[k]) for k in ("connect", "read", "write", "timeout"))
         detail = "c%s r%s w%s t%s" % (f["connect"], f["read"], f["write"], f["timeout"])
-        print("%-10s %-8s %9s %8s %22s %9s %9s %9s  %s"
+        print("%-16s %-8s %9s %8s %22s %9s %9s %9s  %s"
               % (target, signal, f["requests"], f["non2xx"],
                  "%d (%s)" % (sock, detail) if sock else "0", fmt_us(float(f["p50us"])),
                  fmt_us(float(f["p99us"])), fmt_us(float(f["maxus"])), f.get("regions", "")))
@@ -295,6 +296,8 @@ def main():
         dashcost(path, sys.argv[3])
     elif mode == "failover":
         failover(path)
+    elif mode == "capacity":
+        failover(path, "capacity: the nearest region overloaded", "scenario")
     else:
         sys.exit(__doc__)
 
