@@ -97,6 +97,13 @@ void Exchange::start() {
   budget_ = &host_.replayBudget(decision_.route->name);
   budget_->requestStarted();
   if (!claimIdempotencyKey()) return;
+  // Requests of this worker already wait for a slot of the cluster: this one queues behind
+  // them rather than taking the next slot first.
+  if (decision_.plan->cluster->capacity.hard > 0 &&
+      host_.capacityWaiters().count(decision_.plan->cluster->name) > 0) {
+    waitForCapacity();
+    return;
+  }
   if (!chooseEndpoint()) {
     if (capacity_blocked_) {
       waitForCapacity();

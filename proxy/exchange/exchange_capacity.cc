@@ -32,10 +32,18 @@ size_t CapacityWaiters::count(std::string_view cluster) const {
   return n;
 }
 
-Exchange* CapacityWaiters::first(std::string_view cluster) const {
-  for (const auto& w : waiting_)
-    if (w.cluster == cluster) return w.exchange;
+Exchange* CapacityWaiters::wakeNext(std::string_view cluster) {
+  for (auto& w : waiting_) {
+    if (w.cluster != cluster || w.woken) continue;
+    w.woken = true;
+    return w.exchange;
+  }
   return nullptr;
+}
+
+void CapacityWaiters::sleepAgain(Exchange* exchange) {
+  for (auto& w : waiting_)
+    if (w.exchange == exchange) w.woken = false;
 }
 
 // A slot of the chosen endpoint, unless another worker took its last one since the choice;
@@ -59,9 +67,9 @@ void Exchange::releaseLoadSlot() {
   load_slot_->release();
   load_slot_ = nullptr;
   if (!decision_.plan->cluster->capacity.limited()) return;
-  // A request of this worker waiting for the cluster looks now (on the next loop turn, not
-  // inside this exchange's call).
-  if (Exchange* w = host_.capacityWaiters().first(decision_.plan->cluster->name))
+  // The oldest request of this worker waiting for the cluster looks now (on the next loop
+  // turn, not inside this exchange's call).
+  if (Exchange* w = host_.capacityWaiters().wakeNext(decision_.plan->cluster->name))
     w->armTimer(core::Millis(0));
 }
 
@@ -98,6 +106,7 @@ void Exchange::onCapacityCheck() {
     failBeforeResponse(Error{ErrorKind::NoHealthyRegion, Side::Upstream, false, {}});
     return;
   }
+  host_.capacityWaiters().sleepAgain(this);
   if (core::monotonicMillis() >= capacity_deadline_ms_) {
     host_.capacityWaiters().remove(this);
     state_ = State::Routing;

@@ -39,20 +39,27 @@ class IdempotencyWaiters {
 };
 
 // Exchanges waiting for a slot under a cluster's hard limit (clusters[].limits), oldest
-// first. A request on this worker that lets go of a slot wakes the first waiter of its
-// cluster; slots freed on other workers are found by the waiters' own periodic re-checks.
+// first. A request on this worker that lets go of a slot wakes the oldest waiter of its cluster
+// not woken yet, and a new request queues behind the waiters instead of taking the slot first,
+// so slots go out in arrival order. Slots freed on other workers are found by the waiters' own
+// periodic re-checks.
 class CapacityWaiters {
  public:
-  void add(std::string_view cluster, Exchange* exchange) { waiting_.push_back({cluster, exchange}); }
+  void add(std::string_view cluster, Exchange* exchange) {
+    waiting_.push_back({cluster, exchange, false});
+  }
   void remove(Exchange* exchange);
   size_t count(std::string_view cluster) const;
-  // The oldest waiter for `cluster`, or null.
-  Exchange* first(std::string_view cluster) const;
+  // The oldest waiter for `cluster` not woken yet, now marked woken; null if none.
+  Exchange* wakeNext(std::string_view cluster);
+  // A woken waiter found no slot after all: it may be woken again.
+  void sleepAgain(Exchange* exchange);
 
  private:
   struct Waiter {
     std::string_view cluster;  // the waiting exchange's snapshot keeps the name alive
     Exchange* exchange;
+    bool woken;
   };
   std::deque<Waiter> waiting_;
 };
