@@ -202,8 +202,13 @@ bool Exchange::chooseEndpoint() {
   const auto& addrs = (*snap_->endpoints)[plan.index];
   const health::HealthSnapshot& health = *snap_->health;
   capacity_blocked_ = false;
+  const size_t first_pos = region_pos_;
   for (; region_pos_ < decision_.order_size; ++region_pos_) {
-    if (capacity_blocked_ && region_pos_ >= decision_.capacity_scope) break;
+    // Capacity moves a request only inside the scope (never across a drain, an ejection or
+    // the region a prefer header chose): once an endpoint there was full, the walk stops at it.
+    if (capacity_blocked_ && first_pos < decision_.capacity_scope &&
+        region_pos_ >= decision_.capacity_scope)
+      break;
     const routing::RegionGroup& group = plan.regions[decision_.order[region_pos_]];
     int best = -1;
     int best_rank = 0;  // health: 0 healthy, 1 unhealthy, 2 ejected (routed anyway only), x2

@@ -47,7 +47,7 @@ class CapacityTest : public ::testing::Test {
         "admin: { address: 127.0.0.1:0 }\n"
         "regions:\n"
         "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-        "  - { name: iad, lat: 38.95, lon: -77.45 }\n"
+        "  - { name: iad, lat: 38.95, lon: -77.45, drain: " + std::string(drain_iad_ ? "true" : "false") + " }\n"
         "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
         "clusters:\n  - name: web\n    endpoints:\n"
         "      - { address: " + ams_.address() + ", region: ams }\n"
@@ -70,12 +70,14 @@ class CapacityTest : public ::testing::Test {
     std::string error;  // meridian-error
     Clock::duration took{};
   };
-  Result get(const std::string& path) {
+  Result get(const std::string& path, const std::string& extra_headers = "") {
     Result out;
     auto started = Clock::now();
     TcpClient c;
     if (!c.connect(proxy_.listenerPort("public"), 3000ms)) return out;
-    if (!c.send("GET " + path + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")) return out;
+    if (!c.send("GET " + path + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n" +
+                extra_headers + "\r\n"))
+      return out;
     HttpResponse r;
     if (!c.readResponse(r, 20000ms)) return out;
     out.status = r.status;
@@ -117,6 +119,7 @@ class CapacityTest : public ::testing::Test {
     return false;
   }
 
+  bool drain_iad_ = false;
   std::atomic<int> ams_delay_ms_{0};
   std::atomic<int> hold_ms_{0};
   FakeUpstream ams_, iad_, sin_;
@@ -230,6 +233,36 @@ TEST_F(CapacityTest, AFullWaitQueueIs503AtOnce) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.error, "at_capacity");
   EXPECT_LT(r.took, 1000ms);
+  burst.join();
+}
+
+// Spill never crosses a drain: with ams and sin full (hard 1 each), a request waits and gets
+// 503 at_capacity rather than going to the drained iad, which is idle.
+TEST_F(CapacityTest, CapacityNeverSpillsIntoADrainedRegion) {
+  drain_iad_ = true;
+  hold_ms_ = 3000;
+  ASSERT_TRUE(start("    limits: { hard: 1 }\n", "{ request: 500ms }"));
+  std::vector<Result> holders;
+  std::thread burst([&] { holders = concurrently(2, "/hold"); });
+  ASSERT_TRUE(waitInFlight(2));
+  EXPECT_EQ(inFlight(iad_, "iad"), 0);
+  Result r = get("/x");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.error, "at_capacity");
+  EXPECT_EQ(iad_.requestCount(), 0u);
+  burst.join();
+}
+
+// A client's meridian-prefer-region keeps its request in that region past the soft limit
+// (up to hard); without the header the same request spills.
+TEST_F(CapacityTest, APreferredRegionIsNotSpilled) {
+  hold_ms_ = 3000;
+  ASSERT_TRUE(start("    limits: { soft: 1, hard: 3 }\n"));
+  std::vector<Result> holders;
+  std::thread burst([&] { holders = concurrently(1, "/hold"); });
+  ASSERT_TRUE(waitInFlight(1));
+  EXPECT_EQ(get("/x", "meridian-prefer-region: ams\r\n").body, "ams");
+  EXPECT_EQ(get("/x").body, "iad");
   burst.join();
 }
 
