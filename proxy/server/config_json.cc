@@ -80,6 +80,9 @@ Json clusterJson(const config::Cluster& c) {
   j["pool"] = Json{{"max_connections", c.pool.max_connections},
                    {"max_pending", c.pool.max_pending},
                    {"idle_timeout", durationText(c.pool.idle_timeout)}};
+  auto limit = [](int n) { return n > 0 ? Json(n) : Json(nullptr); };
+  j["limits"] = Json{{"soft", limit(c.capacity.soft)}, {"hard", limit(c.capacity.hard)}};
+  j["spill"] = c.spill == config::Spill::Hard ? "hard" : "soft";
   if (c.tls) {
     const config::UpstreamTls& t = *c.tls;
     Json client = t.client_cert ? Json{{"cert", t.client_cert->cert}, {"key", t.client_cert->key}}
@@ -193,6 +196,11 @@ std::string configJson(const config::Config& cfg, uint64_t generation) {
   c["routes"] = Json::array();
   for (const auto& r : cfg.routes) c["routes"].push_back(routeJson(r));
   c["limits"] = limitsJson(cfg.limits);
+  c["routing"] =
+      Json{{"order", cfg.routing.order == config::RegionOrder::Latency ? "latency" : "distance"},
+           {"latency_weight", cfg.routing.latency_weight},
+           {"latency_hysteresis", durationText(cfg.routing.latency_hysteresis)},
+           {"latency_hysteresis_percent", cfg.routing.latency_hysteresis_percent}};
   c["source_path"] = orNull(cfg.source_path);  // null for a built-in config
   Json out{{"generation", generation}, {"config", c}};
   return out.dump(2) + "\n";

@@ -54,7 +54,7 @@ TEST(ConfigJson, CarriesTheGenerationAndEverySection) {
   EXPECT_EQ(j["generation"], 7);
   const Json& c = j["config"];
   for (const char* key : {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
-                          "clusters", "routes", "limits"})
+                          "clusters", "routes", "limits", "routing"})
     EXPECT_TRUE(c.contains(key)) << key;
   EXPECT_EQ(c["workers"], 3);
   EXPECT_EQ(c["watch"], true);
@@ -81,6 +81,21 @@ TEST(ConfigJson, DurationsAreTextAndSizesAreBytes) {
   EXPECT_EQ(c["limits"]["max_header_bytes"], 64 * 1024);
   EXPECT_EQ(c["limits"]["drain_timeout"], "30s");
   EXPECT_EQ(c["limits"]["escaped_slashes"], "reject");
+  EXPECT_EQ(c["routing"]["order"], "distance");
+  EXPECT_EQ(c["routing"]["latency_hysteresis"], "10ms");
+}
+
+TEST(ConfigJson, CapacityLimitsAndSpill) {
+  config::Config cfg = sampleConfig();
+  Json c = Json::parse(configJson(cfg, 1))["config"];
+  EXPECT_TRUE(c["clusters"][0]["limits"]["soft"].is_null());  // no limit
+  EXPECT_EQ(c["clusters"][0]["spill"], "soft");
+  cfg.clusters[0].capacity = {50, 100};
+  cfg.clusters[0].spill = config::Spill::Hard;
+  c = Json::parse(configJson(cfg, 1))["config"];
+  EXPECT_EQ(c["clusters"][0]["limits"]["soft"], 50);
+  EXPECT_EQ(c["clusters"][0]["limits"]["hard"], 100);
+  EXPECT_EQ(c["clusters"][0]["spill"], "hard");
 }
 
 TEST(ConfigJson, KeyPathsAreRedactedAndCertificatePathsShown) {
