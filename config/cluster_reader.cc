@@ -9,7 +9,8 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   Cluster c;
   c.mark = item.mark;
   MapReader m(d_, item.node, item.mark, item.path,
-              {"name", "endpoints", "health_check", "outlier", "pool", "tls", "limits", "spill"});
+              {"name", "endpoints", "health_check", "outlier", "pool", "tls", "limits", "spill",
+               "dns_refresh"});
   if (!m.isMap()) return c;
   if (m.require("name")) readName(m, Kind::Cluster, c.name);
   std::set<std::string> addresses;
@@ -36,6 +37,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   if (m.has("pool")) c.pool = readPool(m);
   if (m.has("tls")) c.tls = readUpstreamTls(m);
   if (m.has("limits")) c.capacity = readCapacity(m);
+  m.readDuration("dns_refresh", c.dns_refresh, Duration{1});
   std::string spill;
   if (m.readOneOf("spill", {"soft", "hard"}, spill))
     c.spill = spill == "hard" ? Spill::Hard : Spill::Soft;

@@ -105,6 +105,11 @@ struct Endpoint {
   HostPort address;
   std::string region;
   Mark mark;
+  // Set on the endpoints a DNS name was expanded into (never read from a file): the name as
+  // written ("app.internal:80"), and whether the address appeared after the name's first
+  // resolution (then, with a health check, it takes traffic only after its first pass).
+  std::string dns_name;
+  bool await_first_check = false;
 };
 
 struct HealthCheck {
@@ -168,6 +173,9 @@ struct Cluster {
   std::vector<Endpoint> endpoints;
   Capacity capacity;
   Spill spill = Spill::Soft;
+  // How often endpoints named by a DNS name are resolved again; 0: when the records' TTL runs
+  // out (at least every 1 s, at most every 5 min).
+  Duration dns_refresh{0};
   std::optional<UpstreamTls> tls;  // absent: plain TCP
   std::optional<HealthCheck> health_check;
   std::optional<Outlier> outlier;
@@ -270,6 +278,11 @@ struct Routing {
   int latency_hysteresis_percent = 20;
 };
 
+// The resolver for endpoints named by DNS names (dns:).
+struct Dns {
+  std::vector<std::string> servers;  // "ip:port" (or "ip": port 53); empty: /etc/resolv.conf
+};
+
 struct Config {
   int workers = 0;  // 0 = auto: one per core
   bool watch = false;
@@ -282,6 +295,7 @@ struct Config {
   std::vector<Route> routes;
   Limits limits;
   Routing routing;
+  Dns dns;
 
   std::string source_path;  // the file this was loaded from, for reloads and messages
 

@@ -40,6 +40,7 @@ class ConfigReader {
   Region readRegion(const ListItem& item);
   void readLimits(const MapReader& top, Limits& out);
   void readRouting(const MapReader& top, Routing& out);
+  void readDns(const MapReader& top, Dns& out);
   void checkListenerAddresses(const std::vector<Listener>& listeners);
   void checkReferences(const Config& c);
 

@@ -2,6 +2,8 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -121,7 +123,7 @@ LoadResult loadFile(const std::string& path) {
 void ConfigReader::read(const yaml::Node& root, Config& c) {
   MapReader top(d_, root, Mark{1, 1}, "",
                 {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
-                 "clusters", "routes", "limits", "routing"});
+                 "clusters", "routes", "limits", "routing", "dns"});
   readTop(top, c);
   for (const auto& item : top.list("listeners")) c.listeners.push_back(readListener(item));
   const auto* listeners = top.find("listeners");
@@ -139,6 +141,7 @@ void ConfigReader::read(const yaml::Node& root, Config& c) {
   checkRouteMatches(c.routes);
   readLimits(top, c.limits);
   readRouting(top, c.routing);
+  readDns(top, c.dns);
   checkReferences(c);
 }
 
@@ -358,6 +361,29 @@ Region ConfigReader::readRegion(const ListItem& item) {
   if (m.require("lon")) m.read("lon", r.lon, -180, 180);
   m.read("drain", r.drain);
   return r;
+}
+
+void ConfigReader::readDns(const MapReader& top, Dns& out) {
+  const auto* e = top.find("dns");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("dns"), "dns", {"servers"});
+  for (const auto& item : m.list("servers")) {
+    std::string text;
+    if (!readString(d_, item.node, item.mark, item.path, text)) continue;
+    // "10.0.0.2" or "::1" alone mean port 53; otherwise "ip:port" / "[ip6]:port".
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, text.c_str(), &v4) == 1) text += ":53";
+    if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) text = "[" + text + "]:53";
+    std::optional<HostPort> hp = parseHostPort(text);
+    if (!hp || !(inet_pton(AF_INET, hp->host.c_str(), &v4) == 1 ||
+                 inet_pton(AF_INET6, hp->host.c_str(), &v6) == 1)) {
+      d_.add(item.mark, item.path + ": expected an IP address with an optional port (a DNS " +
+                            "server is not itself looked up), got " + quoted(text));
+      continue;
+    }
+    out.servers.push_back(hp->text());
+  }
 }
 
 void ConfigReader::readRouting(const MapReader& top, Routing& out) {

@@ -9,12 +9,15 @@ std::shared_ptr<const HealthSnapshot> HealthSnapshot::initial(const config::Conf
   clusters.reserve(cfg.clusters.size());
   auto now = std::chrono::system_clock::now();
   for (const auto& c : cfg.clusters) {
-    bool assumed = !c.health_check || c.health_check->assume_healthy;
-    EndpointHealth h;
-    h.healthy = h.active_healthy = assumed;
-    h.reason = !c.health_check ? "no health check" : assumed ? "assumed" : "not checked yet";
-    h.since = now;
-    clusters.emplace_back(c.endpoints.size(), h);
+    clusters.emplace_back();
+    for (const auto& e : c.endpoints) {
+      bool assumed = !c.health_check || (c.health_check->assume_healthy && !e.await_first_check);
+      EndpointHealth h;
+      h.healthy = h.active_healthy = assumed;
+      h.reason = !c.health_check ? "no health check" : assumed ? "assumed" : "not checked yet";
+      h.since = now;
+      clusters.back().push_back(std::move(h));
+    }
   }
   return make(std::move(clusters), 0);
 }

@@ -91,10 +91,13 @@ void HealthTable::resetActive(EndpointState& s) const {
   const auto& hc = s.cluster->health_check;
   if (!hc) return;
   s.active.enabled = true;
-  s.active.healthy = hc->assume_healthy;
+  // An address a DNS name gained after its first answer waits for its first pass too: it may
+  // be an instance still starting.
+  bool assume = hc->assume_healthy && !(s.endpoint != nullptr && s.endpoint->await_first_check);
+  s.active.healthy = assume;
   // As Envoy does: a host not assumed healthy is out until its first pass, then in at once.
-  s.active.fresh = !hc->assume_healthy;
-  s.active.reason = hc->assume_healthy ? "assumed" : "not checked yet";
+  s.active.fresh = !assume;
+  s.active.reason = assume ? "assumed" : "not checked yet";
 }
 
 bool HealthTable::setResolveError(const EndpointKey& key, const std::string& error) {

@@ -48,7 +48,7 @@ core::Result<int> listenOn(const config::HostPort& hp, int backlog) {
 }
 
 Server::Server(Options opts, std::shared_ptr<const config::Config> cfg)
-    : opts_(std::move(opts)), cfg_(std::move(cfg)) {}
+    : opts_(std::move(opts)), cfg_(cfg), file_cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   if (joiner_.joinable()) joiner_.join();
@@ -135,6 +135,7 @@ int Server::run() {
         ->record(routing::RegionLatency::kHealthSlot, ms, core::monotonicMillis());
   });
   monitor_->apply(cfg_, snap_->upstream_tls);
+  watchDnsNames();
   if (!bindListeners(inherited)) {
     if (inherited.admin_fd >= 0) ::close(inherited.admin_fd);
     return 1;
@@ -169,6 +170,7 @@ int Server::run() {
   loop_.run();
   sampler_.reset();
   latency_publisher_.reset();
+  dns_refresher_.reset();
   for (auto& w : workers_) w->join();
   monitor_.reset();
   watch_.reset();
@@ -181,6 +183,8 @@ int Server::run() {
 // The snapshot of the config given at start, and the access log it names. False (logged)
 // when either cannot be had.
 bool Server::loadFirstConfig(std::string& admin_token) {
+  resolveNewDnsNames(*file_cfg_);
+  cfg_ = expandDnsEndpoints(*file_cfg_, dns_names_);
   auto snap = buildSnapshot(cfg_, generation_, {}, telemetry_);
   if (!snap.ok()) {
     logError("%s", snap.error().detail.c_str());
@@ -301,10 +305,20 @@ std::string Server::reload(std::string_view by) {
   if (opts_.config_path.empty()) return "no config file to reload (built-in config)";
   if (draining_) return "draining: reload ignored";
   config::LoadResult r = config::loadFile(opts_.config_path);
+  if (r.ok()) {
+    auto file = std::make_shared<const config::Config>(std::move(r.config));
+    resolveNewDnsNames(*file);
+    return applyConfig(std::move(file), by);
+  }
   std::string errors;
   for (const auto& d : r.diagnostics) errors += d.text() + "\n";
-  if (r.ok()) {
-    auto cfg = std::make_shared<const config::Config>(std::move(r.config));
+  return reloadFailed(by, errors);
+}
+
+std::string Server::applyConfig(std::shared_ptr<const config::Config> file, std::string_view by) {
+  std::string errors;
+  auto cfg = expandDnsEndpoints(*file, dns_names_);
+  {
     // Overrides of regions the new config no longer names are dropped.
     routing::DrainOverrides drain = drain_overrides_;
     std::erase_if(drain, [&](const auto& o) {
@@ -328,6 +342,7 @@ std::string Server::reload(std::string_view by) {
     if (snap.ok() && errors.empty()) errors = applyListeners(*cfg);
     if (snap.ok() && errors.empty()) {
       cfg_ = cfg;
+      file_cfg_ = std::move(file);
       snap_ = snap.value();
       drain_overrides_ = std::move(drain);
       loaded_ = ConfigEvent{std::chrono::system_clock::now(), std::string(by), true, {}};
@@ -345,11 +360,17 @@ std::string Server::reload(std::string_view by) {
       monitor_->apply(cfg_, snap_->upstream_tls);
       publish();
       watchFiles();
+      watchDnsNames();
       writeReadyFile(admin_address_);
-      logInfo("config reloaded, generation %llu", static_cast<unsigned long long>(generation_));
+      logInfo("config applied (%.*s), generation %llu", static_cast<int>(by.size()), by.data(),
+              static_cast<unsigned long long>(generation_));
       return "";
     }
   }
+  return reloadFailed(by, errors);
+}
+
+std::string Server::reloadFailed(std::string_view by, const std::string& errors) {
   ++reloads_failed_;
   last_reload_ = ConfigEvent{std::chrono::system_clock::now(), std::string(by), false, errors};
   ++state_changes_;
@@ -358,6 +379,51 @@ std::string Server::reload(std::string_view by) {
   logError("reload failed, old config kept (generation %llu):\n%s",
            static_cast<unsigned long long>(generation_), errors.c_str());
   return errors;
+}
+
+void Server::resolveNewDnsNames(const config::Config& file) {
+  std::unique_ptr<core::DnsClient> client;
+  for (const auto& [host, refresh] : dnsNamesOf(file)) {
+    if (dns_names_.contains(host)) continue;
+    if (!client) {
+      auto made = core::DnsClient::create(file.dns.servers);
+      if (!made.ok()) {
+        logError("%s", made.error().detail.c_str());
+        return;
+      }
+      client = std::move(made.value());
+    }
+    DnsName& name = dns_names_[host];
+    recordAnswer(name, client->lookup(host, std::chrono::milliseconds(3000)));
+    if (!name.last_error.empty())
+      logWarn("dns: %s: %s (retried in the background)", host.c_str(), name.last_error.c_str());
+  }
+}
+
+void Server::watchDnsNames() {
+  auto names = dnsNamesOf(*file_cfg_);
+  if (names.empty() && !dns_refresher_) return;
+  if (!dns_refresher_) {
+    dns_refresher_ = std::make_unique<DnsRefresher>(
+        loop_, [this](const std::string& host, const core::DnsAnswer& a) { onDnsAnswer(host, a); });
+  }
+  std::erase_if(dns_names_, [&](const auto& n) { return !names.contains(n.first); });
+  dns_refresher_->watch(names, file_cfg_->dns.servers);
+}
+
+// On the main loop. A changed answer is applied like a reload of the same file; a failure
+// keeps the addresses in use.
+void Server::onDnsAnswer(const std::string& host, const core::DnsAnswer& answer) {
+  auto it = dns_names_.find(host);
+  if (it == dns_names_.end() || draining_) return;
+  if (!answer.error.empty())
+    logWarn("dns: %s: %s (keeping %zu addresses)", host.c_str(), answer.error.c_str(),
+            it->second.addresses.size());
+  if (!recordAnswer(it->second, answer)) return;
+  std::string joined;
+  for (const auto& a : it->second.addresses) joined += (joined.empty() ? "" : " ") + a;
+  logInfo("dns: %s now %s", host.c_str(), joined.c_str());
+  applyConfig(file_cfg_, "dns");
 }
 
 // Matches the new listeners to the bound ones by name: same address keeps its sockets (a
@@ -591,6 +657,7 @@ std::string Server::metricsText() const {
   appendUpstreamTlsMetrics(out);
   out += healthGauges(*snap_);
   out += loadGauges(*snap_);
+  out += dnsMetrics();
   return out;
 }
 

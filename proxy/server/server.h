@@ -22,6 +22,7 @@
 #include "proxy/dashboard/stats_window.h"
 #include "proxy/observe/access_log.h"
 #include "proxy/policy/snapshot.h"
+#include "proxy/server/dns_endpoints.h"
 #include "proxy/server/worker.h"
 
 namespace meridian::proxy {
@@ -108,6 +109,16 @@ class Server {
   void sampleStats();
   // The measured latencies the routers order by (Telemetry::publish), every 250 ms.
   void publishLatency();
+  // Applies a config as loaded from the file (reload, or a DNS answer that changed): expands
+  // its DNS names, builds the snapshot, rebinds listeners. "" or the errors (old config kept).
+  std::string applyConfig(std::shared_ptr<const config::Config> file, std::string_view by);
+  // Resolves, now and on this thread, the DNS names of `file` never resolved yet (start, and a
+  // reload that adds a name), then keeps every name resolved from the refresher's thread.
+  void resolveNewDnsNames(const config::Config& file);
+  void onDnsAnswer(const std::string& host, const core::DnsAnswer& answer);
+  std::string reloadFailed(std::string_view by, const std::string& errors);
+  void watchDnsNames();
+  std::string dnsMetrics() const;
   void publish();
   void watchFiles();
   bool startTakeoverServer();
@@ -117,7 +128,10 @@ class Server {
   ListenSocket socketFor(const config::Listener& l, int fd) const;
 
   Options opts_;
-  std::shared_ptr<const config::Config> cfg_;
+  std::shared_ptr<const config::Config> cfg_;  // as served: DNS names expanded to addresses
+  std::shared_ptr<const config::Config> file_cfg_;  // as the file says (what a DNS change re-expands)
+  DnsNames dns_names_;
+  std::unique_ptr<DnsRefresher> dns_refresher_;
   // In-flight counts and measured latency, for the whole life of the process (every router
   // built from a reload shares them).
   std::shared_ptr<routing::Telemetry> telemetry_ = std::make_shared<routing::Telemetry>();

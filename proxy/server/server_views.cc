@@ -37,6 +37,20 @@ Json lastCheckJson(const health::EndpointHealth& h) {
       {"passed", h.last_check_passed}, {"result", h.last_check}, {"at", isoTime(h.last_check_at)}};
 }
 
+// Each DNS name the endpoints use: its addresses in use, the TTL of the last answer, and the
+// resolutions and failures so far (a failure keeps the addresses).
+Json dnsJson(const DnsNames& names) {
+  Json out = Json::object();
+  for (const auto& [host, n] : names) {
+    out[host] = {{"addresses", n.addresses},
+                 {"ttl_seconds", n.ttl.count()},
+                 {"resolutions", n.resolutions},
+                 {"failures", n.failures},
+                 {"last_error", n.last_error.empty() ? Json() : Json(n.last_error)}};
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Server::regionsJson() const {
@@ -58,7 +72,9 @@ std::string Server::regionsJson() const {
         int in_flight = 0;
         for (const auto& w : workers_) in_flight += w->pool().inFlight(address);
         any_healthy = any_healthy || h.healthy;
+        const std::string& dns_name = plan.cluster->endpoints[e].dns_name;
         endpoints.push_back({{"address", address},
+                             {"dns_name", dns_name.empty() ? Json() : Json(dns_name)},
                              {"healthy", h.healthy},
                              {"reason", h.reason},
                              {"since", isoTime(h.since)},
@@ -79,8 +95,30 @@ std::string Server::regionsJson() const {
   }
   Json out = {{"generation", generation_},
               {"health_generation", s.health->generation()},
-              {"clusters", clusters}};
+              {"clusters", clusters},
+              {"dns", dnsJson(dns_names_)}};
   return out.dump(2) + "\n";
+}
+
+// meridian_dns_resolutions_total{name,result} and meridian_dns_addresses{name}.
+std::string Server::dnsMetrics() const {
+  std::string out;
+  appendFamilyHeader(out, "meridian_dns_resolutions_total",
+                     "Lookups of endpoint DNS names, by result (a failure keeps the addresses).",
+                     "counter");
+  for (const auto& [host, n] : dns_names_) {
+    MetricLabel ok[] = {{"name", host}, {"result", "ok"}};
+    appendSample(out, "meridian_dns_resolutions_total", ok, n.resolutions - n.failures);
+    MetricLabel failed[] = {{"name", host}, {"result", "error"}};
+    appendSample(out, "meridian_dns_resolutions_total", failed, n.failures);
+  }
+  appendFamilyHeader(out, "meridian_dns_addresses", "Addresses in use for an endpoint DNS name.",
+                     "gauge");
+  for (const auto& [host, n] : dns_names_) {
+    MetricLabel name[] = {{"name", host}};
+    appendSample(out, "meridian_dns_addresses", name, n.addresses.size());
+  }
+  return out;
 }
 
 core::Result<std::string> Server::explainJson(const std::string& client_ip, const std::string& host,

@@ -101,7 +101,7 @@ FakeUpstream::FakeUpstream(Options options) : options_(options) {
   }
   wakeRead_ = fds[0];
   wakeWrite_ = fds[1];
-  if (!openListener(0)) return;
+  if (!openListener(options_.port)) return;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -119,7 +119,7 @@ FakeUpstream::~FakeUpstream() {
 }
 
 std::string FakeUpstream::address() const {
-  return "127.0.0.1:" + std::to_string(port_);
+  return options_.host + ":" + std::to_string(port_);
 }
 
 bool FakeUpstream::openListener(uint16_t port) {
@@ -132,7 +132,11 @@ bool FakeUpstream::openListener(uint16_t port) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, options_.host.c_str(), &addr.sin_addr) != 1) {
+    ADD_FAILURE() << "FakeUpstream: not an IPv4 address: " << options_.host;
+    ::close(fd);
+    return false;
+  }
   addr.sin_port = htons(port);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4096) != 0) {
     ADD_FAILURE() << "FakeUpstream: bind/listen on port " << port << ": " << strerror(errno);

@@ -106,6 +106,10 @@ class FakeUpstream {
   struct Options {
     milliseconds idleTimeout{0};                // > 0: close keep-alive conns idle this long
     size_t maxRecordedBody = 64 * 1024 * 1024;  // per request; bodyBytes counts the rest
+    // Where to listen: another loopback address (127.0.0.2, ...) and a given port let two
+    // fakes share one port, as two addresses of one DNS name do.
+    std::string host = "127.0.0.1";
+    uint16_t port = 0;
   };
 
   FakeUpstream();
