@@ -31,25 +31,25 @@ class HedgeTest : public ::testing::Test {
     });
   }
 
-  ::testing::AssertionResult start(const std::string& replay) {
-    std::string y =
-        "workers: 1\naccess_log: \"off\"\n"
-        "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
-        "admin: { address: 127.0.0.1:0 }\n"
-        "regions:\n"
-        "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-        "  - { name: iad, lat: 38.95, lon: -77.45 }\n"
-        "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
-        "clusters:\n  - name: web\n    endpoints:\n"
-        "      - { address: " +
-        ams_.address() + ", region: ams }\n      - { address: " + iad_.address() +
-        ", region: iad }\n      - { address: " + sin_.address() +
-        ", region: sin }\n"
-        "routes:\n  - name: app\n    match: { path_prefix: / }\n"
-        "    backends: [ { cluster: web, weight: 1 } ]\n"
-        "    replay: " +
-        replay + "\n";
-    return proxy_.start(y);
+  ::testing::AssertionResult start(const std::string& replay) { return proxy_.start(yaml(replay)); }
+
+  std::string yaml(const std::string& replay, const std::string& route_extra = "") const {
+    return "workers: 1\naccess_log: \"off\"\n"
+           "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
+           "admin: { address: 127.0.0.1:0 }\n"
+           "regions:\n"
+           "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+           "  - { name: iad, lat: 38.95, lon: -77.45 }\n"
+           "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
+           "clusters:\n  - name: web\n    endpoints:\n"
+           "      - { address: " +
+           ams_.address() + ", region: ams }\n      - { address: " + iad_.address() +
+           ", region: iad }\n      - { address: " + sin_.address() +
+           ", region: sin }\n"
+           "routes:\n  - name: app\n    match: { path_prefix: / }\n"
+           "    backends: [ { cluster: web, weight: 1 } ]\n"
+           "    replay: " +
+           replay + "\n" + route_extra;
   }
 
   uint16_t port() { return proxy_.listenerPort("public"); }
@@ -252,6 +252,35 @@ TEST_F(HedgeTest, Http2ClientIsHedged) {
   ASSERT_EQ(iad_.requestCount(), 1u);
   EXPECT_EQ(iad_.request(0).header("meridian-hedge"), "1");
   EXPECT_EQ(hedges("won"), 1);
+}
+
+// `meridian validate` refuses bad hedges, each at its value; /config shows a good one.
+TEST_F(HedgeTest, ValidateRefusesBadValuesAndConfigShowsTheHedge) {
+  fakes::TempDir dir;
+  dir.write("bad.yaml",
+            yaml("{ hedge: { after: 2s, max: 4 } }", "    timeouts: { per_try: 1s }\n"));
+  auto r = fakes::runCommand({fakes::meridianBinary(), "validate", "-c", dir.path() + "/bad.yaml"},
+                             kWait);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_NE(r.out.find("routes[0].replay.hedge.after: 2000ms must be below timeouts.per_try "
+                       "(1000ms)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("routes[0].replay.hedge.max: must be from 1 to 3, got 4"), std::string::npos)
+      << r.out;
+  dir.write("p.yaml", yaml("{ hedge: { after: p100 } }"));
+  r = fakes::runCommand({fakes::meridianBinary(), "validate", "-c", dir.path() + "/p.yaml"}, kWait);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_NE(r.out.find("hedge.after: expected a duration (50ms) or a percentile"),
+            std::string::npos)
+      << r.out;
+
+  ASSERT_TRUE(start("{ hedge: { after: p95, max: 2 } }"));
+  auto c = curl({proxy_.adminUrl("/config")});
+  size_t hedge = c.out.find("\"hedge\": {");
+  ASSERT_NE(hedge, std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"after\": \"p95\",", hedge), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"max\": 2", hedge), std::string::npos) << c.out;
 }
 
 }  // namespace
