@@ -12,7 +12,9 @@
 # Environment (defaults in brackets):
 #   TARGETS   ["meridian meridian-hedge nginx haproxy"]; a missing meridian binary is skipped
 #   MERIDIAN  the meridian binary [build/proxy/meridian]
-#   DURATION [20s]  CONNS [16]  (wrk -t1; every proxy and the origins share one CPU)
+#   DURATION [15s]  CONNS [16]  (wrk -t1; every proxy and the origins share one CPU)
+#   PER_REQUEST [10]  seconds of closed_loop.py after wrk: each request's own latency, once
+#                     (wrk's percentiles are corrected for coordinated omission)
 #   PROXY_CPU [1]  CLIENT_CPU [0]   KEEP_WORK [unset]  keep the temp dir
 #
 # Every process is started by this script, tracked by PID and stopped by PID on exit.
@@ -20,7 +22,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TARGETS=${TARGETS:-"meridian meridian-hedge nginx haproxy"}
-DURATION=${DURATION:-20s}
+DURATION=${DURATION:-15s}
+PER_REQUEST=${PER_REQUEST:-10}
 CONNS=${CONNS:-16}
 PROXY_CPU=${PROXY_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
@@ -61,6 +64,9 @@ run_one() {
   timeout --kill-after=5 $((secs + 30)) taskset -c "$CLIENT_CPU" \
     wrk -t1 -c"$CONNS" -d"$DURATION" --timeout 5s --latency "http://127.0.0.1:$port/" \
     > "$out" 2>&1 || log "wrk exited non-zero for $target"
+  timeout --kill-after=5 $((PER_REQUEST + 30)) taskset -c "$CLIENT_CPU" \
+    python3 "$HERE/hedge/closed_loop.py" "$port" --conns "$CONNS" --seconds "$PER_REQUEST" \
+    > "$out.each" 2>&1 || log "closed_loop.py failed for $target"
   if [ "$target" = meridian-hedge ]; then
     counters=$(curl -s --max-time 2 "http://$(ready_admin "$WORK/$target-ready.json")/metrics" |
       grep -E '^meridian_hedges_total' | sed 's/meridian_hedges_total{route="all",outcome="\([a-z]*\)"}/\1=/' |
@@ -73,6 +79,12 @@ run_one() {
 import re, sys
 target, path, counters = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
+try:
+    each = open(path + ".each").read().split()
+    n, non200, errs, e50, e90, e99, emax = each[:7]
+    each = "%7s %8sms %8sms %8sms %6s" % (n, e50, e90, e99, int(non200) + int(errs))
+except (OSError, ValueError):
+    each = "-"
 def pct(p):
     m = re.search(r"^\s+%s%%\s+(\S+)" % p, text, re.M)
     return m.group(1) if m else "-"
@@ -81,21 +93,23 @@ total = re.search(r"(\d+) requests in", text)
 errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errors += int(non2xx.group(1)) if non2xx else 0
-print("%-15s %9s %9s %9s %9s %9s %7s  %s" % (target, total.group(1) if total else "-",
-      rps.group(1) if rps else "-", pct(50), pct(90), pct(99), errors, counters or "-"))
+print("%-15s %9s %9s %9s %9s %9s %7s | %s | %s" % (target, total.group(1) if total else "-",
+      rps.group(1) if rps else "-", pct(50), pct(90), pct(99), errors, each, counters or "-"))
 PY
   tail -n 1 "$results" >&2
 }
 
 active_targets
 RESULTS="$WORK/hedge.tsv"
-printf '%-15s %9s %9s %9s %9s %9s %7s  %s\n' target requests req/s p50 p90 p99 errors hedges \
-  > "$RESULTS"
+printf '%-15s %9s %9s %9s %9s %9s %7s | %7s %10s %10s %10s %6s | %s\n' target requests \
+  req/s p50 p90 p99 errors requests p50 p90 p99 errors hedges > "$RESULTS"
 for target in "${ACTIVE[@]}"; do
   if [ "$target" = meridian-hedge ] && [ ! -x "$MERIDIAN" ]; then continue; fi
   run_one "$target" "$RESULTS" || log "hedge run failed for $target"
 done
 echo
-echo "wrk -t1 -c$CONNS -d$DURATION --latency GET /; near region: 10 ms, every 20th request 1 s;" \
-  "far region: 30 ms; proxies + origins on CPU $PROXY_CPU, wrk on CPU $CLIENT_CPU"
+echo "left: wrk -t1 -c$CONNS -d$DURATION --latency GET / (percentiles corrected for coordinated" \
+  "omission); right: closed_loop.py, $CONNS connections, ${PER_REQUEST}s (each request once)"
+echo "near region: 10 ms, every 20th request 1 s; far region: 30 ms;" \
+  "proxies + origins on CPU $PROXY_CPU, clients on CPU $CLIENT_CPU"
 cat "$RESULTS"
