@@ -165,7 +165,8 @@ void Exchange::observeHeadLatency() {
 void Exchange::onHedgeTimer() {
   if (state_ != State::Forwarding && state_ != State::Hedging) return;
   const config::Replay& policy = decision_.route->replay;
-  if (hedges_sent_ >= policy.hedge.max) return;
+  // An Upgrade (WebSocket) would open two tunnels to run one.
+  if (hedges_sent_ >= policy.hedge.max || head_.upgrade) return;
   // Where a replay would go after the last region tried, hedges included.
   const Target own = target();
   region_pos_ = std::max(region_pos_, hedge_pos_);

@@ -18,13 +18,13 @@ struct ForwardInfo {
   std::string_view request_id;  // kept from the client or generated
   bool request_id_generated = false;
   int attempt = 1;
-  bool hedge = false;  // meridian-hedge: 1 (replay.hedge: sent while another attempt waits)
   std::string_view client_region;   // meridian-client-region: nearest region to the client
   std::string_view client_country;  // meridian-client-country
   // On a request the app asked to replay: `meridian-replay-src` (or, for a `fly-replay`,
   // `fly-replay-src`) with "region=R;state=S;t=MICROS".
   std::string_view replay_src;
   bool replay_src_fly = false;
+  bool hedge = false;  // meridian-hedge: 1 (replay.hedge: sent while another attempt waits)
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those
