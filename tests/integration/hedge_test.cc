@@ -165,6 +165,30 @@ TEST_F(HedgeTest, EitherAttemptFailingLeavesTheOtherToAnswer) {
   EXPECT_EQ(hedges("lost"), 1);
 }
 
+// The first attempt and the hedge both pass their per-try timeouts (each its own, from when it
+// was sent): the request is replayed to the region after both, as a timeout would be.
+TEST_F(HedgeTest, BothTimingOutReplaysToTheNextRegion) {
+  ASSERT_TRUE(start("{ hedge: { after: 50ms } }\n    timeouts: { per_try: 300ms, request: 5s }"));
+  HttpResponse r = get("x-slow-ams: 3000\r\nx-slow-iad: 3000\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "sin");
+  ASSERT_EQ(sin_.requestCount(), 1u);
+  EXPECT_EQ(sin_.request(0).header("meridian-attempt"), "3");
+  EXPECT_FALSE(sin_.request(0).hasHeader("meridian-hedge"));
+  EXPECT_EQ(hedges("lost"), 1);  // the replay's head came first
+}
+
+// Every attempt fails and no replay is left (max_attempts 2): the client gets the failure, and
+// the hedge is counted cancelled.
+TEST_F(HedgeTest, AllAttemptsFailingFailsTheRequest) {
+  ASSERT_TRUE(start("{ max_attempts: 2, hedge: { after: 50ms } }"));
+  HttpResponse r = get("x-reset-ams: 1\r\nx-reset-iad: 1\r\n");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.header("meridian-error"), "upstream_reset");
+  EXPECT_EQ(sin_.requestCount(), 0u);
+  EXPECT_EQ(hedges("cancelled"), 1);
+}
+
 // Both stall: the hedges hold their budget slots while they wait. With a 1% budget only the
 // 3 replays always allowed in flight (replay::Budget::kMinConcurrency) are hedged; the other
 // requests are due a hedge too, refused and counted `budget`, and answered by ams.
