@@ -1,5 +1,7 @@
 #include "proxy/exchange/exchange.h"
 
+#include "proxy/exchange/exchange_hedge.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -631,8 +633,7 @@ void Exchange::onDeadline() {
       return;
     case State::Hedging:
       // The oldest hedge, the exchange's only hope with the others, is past its per-try time.
-      host_.stats().add(Counter::UpstreamTimeouts);
-      hedgeFailed(*hedges_.front(), replay::Failure{replay::Reason::Timeout});
+      hedges_.front()->timeOut();
       return;
     case State::Routing:
       if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();

@@ -120,6 +120,16 @@ void Exchange::HedgeAttempt::cancel() {
   }
 }
 
+void Exchange::HedgeAttempt::timeOut() {
+  if (conn_ != nullptr) {
+    exchange_.host_.stats().add(Counter::UpstreamTimeouts);
+    fail(replay::Reason::Timeout, health::Outcome::Timeout);
+    return;
+  }
+  exchange_.host_.stats().add(Counter::UpstreamConnectTimeouts);
+  fail(replay::Reason::ConnectFailure, health::Outcome::ConnectFailure);
+}
+
 UpstreamConn* Exchange::HedgeAttempt::takeConnection() {
   done_ = true;
   counted_active_ = false;  // the exchange counts it from now

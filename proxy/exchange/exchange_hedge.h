@@ -24,6 +24,8 @@ class Exchange::HedgeAttempt final : public UpstreamUser, public core::Disposabl
   void cancel();
   // The connection, now the exchange's, with its count of requests in flight on the endpoint.
   UpstreamConn* takeConnection();
+  // Past its per-try time (State::Hedging): a timeout, or a connect that never finished.
+  void timeOut();
 
   const Target& target() const { return target_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
