@@ -2,6 +2,8 @@
 // real binary. Clients with no location are served ams first, then iad, then sin. A request
 // says how long each region takes to answer it (`x-slow-ams: 1000`), so one test can stall
 // one region on some requests and not others; the fakes answer every request with their name.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -105,6 +107,36 @@ TEST_F(HedgeTest, HedgeToTheNextRegionWinsAgainstAStall) {
   EXPECT_EQ(r.body, "ams");
   EXPECT_EQ(iad_.requestCount(), 1u);
   EXPECT_FALSE(ams_.request(1).hasHeader("meridian-hedge"));
+}
+
+// The case: ams stalls 1 s on 5% of requests (every 20th). Each stalled one is hedged
+// and answered by iad well before the second; the others never wait for a hedge.
+TEST_F(HedgeTest, SlowTailOfFivePercentIsCutByHedges) {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  ams_.setHandler([seen](const fakes::ReceivedRequest&) {
+    Action a = Action::respond(200, {}, "ams");
+    if (++*seen % 20 == 0) a.withDelay(milliseconds(1000));
+    return a;
+  });
+  ASSERT_TRUE(start("{ hedge: { after: 50ms } }"));
+  TcpClient c;
+  ASSERT_TRUE(c.connect(port()));
+  milliseconds slowest{0};
+  int from_iad = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto t0 = Clock::now();
+    ASSERT_TRUE(c.send("GET /x HTTP/1.1\r\nHost: app\r\n\r\n"));
+    HttpResponse r;
+    ASSERT_TRUE(c.readResponse(r, kWait));
+    EXPECT_EQ(r.status, 200);
+    from_iad += r.body == "iad";
+    slowest = std::max(slowest, std::chrono::duration_cast<milliseconds>(Clock::now() - t0));
+  }
+  // At least the two stalled ones (a busy machine may make another answer later than 50 ms).
+  EXPECT_GE(from_iad, 2);
+  EXPECT_LT(slowest, milliseconds(800));
+  EXPECT_GE(hedges("won"), 2);
+  EXPECT_TRUE(ams_.waitForPeerClosed(2, milliseconds(800)));
 }
 
 // ams is slow (300 ms) but iad slower still (1 s): ams answers first, the hedge loses and is
