@@ -1,13 +1,12 @@
 #include "proxy/exchange/exchange.h"
 
-#include "proxy/exchange/exchange_hedge.h"
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 
 #include "core/log.h"
+#include "proxy/exchange/exchange_hedge.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
 #include "proxy/policy/pin_cookie.h"
