@@ -20,6 +20,7 @@ Exchange::HedgeAttempt::HedgeAttempt(Exchange& exchange, const Target& target, i
     : exchange_(exchange), target_(target), attempt_(attempt) {}
 
 void Exchange::HedgeAttempt::start() {
+  exchange_.host_.deadlines().schedule(*this, exchange_.decision_.route->timeouts.connect);
   // A pooled connection is checked before it is lent (false): a dead one would fail the hedge.
   switch (exchange_.acquireConnection(*target_.endpoint, this, false)) {
     case UpstreamPool::Acquire::Ready:
@@ -43,6 +44,7 @@ std::atomic<int>& Exchange::HedgeAttempt::activeCount() {
 
 void Exchange::HedgeAttempt::onUpstreamReady(UpstreamConn& conn) {
   if (done_) return;
+  exchange_.host_.deadlines().cancel(*this);
   conn_ = &conn;
   activeCount().fetch_add(1, std::memory_order_relaxed);
   counted_active_ = true;
@@ -58,6 +60,7 @@ void Exchange::HedgeAttempt::onUpstreamReady(UpstreamConn& conn) {
 
 void Exchange::HedgeAttempt::onUpstreamConnectFailed(int) {
   if (done_) return;
+  exchange_.host_.deadlines().cancel(*this);
   conn_ = nullptr;  // the pool closed it
   fail(replay::Reason::ConnectFailure, health::Outcome::ConnectFailure);
 }
@@ -105,8 +108,22 @@ void Exchange::HedgeAttempt::fail(replay::Reason reason, health::Outcome outcome
   exchange_.hedgeFailed(*this, replay::Failure{reason});
 }
 
+// No connection within timeouts.connect: a connect timeout, unless the hedge only waited in
+// this worker's queue for the endpoint (its cap reached), which says nothing about it.
+void Exchange::HedgeAttempt::onDeadline() {
+  if (done_ || conn_ != nullptr) return;
+  if (exchange_.host_.pool().queued(target_.endpoint->text, this)) {
+    exchange_.host_.stats().add(Counter::UpstreamPoolWaitTimeouts);
+    fail(replay::Reason::ConnectFailure, health::Outcome::Success);
+    return;
+  }
+  exchange_.host_.stats().add(Counter::UpstreamConnectTimeouts);
+  fail(replay::Reason::ConnectFailure, health::Outcome::ConnectFailure);
+}
+
 void Exchange::HedgeAttempt::cancel() {
   done_ = true;
+  exchange_.host_.deadlines().cancel(*this);
   if (counted_active_) {
     activeCount().fetch_sub(1, std::memory_order_relaxed);
     counted_active_ = false;
@@ -132,6 +149,7 @@ void Exchange::HedgeAttempt::timeOut() {
 
 UpstreamConn* Exchange::HedgeAttempt::takeConnection() {
   done_ = true;
+  exchange_.host_.deadlines().cancel(*this);
   counted_active_ = false;  // the exchange counts it from now
   UpstreamConn* c = conn_;
   conn_ = nullptr;

@@ -4,7 +4,8 @@
 // of its own connection until a head arrives on it, which it only peeks at (the bytes stay in
 // the connection's input); then the exchange adopts the connection and reads the head as its
 // own. A hedge that fails tells the exchange, which carries on with whatever attempt is left.
-// Deleted through the loop (Disposable): its own callbacks may end it.
+// Deleted through the loop (Disposable): its own callbacks may end it. Every way out (cancel,
+// takeConnection) takes its connect deadline off the queue first.
 #include <chrono>
 #include <string>
 
@@ -12,7 +13,9 @@
 
 namespace meridian::proxy {
 
-class Exchange::HedgeAttempt final : public UpstreamUser, public core::Disposable {
+class Exchange::HedgeAttempt final : public UpstreamUser,
+                                     public core::Disposable,
+                                     public core::DeadlineQueue::Entry {
  public:
   HedgeAttempt(Exchange& exchange, const Target& target, int attempt);
 
@@ -37,6 +40,8 @@ class Exchange::HedgeAttempt final : public UpstreamUser, public core::Disposabl
   void onUpstreamEof(UpstreamConn& conn) override;
   void onUpstreamError(UpstreamConn& conn, int err) override;
   void onUpstreamDrained(UpstreamConn&) override {}
+  // timeouts.connect, as for any attempt's connect.
+  void onDeadline() override;
 
  private:
   void fail(replay::Reason reason, health::Outcome outcome);

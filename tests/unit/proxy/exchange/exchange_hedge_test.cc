@@ -47,16 +47,19 @@ TEST(ExchangeHedge, ClientLeavingWhileTheHedgeConnects) {
   EXPECT_TRUE(ams.waitForPeerClosed(1, 2000ms));
 }
 
-// The first attempt times out (per_try 300 ms) while the hedge still connects: the hedge carries
-// the request until its own per-try time (from 50 ms), then counts as a connect failure, and
-// the request is replayed to iad as the first attempt's timeout would have been.
+// The first attempt times out (per_try 300 ms) while the hedge still connects (its connect
+// timeout is longer here): the hedge carries the request until its own per-try time (from
+// 50 ms), then counts as a connect failure, and the request is replayed to iad as the first
+// attempt's timeout would have been.
 TEST(ExchangeHedge, FirstAttemptTimingOutLeavesTheHedgeItsOwnTime) {
   FakeUpstream ams, iad;
   ams.setHandler([](const fakes::ReceivedRequest&) { return Action::hang(); });
   fakes::SilentPort fra;
   ASSERT_TRUE(fra.open());
+  RouteSpec route = hedging();
+  route.timeouts = "{ connect: 500ms, per_try: 300ms, request: 900ms, idle: 300ms }";
   FakeExchangeHost host(exchangeConfig(
-      {{"ams", ams.address()}, {"fra", fra.address()}, {"iad", iad.address()}}, hedging()));
+      {{"ams", ams.address()}, {"fra", fra.address()}, {"iad", iad.address()}}, route));
   FakeClientSide client(host);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
@@ -67,6 +70,26 @@ TEST(ExchangeHedge, FirstAttemptTimingOutLeavesTheHedgeItsOwnTime) {
   EXPECT_EQ(host.outcomesOf(health::Outcome::Timeout), 1u);         // ams
   EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 1u);  // fra, the hedge
   EXPECT_EQ(host.metric(R"(meridian_replays_total{route="app",reason="timeout"})"), 1u);
+  EXPECT_EQ(host.metric(R"(meridian_hedges_total{route="app",outcome="lost"})"), 1u);
+}
+
+// A hedge whose connect does not finish within timeouts.connect (200 ms) is a connect failure
+// of its endpoint; the first attempt, slower still, answers.
+TEST(ExchangeHedge, HedgeConnectTimeoutIsAConnectFailure) {
+  FakeUpstream ams;
+  ams.setHandler([](const fakes::ReceivedRequest&) {
+    return Action::respond(200, {}, "ams").withDelay(280ms);
+  });
+  fakes::SilentPort fra;
+  ASSERT_TRUE(fra.open());
+  FakeExchangeHost host(
+      exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}}, hedging()));
+  FakeClientSide client(host);
+  client.startRequest(kGet);
+  ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
+  EXPECT_EQ(client.view().body, "ams");
+  EXPECT_EQ(host.outcomesOf(health::Outcome::ConnectFailure), 1u);
+  EXPECT_EQ(host.counter(Counter::UpstreamConnectTimeouts), 1u);
   EXPECT_EQ(host.metric(R"(meridian_hedges_total{route="app",outcome="lost"})"), 1u);
 }
 
