@@ -199,6 +199,15 @@ enum class Affinity { None, Cookie, ClientIp };
 const char* affinityName(Affinity a);
 enum class AllUnhealthy { Reject, RouteAnyway };
 
+// replay.hedge: while the first attempt has not answered (no response head), the same request
+// goes to the next region too, and the first head to arrive wins. Off unless `after` is set.
+struct Hedge {
+  Duration after{0};   // a fixed wait before the hedge
+  int percentile = 0;  // 50..99 (`after: p95`): the route's measured percentile instead
+  int max = 1;         // hedges per request, 1..3
+  bool enabled() const { return after.count() > 0 || percentile > 0; }
+};
+
 struct Replay {
   std::vector<std::string> methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
   std::vector<std::string> on = {"connect_failure", "reset", "timeout", "502", "503", "504"};
@@ -210,6 +219,7 @@ struct Replay {
   Duration backoff_base{25};
   Duration backoff_max{250};
   int budget_percent = 20;
+  Hedge hedge;
 };
 
 struct Timeouts {

@@ -60,6 +60,7 @@ class ConfigReader {
   void readResidency(const MapReader& route, Route& r);
   Replay readReplay(const MapReader& route);
   void readReplayOn(const MapReader& replay, Replay& out);
+  Hedge readHedge(const MapReader& replay);
   Timeouts readTimeouts(const MapReader& route);
   void checkRouteMatches(const std::vector<Route>& routes);
 

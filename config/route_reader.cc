@@ -53,6 +53,14 @@ Route ConfigReader::readRoute(const ListItem& item) {
   }
   m.readOneOf("compat", {"fly"}, r.compat);
   if (m.has("timeouts")) r.timeouts = readTimeouts(m);
+  // A hedge sent after the first attempt timed out would be a replay, not a hedge.
+  const Hedge& hedge = r.replay.hedge;
+  if (hedge.after.count() > 0 && hedge.after >= r.timeouts.per_try) {
+    d_.add(m.valueMark("replay"), m.pathOf("replay") +
+                                      ".hedge.after: " + std::to_string(hedge.after.count()) +
+                                      "ms" + " must be below timeouts.per_try (" +
+                                      std::to_string(r.timeouts.per_try.count()) + "ms" + ")");
+  }
   return r;
 }
 
@@ -153,7 +161,7 @@ Replay ConfigReader::readReplay(const MapReader& route) {
   Replay replay;
   MapReader m(d_, route.find("replay")->value, route.valueMark("replay"), route.pathOf("replay"),
               {"methods", "on", "max_attempts", "connect_tries_per_region", "body_buffer",
-               "backoff", "budget"});
+               "backoff", "budget", "hedge"});
   if (m.has("methods")) {
     replay.methods.clear();
     for (const auto& item : m.list("methods")) {
@@ -182,7 +190,40 @@ Replay ConfigReader::readReplay(const MapReader& route) {
     }
   }
   m.readPercent("budget", replay.budget_percent);
+  if (m.has("hedge")) replay.hedge = readHedge(m);
   return replay;
+}
+
+// hedge: { after: 50ms | p95, max: 1 }. `after` is required: a hedge needs a moment to wait for.
+Hedge ConfigReader::readHedge(const MapReader& replay) {
+  Hedge h;
+  MapReader m(d_, replay.find("hedge")->value, replay.valueMark("hedge"), replay.pathOf("hedge"),
+              {"after", "max"});
+  if (!m.isMap()) return h;
+  std::string after;
+  if (m.require("after") && m.read("after", after)) {
+    if (after.size() == 3 && after[0] == 'p' &&
+        std::isdigit(static_cast<unsigned char>(after[1])) &&
+        std::isdigit(static_cast<unsigned char>(after[2]))) {
+      h.percentile = (after[1] - '0') * 10 + (after[2] - '0');
+      if (h.percentile < 50) {
+        d_.add(m.valueMark("after"),
+               m.pathOf("after") + ": a percentile must be p50 to p99, got " + quoted(after));
+        h.percentile = 0;
+      }
+    } else if (auto d = parseDuration(after)) {
+      if (d->count() > 0)
+        h.after = *d;
+      else
+        d_.add(m.valueMark("after"), m.pathOf("after") + ": must be above 0, got " + after);
+    } else {
+      d_.add(m.valueMark("after"), m.pathOf("after") + ": expected a duration (50ms) or a " +
+                                       "percentile of the route's latency (p50 to p99), got " +
+                                       quoted(after));
+    }
+  }
+  m.readInt("max", h.max, 1, 3);
+  return h;
 }
 
 void ConfigReader::readReplayOn(const MapReader& m, Replay& out) {

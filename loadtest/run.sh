@@ -18,6 +18,8 @@
 #                  (prior knowledge) and over TLS (ALPN h2)
 #   upstream-tls   plain HTTP/1.1 in front, TLS to the origin (verified, sessions resumed,
 #                  keep-alive pools): req/s, latency and CPU per request (wrk)
+#   hedge          a slow tail (5% of requests take 1 s in the near region): p50/p99 through
+#                  Meridian without and with replay.hedge, nginx and HAProxy (hedge.sh)
 #   all            throughput, memory, slow, tls, observability and dashboard
 #
 # Environment (defaults in brackets):
@@ -61,7 +63,8 @@ H2=0                      # 1 while the h2idle mode runs: clients speak HTTP/2 (
 
 case "$MODE" in
   throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|all|-h|--help) ;;
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|all|--help]" >&2
+  hedge) exec "$HERE/hedge.sh" ;;  # two origins of its own, not the one below
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|hedge|all|--help]" >&2
      exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "proxy/exchange/exchange_hedge.h"
 #include "proxy/http/http1_writer.h"
 #include "proxy/http/upgrade.h"
 #include "proxy/policy/pin_cookie.h"
@@ -52,6 +53,7 @@ void Exchange::countStart() {
 Exchange::~Exchange() {
   cancelTimer();
   host_.deadlines().cancel(body_check_);
+  endHedges();
   detachUpstream();
   endReplay();
   releaseIdempotencyKey(false);
@@ -176,9 +178,16 @@ routing::IpAddress Exchange::clientAddress() const {
 // per-endpoint rate, error rate and latency the dashboard shows.
 void Exchange::reportOutcome(health::Outcome outcome) {
   if (endpoint_ == nullptr) return;
-  host_.reportOutcome(decision_.plan->cluster->name, *endpoint_, outcome);
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - attempt_started_at_;
-  host_.metrics().countAttempt(decision_.plan->cluster->name, endpoint_->text,
+  reportOutcome(*endpoint_, attempt_started_at_, outcome);
+}
+
+// The same for any attempt (a hedge's too), started at `started`.
+void Exchange::reportOutcome(const ResolvedAddress& endpoint,
+                             std::chrono::steady_clock::time_point started,
+                             health::Outcome outcome) {
+  host_.reportOutcome(decision_.plan->cluster->name, endpoint, outcome);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  host_.metrics().countAttempt(decision_.plan->cluster->name, endpoint.text,
                                outcome != health::Outcome::Success, took.count());
 }
 
@@ -259,17 +268,8 @@ void Exchange::connect() {
   ++attempts_;
   status_reported_ = false;
   attempt_started_at_ = std::chrono::steady_clock::now();
-  const config::Cluster& cluster = *decision_.plan->cluster;
   armTimer(decision_.route->timeouts.connect);
-  UpstreamUser* self = this;
-  UpstreamTlsTarget tls;
-  const UpstreamTlsTarget* tls_target = nullptr;
-  if (snap_->upstream_tls != nullptr && (*snap_->upstream_tls)[decision_.plan->index] != nullptr) {
-    tls = {(*snap_->upstream_tls)[decision_.plan->index],
-           cluster.endpoints[endpointIndex()].address.host};
-    tls_target = &tls;
-  }
-  switch (host_.pool().acquire(*endpoint_, cluster.pool, self, resendable(), tls_target)) {
+  switch (acquireConnection(*endpoint_, this, resendable())) {
     case UpstreamPool::Acquire::Ready:
     case UpstreamPool::Acquire::Pending:
       return;
@@ -280,6 +280,21 @@ void Exchange::connect() {
       onUpstreamConnectFailed(errno);
       return;
   }
+}
+
+// A connection to `endpoint` (of the routed cluster) for `user`: this exchange, or a hedge.
+UpstreamPool::Acquire Exchange::acquireConnection(const ResolvedAddress& endpoint,
+                                                  UpstreamUser* user, bool safe_to_resend) {
+  const config::Cluster& cluster = *decision_.plan->cluster;
+  UpstreamTlsTarget tls;
+  const UpstreamTlsTarget* tls_target = nullptr;
+  if (snap_->upstream_tls != nullptr && (*snap_->upstream_tls)[decision_.plan->index] != nullptr) {
+    size_t index =
+        static_cast<size_t>(&endpoint - (*snap_->endpoints)[decision_.plan->index].data());
+    tls = {(*snap_->upstream_tls)[decision_.plan->index], cluster.endpoints[index].address.host};
+    tls_target = &tls;
+  }
+  return host_.pool().acquire(endpoint, cluster.pool, user, safe_to_resend, tls_target);
 }
 
 void Exchange::onConnectTimeout() {
@@ -330,8 +345,8 @@ void Exchange::onUpstreamReady(UpstreamConn& conn) {
 
 // ---- Forwarding ----------------------------------------------------------------------------
 
-void Exchange::sendRequestHead() {
-  state_ = State::Forwarding;
+// What the upstream is told of the request and this attempt (a hedge sets its own attempt).
+http1::ForwardInfo Exchange::forwardInfo() const {
   http1::ForwardInfo fwd;
   fwd.client_ip = down_.clientIp();
   fwd.proto = down_.listener().tls ? "https" : "http";
@@ -341,8 +356,13 @@ void Exchange::sendRequestHead() {
   fwd.client_country = client_.country;
   fwd.replay_src = replay_src_;
   fwd.replay_src_fly = replay_src_fly_;
+  return fwd;
+}
+
+void Exchange::sendRequestHead() {
+  state_ = State::Forwarding;
   interim_responses_ = 0;
-  http1::writeUpstreamRequestHead(head_, fwd, up_->stream().output());
+  http1::writeUpstreamRequestHead(head_, forwardInfo(), up_->stream().output());
   // A replay sends again the body the failed attempt sent; the rest follows from the client.
   sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());
   // We answered Expect ourselves (the upstream never sees it): tell the client to send the
@@ -364,6 +384,7 @@ void Exchange::armResponseTimer() {
   if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
+  if (state_ == State::Forwarding) armHedgeTimer();
 }
 
 // Moves request body bytes from the client to the upstream, re-framing chunked bodies, until
@@ -645,6 +666,10 @@ void Exchange::onDeadline() {
     case State::CapacityWait:
       onCapacityCheck();
       return;
+    case State::Hedging:
+      // The oldest hedge, the exchange's only hope with the others, is past its per-try time.
+      hedges_.front()->timeOut();
+      return;
     case State::Routing:
       if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();
       return;
@@ -734,6 +759,7 @@ void Exchange::abort(Cause cause, const char* why) {
     if (final_status_ == 0) final_status_ = 499;  // gone before any answer (nginx's code for it)
   }
   recordOutcome();
+  endHedges();
   detachUpstream();
   state_ = State::Done;
   cancelTimer();
@@ -748,6 +774,7 @@ bool Exchange::endIfClientGone(Sent sent) {
 
 void Exchange::finish(bool client_keep_alive) {
   recordOutcome();
+  endHedges();
   state_ = State::Done;
   cancelTimer();
   down_.exchangeDone(client_keep_alive);

@@ -9,6 +9,7 @@
 //   Responding  the response streams back to the client
 //   Tunnel      after a 101: bytes both ways until either side closes (WebSocket)
 //   Backoff     between a failed attempt and its replay (a timer, never a blocked loop)
+//   Hedging     the exchange's own attempt failed while hedges (replay.hedge) still wait
 //   Done
 //
 // A connect failure means nothing was sent, so the next endpoint (then the next region) is
@@ -18,11 +19,17 @@
 // `meridian-replay` (or, with compat: fly, `fly-replay`) response header. From the first
 // response byte sent to the client, the request is never retried.
 // Streams use high/low watermarks both ways: a slow reader pauses the fast writer.
+//
+// Hedges (replay.hedge, exchange_hedge.cc): when the request, sent whole and replayable, has no
+// response head after `after`, the same request goes to the next region too, on a connection
+// of its own (HedgeAttempt). The first head to arrive wins: the exchange drops the other
+// attempts and carries on with the winner's connection as if it had been its own.
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
@@ -88,6 +95,7 @@ class Exchange final : public UpstreamUser,
     Responding,
     Tunnel,
     Backoff,
+    Hedging,
     Done
   };
 
@@ -102,6 +110,8 @@ class Exchange final : public UpstreamUser,
   bool peerIsTrusted() const;
   void setCookies(http1::ResponseOptions& opt);
   void reportOutcome(health::Outcome outcome);
+  void reportOutcome(const ResolvedAddress& endpoint, std::chrono::steady_clock::time_point started,
+                     health::Outcome outcome);
   void reportAttemptOnce(health::Outcome outcome);
   bool chooseEndpoint();
   // Whether the request can be sent again on another connection if a pooled one proves dead
@@ -109,11 +119,14 @@ class Exchange final : public UpstreamUser,
   // as they are forwarded (a chunked body of just its last chunk included).
   bool resendable() const { return head_.framing == http1::Framing::None; }
   void connect();
+  UpstreamPool::Acquire acquireConnection(const ResolvedAddress& endpoint, UpstreamUser* user,
+                                          bool safe_to_resend);
   void onConnectTimeout();
   void onPoolWaitTimeout();
   void resumeClientOnceBodySent();
   // Forwarding.
   void sendRequestHead();
+  http1::ForwardInfo forwardInfo() const;
   void armResponseTimer();
   void pumpRequestBody();
   bool moveRequestBody(core::Buffer& in, core::Buffer& out, uint64_t& moved);
@@ -121,7 +134,8 @@ class Exchange final : public UpstreamUser,
   bool moveChunkedBody(core::Buffer& in, core::Buffer& out, http1::ChunkedDecoder& dec,
                        bool rechunk, uint64_t& moved, bool& done);
   // Replay (exchange_replay.cc).
-  bool tryReplay(const replay::Failure& failure, core::Millis at_least = core::Millis(0));
+  bool tryReplay(const replay::Failure& failure, core::Millis at_least = core::Millis(0),
+                 bool record = true);
   // Where the next attempt goes: kept aside while a replay is weighed.
   struct Target {
     const ResolvedAddress* endpoint;
@@ -142,6 +156,20 @@ class Exchange final : public UpstreamUser,
   void keepSentBody(const core::Buffer& out, size_t from);
   void endReplay();
   void countReplay(const replay::Failure* failure, std::string_view app_reason = {});
+  // Hedged requests (exchange_hedge.cc).
+  class HedgeAttempt;
+  void armHedgeTimer();
+  std::optional<core::Millis> hedgeDelay();
+  void onHedgeTimer();
+  void observeHeadLatency();
+  void settleHedges(bool hedge_won);
+  void endHedges();
+  bool handOverToHedges(const replay::Failure& own_failure);
+  void armHedgingTimer();
+  void adoptHedge(HedgeAttempt& hedge);
+  void hedgeFailed(HedgeAttempt& hedge, const replay::Failure& failure);
+  void dropHedge(HedgeAttempt& hedge);
+  void failWith(const replay::Failure& failure);
   // Idempotency-Key (exchange_idempotency.cc).
   static IdempotencyTable& idempotencyTable();
   bool claimIdempotencyKey();
@@ -175,6 +203,10 @@ class Exchange final : public UpstreamUser,
   // Capacity limits and measured latency (exchange_capacity.cc).
   bool takeLoadSlot();
   void releaseLoadSlot();
+  // A slot of `endpoint`'s in-flight count into `slot` (kept when already held); false at its
+  // hard limit. releaseSlot gives one back and wakes a waiter.
+  bool takeSlotFor(const ResolvedAddress& endpoint, routing::EndpointLoad*& slot);
+  void releaseSlot(routing::EndpointLoad*& slot);
   void waitForCapacity();
   void onCapacityCheck();
   void recordLatency();
@@ -190,6 +222,16 @@ class Exchange final : public UpstreamUser,
    public:
     explicit BodyRateCheck(Exchange& exchange) : exchange_(exchange) {}
     void onDeadline() override { exchange_.onBodyRateCheck(); }
+
+   private:
+    Exchange& exchange_;
+  };
+
+  // replay.hedge's wait: a timer of its own, as the per-try deadline runs at the same time.
+  class HedgeTimer final : public core::DeadlineQueue::Entry {
+   public:
+    explicit HedgeTimer(Exchange& exchange) : exchange_(exchange) {}
+    void onDeadline() override { exchange_.onHedgeTimer(); }
 
    private:
     Exchange& exchange_;
@@ -236,6 +278,17 @@ class Exchange final : public UpstreamUser,
   static constexpr int kMaxFailures = 8;
   replay::Failure failures_[kMaxFailures];  // why each failed attempt failed, for the log
   int failure_count_ = 0;
+
+  // Hedges: those still waiting for a head (each deleted through the loop once it leaves).
+  HedgeTimer hedge_timer_{*this};
+  std::vector<HedgeAttempt*> hedges_;
+  bool hedge_armed_ = false;  // the timer was armed once (a request hedges from its first send)
+  int hedges_sent_ = 0;       // replay.hedge.max bounds it
+  int hedges_open_ = 0;       // sent and not yet counted in meridian_hedges_total
+  int hedge_slots_ = 0;       // replay budget slots the hedges took (given back at the end)
+  size_t hedge_pos_ = 0;      // the region (order index) the latest hedge went to
+  bool attempt_is_hedge_ = false;  // the exchange's attempt is an adopted hedge
+  replay::Failure own_failure_;    // why the exchange's own attempt failed (State::Hedging)
 
   // Idempotency-Key: the ticket of the key this request owns or waits for.
   uint64_t idem_ticket_ = 0;

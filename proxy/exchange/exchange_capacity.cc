@@ -49,23 +49,28 @@ void CapacityWaiters::sleepAgain(Exchange* exchange) {
 // A slot of the chosen endpoint, unless another worker took its last one since the choice;
 // then the endpoint counts as untried again (it was not tried) and false.
 bool Exchange::takeLoadSlot() {
-  const routing::ClusterPlan& plan = *decision_.plan;
+  if (takeSlotFor(*endpoint_, load_slot_)) return true;
   size_t e = endpointIndex();
-  if (e >= plan.load.size()) return true;  // no telemetry (tests of the exchange alone)
-  if (load_slot_ != nullptr) return true;
+  if (e < 64) tried_mask_ &= ~(1ull << e);
+  return false;
+}
+
+bool Exchange::takeSlotFor(const ResolvedAddress& endpoint, routing::EndpointLoad*& slot) {
+  const routing::ClusterPlan& plan = *decision_.plan;
+  auto e = static_cast<size_t>(&endpoint - (*snap_->endpoints)[plan.index].data());
+  if (slot != nullptr || e >= plan.load.size()) return true;  // held, or no telemetry (tests)
   routing::EndpointLoad* load = plan.load[e].get();
-  if (!load->tryAcquire(plan.cluster->capacity.hard)) {
-    if (e < 64) tried_mask_ &= ~(1ull << e);
-    return false;
-  }
-  load_slot_ = load;
+  if (!load->tryAcquire(plan.cluster->capacity.hard)) return false;
+  slot = load;
   return true;
 }
 
-void Exchange::releaseLoadSlot() {
-  if (load_slot_ == nullptr) return;
-  load_slot_->release();
-  load_slot_ = nullptr;
+void Exchange::releaseLoadSlot() { releaseSlot(load_slot_); }
+
+void Exchange::releaseSlot(routing::EndpointLoad*& slot) {
+  if (slot == nullptr) return;
+  slot->release();
+  slot = nullptr;
   if (!decision_.plan->cluster->capacity.limited()) return;
   // The oldest request of this worker waiting for the cluster looks now (on the next loop
   // turn, not inside this exchange's call).

@@ -37,8 +37,10 @@ void Exchange::keepSentBody(const core::Buffer& out, size_t from) {
 // Every input of the decision is found first (the next target, the backoff against the
 // deadline, the budget), and only the verdict is acted on. Returns false when the caller
 // should answer the failure itself.
-bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least) {
-  if (failure_count_ < kMaxFailures) failures_[failure_count_++] = failure;
+bool Exchange::tryReplay(const replay::Failure& failure, Millis at_least, bool record) {
+  if (record && failure_count_ < kMaxFailures) failures_[failure_count_++] = failure;
+  // Hedges still waiting may answer yet: this failure is not the request's.
+  if (handOverToHedges(failure)) return true;
   const config::Route& route = *decision_.route;
   const bool nothing_sent = failure.reason == replay::Reason::ConnectFailure;
   // Where a replay would go, found now and taken only on TryNext: on GiveUp the caller still
@@ -256,6 +258,7 @@ void Exchange::resendAfterBackoff() {
 void Exchange::endReplay() {
   if (holds_budget_) budget_->replayFinished();
   holds_budget_ = false;
+  for (; hedge_slots_ > 0; --hedge_slots_) budget_->replayFinished();
   if (budget_ != nullptr) budget_->requestFinished();
   budget_ = nullptr;
 }

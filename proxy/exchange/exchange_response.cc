@@ -54,6 +54,8 @@ void Exchange::parseResponseHead() {
           Error{ErrorKind::ProtocolError, Side::Upstream, false, http1::parseErrorName(r.error)});
       return;
     }
+    // The first head to arrive (this attempt's) wins over the hedges still waiting.
+    if (hedges_open_ > 0 || hedge_timer_.scheduled()) settleHedges(attempt_is_hedge_);
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
       if (tooManyInterim()) return;
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
@@ -63,6 +65,7 @@ void Exchange::parseResponseHead() {
       continue;
     }
     recordLatency();
+    observeHeadLatency();
     // A response the app or the replay policy sends elsewhere never reaches the client; the
     // connection it came on is closed (and `in` with it).
     if (divertResponse(head)) return;
@@ -80,9 +83,9 @@ void Exchange::parseResponseHead() {
 // Returns false when the exchange ended instead (its upstream connection with it).
 bool Exchange::startResponse(const http1::ResponseHead& head) {
   cancelTimer();
-  if (head.status == 101 &&
-      (!head_.upgrade || !http1::upgradeAnswerMatches(http1::findHeader(head_.headers, "upgrade"),
-                                                      http1::findHeader(head.headers, "upgrade")))) {
+  if (head.status == 101 && (!head_.upgrade || !http1::upgradeAnswerMatches(
+                                                   http1::findHeader(head_.headers, "upgrade"),
+                                                   http1::findHeader(head.headers, "upgrade")))) {
     // A 101 nobody asked for, or to another protocol than the client asked for (h2c, which is
     // never offered): the bytes after it mean nothing to the client.
     host_.stats().add(Counter::UpstreamProtocolErrors);

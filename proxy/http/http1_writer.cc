@@ -81,6 +81,7 @@ FieldKind classify(std::string_view n) {
       return iequals(n, "x-request-id") ? FieldKind::XRequestId : FieldKind::Other;
     case 14:
       if (iequals(n, "fly-replay-src")) return FieldKind::MeridianClient;
+      if (iequals(n, "meridian-hedge")) return FieldKind::MeridianClient;
       // Only ever sent with an h2c upgrade, which is never passed on.
       if (iequals(n, "http2-settings")) return FieldKind::HopByHop;
       return iequals(n, "content-length") ? FieldKind::ContentLength : FieldKind::Other;
@@ -159,6 +160,7 @@ void addForwardingFields(HeadBuilder& b, const RequestHead& head, const ForwardI
   b.add("meridian-attempt: ");
   b.number(static_cast<uint64_t>(fwd.attempt));
   b.add("\r\n");
+  if (fwd.hedge) b.add("meridian-hedge: 1\r\n");
   if (!fwd.client_region.empty()) b.header("meridian-client-region", fwd.client_region);
   if (!fwd.client_country.empty()) b.header("meridian-client-country", fwd.client_country);
   if (!fwd.replay_src.empty())

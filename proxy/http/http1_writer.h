@@ -24,6 +24,7 @@ struct ForwardInfo {
   // `fly-replay-src`) with "region=R;state=S;t=MICROS".
   std::string_view replay_src;
   bool replay_src_fly = false;
+  bool hedge = false;  // meridian-hedge: 1 (replay.hedge: sent while another attempt waits)
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those

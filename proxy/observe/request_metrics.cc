@@ -50,6 +50,38 @@ void WorkerMetrics::countSpill(std::string_view route, std::string_view from,
   spills_.get({route, from, to}).fetch_add(1, std::memory_order_relaxed);
 }
 
+void WorkerMetrics::countHedge(std::string_view route, std::string_view outcome) {
+  hedges_.get({route, outcome}).fetch_add(1, std::memory_order_relaxed);
+}
+
+void HeadLatency::rotate(int64_t now_ms) {
+  if (now_ms - half_started_ms < kHalfMs) return;
+  // Two halves or more have passed: the old one would be stale too.
+  if (now_ms - half_started_ms >= 2 * kHalfMs)
+    previous.fill(0);
+  else
+    previous = current;
+  current.fill(0);
+  half_started_ms = now_ms;
+}
+
+void HeadLatency::observe(double seconds, int64_t now_ms) {
+  rotate(now_ms);
+  ++current[DurationHistogram::bucketFor(seconds)];
+}
+
+std::optional<double> HeadLatency::quantile(double q, int64_t now_ms) {
+  rotate(now_ms);
+  std::array<uint64_t, kDurationBounds.size() + 1> both{};
+  uint64_t total = 0;
+  for (size_t i = 0; i < both.size(); ++i) {
+    both[i] = current[i] + previous[i];
+    total += both[i];
+  }
+  if (total < kMinSamples) return std::nullopt;
+  return histogramQuantile(both, q);
+}
+
 void WorkerMetrics::countAttempt(std::string_view cluster, std::string_view endpoint, bool error,
                                  double seconds) {
   AttemptStats& a = attempts_.get({cluster, endpoint});
@@ -169,6 +201,12 @@ void renderMetrics(const std::vector<const WorkerMetrics*>& workers, std::string
       "Replays not attempted because the route's replay budget was spent.", "counter", {"route"},
       sumScalar<uint64_t, 1, WorkerMetrics::Counter>(
           workers, [](const WorkerMetrics& w) -> auto& { return w.budget_exhausted_; }));
+  appendScalarFamily<2>(out, "meridian_hedges_total",
+                        "Hedged requests, by route and outcome: won (the hedge answered first), "
+                        "lost, cancelled, budget (due but refused by the replay budget).",
+                        "counter", {"route", "outcome"},
+                        sumScalar<uint64_t, 2, WorkerMetrics::Counter>(
+                            workers, [](const WorkerMetrics& w) -> auto& { return w.hedges_; }));
   appendScalarFamily<1>(
       out, "meridian_at_capacity_total",
       "Requests answered 503 at_capacity: every endpoint they could use was at its hard limit.",

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -91,6 +92,23 @@ class LabelMap {
 
 struct CountTotals;
 
+// One route's upstream time to response head on one worker, over the last 10 to 20 seconds
+// (two halves of kHalf, the older dropped as a new one begins): what replay.hedge's `after:
+// pNN` waits for. Owner thread only, and not on /metrics.
+struct HeadLatency {
+  static constexpr int64_t kHalfMs = 10000;
+  static constexpr uint64_t kMinSamples = 100;  // fewer: no percentile, so no hedge
+  std::array<uint64_t, kDurationBounds.size() + 1> current{}, previous{};
+  int64_t half_started_ms = 0;
+
+  void observe(double seconds, int64_t now_ms);
+  // The q-quantile (0..1) in seconds, or nullopt with fewer than kMinSamples samples.
+  std::optional<double> quantile(double q, int64_t now_ms);
+
+ private:
+  void rotate(int64_t now_ms);
+};
+
 // One per worker thread. Only that thread may call the count and connection methods;
 // renderMetrics() may read it from any thread at the same time. It must outlive the scrapes.
 class WorkerMetrics {
@@ -106,6 +124,10 @@ class WorkerMetrics {
   // fastest) one because that one was past its limit.
   void countAtCapacity(std::string_view route);
   void countSpill(std::string_view route, std::string_view from, std::string_view to);
+  // meridian_hedges_total{route,outcome}: won, lost, cancelled or budget.
+  void countHedge(std::string_view route, std::string_view outcome);
+  // The route's time to response head, for hedges after a percentile (owner thread only).
+  HeadLatency& headLatency(std::string_view route) { return head_latency_.get({route}); }
   // One attempt at an endpoint ended: its response head arrived (`error` for a 5xx) or it
   // failed (connect, reset, timeout: `error`). `seconds` from the attempt's start to then.
   // For the dashboard's per-endpoint rate, error rate and latency; not on /metrics.
@@ -131,6 +153,8 @@ class WorkerMetrics {
   LabelMap<1, Counter> budget_exhausted_;          // route
   LabelMap<1, Counter> at_capacity_;               // route
   LabelMap<3, Counter> spills_;                    // route, from, to
+  LabelMap<2, Counter> hedges_;                    // route, outcome
+  LabelMap<1, HeadLatency> head_latency_;          // route
   LabelMap<2, Counter> tls_handshakes_;            // listener, version
   LabelMap<1, std::atomic<int64_t>> connections_;  // listener
   LabelMap<2, AttemptStats> attempts_;             // cluster, endpoint
@@ -153,8 +177,7 @@ void sumCounts(const std::vector<const WorkerMetrics*>& workers, CountTotals& ou
 // The q-quantile (0..1) of a latency histogram, in seconds, interpolated linearly inside its
 // bucket as Prometheus' histogram_quantile does; NaN for an empty one. The +Inf bucket answers
 // the largest finite bound.
-double histogramQuantile(const std::array<uint64_t, kDurationBounds.size() + 1>& buckets,
-                         double q);
+double histogramQuantile(const std::array<uint64_t, kDurationBounds.size() + 1>& buckets, double q);
 
 // Appends the labelled families above, summed over `workers`, in text format 0.0.4. Every
 // family prints HELP and TYPE even with no series yet, so dashboards can tell "zero" from

@@ -232,6 +232,20 @@ Decision decide(const config::Replay& policy, const Input& in) {
   return {Verdict::TryNext, "replayable"};
 }
 
+Decision hedgeable(const config::Replay& policy, const Input& in) {
+  if (!policy.hedge.enabled()) return giveUp("off");
+  if (in.response_started) return giveUp("response_started");
+  if (in.attempts >= policy.max_attempts) return giveUp("max_attempts");
+  if (in.time_left && in.time_left->count() <= 0) return giveUp("deadline");
+  if (!in.next_target) return giveUp("no_target");
+  bool listed =
+      std::find(policy.methods.begin(), policy.methods.end(), in.method) != policy.methods.end();
+  if (!listed && !in.has_idempotency_key) return giveUp("not_idempotent");
+  if (!in.body_buffered) return giveUp("body_not_buffered");
+  if (!in.budget_available) return giveUp("budget");
+  return {Verdict::TryNext, "hedge"};
+}
+
 milliseconds backoff(const config::Replay& policy, int replay, uint64_t random) {
   int64_t base = policy.backoff_base.count();
   int64_t cap = policy.backoff_max.count();

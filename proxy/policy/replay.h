@@ -66,6 +66,12 @@ struct Decision {
 //   otherwise TryNext "replayable".
 Decision decide(const config::Replay& policy, const Input& in);
 
+// Whether a hedge may be sent now (replay.hedge): the replay rule's checks on the request
+// itself, as for a replay that is enabled, with `in.failure` ignored. In this order:
+//   off, response_started, max_attempts (a hedge is an attempt), deadline (no time left),
+//   no_target, not_idempotent, body_not_buffered, budget: GiveUp; otherwise TryNext "hedge".
+Decision hedgeable(const config::Replay& policy, const Input& in);
+
 // Full-jitter exponential backoff before replay number `replay` (1 = first replay): uniform
 // in [0, min(max, base * 2^(replay-1))] milliseconds, drawn from `random`.
 std::chrono::milliseconds backoff(const config::Replay& policy, int replay, uint64_t random);

@@ -65,15 +65,14 @@ Json clusterJson(const config::Cluster& c) {
   Json j{{"name", c.name}, {"endpoints", endpoints}};
   j["health_check"] = c.health_check ? healthCheckJson(*c.health_check) : Json(nullptr);
   if (c.outlier) {
-    j["outlier"] = Json{{"consecutive_failures", c.outlier->consecutive_failures},
-                        {"ejection", durationText(c.outlier->ejection)},
-                        {"max_ejection", durationText(c.outlier->max_ejection)},
-                        {"max_ejection_percent", c.outlier->max_ejection_percent},
-                        {"failure_percentage", c.outlier->failure_percentage},
-                        {"failure_percentage_min_requests",
-                         c.outlier->failure_percentage_min_requests},
-                        {"failure_percentage_interval",
-                         durationText(c.outlier->failure_percentage_interval)}};
+    j["outlier"] =
+        Json{{"consecutive_failures", c.outlier->consecutive_failures},
+             {"ejection", durationText(c.outlier->ejection)},
+             {"max_ejection", durationText(c.outlier->max_ejection)},
+             {"max_ejection_percent", c.outlier->max_ejection_percent},
+             {"failure_percentage", c.outlier->failure_percentage},
+             {"failure_percentage_min_requests", c.outlier->failure_percentage_min_requests},
+             {"failure_percentage_interval", durationText(c.outlier->failure_percentage_interval)}};
   } else {
     j["outlier"] = nullptr;
   }
@@ -98,6 +97,13 @@ Json clusterJson(const config::Cluster& c) {
   return j;
 }
 
+// null when off; `after` as configured: a duration or "p95".
+Json hedgeJson(const config::Hedge& h) {
+  if (!h.enabled()) return nullptr;
+  std::string after = h.percentile > 0 ? "p" + std::to_string(h.percentile) : durationText(h.after);
+  return Json{{"after", after}, {"max", h.max}};
+}
+
 Json routeJson(const config::Route& r) {
   Json backends = Json::array();
   for (const auto& b : r.backends)
@@ -119,7 +125,8 @@ Json routeJson(const config::Route& r) {
                               {"body_buffer", p.body_buffer},
                               {"backoff", Json{{"base", durationText(p.backoff_base)},
                                                {"max", durationText(p.backoff_max)}}},
-                              {"budget", std::to_string(p.budget_percent) + "%"}}},
+                              {"budget", std::to_string(p.budget_percent) + "%"},
+                              {"hedge", hedgeJson(p.hedge)}}},
               {"pin_after_write", durationText(r.pin_after_write)},
               {"all_unhealthy",
                r.all_unhealthy == config::AllUnhealthy::RouteAnyway ? "route_anyway" : "reject"},

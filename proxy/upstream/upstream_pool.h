@@ -123,6 +123,10 @@ class UpstreamPool {
                   bool safe_to_resend = false, const UpstreamTlsTarget* tls = nullptr);
   // Gives a connection back: kept idle when `reusable`, else closed.
   void release(UpstreamConn* conn, bool reusable);
+  // Lends a connection already lent to one user to another (a hedge's connection to the
+  // request that adopts it once its response head came first): it keeps its state, and its
+  // events go to `to` from now.
+  void handOver(UpstreamConn* conn, UpstreamUser* to) { conn->user_ = to; }
   // Withdraws a user still waiting for a connection, or whose new connection is still
   // connecting (its request ended first): it hears nothing more.
   void cancel(const std::string& endpoint, UpstreamUser* user);

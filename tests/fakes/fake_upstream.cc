@@ -314,6 +314,15 @@ void FakeUpstream::clearRecorded() {
   return waitFor("accepted connections", n, timeout, [this] { return accepted_; });
 }
 
+size_t FakeUpstream::peerClosedConnections() const {
+  std::lock_guard lock(mutex_);
+  return peerClosed_;
+}
+
+::testing::AssertionResult FakeUpstream::waitForPeerClosed(size_t n, milliseconds timeout) const {
+  return waitFor("connections closed by the client", n, timeout, [this] { return peerClosed_; });
+}
+
 ::testing::AssertionResult FakeUpstream::waitForOpenConnections(size_t n,
                                                                 milliseconds timeout) const {
   // Waits until at most n are open: the usual question is "did it close them".
@@ -451,6 +460,11 @@ void FakeUpstream::readFrom(Conn& c) {
       continue;
     }
     if (n == 0) {
+      if (!c.eof) {
+        std::lock_guard lock(mutex_);
+        ++peerClosed_;
+        changed_.notify_all();
+      }
       c.eof = true;
       c.parser.onEof();
     } else if (errno == EINTR) {

@@ -142,6 +142,9 @@ class FakeUpstream {
   size_t requestCount() const;
   size_t acceptedConnections() const;
   size_t openConnections() const;
+  // Connections the client (the proxy) closed, seen as end of file, even while a delayed
+  // answer was still pending on them.
+  size_t peerClosedConnections() const;
   std::vector<ReceivedWebSocketFrame> webSocketFrames() const;
   void clearRecorded();  // forget requests and frames (connection counters stay)
 
@@ -149,6 +152,7 @@ class FakeUpstream {
   ::testing::AssertionResult waitForRequests(size_t n, milliseconds timeout) const;
   ::testing::AssertionResult waitForConnections(size_t n, milliseconds timeout) const;
   ::testing::AssertionResult waitForOpenConnections(size_t n, milliseconds timeout) const;
+  ::testing::AssertionResult waitForPeerClosed(size_t n, milliseconds timeout) const;
   ::testing::AssertionResult waitForWebSocketFrames(size_t n, milliseconds timeout) const;
 
  private:
@@ -200,6 +204,7 @@ class FakeUpstream {
   uint64_t nextSequence_ = 0;
   size_t accepted_ = 0;
   size_t open_ = 0;
+  size_t peerClosed_ = 0;
 
   std::thread thread_;  // last: started once everything above exists
 };

@@ -143,6 +143,26 @@ TEST(Http1Writer, BackendOverrideHeaderIsNeverForwarded) {
   EXPECT_NE(s.find("Cookie: meridian-backend-app=green\r\n"), std::string::npos) << s;
 }
 
+// A hedge says so after its attempt number; a client's own meridian-hedge never goes upstream.
+TEST(Http1Writer, HedgeIsMarkedAndTheClientsOwnMarkIsDropped) {
+  std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nMeridian-Hedge: 1\r\n\r\n";
+  RequestHead h = parseRequest(raw);
+  ForwardInfo fwd;
+  fwd.client_ip = "1.2.3.4";
+  fwd.proto = "http";
+  fwd.request_id = "r";
+  core::Buffer out;
+  writeUpstreamRequestHead(h, fwd, out);
+  std::string s = drainAll(out);
+  EXPECT_EQ(s.find("edge:"), std::string::npos) << s;
+  fwd.attempt = 2;
+  fwd.hedge = true;
+  writeUpstreamRequestHead(h, fwd, out);
+  s = drainAll(out);
+  EXPECT_NE(s.find("meridian-attempt: 2\r\nmeridian-hedge: 1\r\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("Meridian-Hedge"), std::string::npos) << s;
+}
+
 TEST(Http1Writer, ClientResponseSetsTheAffinityCookieBesideTheAppsOwn) {
   std::string raw =
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: session=abc; Path=/\r\n\r\n";

@@ -175,11 +175,12 @@ TEST(RequestMetrics, EmptyFamiliesStillDeclareThemselves) {
   for (const char* family :
        {"meridian_requests_total counter", "meridian_request_duration_seconds histogram",
         "meridian_replays_total counter", "meridian_replay_budget_exhausted_total counter",
-        "meridian_downstream_connections gauge", "meridian_tls_handshakes_total counter",
-        "meridian_at_capacity_total counter", "meridian_spills_total counter"}) {
+        "meridian_hedges_total counter", "meridian_downstream_connections gauge",
+        "meridian_tls_handshakes_total counter", "meridian_at_capacity_total counter",
+        "meridian_spills_total counter"}) {
     EXPECT_TRUE(hasLine(text, std::string("# TYPE ") + family)) << family << "\n" << text;
   }
-  EXPECT_EQ(linesStartingWith(text, "# HELP ").size(), 8u);
+  EXPECT_EQ(linesStartingWith(text, "# HELP ").size(), 9u);
   EXPECT_EQ(linesStartingWith(text, "meridian_").size(), 0u) << text;
 }
 
@@ -303,6 +304,42 @@ TEST(RequestMetrics, ScrapeWhileCounting) {
       text, R"(meridian_requests_total{route="app",cluster="c7",region="ams",code="200"} 400)"));
   EXPECT_EQ(linesStartingWith(text, "meridian_replays_total{").size(), 200u);
   EXPECT_TRUE(hasLine(text, R"(meridian_downstream_connections{listener="public"} 0)"));
+}
+
+}  // namespace
+}  // namespace meridian::proxy
+
+namespace meridian::proxy {
+namespace {
+
+// replay.hedge's `after: pNN`: no percentile until enough samples; then over the last 10-20 s.
+TEST(HeadLatency, PercentileNeedsSamplesAndForgets) {
+  HeadLatency h;
+  for (uint64_t i = 0; i + 1 < HeadLatency::kMinSamples; ++i) h.observe(0.004, 1000);
+  EXPECT_FALSE(h.quantile(0.95, 1000).has_value());
+  h.observe(0.004, 1000);
+  auto q = h.quantile(0.95, 1000);
+  ASSERT_TRUE(q.has_value());
+  EXPECT_GT(*q, 0.0025);  // in the (2.5 ms, 5 ms] bucket
+  EXPECT_LE(*q, 0.005);
+  // Half a window on, the samples are the previous half's: still counted.
+  EXPECT_TRUE(h.quantile(0.95, 1000 + HeadLatency::kHalfMs).has_value());
+  // Two halves on, they are gone.
+  EXPECT_FALSE(h.quantile(0.95, 1000 + 3 * HeadLatency::kHalfMs).has_value());
+}
+
+TEST(HedgeMetrics, CountedByRouteAndOutcome) {
+  WorkerMetrics w;
+  w.countHedge("app", "won");
+  w.countHedge("app", "won");
+  w.countHedge("app", "budget");
+  std::string out;
+  renderMetrics({&w}, out);
+  EXPECT_NE(out.find("# TYPE meridian_hedges_total counter"), std::string::npos);
+  EXPECT_NE(out.find("meridian_hedges_total{route=\"app\",outcome=\"won\"} 2\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("meridian_hedges_total{route=\"app\",outcome=\"budget\"} 1\n"),
+            std::string::npos);
 }
 
 }  // namespace
