@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Summarises a series.py time series around a fault window, for capacity.sh's slow region.
+
+    phases.py SERIES AT FOR [REGION]
+
+Prints tab-separated lines:
+  phase NAME requests errors p50ms p99ms regions     for before, during and after the window
+  move away_s back_s                                 REGION (default ams) losing and winning back its traffic
+  persec SHARE,SHARE,...                             REGION's share (%) of each second's requests
+errors: no answer or a status other than 2xx. away_s: from the window's start to the last
+request REGION served inside it ("never" when REGION served until its end); back_s: from the
+window's end to the start of the first second from which REGION serves at least 90% of every
+second's requests ("never" when it does not).
+"""
+import sys
+
+
+def pct(values, q):
+    if not values:
+        return "-"
+    values = sorted(values)
+    return "%.1f" % values[min(len(values) - 1, int(q / 100 * len(values)))]
+
+
+def regions(rows):
+    counts = {}
+    for _, _, r, _ in rows:
+        counts[r] = counts.get(r, 0) + 1
+    return ",".join("%s=%d" % kv for kv in sorted(counts.items())) or "none"
+
+
+def main():
+    path, at, dur = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    home = sys.argv[4] if len(sys.argv) > 4 else "ams"
+    rows = []
+    for line in open(path):
+        f = line.split()
+        if len(f) == 4:
+            rows.append((float(f[0]), int(f[1]), f[2], float(f[3])))
+    end = at + dur
+    phases = [("before", 0, at), ("during", at, end), ("after", end, float("inf"))]
+    for name, lo, hi in phases:
+        part = [r for r in rows if lo <= r[0] < hi]
+        errors = sum(1 for _, s, _, _ in part if not 200 <= s < 300)
+        ms = [m for _, s, _, m in part if 200 <= s < 300]
+        print("phase\t%s\t%d\t%d\t%s\t%s\t%s" % (name, len(part), errors, pct(ms, 50), pct(ms, 99),
+                                             regions(part)))
+    served = [t for t, s, r, _ in rows if at <= t < end and r == home]
+    last = max(served, default=None)
+    away = "%.1f" % (last - at) if last is not None and last < end - 1 else (
+        "never" if last is not None else "0.0")
+    seconds = int(rows[-1][0]) + 1 if rows else 0
+    share = []
+    for s in range(seconds):
+        part = [r for t, _, r, _ in rows if s <= t < s + 1]
+        share.append(100 * sum(1 for r in part if r == home) // len(part) if part else -1)
+    back = "never"
+    for s in range(int(end), seconds):
+        if all(x >= 90 for x in share[s:]):
+            back = "%.1f" % (s - end)
+            break
+    print("move\t%s\t%s" % (away, back))
+    print("persec\t%s" % ",".join(str(x) for x in share))
+
+
+if __name__ == "__main__":
+    main()
