@@ -123,7 +123,7 @@ run_a() {  # run_a TARGET CONNS
 }
 
 run_b() {  # run_b TARGET
-  local t=$1 port sp mp=""
+  local t=$1 port sp mp="" on off
   port=${EDGE_PORT[$(kind "$t")]}
   : > "$OUT/slow-ams"
   start_edge "$t" || { log "$t did not start"; stop_pidfile cap-edge; return 1; }
@@ -132,21 +132,24 @@ run_b() {  # run_b TARGET
     "$EDGE_ADDR" "$port" "$B_SECONDS" "$B_CONNS" /x > "$OUT/B-$t.series" 2> "$OUT/B-$t.series.err" &
   sp=$!; BG+=("$sp")
   if [ "$(kind "$t")" = meridian ]; then
-    ( for s in $(seq 0 "$B_SECONDS"); do
-        echo "$s $(meridian_metrics '^meridian_region_latency_seconds\{')"
+    ( for _ in $(seq 0 "$B_SECONDS"); do
+        echo "$(date +%s.%N) $(meridian_metrics '^meridian_region_latency_seconds\{')"
         sleep 1
       done ) > "$OUT/B-$t.latency" 2>&1 &
     mp=$!; BG+=("$mp")
   fi
   sleep "$B_AT"   # scenario timing: the slow window starts and ends at points of the run
   echo "$SLOW_MS" > "$OUT/slow-ams"
+  on=$(date +%s.%N)
   sleep "$B_FOR"
   : > "$OUT/slow-ams"
+  off=$(date +%s.%N)
+  echo "$on $off" > "$OUT/B-$t.window"
   wait "$sp" || log "series.py exited non-zero for $t"
   [ -n "$mp" ] && { wait "$mp" || true; }
   BG=()
   stop_pidfile cap-edge
-  python3 "$HERE/phases.py" "$OUT/B-$t.series" "$B_AT" "$B_FOR" ams |
+  python3 "$HERE/phases.py" "$OUT/B-$t.series" "$on" "$off" ams |
     sed "s/^/B\t$t\t/" >> "$OUT/results.tsv"
   log "B $t: $(grep -P "^B\t$t\tmove" "$OUT/results.tsv" | cut -f4-)"
 }

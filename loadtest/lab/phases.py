@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Summarises a series.py time series around a fault window, for capacity.sh's slow region.
 
-    phases.py SERIES AT FOR [REGION]
+    phases.py SERIES ON OFF [REGION]
+
+ON and OFF: the fault window, as wall-clock seconds (date +%s.%N); SERIES starts with
+`# start EPOCH`, its times are seconds from then.
 
 Prints tab-separated lines:
   phase NAME requests errors p50ms p99ms regions     for before, during and after the window
-  move away_s back_s                                 REGION (default ams) losing and winning back its traffic
+  move away_s back_s at_s end_s                      REGION (default ams) losing and winning back its traffic
   persec SHARE,SHARE,...                             REGION's share (%) of each second's requests
 errors: no answer or a status other than 2xx. away_s: from the window's start to the last
 request REGION served inside it ("never" when REGION served until its end); back_s: from the
 window's end to the start of the first second from which REGION serves at least 90% of every
-second's requests ("never" when it does not).
+second's requests, to REGION's first request in it ("never" when it does not, "-" when REGION
+never lost its traffic).
 """
 import sys
 
@@ -30,12 +34,15 @@ def regions(rows):
 
 
 def main():
-    path, at, dur = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    path, on, off = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     home = sys.argv[4] if len(sys.argv) > 4 else "ams"
     rows = []
+    at = dur = None
     for line in open(path):
         f = line.split()
-        if len(f) == 4:
+        if f[:2] == ["#", "start"]:
+            at, dur = on - float(f[2]), off - on
+        elif len(f) == 4:
             rows.append((float(f[0]), int(f[1]), f[2], float(f[3])))
     end = at + dur
     phases = [("before", 0, at), ("during", at, end), ("after", end, float("inf"))]
@@ -54,12 +61,13 @@ def main():
     for s in range(seconds):
         part = [r for t, _, r, _ in rows if s <= t < s + 1]
         share.append(100 * sum(1 for r in part if r == home) // len(part) if part else -1)
-    back = "never"
+    back = "-" if away == "never" else "never"
     for s in range(int(end), seconds):
-        if all(x >= 90 for x in share[s:]):
-            back = "%.1f" % (s - end)
+        if away != "never" and all(x >= 90 for x in share[s:]):
+            first = min((t for t, _, r, _ in rows if t >= max(s, end) and r == home), default=None)
+            back = "%.1f" % (first - end) if first is not None else "never"
             break
-    print("move\t%s\t%s" % (away, back))
+    print("move\t%s\t%s\t%.1f\t%.1f" % (away, back, at, end))
     print("persec\t%s" % ",".join(str(x) for x in share))
 
 

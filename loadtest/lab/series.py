@@ -4,7 +4,7 @@
     series.py HOST PORT SECONDS CONNS [PATH]
 
 CONNS keep-alive connections, each sending GET PATH (default /x) one after another for SECONDS;
-prints one line per request: seconds since start (when it was sent), status (0: no answer or a
+prints `# start EPOCH` (the wall clock at its start), then one line per request: seconds since start (when it was sent), status (0: no answer or a
 broken connection, which is then opened again), the region that served it (x-region) and
 milliseconds taken. A request gets at most 5 s.
 """
@@ -52,6 +52,7 @@ async def main():
     host, port, seconds, conns = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     path = (sys.argv[5] if len(sys.argv) > 5 else "/x").encode()
     start = time.monotonic()
+    print("# start %.3f" % time.time(), flush=True)
     out = []
     await asyncio.gather(*(client(host, port, path, start + seconds, start, out)
                            for _ in range(conns)))
