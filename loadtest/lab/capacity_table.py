@@ -49,9 +49,12 @@ if b:
             print("| %s | %s | %s | %s | %s | %s | %s |" % (
                 NAMES.get(r[1], r[1]), r[3], r[4], r[5], r[6], r[7], shares(r[8])))
     print()
-    print("| target | ams lost its traffic after (s from the slow start) | won it back after (s from the end) | ams's share per second (%) |")
-    print("| --- | ---: | ---: | --- |")
-    moves = {r[1]: r[3:5] for r in b if r[2] == "move"}
+    print("| target | first request elsewhere (s after ams turned slow) | requests ams got after that while slow | last of them (s) | ams back (s after it recovered) | ams's share per second (%) |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
     persec = {r[1]: r[3] for r in b if r[2] == "persec"}
-    for t, (away, back) in moves.items():
-        print("| %s | %s | %s | %s |" % (NAMES.get(t, t), away, back, persec.get(t, "").replace(",", " ")))
+    for r in b:
+        if r[2] == "move":
+            away, back, left, returned = r[3], r[4], r[7], r[8]
+            print("| %s | %s | %s | %s | %s | %s |" % (
+                NAMES.get(r[1], r[1]), left, returned if left != "never" else "-",
+                away if left != "never" else "-", back, persec.get(r[1], "").replace(",", " ")))

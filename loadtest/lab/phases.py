@@ -8,9 +8,11 @@ ON and OFF: the fault window, as wall-clock seconds (date +%s.%N); SERIES starts
 
 Prints tab-separated lines:
   phase NAME requests errors p50ms p99ms regions     for before, during and after the window
-  move away_s back_s at_s end_s                      REGION (default ams) losing and winning back its traffic
+  move away_s back_s at_s end_s left_s returned       REGION (default ams) losing and winning back its traffic
   persec SHARE,SHARE,...                             REGION's share (%) of each second's requests
-errors: no answer or a status other than 2xx. away_s: from the window's start to the last
+errors: no answer or a status other than 2xx. left_s: from the window's start to the first
+request another region served; returned: requests REGION served after that, inside the window
+(traffic coming back to a region that is still slow). away_s: from the window's start to the last
 request REGION served inside it ("never" when REGION served until its end); back_s: from the
 window's end to the start of the first second from which REGION serves at least 90% of every
 second's requests, to REGION's first request in it ("never" when it does not, "-" when REGION
@@ -53,6 +55,10 @@ def main():
         print("phase\t%s\t%d\t%d\t%s\t%s\t%s" % (name, len(part), errors, pct(ms, 50), pct(ms, 99),
                                              regions(part)))
     served = [t for t, s, r, _ in rows if at <= t < end and r == home]
+    elsewhere = [t for t, s, r, _ in rows if at <= t < end and s and r != home]
+    left = min(elsewhere, default=None)
+    # Requests REGION still got inside the window after the first one went elsewhere.
+    returned = sum(1 for t in served if left is not None and t > left)
     last = max(served, default=None)
     away = "%.1f" % (last - at) if last is not None and last < end - 1 else (
         "never" if last is not None else "0.0")
@@ -67,7 +73,9 @@ def main():
             first = min((t for t, _, r, _ in rows if t >= max(s, end) and r == home), default=None)
             back = "%.1f" % (first - end) if first is not None else "never"
             break
-    print("move\t%s\t%s\t%.1f\t%.1f" % (away, back, at, end))
+    print("move\t%s\t%s\t%.1f\t%.1f\t%s\t%d" % (away, back, at, end,
+                                                "%.1f" % (left - at) if left is not None else "never",
+                                                returned))
     print("persec\t%s" % ",".join(str(x) for x in share))
 
 
