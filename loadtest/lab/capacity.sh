@@ -70,11 +70,12 @@ done
 for r in "${REGIONS[@]}"; do wait_http edge "http://10.77.${REGION_NET[$r]}.2:81/healthz" 10; done
 
 kind() { echo "${1%%-*}"; }
+unfilled() { ! grep -q '@[A-Z_]*@' "$1" || { log "$1: a placeholder left unfilled"; return 1; }; }
 
 # start_edge TARGET: renders its config into OUT and starts it in lab-edge (PID: cap-edge).
 start_edge() {
-  local t=$1 k port cfg
-  k=$(kind "$t") port=${EDGE_PORT[$(kind "$t")]}
+  local t=$1 port cfg
+  port=${EDGE_PORT[$(kind "$t")]}
   case "$t" in
     meridian*)
       local limits="{ soft: $LIMIT, hard: $LIMIT }" order=distance
@@ -83,6 +84,7 @@ start_edge() {
       cfg="$OUT/$t.yaml"
       render capacity_meridian.yaml.in "$cfg" PORT="$port" ADMIN_PORT="$ADMIN_PORT" \
         LIMITS="$limits" ORDER="$order"
+      unfilled "$cfg" || return 1
       "$MERIDIAN" validate -c "$cfg" > "$OUT/$t.validate" 2>&1 || { cat "$OUT/$t.validate" >&2; return 1; }
       spawn cap-edge edge "$MERIDIAN" run -c "$cfg" ;;
     nginx|haproxy)
@@ -92,6 +94,7 @@ start_edge() {
         -e "s|127.0.0.1:@PORT_AMS@|10.77.1.2:81|" -e "s|127.0.0.1:@PORT_IAD@|10.77.2.2:81|" \
         -e "s|127.0.0.1:@PORT_SIN@|10.77.3.2:81|" "$REPO/loadtest/capacity/$( [ "$t" = nginx ] &&
         echo nginx.conf.in || echo haproxy.cfg.in)" > "$cfg"
+      unfilled "$cfg" || return 1
       if [ "$t" = nginx ]; then
         spawn cap-edge edge nginx -p "$OUT" -c "$cfg" -g 'daemon off;'
       else
@@ -113,7 +116,7 @@ run_a() {  # run_a TARGET CONNS
     -c"$conns" -d"${A_SECONDS}s" --timeout 5s --latency -s "$REPO/loadtest/failover/count.lua" \
     "http://$EDGE_ADDR:${EDGE_PORT[$(kind "$t")]}/x" > "$out" 2>&1 || log "wrk exited non-zero for $t"
   if [ "$(kind "$t")" = meridian ]; then
-    extra=$(meridian_metrics '^meridian_(spills_total|at_capacity_total)\{' | tr ' ' ';')
+    extra=$(meridian_metrics '^meridian_(spills_total|at_capacity_total)\{' | sed 's/} /}=/g' | tr ' ' ';')
     extra=${extra:--}
   fi
   stop_pidfile cap-edge
