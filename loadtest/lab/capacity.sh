@@ -14,7 +14,9 @@
 # Scenario A, the nearest region overloaded: wrk from lab-client, A_CONNS connections (more than
 # ams's LIMIT, fewer than all three regions'), A_SECONDS each, GET /x; per target: requests,
 # errors, p50/p99 and the share per region. Targets meridian-nolimit (everything to ams: the
-# overload itself), meridian (limits {soft: LIMIT, hard: LIMIT}, spill: soft), nginx, haproxy.
+# overload itself), meridian (limits {soft: LIMIT, hard: LIMIT}, spill: soft), nginx, haproxy;
+# also meridian-hard (limits {soft: LIMIT, hard: 2 x LIMIT}, spill: hard: ams queues up to twice
+# the limit before anything crosses regions), not in the default list.
 # Scenario B, a slow region: series.py from lab-client (B_CONNS keep-alive connections, every
 # request logged), B_SECONDS; from B_AT for B_FOR s ams's app holds each answer SLOW_MS longer
 # (origin.py's control file, outside its slots). Targets meridian-distance, meridian-latency
@@ -78,12 +80,13 @@ start_edge() {
   port=${EDGE_PORT[$(kind "$t")]}
   case "$t" in
     meridian*)
-      local limits="{ soft: $LIMIT, hard: $LIMIT }" order=distance
+      local limits="{ soft: $LIMIT, hard: $LIMIT }" order=distance spill=soft
       [ "$t" = meridian-nolimit ] && limits="{}"
+      [ "$t" = meridian-hard ] && limits="{ soft: $LIMIT, hard: $((2 * LIMIT)) }" spill=hard
       [ "$t" = meridian-latency ] && order=latency
       cfg="$OUT/$t.yaml"
       render capacity_meridian.yaml.in "$cfg" PORT="$port" ADMIN_PORT="$ADMIN_PORT" \
-        LIMITS="$limits" ORDER="$order"
+        LIMITS="$limits" SPILL="$spill" ORDER="$order"
       unfilled "$cfg" || return 1
       "$MERIDIAN" validate -c "$cfg" > "$OUT/$t.validate" 2>&1 || { cat "$OUT/$t.validate" >&2; return 1; }
       spawn cap-edge edge "$MERIDIAN" run -c "$cfg" ;;

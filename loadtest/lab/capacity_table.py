@@ -9,6 +9,7 @@ import sys
 NAMES = {
     "meridian-nolimit": "Meridian, no limits",
     "meridian": "Meridian, limits, spill: soft",
+    "meridian-hard": "Meridian, soft limit, twice as high hard, spill: hard",
     "meridian-distance": "Meridian, order: distance",
     "meridian-latency": "Meridian, order: latency",
     "nginx": "nginx",
