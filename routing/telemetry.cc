@@ -25,21 +25,34 @@ void RegionLatency::record(size_t slot, double ms, int64_t now_ms) {
   s.last_ms.store(now_ms, std::memory_order_relaxed);
 }
 
-double RegionLatency::merged(int64_t now_ms) const {
+double RegionLatency::trafficMean(int64_t now_ms, bool fresh_only) const {
   double sum = 0;
-  int fresh = 0;
+  int n = 0;
   for (size_t i = 1; i < kSlots; ++i) {
     double v = slots_[i].ewma_ms.load(std::memory_order_relaxed);
-    if (v < 0 || now_ms - slots_[i].last_ms.load(std::memory_order_relaxed) > kTrafficFreshMs)
+    if (v < 0) continue;
+    if (fresh_only &&
+        now_ms - slots_[i].last_ms.load(std::memory_order_relaxed) > kTrafficFreshMs)
       continue;
     sum += v;
-    ++fresh;
+    ++n;
   }
-  if (fresh > 0) return sum / fresh;
+  return n > 0 ? sum / n : -1;
+}
+
+double RegionLatency::merged(int64_t now_ms) const {
+  double traffic = trafficMean(now_ms, true);
+  if (traffic >= 0) return traffic;
   return slots_[kHealthSlot].ewma_ms.load(std::memory_order_relaxed);
 }
 
 void RegionLatency::publish(int64_t now_ms, double hysteresis_ms, int hysteresis_percent) {
+  bool fresh = trafficMean(now_ms, true) >= 0;
+  if (traffic_fresh_ && !fresh) {
+    double last = trafficMean(now_ms, false);
+    if (last >= 0) slots_[kHealthSlot].ewma_ms.store(last, std::memory_order_relaxed);
+  }
+  traffic_fresh_ = fresh;
   double now = merged(now_ms);
   if (now < 0) return;
   double shown = published_.load(std::memory_order_relaxed);

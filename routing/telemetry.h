@@ -55,7 +55,10 @@ class RegionLatency {
   // What the router orders by (negative: not measured yet).
   double published() const { return published_.load(std::memory_order_relaxed); }
   // Moves the published value to merged() when it differs by more than both hysteresis
-  // bounds (always when none was published yet). Main thread.
+  // bounds (always when none was published yet). Main thread, which also writes the health
+  // slot: when the requests' samples have just gone stale, it seeds the health checks'
+  // average with the requests' last one, so the checks move on from what the region was
+  // last seen to cost rather than from an average that never saw it slow.
   void publish(int64_t now_ms, double hysteresis_ms, int hysteresis_percent);
 
  private:
@@ -63,8 +66,12 @@ class RegionLatency {
     std::atomic<double> ewma_ms{-1};
     std::atomic<int64_t> last_ms{0};
   };
+  // The mean of the worker slots with a sample (fresh ones only with `fresh_only`); -1: none.
+  double trafficMean(int64_t now_ms, bool fresh_only) const;
+
   Slot slots_[kSlots];
   std::atomic<double> published_{-1};
+  bool traffic_fresh_ = false;  // at the last publish (main thread only)
 };
 
 class Telemetry {

@@ -175,6 +175,26 @@ TEST(RegionLatency, RequestsOutweighChecksWhileFresh) {
   EXPECT_DOUBLE_EQ(r.merged(RegionLatency::kTrafficFreshMs + 1), 10);
 }
 
+// Found in the lab: a region slow for longer than the requests' freshness got a burst of
+// traffic back when the order fell back to the health checks, whose average had seen only a
+// few slow checks. The fallback now starts from the requests' last average.
+TEST(RegionLatency, FallingBackToChecksStartsFromTheRequestsLastAverage) {
+  RegionLatency r;
+  r.record(RegionLatency::kHealthSlot, 36, 0);  // fast for a long time
+  r.publish(0, 10, 20);
+  for (int i = 0; i < 20; ++i) r.record(RegionLatency::workerSlot(0), 236, 100);  // slow now
+  r.record(RegionLatency::kHealthSlot, 236, 500);  // one slow check so far: average 76
+  r.publish(500, 10, 20);
+  EXPECT_NEAR(r.published(), 236, 1);
+  // The region lost its traffic; 3 s later its requests' samples are stale.
+  r.publish(RegionLatency::kTrafficFreshMs + 200, 10, 20);
+  EXPECT_NEAR(r.merged(RegionLatency::kTrafficFreshMs + 200), 236, 1);
+  EXPECT_NEAR(r.published(), 236, 1);  // not the checks' 76: no burst back
+  // Then the checks alone move it: fast again, it comes down a fifth of the way per check.
+  r.record(RegionLatency::kHealthSlot, 36, RegionLatency::kTrafficFreshMs + 1000);
+  EXPECT_NEAR(r.merged(RegionLatency::kTrafficFreshMs + 1000), 196, 1);
+}
+
 TEST(RegionLatency, EwmaMovesAFifthOfTheWay) {
   RegionLatency r;
   r.record(1, 100, 0);
