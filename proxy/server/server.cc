@@ -362,7 +362,7 @@ std::string Server::applyConfig(std::shared_ptr<const config::Config> file, std:
       watchFiles();
       watchDnsNames();
       writeReadyFile(admin_address_);
-      logInfo("config applied (%.*s), generation %llu", static_cast<int>(by.size()), by.data(),
+      logInfo("%s, generation %llu", by == "dns" ? "dns answer applied" : "config reloaded",
               static_cast<unsigned long long>(generation_));
       return "";
     }
