@@ -205,6 +205,10 @@ struct Hedge {
   Duration after{0};   // a fixed wait before the hedge
   int percentile = 0;  // 50..99 (`after: p95`): the route's measured percentile instead
   int max = 1;         // hedges per request, 1..3
+  // Where a hedge goes: the next region, as a replay would (a region's trouble, or a far
+  // region cheap enough), or first another endpoint of the same region, else the same
+  // endpoint on a new connection (a tail of single slow requests in a healthy near region).
+  bool same_region = false;
   bool enabled() const { return after.count() > 0 || percentile > 0; }
 };
 

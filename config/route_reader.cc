@@ -194,12 +194,14 @@ Replay ConfigReader::readReplay(const MapReader& route) {
   return replay;
 }
 
-// hedge: { after: 50ms | p95, max: 1 }. `after` is required: a hedge needs a moment to wait for.
+// hedge: { after: 50ms | p95, max: 1, to: next_region | same_region }. `after` is required: a hedge needs a moment to wait for.
 Hedge ConfigReader::readHedge(const MapReader& replay) {
   Hedge h;
   MapReader m(d_, replay.find("hedge")->value, replay.valueMark("hedge"), replay.pathOf("hedge"),
-              {"after", "max"});
+              {"after", "max", "to"});
   if (!m.isMap()) return h;
+  std::string to;
+  if (m.readOneOf("to", {"next_region", "same_region"}, to)) h.same_region = to == "same_region";
   std::string after;
   if (m.require("after") && m.read("after", after)) {
     if (after.size() == 3 && after[0] == 'p' &&

@@ -10,7 +10,9 @@
 #   loadtest/hedge.sh --help    (this text)
 #
 # Environment (defaults in brackets):
-#   TARGETS   ["meridian meridian-hedge nginx haproxy"]; a missing meridian binary is skipped
+#   TARGETS   ["meridian meridian-hedge meridian-hedge-same nginx haproxy"]; a missing meridian
+#             binary is skipped. meridian-hedge-same hedges to the same region
+#             (`to: same_region`: the near server again, on a new connection)
 #   MERIDIAN  the meridian binary [build/proxy/meridian]
 #   DURATION [15s]  CONNS [16]  (wrk -t1; every proxy and the origins share one CPU)
 #   PER_REQUEST [10]  seconds of closed_loop.py after wrk: each request's own latency, once
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TARGETS=${TARGETS:-"meridian meridian-hedge nginx haproxy"}
+TARGETS=${TARGETS:-"meridian meridian-hedge meridian-hedge-same nginx haproxy"}
 DURATION=${DURATION:-15s}
 PER_REQUEST=${PER_REQUEST:-10}
 CONNS=${CONNS:-16}
@@ -53,10 +55,11 @@ run_one() {
   local hedge="{ }" counters=""
   start_origins
   [ "$target" = meridian-hedge ] && hedge="{ hedge: { after: 50ms } }"
+  [ "$target" = meridian-hedge-same ] && hedge="{ hedge: { after: 50ms, max: 2, to: same_region } }"
   case "$target" in
     nginx) start_server nginx nginx hedge/nginx.conf.in ;;
     haproxy) start_server haproxy haproxy hedge/haproxy.cfg.in ;;
-    meridian|meridian-hedge) start_server meridian "$target" hedge/meridian.yaml.in HEDGE="$hedge" ;;
+    meridian|meridian-hedge|meridian-hedge-same) start_server meridian "$target" hedge/meridian.yaml.in HEDGE="$hedge" ;;
   esac || { log "$target did not start"; return 1; }
   pid=$STARTED_PID port=$STARTED_PORT
   # The check's request is the tail's first; the 20th is the first stalled one.
@@ -67,7 +70,7 @@ run_one() {
   timeout --kill-after=5 $((PER_REQUEST + 30)) taskset -c "$CLIENT_CPU" \
     python3 "$HERE/hedge/closed_loop.py" "$port" --conns "$CONNS" --seconds "$PER_REQUEST" \
     > "$out.each" 2>&1 || log "closed_loop.py failed for $target"
-  if [ "$target" = meridian-hedge ]; then
+  if [ "$target" = meridian-hedge ] || [ "$target" = meridian-hedge-same ]; then
     counters=$(curl -s --max-time 2 "http://$(ready_admin "$WORK/$target-ready.json")/metrics" |
       grep -E '^meridian_hedges_total' | sed 's/meridian_hedges_total{route="all",outcome="\([a-z]*\)"}/\1=/' |
       tr -d ' ' | tr '\n' ' ')
@@ -93,7 +96,7 @@ total = re.search(r"(\d+) requests in", text)
 errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errors += int(non2xx.group(1)) if non2xx else 0
-print("%-15s %9s %9s %9s %9s %9s %7s | %s | %s" % (target, total.group(1) if total else "-",
+print("%-19s %9s %9s %9s %9s %9s %7s | %s | %s" % (target, total.group(1) if total else "-",
       rps.group(1) if rps else "-", pct(50), pct(90), pct(99), errors, each, counters or "-"))
 PY
   tail -n 1 "$results" >&2
@@ -101,10 +104,10 @@ PY
 
 active_targets
 RESULTS="$WORK/hedge.tsv"
-printf '%-15s %9s %9s %9s %9s %9s %7s | %7s %10s %10s %10s %6s | %s\n' target requests \
+printf '%-19s %9s %9s %9s %9s %9s %7s | %7s %10s %10s %10s %6s | %s\n' target requests \
   req/s p50 p90 p99 errors requests p50 p90 p99 errors hedges > "$RESULTS"
 for target in "${ACTIVE[@]}"; do
-  if [ "$target" = meridian-hedge ] && [ ! -x "$MERIDIAN" ]; then continue; fi
+  case "$target" in meridian-hedge*) [ -x "$MERIDIAN" ] || continue ;; esac
   run_one "$target" "$RESULTS" || log "hedge run failed for $target"
 done
 echo

@@ -204,10 +204,21 @@ void Exchange::onHedgeTimer() {
   const config::Replay& policy = decision_.route->replay;
   // An Upgrade (WebSocket) would open two tunnels to run one.
   if (hedges_sent_ >= policy.hedge.max || head_.upgrade) return;
-  // Where a replay would go after the last region tried, hedges included.
+  // Where a replay would go after the last region tried, hedges included; with `to:
+  // same_region`, another endpoint of this region, else this endpoint on a new connection.
   const Target own = target();
-  region_pos_ = std::max(region_pos_, hedge_pos_);
-  const bool found = chooseNextRegion();
+  bool found;
+  if (policy.hedge.same_region) {
+    found = chooseEndpoint() && region_ == own.region;
+    if (!found) {
+      setTarget(own);
+      found = routing::endpointLoad(*decision_.plan, static_cast<uint32_t>(endpointIndex())) !=
+              routing::LoadLevel::AtHard;
+    }
+  } else {
+    region_pos_ = std::max(region_pos_, hedge_pos_);
+    found = chooseNextRegion();
+  }
   const Target next = target();
   setTarget(own);
 

@@ -101,7 +101,8 @@ Json clusterJson(const config::Cluster& c) {
 Json hedgeJson(const config::Hedge& h) {
   if (!h.enabled()) return nullptr;
   std::string after = h.percentile > 0 ? "p" + std::to_string(h.percentile) : durationText(h.after);
-  return Json{{"after", after}, {"max", h.max}};
+  return Json{
+      {"after", after}, {"max", h.max}, {"to", h.same_region ? "same_region" : "next_region"}};
 }
 
 Json routeJson(const config::Route& r) {

@@ -109,6 +109,28 @@ TEST_F(HedgeTest, HedgeToTheNextRegionWinsAgainstAStall) {
   EXPECT_FALSE(ams_.request(1).hasHeader("meridian-hedge"));
 }
 
+// to: same_region: the hedge goes to the stalled request's own region again (here its only
+// endpoint, on a new connection), where a tail of single slow requests is cheapest to cut.
+TEST_F(HedgeTest, SameRegionHedgeStaysInTheRegion) {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  ams_.setHandler([seen](const fakes::ReceivedRequest&) {
+    Action a = Action::respond(200, {}, "ams");
+    if ((*seen)++ == 0) a.withDelay(milliseconds(1000));  // only the first one stalls
+    return a;
+  });
+  ASSERT_TRUE(start("{ hedge: { after: 50ms, to: same_region } }"));
+  milliseconds took{};
+  HttpResponse r = get("", &took);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ams");
+  EXPECT_LT(took, milliseconds(800));
+  ASSERT_EQ(ams_.requestCount(), 2u);
+  EXPECT_EQ(ams_.request(1).header("meridian-hedge"), "1");
+  EXPECT_EQ(iad_.requestCount(), 0u);
+  EXPECT_EQ(hedges("won"), 1);
+  EXPECT_TRUE(ams_.waitForPeerClosed(1, milliseconds(800)));  // the stalled attempt, cancelled
+}
+
 // The case: ams stalls 1 s on 5% of requests (every 20th). Each stalled one is hedged
 // and answered by iad well before the second; the others never wait for a hedge.
 TEST_F(HedgeTest, SlowTailOfFivePercentIsCutByHedges) {
