@@ -194,7 +194,8 @@ Replay ConfigReader::readReplay(const MapReader& route) {
   return replay;
 }
 
-// hedge: { after: 50ms | p95, max: 1, to: next_region | same_region }. `after` is required: a hedge needs a moment to wait for.
+// hedge: { after: 50ms | p95, max: 1, to: next_region | same_region }. `after` is required: a hedge
+// needs a moment to wait for.
 Hedge ConfigReader::readHedge(const MapReader& replay) {
   Hedge h;
   MapReader m(d_, replay.find("hedge")->value, replay.valueMark("hedge"), replay.pathOf("hedge"),

@@ -1,7 +1,7 @@
 #include "core/dns_client.h"
 
-#include <arpa/inet.h>
 #include <ares.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 
@@ -74,7 +74,8 @@ Result<std::unique_ptr<DnsClient>> DnsClient::create(const std::vector<std::stri
   ares_options opts{};
   opts.timeout = 1000;  // per try, ms
   opts.tries = 2;
-  int rc = ares_init_options(&client->channel_->channel, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  int rc =
+      ares_init_options(&client->channel_->channel, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
   if (rc != ARES_SUCCESS)
     return Error{ErrorKind::ConfigInvalid, Side::Internal, false,
                  std::string("dns: cannot start the resolver: ") + ares_strerror(rc)};
@@ -128,7 +129,8 @@ DnsAnswer DnsClient::lookup(const std::string& host, std::chrono::milliseconds t
       continue;
     }
     for (nfds_t i = 0; i < n; ++i) {
-      ares_process_fd(ch, (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) ? fds[i].fd : ARES_SOCKET_BAD,
+      ares_process_fd(ch,
+                      (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) ? fds[i].fd : ARES_SOCKET_BAD,
                       (fds[i].revents & POLLOUT) ? fds[i].fd : ARES_SOCKET_BAD);
     }
   }

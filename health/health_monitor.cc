@@ -140,7 +140,8 @@ void HealthMonitor::Impl::onCheckDone(Probe& probe, bool passed, const std::stri
   bool visible = passed ? table.checkPassed(probe.key) : table.checkFailed(probe.key, reason);
   const EndpointState* s = table.find(probe.key);
   if (passed && check_timed && s != nullptr && s->endpoint != nullptr) {
-    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - probe.started;
+    std::chrono::duration<double, std::milli> took =
+        std::chrono::steady_clock::now() - probe.started;
     check_timed(probe.key.cluster, s->endpoint->region, took.count());
   }
   schedule(probe, false);
@@ -205,7 +206,9 @@ void HealthMonitor::report(const std::string& cluster, const std::string& endpoi
   impl_->report(EndpointKey{cluster, endpoint}, outcome);
 }
 
-void HealthMonitor::onCheckTimed(CheckTimed fn) { impl_->check_timed = std::move(fn); }
+void HealthMonitor::onCheckTimed(CheckTimed fn) {
+  impl_->check_timed = std::move(fn);
+}
 
 std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const {
   return impl_->current;

@@ -86,8 +86,7 @@ int orderClass(const Decision& d, const health::HealthSnapshot& health, uint16_t
 // spill: hard, past soft counts as under (a request stays in its region until the hard limit).
 int capacityClass(const Decision& d, const health::HealthSnapshot& health, uint16_t r) {
   LoadLevel level = regionLoad(*d.plan, d.plan->regions[r], health, d.routed_anyway);
-  if (d.plan->cluster->spill == config::Spill::Hard && level == LoadLevel::PastSoft)
-    return 0;
+  if (d.plan->cluster->spill == config::Spill::Hard && level == LoadLevel::PastSoft) return 0;
   return static_cast<int>(level);
 }
 
@@ -99,8 +98,8 @@ struct Proximity {
   bool by_latency = false;
 };
 
-Proximity proximity(const Decision& d, const config::Routing& routing, bool have_origin,
-                    double ox, double oy, double oz) {
+Proximity proximity(const Decision& d, const config::Routing& routing, bool have_origin, double ox,
+                    double oy, double oz) {
   Proximity p;
   const auto& regions = d.plan->regions;
   auto dot = [&](const RegionGroup& g) {
@@ -117,9 +116,8 @@ Proximity proximity(const Decision& d, const config::Routing& routing, bool have
       p.cost[d.order[i]] = have_origin ? -dot(g) : 0;
       continue;
     }
-    double km = (have_origin && g.located)
-                    ? kEarthRadiusKm * std::acos(std::clamp(dot(g), -1.0, 1.0))
-                    : 0;
+    double km =
+        (have_origin && g.located) ? kEarthRadiusKm * std::acos(std::clamp(dot(g), -1.0, 1.0)) : 0;
     p.cost[d.order[i]] = fibreRoundTripMs(km) + routing.latency_weight * g.latency->published();
   }
   return p;

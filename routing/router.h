@@ -69,7 +69,9 @@ const char* loadLevelName(LoadLevel level);
 LoadLevel regionLoad(const ClusterPlan& plan, const RegionGroup& region,
                      const health::HealthSnapshot& health, bool routed_anyway);
 // Round trip of light in fibre over a distance: about 1 ms per 100 km.
-inline double fibreRoundTripMs(double km) { return km / 100.0; }
+inline double fibreRoundTripMs(double km) {
+  return km / 100.0;
+}
 
 struct RequestInfo {
   std::string_view host;

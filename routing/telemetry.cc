@@ -31,8 +31,7 @@ double RegionLatency::trafficMean(int64_t now_ms, bool fresh_only) const {
   for (size_t i = 1; i < kSlots; ++i) {
     double v = slots_[i].ewma_ms.load(std::memory_order_relaxed);
     if (v < 0) continue;
-    if (fresh_only &&
-        now_ms - slots_[i].last_ms.load(std::memory_order_relaxed) > kTrafficFreshMs)
+    if (fresh_only && now_ms - slots_[i].last_ms.load(std::memory_order_relaxed) > kTrafficFreshMs)
       continue;
     sum += v;
     ++n;
@@ -81,19 +80,18 @@ void Telemetry::publish(const config::Routing& routing, int64_t now_ms) {
   std::erase_if(endpoints_, [](const auto& e) { return e.second.use_count() == 1; });
   std::erase_if(regions_, [](const auto& e) { return e.second.use_count() == 1; });
   auto hysteresis_ms = static_cast<double>(routing.latency_hysteresis.count());
-  for (auto& [key, r] : regions_) r->publish(now_ms, hysteresis_ms, routing.latency_hysteresis_percent);
+  for (auto& [key, r] : regions_)
+    r->publish(now_ms, hysteresis_ms, routing.latency_hysteresis_percent);
 }
 
-void Telemetry::forEachEndpoint(
-    const std::function<void(const std::string&, const std::string&, const EndpointLoad&)>& fn)
-    const {
+void Telemetry::forEachEndpoint(const std::function<void(const std::string&, const std::string&,
+                                                         const EndpointLoad&)>& fn) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, e] : endpoints_) fn(key.first, key.second, *e);
 }
 
-void Telemetry::forEachRegion(
-    const std::function<void(const std::string&, const std::string&, const RegionLatency&)>& fn)
-    const {
+void Telemetry::forEachRegion(const std::function<void(const std::string&, const std::string&,
+                                                       const RegionLatency&)>& fn) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, r] : regions_) fn(key.first, key.second, *r);
 }

@@ -87,9 +87,8 @@ class Telemetry {
   void forEachEndpoint(
       const std::function<void(const std::string& cluster, const std::string& endpoint,
                                const EndpointLoad&)>& fn) const;
-  void forEachRegion(const std::function<void(const std::string& cluster,
-                                              const std::string& region, const RegionLatency&)>&
-                         fn) const;
+  void forEachRegion(const std::function<void(const std::string& cluster, const std::string& region,
+                                              const RegionLatency&)>& fn) const;
 
  private:
   using Key = std::pair<std::string, std::string>;

@@ -65,7 +65,9 @@ bool Exchange::takeSlotFor(const ResolvedAddress& endpoint, routing::EndpointLoa
   return true;
 }
 
-void Exchange::releaseLoadSlot() { releaseSlot(load_slot_); }
+void Exchange::releaseLoadSlot() {
+  releaseSlot(load_slot_);
+}
 
 void Exchange::releaseSlot(routing::EndpointLoad*& slot) {
   if (slot == nullptr) return;
@@ -85,7 +87,8 @@ void Exchange::waitForCapacity() {
   const config::Cluster& cluster = *decision_.plan->cluster;
   const int64_t now = core::monotonicMillis();
   if (capacity_deadline_ms_ == 0) {
-    if (host_.capacityWaiters().count(cluster.name) >= static_cast<size_t>(cluster.pool.max_pending)) {
+    if (host_.capacityWaiters().count(cluster.name) >=
+        static_cast<size_t>(cluster.pool.max_pending)) {
       host_.metrics().countAtCapacity(decision_.route->name);
       failBeforeResponse(Error{ErrorKind::AtCapacity, Side::Upstream, false, "wait queue full"});
       return;

@@ -45,8 +45,7 @@ void WorkerMetrics::countAtCapacity(std::string_view route) {
   at_capacity_.get({route}).fetch_add(1, std::memory_order_relaxed);
 }
 
-void WorkerMetrics::countSpill(std::string_view route, std::string_view from,
-                               std::string_view to) {
+void WorkerMetrics::countSpill(std::string_view route, std::string_view from, std::string_view to) {
   spills_.get({route, from, to}).fetch_add(1, std::memory_order_relaxed);
 }
 

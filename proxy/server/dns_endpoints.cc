@@ -139,7 +139,8 @@ void DnsRefresher::run() {
     core::DnsAnswer answer = client->lookup(host, std::chrono::milliseconds(3000));
     lock.lock();
     auto again = std::chrono::duration_cast<Clock::duration>(
-        !answer.error.empty()  ? std::chrono::duration_cast<std::chrono::milliseconds>(kRetryAfterFailure)
+        !answer.error.empty()
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(kRetryAfterFailure)
         : refresh.count() > 0 ? refresh
                               : std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::clamp(answer.ttl, kMinTtl, kMaxTtl)));

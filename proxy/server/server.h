@@ -129,7 +129,8 @@ class Server {
 
   Options opts_;
   std::shared_ptr<const config::Config> cfg_;  // as served: DNS names expanded to addresses
-  std::shared_ptr<const config::Config> file_cfg_;  // as the file says (what a DNS change re-expands)
+  std::shared_ptr<const config::Config>
+      file_cfg_;  // as the file says (what a DNS change re-expands)
   DnsNames dns_names_;
   std::unique_ptr<DnsRefresher> dns_refresher_;
   // In-flight counts and measured latency, for the whole life of the process (every router

@@ -41,26 +41,32 @@ class CapacityTest : public ::testing::Test {
   ::testing::AssertionResult start(const std::string& cluster_extra,
                                    const std::string& app_timeouts = "{ request: 10s }",
                                    const std::string& top_extra = "") {
-    std::string y =
-        "workers: 2\naccess_log: \"off\"\n" + top_extra +
-        "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
-        "admin: { address: 127.0.0.1:0 }\n"
-        "regions:\n"
-        "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
-        "  - { name: iad, lat: 38.95, lon: -77.45, drain: " + std::string(drain_iad_ ? "true" : "false") + " }\n"
-        "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
-        "clusters:\n  - name: web\n    endpoints:\n"
-        "      - { address: " + ams_.address() + ", region: ams }\n"
-        "      - { address: " + iad_.address() + ", region: iad }\n"
-        "      - { address: " + sin_.address() + ", region: sin }\n" +
-        cluster_extra +
-        "routes:\n"
-        "  - name: hold\n    match: { path_prefix: /hold }\n"
-        "    backends: [ { cluster: web, weight: 1 } ]\n"
-        "    timeouts: { request: 20s }\n"
-        "  - name: app\n    match: { path_prefix: / }\n"
-        "    backends: [ { cluster: web, weight: 1 } ]\n"
-        "    timeouts: " + app_timeouts + "\n";
+    std::string y = "workers: 2\naccess_log: \"off\"\n" + top_extra +
+                    "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
+                    "admin: { address: 127.0.0.1:0 }\n"
+                    "regions:\n"
+                    "  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+                    "  - { name: iad, lat: 38.95, lon: -77.45, drain: " +
+                    std::string(drain_iad_ ? "true" : "false") +
+                    " }\n"
+                    "  - { name: sin, lat: 1.35, lon: 103.82 }\n"
+                    "clusters:\n  - name: web\n    endpoints:\n"
+                    "      - { address: " +
+                    ams_.address() +
+                    ", region: ams }\n"
+                    "      - { address: " +
+                    iad_.address() +
+                    ", region: iad }\n"
+                    "      - { address: " +
+                    sin_.address() + ", region: sin }\n" + cluster_extra +
+                    "routes:\n"
+                    "  - name: hold\n    match: { path_prefix: /hold }\n"
+                    "    backends: [ { cluster: web, weight: 1 } ]\n"
+                    "    timeouts: { request: 20s }\n"
+                    "  - name: app\n    match: { path_prefix: / }\n"
+                    "    backends: [ { cluster: web, weight: 1 } ]\n"
+                    "    timeouts: " +
+                    app_timeouts + "\n";
     return proxy_.start(y);
   }
 
@@ -75,8 +81,8 @@ class CapacityTest : public ::testing::Test {
     auto started = Clock::now();
     TcpClient c;
     if (!c.connect(proxy_.listenerPort("public"), 3000ms)) return out;
-    if (!c.send("GET " + path + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n" +
-                extra_headers + "\r\n"))
+    if (!c.send("GET " + path + " HTTP/1.1\r\nHost: app\r\nConnection: close\r\n" + extra_headers +
+                "\r\n"))
       return out;
     HttpResponse r;
     if (!c.readResponse(r, 20000ms)) return out;
@@ -134,10 +140,14 @@ Share shareOf(const std::vector<std::vector<std::string>>& bodies_by_client) {
   Share s;
   for (const auto& bodies : bodies_by_client)
     for (const auto& b : bodies) {
-      if (b == "ams") ++s.ams;
-      else if (b == "iad") ++s.iad;
-      else if (b == "sin") ++s.sin;
-      else ++s.errors;
+      if (b == "ams")
+        ++s.ams;
+      else if (b == "iad")
+        ++s.iad;
+      else if (b == "sin")
+        ++s.sin;
+      else
+        ++s.errors;
     }
   return s;
 }
@@ -163,10 +173,10 @@ TEST_F(CapacityTest, LoadPastTheSoftLimitSpillsAndComesBack) {
   Share low = phase(2, 5);
   Share burst = phase(12, 5);
   Share after = phase(2, 5);
-  std::printf("share ams/iad/sin: low %d/%d/%d, burst %d/%d/%d, after %d/%d/%d\n", low.ams,
-              low.iad, low.sin, burst.ams, burst.iad, burst.sin, after.ams, after.iad, after.sin);
+  std::printf("share ams/iad/sin: low %d/%d/%d, burst %d/%d/%d, after %d/%d/%d\n", low.ams, low.iad,
+              low.sin, burst.ams, burst.iad, burst.sin, after.ams, after.iad, after.sin);
   EXPECT_EQ(low.errors + burst.errors + after.errors, 0);
-  EXPECT_EQ(low.ams, 10);  // under the soft limit: all nearest
+  EXPECT_EQ(low.ams, 10);   // under the soft limit: all nearest
   EXPECT_GT(burst.iad, 0);  // the excess spilled to the next-nearest
   EXPECT_LT(burst.ams, 60);
   EXPECT_EQ(after.ams, 10);  // back home, no oscillation
@@ -270,8 +280,8 @@ TEST_F(CapacityTest, APreferredRegionIsNotSpilled) {
 // (about 60 ms of fibre from ams) but fast, takes the traffic within a few seconds; ams wins
 // it back once it is fast again.
 TEST_F(CapacityTest, ASlowRegionLosesItsTrafficAndWinsItBack) {
-  ASSERT_TRUE(start("    health_check: { path: /healthz, interval: 100ms, timeout: 1s }\n", "{ request: 10s }",
-                    "routing: { order: latency }\n"));
+  ASSERT_TRUE(start("    health_check: { path: /healthz, interval: 100ms, timeout: 1s }\n",
+                    "{ request: 10s }", "routing: { order: latency }\n"));
   // Served by `region` from some request on, within `bound`: then 10 more in a row.
   auto movesTo = [&](const std::string& region, Clock::duration bound) {
     auto until = Clock::now() + bound;

@@ -51,8 +51,8 @@ bool dnsAnswers(uint16_t port) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
-  static const unsigned char query[] = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'a', 'p',
-                                        'p', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+  static const unsigned char query[] = {0x12, 0x34, 1,   0, 0,   1,   0,   0,   0, 0, 0, 0, 3,
+                                        'a',  'p',  'p', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
   ::sendto(fd, query, sizeof query, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
   char buf[512];
   bool ok = ::recv(fd, buf, sizeof buf, 0) > 0;
@@ -63,7 +63,8 @@ bool dnsAnswers(uint16_t port) {
 class DnsEndpointsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    first_.setHandler([](const fakes::ReceivedRequest&) { return Action::respond(200, {}, "first"); });
+    first_.setHandler(
+        [](const fakes::ReceivedRequest&) { return Action::respond(200, {}, "first"); });
     second_ = std::make_unique<FakeUpstream>(
         FakeUpstream::Options{milliseconds(0), 64 << 20, "127.0.0.3", first_.port()});
     second_->setHandler([this](const fakes::ReceivedRequest& r) {
@@ -81,22 +82,25 @@ class DnsEndpointsTest : public ::testing::Test {
     struct File {
       int fd_;
       int fd() const { return fd_; }
-      ~File() { if (fd_ >= 0) ::close(fd_); }
+      ~File() {
+        if (fd_ >= 0) ::close(fd_);
+      }
     } err{::open(dir_.file("dnsmasq.err").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
     // Debian puts it in /usr/sbin, which a non-root PATH may lack.
-    std::string dnsmasq = ::access("/usr/sbin/dnsmasq", X_OK) == 0 ? "/usr/sbin/dnsmasq" : "dnsmasq";
-    dns_ = fakes::spawnChild({dnsmasq, "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-                              "--addn-hosts=" + dir_.file("hosts"), "--listen-address=127.0.0.1",
-                              "--bind-interfaces", "--port=" + std::to_string(dns_port_),
-                              "--local-ttl=1", "--user=root", "--pid-file=",
-                              "--log-facility=" + dir_.file("dnsmasq.log")},
-                             -1, -1, err.fd());
+    std::string dnsmasq =
+        ::access("/usr/sbin/dnsmasq", X_OK) == 0 ? "/usr/sbin/dnsmasq" : "dnsmasq";
+    dns_ = fakes::spawnChild(
+        {dnsmasq, "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+         "--addn-hosts=" + dir_.file("hosts"), "--listen-address=127.0.0.1", "--bind-interfaces",
+         "--port=" + std::to_string(dns_port_), "--local-ttl=1", "--user=root",
+         "--pid-file=", "--log-facility=" + dir_.file("dnsmasq.log")},
+        -1, -1, err.fd());
     auto until = Clock::now() + kWait;
     while (Clock::now() < until)
       if (dnsAnswers(dns_port_)) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "dnsmasq does not answer: "
-                                         << fakes::readFile(dir_.file("dnsmasq.log"))
-                                         << fakes::readFile(dir_.file("dnsmasq.err"));
+    return ::testing::AssertionFailure()
+           << "dnsmasq does not answer: " << fakes::readFile(dir_.file("dnsmasq.log"))
+           << fakes::readFile(dir_.file("dnsmasq.err"));
   }
 
   void setHosts(const std::string& hosts) {
@@ -109,10 +113,14 @@ class DnsEndpointsTest : public ::testing::Test {
         "workers: 2\naccess_log: \"off\"\n"
         "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
         "admin: { address: 127.0.0.1:0 }\n"
-        "dns: { servers: [\"127.0.0.1:" + std::to_string(dns_port_) + "\"] }\n"
+        "dns: { servers: [\"127.0.0.1:" +
+        std::to_string(dns_port_) +
+        "\"] }\n"
         "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
         "clusters:\n  - name: web\n    endpoints:\n"
-        "      - { address: \"app.test:" + std::to_string(first_.port()) + "\", region: ams }\n"
+        "      - { address: \"app.test:" +
+        std::to_string(first_.port()) +
+        "\", region: ams }\n"
         "    dns_refresh: 200ms\n"
         "    health_check: { path: /healthz, interval: 100ms, unhealthy_interval: 100ms }\n"
         "routes:\n  - name: app\n    match: { path_prefix: / }\n"
@@ -140,9 +148,12 @@ class DnsEndpointsTest : public ::testing::Test {
             ++load.errors;
             break;
           }
-          if (r.status != 200) ++load.errors;
-          else if (r.body == "first") ++load.first;
-          else if (r.body == "second") ++load.second;
+          if (r.status != 200)
+            ++load.errors;
+          else if (r.body == "first")
+            ++load.first;
+          else if (r.body == "second")
+            ++load.second;
         }
       }
     });

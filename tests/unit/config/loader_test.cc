@@ -305,19 +305,20 @@ TEST(LoadLimitsAndPool, ValuesLand) {
 }
 
 TEST(LoadCapacity, LimitsSpillAndRoutingLand) {
-  auto r = loadString(std::string(kMinimal) +
-                          "regions: [{name: ams, lat: 1, lon: 2}]\n"
-                          "routing: {order: latency, latency_weight: 0.5, latency_hysteresis: 25ms,\n"
-                          "          latency_hysteresis_percent: 30%}\n"
-                          "clusters:\n"
-                          "  - name: c\n"
-                          "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
-                          "    limits: {soft: 50, hard: 100}\n"
-                          "    spill: hard\n"
-                          "  - name: d\n"
-                          "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
-                          "    limits: {hard: 10}\n",
-                      "t.yaml");
+  auto r =
+      loadString(std::string(kMinimal) +
+                     "regions: [{name: ams, lat: 1, lon: 2}]\n"
+                     "routing: {order: latency, latency_weight: 0.5, latency_hysteresis: 25ms,\n"
+                     "          latency_hysteresis_percent: 30%}\n"
+                     "clusters:\n"
+                     "  - name: c\n"
+                     "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
+                     "    limits: {soft: 50, hard: 100}\n"
+                     "    spill: hard\n"
+                     "  - name: d\n"
+                     "    endpoints: [{address: '127.0.0.1:1', region: ams}]\n"
+                     "    limits: {hard: 10}\n",
+                 "t.yaml");
   ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
   const Cluster& c = r.config.clusters[0];
   EXPECT_EQ(c.capacity.soft, 50);

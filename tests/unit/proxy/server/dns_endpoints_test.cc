@@ -23,7 +23,9 @@ config::Config twoClusters() {
   return cfg;
 }
 
-core::DnsAnswer answer(std::vector<std::string> a) { return {std::move(a), std::chrono::seconds(30), {}}; }
+core::DnsAnswer answer(std::vector<std::string> a) {
+  return {std::move(a), std::chrono::seconds(30), {}};
+}
 
 TEST(DnsEndpoints, NamesAndTheShortestRefresh) {
   auto names = dnsNamesOf(twoClusters());
@@ -51,7 +53,7 @@ TEST(DnsEndpoints, EachAddressBecomesAnEndpointOfItsRegion) {
 TEST(DnsEndpoints, AnAddedAddressWaitsUnlessNothingStays) {
   DnsName n;
   recordAnswer(n, answer({"10.1.0.1"}));
-  EXPECT_FALSE(recordAnswer(n, answer({"10.1.0.1"})));            // unchanged
+  EXPECT_FALSE(recordAnswer(n, answer({"10.1.0.1"})));             // unchanged
   EXPECT_TRUE(recordAnswer(n, answer({"10.1.0.1", "10.1.0.2"})));  // one added beside one kept
   DnsNames names{{"app.internal", n}};
   auto cfg = expandDnsEndpoints(twoClusters(), names);
