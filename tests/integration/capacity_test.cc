@@ -103,6 +103,30 @@ class CapacityTest : public ::testing::Test {
     return results;
   }
 
+  // `n` requests to /hold sent at once, held by the upstreams for hold_ms_: started by the
+  // constructor, which returns once all n are in flight; join() waits for their answers.
+  class Holders {
+   public:
+    Holders(CapacityTest& t, int n) : t_(t) {
+      thread_ = std::thread([this, n] { results_ = t_.concurrently(n, "/hold"); });
+      in_flight_ = t_.waitInFlight(n);
+    }
+    ~Holders() {
+      if (thread_.joinable()) thread_.join();
+    }
+    bool inFlight() const { return in_flight_; }
+    const std::vector<Result>& join() {
+      thread_.join();
+      return results_;
+    }
+
+   private:
+    CapacityTest& t_;
+    std::thread thread_;
+    std::vector<Result> results_;
+    bool in_flight_ = false;
+  };
+
   long long metric(const std::string& series) {
     auto r = curl({proxy_.adminUrl("/metrics")});
     size_t at = r.out.find("\n" + series + " ");
@@ -190,13 +214,11 @@ TEST_F(CapacityTest, LoadPastTheSoftLimitSpillsAndComesBack) {
 TEST_F(CapacityTest, SpillHardStaysHomeUntilTheHardLimit) {
   hold_ms_ = 3000;
   ASSERT_TRUE(start("    limits: { soft: 1, hard: 3 }\n    spill: hard\n"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(4, "/hold"); });
-  ASSERT_TRUE(waitInFlight(4));
+  Holders holders(*this, 4);
+  ASSERT_TRUE(holders.inFlight());
   EXPECT_EQ(inFlight(ams_, "ams"), 3);  // past soft (1), stayed until hard (3)
   EXPECT_EQ(inFlight(iad_, "iad"), 1);
-  burst.join();
-  for (const auto& r : holders) EXPECT_EQ(r.status, 200);
+  for (const auto& r : holders.join()) EXPECT_EQ(r.status, 200);
 }
 
 // Every region at its hard limit (2 each, 6 in flight on /hold): the next request waits, and
@@ -204,14 +226,12 @@ TEST_F(CapacityTest, SpillHardStaysHomeUntilTheHardLimit) {
 TEST_F(CapacityTest, AtTheHardLimitARequestWaitsForASlot) {
   hold_ms_ = 1500;
   ASSERT_TRUE(start("    limits: { hard: 2 }\n"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(6, "/hold"); });
-  ASSERT_TRUE(waitInFlight(6));
+  Holders holders(*this, 6);
+  ASSERT_TRUE(holders.inFlight());
   Result r = get("/x");
-  burst.join();
   EXPECT_EQ(r.status, 200);
   EXPECT_GE(r.took, 300ms);  // it waited for a holder to finish
-  for (const auto& h : holders) EXPECT_EQ(h.status, 200);
+  for (const auto& h : holders.join()) EXPECT_EQ(h.status, 200);
   EXPECT_EQ(metric("meridian_at_capacity_total{route=\"app\"}"), -1);  // none refused
 }
 
@@ -220,30 +240,27 @@ TEST_F(CapacityTest, AtTheHardLimitARequestWaitsForASlot) {
 TEST_F(CapacityTest, NoSlotBeforeTheDeadlineIs503AtCapacity) {
   hold_ms_ = 4000;
   ASSERT_TRUE(start("    limits: { hard: 2 }\n", "{ request: 500ms }"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(6, "/hold"); });
-  ASSERT_TRUE(waitInFlight(6));
+  Holders holders(*this, 6);
+  ASSERT_TRUE(holders.inFlight());
   Result r = get("/x");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.error, "at_capacity");
   EXPECT_GE(r.took, 450ms);
   EXPECT_LT(r.took, 3000ms);
   EXPECT_EQ(metric("meridian_at_capacity_total{route=\"app\"}"), 1);
-  burst.join();
-  for (const auto& h : holders) EXPECT_EQ(h.status, 200);
+  for (const auto& h : holders.join()) EXPECT_EQ(h.status, 200);
 }
 
 TEST_F(CapacityTest, AFullWaitQueueIs503AtOnce) {
   hold_ms_ = 3000;
   ASSERT_TRUE(start("    limits: { hard: 1 }\n    pool: { max_pending: 0 }\n"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(3, "/hold"); });
-  ASSERT_TRUE(waitInFlight(3));
+  Holders holders(*this, 3);
+  ASSERT_TRUE(holders.inFlight());
   Result r = get("/x");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.error, "at_capacity");
   EXPECT_LT(r.took, 1000ms);
-  burst.join();
+  holders.join();
 }
 
 // Spill never crosses a drain: with ams and sin full (hard 1 each), a request waits and gets
@@ -252,15 +269,14 @@ TEST_F(CapacityTest, CapacityNeverSpillsIntoADrainedRegion) {
   drain_iad_ = true;
   hold_ms_ = 3000;
   ASSERT_TRUE(start("    limits: { hard: 1 }\n", "{ request: 500ms }"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(2, "/hold"); });
-  ASSERT_TRUE(waitInFlight(2));
+  Holders holders(*this, 2);
+  ASSERT_TRUE(holders.inFlight());
   EXPECT_EQ(inFlight(iad_, "iad"), 0);
   Result r = get("/x");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.error, "at_capacity");
   EXPECT_EQ(iad_.requestCount(), 0u);
-  burst.join();
+  holders.join();
 }
 
 // A client's meridian-prefer-region keeps its request in that region past the soft limit
@@ -268,12 +284,11 @@ TEST_F(CapacityTest, CapacityNeverSpillsIntoADrainedRegion) {
 TEST_F(CapacityTest, APreferredRegionIsNotSpilled) {
   hold_ms_ = 3000;
   ASSERT_TRUE(start("    limits: { soft: 1, hard: 3 }\n"));
-  std::vector<Result> holders;
-  std::thread burst([&] { holders = concurrently(1, "/hold"); });
-  ASSERT_TRUE(waitInFlight(1));
+  Holders holders(*this, 1);
+  ASSERT_TRUE(holders.inFlight());
   EXPECT_EQ(get("/x", "meridian-prefer-region: ams\r\n").body, "ams");
   EXPECT_EQ(get("/x").body, "iad");
-  burst.join();
+  holders.join();
 }
 
 // routing.order: latency. ams turns 200 ms slower (requests and health checks): iad, farther
