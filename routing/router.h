@@ -6,8 +6,11 @@
 // The routing rule: match the route (host, then longest path prefix); pick the backend (see
 // below); keep the cluster's regions that hold a healthy endpoint; drop those residency
 // forbids for the client's country; order the rest by great-circle distance from the client
-// (or from the listener's region when the client has no location, else config order), with
-// drained regions after all others; `meridian-prefer-region` moves a healthy allowed region
+// (or from the listener's region when the client has no location, else config order; with
+// routing.order: latency, by that distance as fibre round-trip time plus the measured latency
+// to the region, once every candidate is measured), with drained regions after all others;
+// within those classes, with clusters[].limits, regions with an endpoint under its soft limit
+// before those past it, and those at their hard limit last (Decision::spilled_from); `meridian-prefer-region` moves a healthy allowed region
 // first (a drained one only first among the drained). With no healthy region: 503, or with
 // all_unhealthy: route_anyway, the same order as if all were healthy except that regions whose
 // endpoints are all ejected come after the others (Decision::routed_anyway). Residency is
