@@ -102,6 +102,9 @@ struct Region {
 };
 
 struct Endpoint {
+  Endpoint() = default;
+  Endpoint(HostPort a, std::string r, Mark m = {})
+      : address(std::move(a)), region(std::move(r)), mark(m) {}
   HostPort address;
   std::string region;
   Mark mark;

@@ -329,7 +329,9 @@ TEST(CapacityOrder, Table) {
     ASSERT_EQ(d.outcome, PickOutcome::Ok);
     EXPECT_EQ(names(d), c.want);
     EXPECT_EQ(std::string(d.why), c.why);
-    if (c.scope != 0) EXPECT_EQ(d.capacity_scope, c.scope);
+    if (c.scope != 0) {
+      EXPECT_EQ(d.capacity_scope, c.scope);
+    }
     EXPECT_EQ(d.spilled_from < 0 ? "" : d.plan->regions[d.spilled_from].name, c.spilled_from);
   }
 }
