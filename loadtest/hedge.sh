@@ -12,7 +12,9 @@
 # Environment (defaults in brackets):
 #   TARGETS   ["meridian meridian-hedge meridian-hedge-same nginx haproxy"]; a missing meridian
 #             binary is skipped. meridian-hedge-same hedges to the same region
-#             (`to: same_region`: the near server again, on a new connection)
+#             (`to: same_region`: the near server again, on a new connection);
+#             meridian-hedge-p95 (not in the default list) does so after the route's
+#             measured p95 instead of a fixed 50 ms
 #   MERIDIAN  the meridian binary [build/proxy/meridian]
 #   DURATION [15s]  CONNS [16]  (wrk -t1; every proxy and the origins share one CPU)
 #   PER_REQUEST [10]  seconds of closed_loop.py after wrk: each request's own latency, once
@@ -56,21 +58,25 @@ run_one() {
   start_origins
   [ "$target" = meridian-hedge ] && hedge="{ hedge: { after: 50ms } }"
   [ "$target" = meridian-hedge-same ] && hedge="{ hedge: { after: 50ms, max: 2, to: same_region } }"
+  [ "$target" = meridian-hedge-p95 ] && hedge="{ hedge: { after: p95, max: 2, to: same_region } }"
   case "$target" in
     nginx) start_server nginx nginx hedge/nginx.conf.in ;;
     haproxy) start_server haproxy haproxy hedge/haproxy.cfg.in ;;
-    meridian|meridian-hedge|meridian-hedge-same) start_server meridian "$target" hedge/meridian.yaml.in HEDGE="$hedge" ;;
+    meridian|meridian-hedge|meridian-hedge-same|meridian-hedge-p95) start_server meridian "$target" hedge/meridian.yaml.in HEDGE="$hedge" ;;
   esac || { log "$target did not start"; return 1; }
   pid=$STARTED_PID port=$STARTED_PORT
   # The check's request is the tail's first; the 20th is the first stalled one.
   wait_ok "http://127.0.0.1:$port/" 3 || { stop_pid "$pid"; return 1; }
+  # Warm-up, not measured: after: pNN hedges only once the route has 100 answers measured.
+  timeout --kill-after=5 30 taskset -c "$CLIENT_CPU" python3 "$HERE/hedge/closed_loop.py" \
+    "$port" --conns "$CONNS" --seconds 2 > /dev/null 2>&1 || true
   timeout --kill-after=5 $((secs + 30)) taskset -c "$CLIENT_CPU" \
     wrk -t1 -c"$CONNS" -d"$DURATION" --timeout 5s --latency "http://127.0.0.1:$port/" \
     > "$out" 2>&1 || log "wrk exited non-zero for $target"
   timeout --kill-after=5 $((PER_REQUEST + 30)) taskset -c "$CLIENT_CPU" \
     python3 "$HERE/hedge/closed_loop.py" "$port" --conns "$CONNS" --seconds "$PER_REQUEST" \
     > "$out.each" 2>&1 || log "closed_loop.py failed for $target"
-  if [ "$target" = meridian-hedge ] || [ "$target" = meridian-hedge-same ]; then
+  if [ "${target#meridian-hedge}" != "$target" ]; then
     counters=$(curl -s --max-time 2 "http://$(ready_admin "$WORK/$target-ready.json")/metrics" |
       grep -E '^meridian_hedges_total' | sed 's/meridian_hedges_total{route="all",outcome="\([a-z]*\)"}/\1=/' |
       tr -d ' ' | tr '\n' ' ')
