@@ -121,7 +121,7 @@ active_targets
 write_bodies
 for region in "${REGIONS[@]}"; do REGION_PORT[$region]=$(free_port); done
 RENDER_VARS=(PORT_AMS="${REGION_PORT[ams]}" PORT_IAD="${REGION_PORT[iad]}"
-  PORT_SIN="${REGION_PORT[sin]}")
+  PORT_SIN="${REGION_PORT[sin]}" WS_CLUSTER="" WS_ROUTE="")
 for region in "${REGIONS[@]}"; do
   start_region "$region"
   log "region $region: nginx pid ${REGION_PID[$region]} on 127.0.0.1:${REGION_PORT[$region]}"

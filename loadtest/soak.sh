@@ -12,9 +12,13 @@
 #   - new connections: wrk, 4 connections with `Connection: close`, one GET every 20 ms
 #   - HTTP/2: h2load (h2c prior knowledge), 4 clients x 4 streams, 50 req/s per client
 #   - slow clients: 8 downloads of /1m read at 64 KiB/s, one after another
+#   - WebSockets: 8 clients through /ws to a cluster of echo origins (soak/ws_echo.py in ams
+#     and iad, Debian's python3-websockets), a message every 250 ms, a new session every 30 s
+#     (soak/ws_clients.py); a session the proxy ends, a failed handshake or a lost echo is an
+#     error: reloads must not cut tunnels. The echo origins are not flapped.
 # Events: SIGHUP (reload) every 10 s; ams stopped (SIGKILL) every 60 s and restarted 5 s later.
 # Output: WORK/soak.csv (t_s, rss_kib, fds, cpu_us_per_req, requests), the slopes, and each
-# client's summary. WebSockets are not part of it (the origins do not speak them).
+# client's summary.
 #
 # Environment: MERIDIAN [build/proxy/meridian] (copied, so a rebuild cannot touch the run),
 # KEEP_WORK [unset] keep the temp dir.
@@ -39,8 +43,20 @@ start_region() {
 
 write_bodies
 for region in "${REGIONS[@]}"; do REGION_PORT[$region]=$(free_port); done
+# The interpreter that has python3-websockets (a pyenv or venv python3 first in PATH may not).
+WS_PY=""
+for py in python3 /usr/bin/python3; do
+  "$py" -c 'import websockets' 2>/dev/null && { WS_PY=$py; break; }
+done
+[ -n "$WS_PY" ] || { echo "missing python3-websockets (bash scripts/setup)" >&2; exit 1; }
+WS_AMS=$(free_port) WS_IAD=$(free_port)
+start ws-ams "$WS_PY" "$HERE/soak/ws_echo.py" "$WS_AMS" ams
+start ws-iad "$WS_PY" "$HERE/soak/ws_echo.py" "$WS_IAD" iad
+WS_ORIGIN_PIDS="${PIDS[*]: -2}"
 RENDER_VARS=(PORT_AMS="${REGION_PORT[ams]}" PORT_IAD="${REGION_PORT[iad]}"
-  PORT_SIN="${REGION_PORT[sin]}")
+  PORT_SIN="${REGION_PORT[sin]}"
+  WS_CLUSTER="  - { name: ws, endpoints: [ { address: \"127.0.0.1:$WS_AMS\", region: ams }, { address: \"127.0.0.1:$WS_IAD\", region: iad } ] }"
+  WS_ROUTE="  - { name: ws, match: { path_prefix: /ws }, backends: [ { cluster: ws, weight: 1 } ], timeouts: { idle: 60s } }")
 for region in "${REGIONS[@]}"; do start_region "$region"; done
 start_server meridian meridian failover/meridian.yaml.in
 MPID=$STARTED_PID PORT=$STARTED_PORT
@@ -54,6 +70,7 @@ PACE_MS=10 start wrk-keepalive "${BOUNDED[@]}" wrk -t1 -c16 -d"${DURATION}s" --l
 PACE_MS=20 NEW_CONN=1 start wrk-newconn "${BOUNDED[@]}" wrk -t1 -c4 -d"${DURATION}s" --latency -s "$HERE/soak/paced.lua" "$URL/100b"
 start h2load "${BOUNDED[@]}" h2load -c4 -m4 --rps 50 -D "$DURATION" "$URL/100b"
 start slow "${BOUNDED[@]}" python3 "$HERE/soak/slow_clients.py" 127.0.0.1 "$PORT" 8 65536 "$DURATION"
+start ws "${BOUNDED[@]}" "$WS_PY" "$HERE/soak/ws_clients.py" 127.0.0.1 "$PORT" 8 "$DURATION"
 
 requests() {
   curl -s --max-time 2 "http://$ADMIN/metrics" |
@@ -89,7 +106,7 @@ done
 log "load done; ${reloads} reloads, ${flaps} flaps of ams; waiting for the clients' summaries"
 for pid in "${PIDS[@]}"; do
   [ "$pid" = "$MPID" ] && continue
-  case " ${REGION_PID[*]} " in *" $pid "*) continue ;; esac
+  case " ${REGION_PID[*]} $WS_ORIGIN_PIDS " in *" $pid "*) continue ;; esac
   wait "$pid" 2>/dev/null || true
 done
 alive=yes; kill -0 "$MPID" 2>/dev/null || alive=no
@@ -101,5 +118,6 @@ grep -h '^SOAK' "$WORK/wrk-keepalive.stdout" | sed 's/^/keep-alive: /' || true
 grep -h '^SOAK' "$WORK/wrk-newconn.stdout" | sed 's/^/new-conn:   /' || true
 grep -h -E '^requests:|^status codes:' "$WORK/h2load.stdout" | sed 's/^/h2load:     /' || true
 grep -h '^SOAK-SLOW' "$WORK/slow.stdout" | sed 's/^/slow:       /' || true
+grep -h '^SOAK-WS' "$WORK/ws.stdout" | sed 's/^/websocket:  /' || true
 curl -s --max-time 2 "http://$ADMIN/metrics" |
   grep -E '^meridian_(replays_total|responses_total|config_reloads|upstream_connect_failures_total)' || true
