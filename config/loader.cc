@@ -2,7 +2,6 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <charconv>
@@ -16,6 +15,7 @@
 #include "config/units.h"
 #include "config/yaml_reader.h"
 #include "config/yaml_tree.h"
+#include "core/address.h"
 #include "core/file_read.h"
 
 namespace meridian::config {
@@ -371,13 +371,9 @@ void ConfigReader::readDns(const MapReader& top, Dns& out) {
     std::string text;
     if (!readString(d_, item.node, item.mark, item.path, text)) continue;
     // "10.0.0.2" or "::1" alone mean port 53; otherwise "ip:port" / "[ip6]:port".
-    in_addr v4{};
-    in6_addr v6{};
-    if (inet_pton(AF_INET, text.c_str(), &v4) == 1) text += ":53";
-    if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) text = "[" + text + "]:53";
+    if (core::isIpAddress(text)) text = text.find(':') == std::string::npos ? text + ":53" : "[" + text + "]:53";
     std::optional<HostPort> hp = parseHostPort(text);
-    if (!hp || !(inet_pton(AF_INET, hp->host.c_str(), &v4) == 1 ||
-                 inet_pton(AF_INET6, hp->host.c_str(), &v6) == 1)) {
+    if (!hp || !core::isIpAddress(hp->host)) {
       d_.add(item.mark, item.path + ": expected an IP address with an optional port (a DNS " +
                             "server is not itself looked up), got " + quoted(text));
       continue;

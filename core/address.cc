@@ -34,6 +34,12 @@ Result<SocketAddress> resolveAddress(const std::string& host, uint16_t port) {
   return out;
 }
 
+bool isIpAddress(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
 std::string localAddress(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

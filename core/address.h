@@ -17,6 +17,8 @@ struct SocketAddress {
 };
 
 Result<SocketAddress> resolveAddress(const std::string& host, uint16_t port);
+// True for a numeric IPv4 or IPv6 address (no brackets): a host no resolver needs to see.
+bool isIpAddress(const std::string& host);
 // "127.0.0.1:8080" for a bound or connected socket (getsockname).
 std::string localAddress(int fd);
 

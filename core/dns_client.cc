@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/address.h"
+
 namespace meridian::core {
 
 struct DnsClient::Channel {
@@ -59,12 +61,6 @@ void onAnswer(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
   if (a.empty()) p->answer.error = "no addresses";
 }
 
-bool isNumeric(const std::string& host) {
-  in6_addr a6;
-  in_addr a4;
-  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<DnsClient>> DnsClient::create(const std::vector<std::string>& servers) {
@@ -93,7 +89,7 @@ Result<std::unique_ptr<DnsClient>> DnsClient::create(const std::vector<std::stri
 DnsClient::~DnsClient() = default;
 
 DnsAnswer DnsClient::lookup(const std::string& host, std::chrono::milliseconds timeout) {
-  if (isNumeric(host)) return DnsAnswer{{host}, std::chrono::seconds(0), {}};
+  if (isIpAddress(host)) return DnsAnswer{{host}, std::chrono::seconds(0), {}};
   Pending pending;
   ares_addrinfo_hints hints{};
   hints.ai_family = AF_UNSPEC;

@@ -85,6 +85,7 @@ int orderClass(const Decision& d, const health::HealthSnapshot& health, uint16_t
 // an endpoint under its soft limit, then those past it, then those at their hard limit; with
 // spill: hard, past soft counts as under (a request stays in its region until the hard limit).
 int capacityClass(const Decision& d, const health::HealthSnapshot& health, uint16_t r) {
+  if (!d.plan->cluster->capacity.limited()) return 0;  // no per-request walk of the endpoints
   LoadLevel level = regionLoad(*d.plan, d.plan->regions[r], health, d.routed_anyway);
   if (d.plan->cluster->spill == config::Spill::Hard && level == LoadLevel::PastSoft) return 0;
   return static_cast<int>(level);

@@ -128,14 +128,16 @@ void Exchange::onCapacityCheck() {
 // The attempt's time to its response head (or to its per-try timeout): one latency sample
 // for its region, in this worker's slot.
 void Exchange::recordLatency() {
-  for (const auto& g : decision_.plan->regions) {
-    if (g.name != region_ || g.latency == nullptr) continue;
-    std::chrono::duration<double, std::milli> took =
-        std::chrono::steady_clock::now() - attempt_started_at_;
-    g.latency->record(routing::RegionLatency::workerSlot(host_.workerId()), took.count(),
-                      core::monotonicMillis());
-    return;
-  }
+  // region_pos_ is where the attempt's endpoint was found in the order (replays and adopted
+  // hedges set it with the endpoint), so its group needs no search by name.
+  if (region_pos_ >= decision_.order_size) return;
+  const routing::RegionGroup& g = decision_.plan->regions[decision_.order[region_pos_]];
+  if (g.latency == nullptr || g.name != region_) return;
+  auto now = std::chrono::steady_clock::now();
+  std::chrono::duration<double, std::milli> took = now - attempt_started_at_;
+  g.latency->record(routing::RegionLatency::workerSlot(host_.workerId()), took.count(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch())
+                        .count());
 }
 
 // The first attempt went to another region than the one nearest (or fastest) without capacity.

@@ -1,18 +1,13 @@
 #include "proxy/server/dns_endpoints.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 
+#include "core/address.h"
 #include "core/log.h"
 
 namespace meridian::proxy {
 
-bool isDnsName(const std::string& host) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, host.c_str(), &v4) != 1 && inet_pton(AF_INET6, host.c_str(), &v6) != 1;
-}
+bool isDnsName(const std::string& host) { return !core::isIpAddress(host); }
 
 std::map<std::string, config::Duration> dnsNamesOf(const config::Config& cfg) {
   std::map<std::string, config::Duration> out;
@@ -85,14 +80,26 @@ DnsRefresher::~DnsRefresher() {
   thread_.join();
 }
 
+DnsRefresher::Clock::duration DnsRefresher::nextLookup(config::Duration refresh,
+                                                      const core::DnsAnswer& answer) {
+  if (!answer.error.empty()) return kRetryAfterFailure;
+  if (refresh.count() > 0) return refresh;
+  return std::clamp(answer.ttl, kMinTtl, kMaxTtl);
+}
+
 void DnsRefresher::watch(const std::map<std::string, config::Duration>& names,
-                         const std::vector<std::string>& servers) {
+                         const DnsNames& answered, const std::vector<std::string>& servers) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::map<std::string, Entry> next;
     for (const auto& [host, refresh] : names) {
       auto old = names_.find(host);
-      Entry e = old == names_.end() ? Entry{refresh, Clock::now()} : old->second;
+      Entry e = old != names_.end() ? old->second : Entry{refresh, Clock::now()};
+      auto known = answered.find(host);
+      if (old == names_.end() && known != answered.end() && known->second.resolutions > 0) {
+        core::DnsAnswer last{known->second.addresses, known->second.ttl, known->second.last_error};
+        e.due = Clock::now() + nextLookup(refresh, last);
+      }
       if (e.refresh != refresh) e.due = Clock::now();
       e.refresh = refresh;
       next[host] = e;
@@ -138,14 +145,8 @@ void DnsRefresher::run() {
     lock.unlock();
     core::DnsAnswer answer = client->lookup(host, std::chrono::milliseconds(3000));
     lock.lock();
-    auto again = std::chrono::duration_cast<Clock::duration>(
-        !answer.error.empty()
-            ? std::chrono::duration_cast<std::chrono::milliseconds>(kRetryAfterFailure)
-        : refresh.count() > 0 ? refresh
-                              : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::clamp(answer.ttl, kMinTtl, kMaxTtl)));
     auto it = names_.find(host);
-    if (it != names_.end()) it->second.due = Clock::now() + again;
+    if (it != names_.end()) it->second.due = Clock::now() + nextLookup(refresh, answer);
     loop_.post([fn = on_answer_, host, answer] { fn(host, answer); });
   }
 }

@@ -65,7 +65,9 @@ class DnsRefresher {
 
   // The names to keep resolved (a name already watched keeps its schedule), their refresh
   // (0: the answer's TTL, within [1 s, 5 min]), and the servers to ask (empty: the system's).
-  void watch(const std::map<std::string, config::Duration>& names,
+  // A new name was just resolved by the caller (`answered`): its next lookup follows from that
+  // answer, not at once.
+  void watch(const std::map<std::string, config::Duration>& names, const DnsNames& answered,
              const std::vector<std::string>& servers);
 
   static constexpr std::chrono::seconds kMinTtl{1};
@@ -79,6 +81,8 @@ class DnsRefresher {
     Clock::time_point due{};
   };
   void run();
+  // When to look a name up again after an answer.
+  static Clock::duration nextLookup(config::Duration refresh, const core::DnsAnswer& answer);
 
   core::EventLoop& loop_;
   OnAnswer on_answer_;

@@ -301,6 +301,13 @@ void Server::beginDrain(bool handoff) {
   });
 }
 
+void Server::publishLatency() {
+  telemetry_->publish(cfg_->routing, core::monotonicMillis());
+  if (!latency_publisher_)
+    latency_publisher_ = std::make_unique<core::Timer>(loop_, [this] { publishLatency(); });
+  latency_publisher_->arm(core::Millis(250));
+}
+
 std::string Server::reload(std::string_view by) {
   if (opts_.config_path.empty()) return "no config file to reload (built-in config)";
   if (draining_) return "draining: reload ignored";
@@ -408,7 +415,7 @@ void Server::watchDnsNames() {
         loop_, [this](const std::string& host, const core::DnsAnswer& a) { onDnsAnswer(host, a); });
   }
   std::erase_if(dns_names_, [&](const auto& n) { return !names.contains(n.first); });
-  dns_refresher_->watch(names, file_cfg_->dns.servers);
+  dns_refresher_->watch(names, dns_names_, file_cfg_->dns.servers);
 }
 
 // On the main loop. A changed answer is applied like a reload of the same file; a failure

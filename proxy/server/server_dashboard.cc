@@ -8,13 +8,6 @@
 
 namespace meridian::proxy {
 
-void Server::publishLatency() {
-  telemetry_->publish(cfg_->routing, core::monotonicMillis());
-  if (!latency_publisher_)
-    latency_publisher_ = std::make_unique<core::Timer>(loop_, [this] { publishLatency(); });
-  latency_publisher_->arm(core::Millis(250));
-}
-
 void Server::sampleStats() {
   CountTotals totals;
   std::vector<const WorkerMetrics*> metrics;
