@@ -41,13 +41,14 @@ class Buffer {
   // Frees the underlying evbuffer when empty (idle connections keep no buffer memory).
   void release();
 
-  // Reads up to `max` bytes from a non-blocking socket. Returns bytes read, 0 on EOF, -1 with
-  // errno set (EAGAIN when nothing is there).
+  // Reads up to `max` bytes (at most kMaxReadBlocks blocks) from a non-blocking socket.
+  // Returns bytes read, 0 on EOF, -1 with errno set (EAGAIN when nothing is there).
   ssize_t readFrom(int fd, size_t max);
 
   // Memory to read into without a malloc per read: kReadBlockSize bytes from a per-thread
   // pool. Every block taken goes back through appendBlock (also with n == 0).
   static constexpr size_t kReadBlockSize = 16384;
+  static constexpr size_t kMaxReadBlocks = 4;
   struct ReadBlock {
     char* data;
   };

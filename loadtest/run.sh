@@ -18,6 +18,8 @@
 #                  (prior knowledge) and over TLS (ALPN h2)
 #   upstream-tls   plain HTTP/1.1 in front, TLS to the origin (verified, sessions resumed,
 #                  keep-alive pools): req/s, latency and CPU per request (wrk)
+#   syscalls       system calls per request (strace -c): keep-alive per body size, and one
+#                  new connection per request
 #   hedge          a slow tail (5% of requests take 1 s in the near region): p50/p99 through
 #                  Meridian without and with replay.hedge, nginx and HAProxy (hedge.sh)
 #   all            throughput, memory, slow, tls, observability and dashboard
@@ -26,6 +28,7 @@
 #   TARGETS      proxies to measure ["meridian nginx haproxy"]; a missing meridian binary is skipped
 #   MERIDIAN     the meridian binary [build/proxy/meridian]
 #   ROUNDS [3]   DURATION [10s]   CONNS [64]   SIZES ["100b 64k"]   WARMUP [2s, 0 to skip]
+#   (a size may be "100b-close": every request on a new connection)
 #   PROXY_CPU [1]  CLIENT_CPU [0]  CPUs for proxies + origin, and for wrk / the idle client
 #   IDLE_CONNS [9000]   idle keep-alive connections per proxy in memory mode (HAProxy is
 #                       capped at 9990 by the 20000 open-file limit: it counts 2 fds each)
@@ -34,6 +37,7 @@
 #   H2_IDLE_CONNS [3000]   idle h2c connections per proxy in h2idle mode (TLS ones: TLS_IDLE_CONNS)
 #   H2_CONNS [64]  H2_STREAMS [10]   h2load clients and streams per connection (tls mode)
 #   HANDSHAKES [5000]  HS_CONNS [32]  connections (one request each) per handshake run
+#   SYSCALL_REQS [500]  requests per case in syscalls mode
 #   KEEP_WORK [unset]   keep the temp dir (configs, logs, raw wrk output) for inspection
 #
 # Every process is started by this script, tracked by PID and stopped by PID on exit.
@@ -57,14 +61,15 @@ H2_CONNS=${H2_CONNS:-64}
 H2_STREAMS=${H2_STREAMS:-10}
 HANDSHAKES=${HANDSHAKES:-5000}
 HS_CONNS=${HS_CONNS:-32}
+SYSCALL_REQS=${SYSCALL_REQS:-500}
 TLS=0                     # 1 while the tls mode runs: targets terminate TLS
 UPSTREAM_TLS=0            # 1 while the upstream-tls mode runs: targets speak TLS to the origin
 H2=0                      # 1 while the h2idle mode runs: clients speak HTTP/2 (h2c without TLS)
 
 case "$MODE" in
-  throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|all|-h|--help) ;;
+  throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|syscalls|all|-h|--help) ;;
   hedge) exec "$HERE/hedge.sh" ;;  # two origins of its own, not the one below
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|hedge|all|--help]" >&2
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|syscalls|hedge|all|--help]" >&2
      exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
@@ -173,11 +178,15 @@ cpu_ticks() {
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# run_wrk TARGET_PORT SIZE DURATION OUTFILE [SCHEME]
+# run_wrk TARGET_PORT SIZE DURATION OUTFILE [SCHEME]: SIZE is a body (/100b, /64k); with
+# "-close" after it (100b-close), every request says `Connection: close`, so each one is a new
+# connection (wrk reconnects): the accept-to-close path per request.
 run_wrk() {
-  local secs=${3%s}
+  local secs=${3%s} path=${2%-close} close_args=()
+  [ "$path" = "$2" ] || close_args=(-H "Connection: close")
   timeout --kill-after=5 $((secs + 30)) taskset -c "$CLIENT_CPU" \
-    wrk -t1 -c"$CONNS" -d"$3" --latency "${5:-http}://127.0.0.1:$1/$2" > "$4" 2>&1
+    wrk -t1 -c"$CONNS" -d"$3" --latency ${close_args[@]+"${close_args[@]}"} \
+    "${5:-http}://127.0.0.1:$1/$path" > "$4" 2>&1
 }
 
 declare -A PROXY_PIDS
@@ -444,8 +453,12 @@ upstream_tls() {
   UPSTREAM_TLS=0
 }
 
+# shellcheck source=syscalls.sh
+source "$HERE/syscalls.sh"
+
 case "$MODE" in
   throughput) throughput ;;
+  syscalls) syscalls ;;
   upstream-tls) upstream_tls ;;
   h2idle) h2idle ;;
   memory) memory ;;

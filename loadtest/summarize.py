@@ -12,6 +12,9 @@
   summarize.py tls TLS_TSV             -> prints the TLS table, medians and ratios
   summarize.py logcost RESULTS_TSV     -> prints the access log's cost (observability mode)
   summarize.py dashcost RESULTS_TSV ADMIN_TSV -> ten dashboards' cost (dashboard mode)
+  summarize.py strace STRACE_C_OUTPUT TARGET CASE REQUESTS
+                                      -> prints "target case name=calls_per_request..."
+  summarize.py syscalls SYSCALLS_TSV  -> prints system calls per request (syscalls mode)
 
 RESULTS_TSV lines: target size round rps p50_us p99_us errors cpu_us_per_req
 ADMIN_TSV lines:   target size round main_thread_ticks clk_tck seconds
@@ -262,6 +265,33 @@ def failover(path, title="failover: nearest region killed, then restarted", colu
     print("socket errors: c = connect, r = read, w = write, t = timeout (wrk's counts)")
 
 
+def strace_counts(path, target, case, requests):
+    """One line: the target, the case and each system call's count per request (strace -c)."""
+    counts = {}
+    for line in open(path):
+        fields = line.split()
+        # "% time seconds usecs/call calls [errors] syscall"; the total line names "total"
+        if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+            counts[fields[-1]] = int(fields[3])
+    per = " ".join("%s=%.2f" % (name, n / requests) for name, n in sorted(counts.items()))
+    print("%s %s %s" % (target, case, per))
+
+
+def syscalls(path):
+    rows = [line.split() for line in open(path) if line.strip()]
+    for case in dict.fromkeys(row[1] for row in rows):
+        print("\n== %s: system calls per request ==" % case)
+        for target, _, *pairs in (r for r in rows if r[1] == case):
+            calls = {k: float(v) for k, v in (p.split("=", 1) for p in pairs)}
+            # epoll_wait (and HAProxy's epoll_pwait) is the loop's wait, counted apart from work
+            waits = sum(v for k, v in calls.items() if k.startswith("epoll_wait")
+                        or k.startswith("epoll_pwait"))
+            top = sorted(calls.items(), key=lambda kv: -kv[1])
+            print("%-10s total %6.2f (waits %5.2f)  %s"
+                  % (target, sum(calls.values()), waits,
+                     " ".join("%s %.2f" % kv for kv in top if kv[1] >= 0.05)))
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -296,6 +326,10 @@ def main():
         dashcost(path, sys.argv[3])
     elif mode == "failover":
         failover(path)
+    elif mode == "strace":
+        strace_counts(path, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif mode == "syscalls":
+        syscalls(path)
     elif mode == "capacity":
         failover(path, "capacity: the nearest region overloaded", "scenario")
     else:

@@ -237,6 +237,7 @@ bool DownstreamConn::startExchange(http1::RequestHead& head, const char* data, s
   cancelDeadline();
   seen_request_ = true;
   state_ = State::InExchange;
+  client_closes_ = !head.keep_alive;
   // Copied, not moved: the scratch head keeps its grown header vector for the next request,
   // and the exchange gets one allocation of exactly the right size.
   side_.setMinorVersion(head.minor_version);
@@ -267,9 +268,10 @@ void DownstreamConn::reject(int status, const char* code, Counter counter, size_
 }
 
 void DownstreamConn::exchangeDone(bool keep_alive) {
+  bool request_read = exchange_->requestComplete();
   worker_.loop().deleteLater(exchange_.release());
   if (!keep_alive || worker_.draining()) {
-    closeGracefully();
+    if (!(client_closes_ && request_read && closeAfterLastRequest())) closeGracefully();
     return;
   }
   state_ = State::Idle;
@@ -307,6 +309,20 @@ void DownstreamConn::closeGracefully() {
   armDeadline(kLingerTime);
   if (!stream_->writePending()) stream_->shutdownWrite();
   // else: onDrained shuts down once the last byte is out
+}
+
+// A lingering close (our FIN, then reading until the client's) exists for clients that may
+// still be sending: closing a socket with unread bytes makes the kernel send a reset, which
+// can destroy the response before the client reads it. A plain-HTTP client that announced
+// its last request, whose request was read whole and who sent nothing after it, has nothing
+// more to send: once the response is with the kernel, close() sends the FIN after it, and
+// the shutdown, the wait for the client's FIN and its read are saved (as nginx does). With
+// TLS, close_notify goes out through the graceful path.
+bool DownstreamConn::closeAfterLastRequest() {
+  if (stream_->transport() != nullptr || !stream_->input().empty()) return false;
+  if (stream_->flush() && stream_->writePending()) return false;  // still going out: linger
+  closeNow();
+  return true;
 }
 
 void DownstreamConn::closeNow() {

@@ -89,6 +89,9 @@ class DownstreamConn final : public core::StreamHandler,
   void startH2();
   void countHandshakeFailure(const char* why);
   void closeGracefully();
+  // After the last request of a client that asked to close: true when the connection could
+  // be closed at once (see closeAfterLastRequest in the .cc).
+  bool closeAfterLastRequest();
   void closeNow();
   // Idle between requests: buffers go back now, or after kBufferReleaseDelay for a busy client.
   void enterKeepAlive(const config::Limits& limits);
@@ -109,6 +112,9 @@ class DownstreamConn final : public core::StreamHandler,
   bool release_delay_armed_ = false;
   // The last request came before the release delay passed: keep buffers between requests.
   bool busy_ = false;
+  // The current request said it is the last (`Connection: close`, or HTTP/1.0 without
+  // keep-alive): once it is answered and nothing more came, the close needs no lingering.
+  bool client_closes_ = false;
   Protocol protocol_ = Protocol::Http1;
   int64_t head_started_ms_ = 0;  // monotonic: when the first byte of this request's head came
   routing::IpAddress peer_;

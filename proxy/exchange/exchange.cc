@@ -340,6 +340,7 @@ void Exchange::onUpstreamReady(UpstreamConn& conn) {
     counted_active_ = true;
   }
   up_->stream().setLowWatermark(lowWatermark());
+  up_->stream().setReadSize(core::Buffer::kReadBlockSize);  // larger once the client keeps up
   sendRequestHead();
 }
 

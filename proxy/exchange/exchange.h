@@ -182,6 +182,7 @@ class Exchange final : public UpstreamUser,
   void parseResponseHead();
   bool startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
+  size_t responseReadSize(size_t buffered) const;
   void finishResponse();
   void pumpTunnel();
   // Ends.

@@ -324,6 +324,7 @@ void Exchange::adoptHedge(HedgeAttempt& hedge) {
   upstream_eof_ = false;
   state_ = State::Forwarding;
   up_->stream().setLowWatermark(lowWatermark());
+  up_->stream().setReadSize(core::Buffer::kReadBlockSize);
   // The hedge's own per-try deadline, in case its head was only an interim one.
   const auto& timeouts = decision_.route->timeouts;
   int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -201,8 +201,20 @@ void Exchange::pumpResponseBody() {
     finishResponse();
     return;
   }
-  if (out.size() > high_watermark_) up_->stream().pauseReading();
+  if (out.size() > high_watermark_)
+    up_->stream().pauseReading();
+  else
+    up_->stream().setReadSize(responseReadSize(out.size()));
   armTimer(decision_.route->timeouts.idle);
+}
+
+// How much the next read of the response may take. While the client takes everything at once
+// (nothing was left buffered for it), a read takes the whole budget in pooled blocks: a large
+// body moves in fewer reads and writes. A client that leaves bytes behind gets one block per
+// read, so what a slow reader holds stays within the budget plus one block.
+size_t Exchange::responseReadSize(size_t buffered) const {
+  constexpr size_t kBlock = core::Buffer::kReadBlockSize;
+  return buffered == 0 ? std::max(kBlock, high_watermark_ / kBlock * kBlock) : kBlock;
 }
 
 void Exchange::finishResponse() {

@@ -205,6 +205,26 @@ TEST_F(ProxyTest, ConnectionsOverTheLimitGet503) {
   EXPECT_TRUE(served);
 }
 
+// A client that announced its last request (`Connection: close`) and sent nothing after it
+// has nothing more to send: its connection is closed as soon as the response is out, not
+// held through a lingering close until its FIN (or 2 s). Here the client never closes; the
+// one connection slot must still be free once it has read the response and our FIN.
+TEST_F(ProxyTest, ConnectionCloseRequestFreesItsConnectionWithoutLingering) {
+  ASSERT_TRUE(startProxy("{ max_connections: 1 }"));
+  TcpClient a;
+  ASSERT_TRUE(a.connect(port()));
+  ASSERT_TRUE(a.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(a.readUntilClose(kWait));
+  EXPECT_NE(a.take().find("HTTP/1.1 200"), std::string::npos);
+  ASSERT_TRUE(a.isOpen());  // our side stays open: no FIN from the client
+  TcpClient b;
+  ASSERT_TRUE(b.connect(port()));
+  ASSERT_TRUE(b.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  HttpResponse r;
+  ASSERT_TRUE(b.readResponse(r, kWait));
+  EXPECT_EQ(r.status, 200) << r.header("meridian-error");
+}
+
 TEST_F(ProxyTest, UpstreamThatDoesNotAnswerIs504) {
   upstream_.enqueue(Action::hang());
   ASSERT_TRUE(startProxy("", "{ per_try: 300ms }"));

@@ -102,5 +102,25 @@ TEST(BufferReadBlock, ReadFromASocketUsesBlocks) {
   ::close(fds[1]);
 }
 
+// More than a block's worth: one readv into several pooled blocks, the bytes in order, and
+// never more than asked (a limit that is not a whole number of blocks included).
+TEST(BufferReadBlock, ALargeReadFillsSeveralBlocksInOrderAndKeepsToItsLimit) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  int sndbuf = 1 << 20;
+  setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  std::string big(100000, 'x');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  ASSERT_EQ(::send(fds[0], big.data(), big.size(), 0), static_cast<ssize_t>(big.size()));
+  Buffer in;
+  EXPECT_EQ(in.readFrom(fds[1], 20000), 20000);  // a block and a part of the next
+  EXPECT_EQ(in.readFrom(fds[1], 10 * Buffer::kReadBlockSize),
+            static_cast<ssize_t>(Buffer::kMaxReadBlocks * Buffer::kReadBlockSize));
+  while (in.size() < big.size()) ASSERT_GT(in.readFrom(fds[1], 4 * Buffer::kReadBlockSize), 0);
+  EXPECT_EQ(std::string_view(in.pullup(in.size()), in.size()), big);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 }  // namespace
 }  // namespace meridian::core
