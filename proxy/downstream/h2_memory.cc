@@ -1,86 +1,87 @@
 #include "proxy/downstream/h2_memory.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace meridian::proxy {
 
-namespace {
+H2Memory::H2Memory() : mem_{this, mallocCb, freeCb, callocCb, reallocCb} {}
 
-// Every block starts with its size and how it was made, so free and realloc know; 16 bytes
-// keep malloc's alignment for what follows.
-struct alignas(16) Header {
-  size_t size;
-  bool mapped;
-};
-
-void* fromHeader(Header* h) {
-  return h + 1;
-}
-Header* toHeader(void* p) {
-  return static_cast<Header*>(p) - 1;
+void* H2Memory::mallocCb(size_t size, void* self) {
+  return static_cast<H2Memory*>(self)->allocate(size, false);
 }
 
-void* allocate(size_t size, bool zeroed) {
-  size_t total = size + sizeof(Header);
-  Header* h = nullptr;
-  bool mapped = size >= kMappedFrom;
-  if (mapped) {
-    void* m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return nullptr;
-    h = static_cast<Header*>(m);  // zero-filled by the kernel, untouched pages not resident
-  } else {
-    h = static_cast<Header*>(zeroed ? std::calloc(1, total) : std::malloc(total));
-    if (h == nullptr) return nullptr;
-  }
-  h->size = size;
-  h->mapped = mapped;
-  return fromHeader(h);
+void H2Memory::freeCb(void* p, void* self) {
+  static_cast<H2Memory*>(self)->release(p);
 }
 
-void release(void* p, void*) {
-  if (p == nullptr) return;
-  Header* h = toHeader(p);
-  if (h->mapped)
-    ::munmap(h, h->size + sizeof(Header));
-  else
-    std::free(h);
+void* H2Memory::callocCb(size_t n, size_t size, void* self) {
+  if (size != 0 && n > ~size_t{0} / size) return nullptr;
+  return static_cast<H2Memory*>(self)->allocate(n * size, true);
 }
 
-void* mallocCb(size_t size, void*) {
-  return allocate(size, false);
-}
-
-void* callocCb(size_t n, size_t size, void*) {
-  if (size != 0 && n > (~size_t{0} - sizeof(Header)) / size) return nullptr;
-  return allocate(n * size, true);
-}
-
-void* reallocCb(void* p, size_t size, void*) {
-  if (p == nullptr) return allocate(size, false);
-  Header* h = toHeader(p);
-  if (!h->mapped && size < kMappedFrom) {
-    auto* grown = static_cast<Header*>(std::realloc(h, size + sizeof(Header)));
-    if (grown == nullptr) return nullptr;
-    grown->size = size;
-    return fromHeader(grown);
-  }
-  void* next = allocate(size, false);
+void* H2Memory::reallocCb(void* p, size_t size, void* self) {
+  auto* m = static_cast<H2Memory*>(self);
+  if (p == nullptr) return m->allocate(size, false);
+  Mapped* mapped = m->findMapped(p);
+  if (mapped == nullptr && size < kMappedFrom) return std::realloc(p, size);
+  // Moving between the heap and a mapping: what the old block holds is at most its size
+  // (malloc_usable_size may be a little more; reading that much stays inside it).
+  size_t old = mapped != nullptr ? mapped->size : malloc_usable_size(p);
+  void* next = m->allocate(size, false);
   if (next == nullptr) return nullptr;
-  std::memcpy(next, p, h->size < size ? h->size : size);
-  release(p, nullptr);
+  std::memcpy(next, p, std::min(old, size));
+  m->release(p);
   return next;
 }
 
-nghttp2_mem memory{nullptr, mallocCb, release, callocCb, reallocCb};
+// Mapped blocks are told apart by their address (kept in mapped_), so neither kind carries a
+// header: a mapped one's first page is then the buffer's own, and can be given back.
+void* H2Memory::allocate(size_t size, bool zeroed) {
+  if (size >= kMappedFrom) {
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+      mapped_.push_back({m, size, false});  // zero-filled; untouched pages are not resident
+      return m;
+    }
+    // Out of mappings (vm.max_map_count): the heap still serves.
+  }
+  return zeroed ? std::calloc(1, size) : std::malloc(size);
+}
 
-}  // namespace
+H2Memory::Mapped* H2Memory::findMapped(void* p) {
+  for (Mapped& m : mapped_)
+    if (m.data == p) return &m;
+  return nullptr;
+}
 
-nghttp2_mem* h2Memory() {
-  return &memory;
+void H2Memory::release(void* p) {
+  if (p == nullptr) return;
+  if (Mapped* m = findMapped(p)) {
+    ::munmap(m->data, m->size);
+    *m = mapped_.back();
+    mapped_.pop_back();
+    return;
+  }
+  std::free(p);
+}
+
+void H2Memory::markFrameBuffer() {
+  for (Mapped& m : mapped_) m.frame_buffer = true;
+}
+
+void H2Memory::releaseFrameBufferPages() {
+  static const size_t kPage = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (const Mapped& m : mapped_) {
+    if (!m.frame_buffer) continue;
+    size_t bytes = (m.size + kPage - 1) / kPage * kPage;  // the mapping's whole pages
+    if (bytes > 0 && ::madvise(m.data, bytes, MADV_DONTNEED) == 0) pages_released_ += bytes / kPage;
+  }
 }
 
 }  // namespace meridian::proxy

@@ -132,7 +132,8 @@ H2Session::H2Session(DownstreamHost& worker, core::Stream& stream, const ListenS
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits.http2_header_table_size);
   nghttp2_option_set_max_continuations(opt, static_cast<size_t>(limits.http2_max_continuations));
-  nghttp2_session_server_new3(&session_, cbs, this, opt, h2Memory());
+  nghttp2_session_server_new3(&session_, cbs, this, opt, memory_.mem());
+  memory_.markFrameBuffer();
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 }
@@ -520,6 +521,7 @@ long H2Session::onSend(const uint8_t* data, size_t len) {
   if (stream_.output().size() >= output_high_watermark_) return NGHTTP2_ERR_WOULDBLOCK;
   stream_.output().append(data, len);
   appended_ += len;
+  frame_pages_in_use_ = true;  // `data` was packed in nghttp2's frame buffer
   return static_cast<long>(len);
 }
 
@@ -669,7 +671,11 @@ void H2Session::scheduleDeadline() {
     int64_t left = settings_deadline_ - core::monotonicMillis();
     worker_.deadlines().schedule(*this, core::Millis(std::max<int64_t>(left, 1)));
   } else if (streams_.empty()) {
-    worker_.deadlines().schedule(*this, idle_timeout_);
+    // Quiet for kFramePagesDelay first (then nghttp2's frame buffer goes back), the rest of
+    // the idle timeout after that.
+    bool pages_first = frame_pages_in_use_ && idle_timeout_ > kFramePagesDelay;
+    worker_.deadlines().schedule(*this, pages_first ? kFramePagesDelay : idle_timeout_);
+    idle_deadline_ms_ = core::monotonicMillis() + idle_timeout_.count();
   } else if (pending_starts_ > 0) {
     int64_t first = INT64_MAX;
     for (const auto& [id, s] : streams_) {
@@ -692,12 +698,28 @@ void H2Session::onDeadline() {
     worker_.stats().add(Counter::H2SettingsTimeouts);
     closeWith(NGHTTP2_SETTINGS_TIMEOUT);
   } else if (streams_.empty()) {
+    int64_t left = idle_deadline_ms_ - core::monotonicMillis();
+    if (left > 0) {  // the earlier deadline: quiet for kFramePagesDelay
+      releaseFramePages();
+      worker_.deadlines().schedule(*this, core::Millis(left));
+      return;
+    }
     worker_.stats().add(Counter::KeepaliveTimeout);
     closeWith(NGHTTP2_NO_ERROR);
   } else if (pending_starts_ > 0) {
     expirePending();
     scheduleDeadline();
   }
+}
+
+// A connection quiet for kFramePagesDelay gives back the pages nghttp2 packed its frames in
+// (browsers hold HTTP/2 connections open between pages: most of an edge's connections are
+// idle). Not at once after every response: a client that comes back quickly would fault the
+// page in again each time.
+void H2Session::releaseFramePages() {
+  if (nghttp2_session_want_write(session_) != 0) return;  // a frame may wait in the buffer
+  memory_.releaseFrameBufferPages();
+  frame_pages_in_use_ = false;
 }
 
 void H2Session::checkFinished() {

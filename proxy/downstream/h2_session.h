@@ -29,6 +29,7 @@
 #include "core/deadline_queue.h"
 #include "core/stream.h"
 #include "proxy/downstream/downstream_host.h"
+#include "proxy/downstream/h2_memory.h"
 #include "proxy/exchange/client_side.h"
 #include "proxy/http/h2_request.h"
 #include "proxy/http/http1_parser.h"
@@ -199,6 +200,7 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   void notifyDrained();
   void consume(int32_t stream_id, size_t n);
   void scheduleDeadline();
+  void releaseFramePages();
   void closeWith(uint32_t code);
   void checkFinished();
   void finish();
@@ -209,6 +211,7 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   routing::IpAddress peer_;
   std::string client_ip_;
   std::function<void()> on_finished_;
+  H2Memory memory_;  // what session_ allocates with; outlives it (deleted in ~H2Session)
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<H2Stream>> streams_;
   std::vector<int32_t> drained_;  // streams whose response buffer went below the low mark
@@ -218,6 +221,10 @@ class H2Session final : public core::DeadlineQueue::Entry, public core::Deferred
   uint32_t max_resets_;
   core::Millis settings_timeout_;
   core::Millis idle_timeout_;
+  int64_t idle_deadline_ms_ = 0;  // monotonic: when an idle session times out
+  // nghttp2's frame buffer has had a frame packed in it since its pages last went back.
+  bool frame_pages_in_use_ = false;
+  static constexpr core::Millis kFramePagesDelay{200};
   core::Millis body_wait_timeout_;  // limits.header_timeout: for a PendingStart's body
   // Output towards the socket (limits.buffer_per_direction): above it nghttp2 is told to wait
   // (WOULDBLOCK) until the socket drains. Each stream's response buffer is bounded by its

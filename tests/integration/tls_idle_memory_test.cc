@@ -101,8 +101,10 @@ TEST_F(TlsIdleMemoryTest, KeepAliveConnectionsGiveBackTheirBuffersAfterTheRespon
 
 // HTTP/2 over TLS, as browsers hold it between pages: a session with no stream in flight gives
 // back its socket and record buffers, and nghttp2's 16 KiB frame buffer (mapped on its own,
-// see h2_memory.h) is resident only where frames were written. Measured here: about 30 KiB
-// each, 51 KiB before (buffers kept, frame buffer from the heap).
+// see h2_memory.h) is resident only where frames were written, and not at all once the
+// session has been quiet for 200 ms. Measured here: about 27 KiB each; 30 KiB while the
+// frame buffer's written page stayed, 51 KiB with buffers kept and the frame buffer on the
+// heap. (The page's release itself is checked exactly, with mincore, in h2_memory_test.)
 TEST_F(TlsIdleMemoryTest, IdleHttp2ConnectionsGiveBackTheirBuffers) {
   if (!kCheckMemory) GTEST_SKIP() << "memory footprint is not checked under sanitizers";
   ASSERT_TRUE(proxy_.start(
@@ -113,7 +115,7 @@ TEST_F(TlsIdleMemoryTest, IdleHttp2ConnectionsGiveBackTheirBuffers) {
   ASSERT_EQ(warm.exitCode, 0) << warm.describe();
   double kib = kibPerIdleConnection({"--h2"}, kConnections + 1);
   ASSERT_GE(kib, 0);
-  EXPECT_LT(kib, 38.0) << "KiB per idle HTTP/2 connection over TLS";
+  EXPECT_LT(kib, 31.0) << "KiB per idle HTTP/2 connection over TLS";
   EXPECT_EQ(upstream_.requestCount(), size_t{kConnections + 1});
 }
 
