@@ -234,6 +234,9 @@ struct Timeouts {
   Duration per_try{10000};
   Duration request{30000};
   Duration idle{60000};  // no byte from the upstream for this long while waiting on it
+  // Request bytes sent and not acknowledged by the upstream's TCP for this long beyond the
+  // connection's round trip: the request is lost on the way (0: not checked).
+  Duration unacked{300};
 };
 
 struct Route {

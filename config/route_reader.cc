@@ -250,11 +250,12 @@ void ConfigReader::readReplayOn(const MapReader& m, Replay& out) {
 Timeouts ConfigReader::readTimeouts(const MapReader& route) {
   Timeouts t;
   MapReader m(d_, route.find("timeouts")->value, route.valueMark("timeouts"),
-              route.pathOf("timeouts"), {"connect", "per_try", "request", "idle"});
+              route.pathOf("timeouts"), {"connect", "per_try", "request", "idle", "unacked"});
   m.readDuration("connect", t.connect, Duration{1});
   m.readDuration("per_try", t.per_try, Duration{1});
   m.readDuration("request", t.request, Duration{1});
   m.readDuration("idle", t.idle, Duration{1});
+  m.readDuration("unacked", t.unacked);
   return t;
 }
 

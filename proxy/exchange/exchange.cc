@@ -53,6 +53,7 @@ void Exchange::countStart() {
 Exchange::~Exchange() {
   cancelTimer();
   host_.deadlines().cancel(body_check_);
+  host_.deadlines().cancel(ack_check_);
   endHedges();
   detachUpstream();
   endReplay();
@@ -385,7 +386,10 @@ void Exchange::armResponseTimer() {
   if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
-  if (state_ == State::Forwarding) armHedgeTimer();
+  if (state_ == State::Forwarding) {
+    armHedgeTimer();
+    armAckCheck();
+  }
 }
 
 // Moves request body bytes from the client to the upstream, re-framing chunked bodies, until

@@ -219,6 +219,18 @@ class Exchange final : public UpstreamUser,
 
   // limits.request_body_min_rate, judged once per limits.request_body_timeout: a timer of its
   // own, as the request's other deadlines (idle, per-try) run at the same time.
+  // timeouts.unacked, judged once the request is sent whole (exchange_ack.cc).
+  class AckCheck final : public core::DeadlineQueue::Entry {
+   public:
+    explicit AckCheck(Exchange& exchange) : exchange_(exchange) {}
+    void onDeadline() override { exchange_.onAckCheck(); }
+
+   private:
+    Exchange& exchange_;
+  };
+  void armAckCheck();
+  void onAckCheck();
+
   class BodyRateCheck final : public core::DeadlineQueue::Entry {
    public:
     explicit BodyRateCheck(Exchange& exchange) : exchange_(exchange) {}
@@ -310,6 +322,8 @@ class Exchange final : public UpstreamUser,
 
   // Request body.
   BodyRateCheck body_check_{*this};
+  AckCheck ack_check_{*this};
+  int64_t request_sent_ms_ = 0;       // monotonic: when this attempt's request was sent whole
   uint64_t body_window_bytes_ = 0;    // body bytes received when the rate window began
   bool body_window_excused_ = false;  // we stopped reading the client in this window
   int interim_responses_ = 0;         // 1xx heads in this attempt

@@ -39,6 +39,8 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_upstream_stale_retries_total",
      "Requests resent because a pooled connection was closed by the upstream."},
     {"meridian_upstream_timeouts_total", "Upstream per-try, request or idle timeouts."},
+    {"meridian_upstream_unacked_total",
+     "Requests whose bytes the upstream's TCP left unacknowledged past timeouts.unacked."},
     {"meridian_upstream_resets_total", "Upstream connections reset or closed early."},
     {"meridian_upstream_protocol_errors_total", "Malformed upstream responses."},
     {"meridian_upstream_overloaded_total", "Requests refused: pool cap and queue full."},

@@ -36,18 +36,19 @@ enum class Counter : size_t {
   UpstreamReused,
   UpstreamStaleRetries,  // a reused connection died before answering; retried on a new one
   UpstreamTimeouts,      // per_try/request/idle timeouts waiting on the upstream
+  UpstreamUnacked,       // a request the upstream's TCP left unacknowledged (timeouts.unacked)
   UpstreamResets,
   UpstreamProtocolErrors,
-  UpstreamOverloaded,    // pool cap and wait queue full
+  UpstreamOverloaded,        // pool cap and wait queue full
   UpstreamPoolWaitTimeouts,  // connect timeout spent waiting in the pool's queue (cap reached)
-  UpstreamInterimLimit,  // 502: more 1xx than limits.max_interim_responses
-  ClientAborts,          // the client went away mid-exchange
-  ClientStallTimeouts,   // responses cut: the client read nothing for timeouts.idle
-  Upgrades,              // tunnels opened (WebSocket)
-  TlsHandshakeFailures,  // failed, refused or timed out before completing
-  H2Connections,         // client connections that spoke HTTP/2
-  H2ProtocolErrors,      // connection-level HTTP/2 errors (bad frames, HPACK)
-  EscapedSlashRedirects,  // escaped_slashes: unescape_and_redirect sent the client elsewhere
+  UpstreamInterimLimit,      // 502: more 1xx than limits.max_interim_responses
+  ClientAborts,              // the client went away mid-exchange
+  ClientStallTimeouts,       // responses cut: the client read nothing for timeouts.idle
+  Upgrades,                  // tunnels opened (WebSocket)
+  TlsHandshakeFailures,      // failed, refused or timed out before completing
+  H2Connections,             // client connections that spoke HTTP/2
+  H2ProtocolErrors,          // connection-level HTTP/2 errors (bad frames, HPACK)
+  EscapedSlashRedirects,     // escaped_slashes: unescape_and_redirect sent the client elsewhere
   kCount,
 };
 

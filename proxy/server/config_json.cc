@@ -135,7 +135,8 @@ Json routeJson(const config::Route& r) {
               {"timeouts", Json{{"connect", durationText(r.timeouts.connect)},
                                 {"per_try", durationText(r.timeouts.per_try)},
                                 {"request", durationText(r.timeouts.request)},
-                                {"idle", durationText(r.timeouts.idle)}}}};
+                                {"idle", durationText(r.timeouts.idle)},
+                                {"unacked", durationText(r.timeouts.unacked)}}}};
 }
 
 const char* escapedSlashesText(config::EscapedSlashes e) {

@@ -213,6 +213,7 @@ TEST(LoadProductExample, Route) {
   EXPECT_EQ(r.timeouts.per_try, milliseconds(10000));
   EXPECT_EQ(r.timeouts.request, milliseconds(30000));
   EXPECT_EQ(r.timeouts.idle, milliseconds(60000));
+  EXPECT_EQ(r.timeouts.unacked, milliseconds(300));  // not in the file: the default
   EXPECT_EQ(r.mark.line, 49);
 }
 
@@ -245,6 +246,25 @@ TEST(LoadMinimal, LabDefaults) {
   ASSERT_TRUE(r.ok()) << joined(problems(kMinimal));
   EXPECT_EQ(r.config.routes[0].replay.connect_tries_per_region, 3);
   EXPECT_EQ(r.config.routes[0].timeouts.connect, milliseconds(500));
+}
+
+// timeouts.unacked: a duration, 0 turning the check off.
+TEST(LoadMinimal, UnackedTimeout) {
+  auto withUnacked = [](const std::string& v) {
+    return loadString(
+        std::string(kMinimal) + "regions: [{name: ams, lat: 0, lon: 0}]\n" +
+            "clusters: [{name: c, endpoints: [{address: 127.0.0.1:1, region: ams}]}]\n" +
+            "routes: [{name: r, match: {path_prefix: /}, backends: [{cluster: c}],\n" +
+            "          timeouts: {unacked: " + v + "}}]\n",
+        "t.yaml");
+  };
+  auto off = withUnacked("0s");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off.config.routes[0].timeouts.unacked, milliseconds(0));
+  auto on = withUnacked("1s");
+  ASSERT_TRUE(on.ok());
+  EXPECT_EQ(on.config.routes[0].timeouts.unacked, milliseconds(1000));
+  EXPECT_FALSE(withUnacked("soon").ok());
 }
 
 TEST(LoadLimitsAndPool, ValuesLand) {
