@@ -40,6 +40,7 @@ bool Exchange::claimIdempotencyKey() {
       });
   switch (r.kind) {
     case IdempotencyTable::Begin::Proceed:
+      if (r.evicted) host_.stats().add(Counter::IdempotencyEvictions);
       idem_ticket_ = r.ticket;
       idem_owner_ = true;
       return true;

@@ -58,6 +58,8 @@ constexpr CounterInfo kCounters[] = {
     {"meridian_http2_protocol_errors_total", "HTTP/2 connection errors from clients."},
     {"meridian_escaped_slash_redirects_total",
      "Requests redirected to their path with escaped slashes unescaped."},
+    {"meridian_idempotency_evictions_total",
+     "Kept Idempotency-Key answers dropped before keep_for to make room for a new key."},
 };
 static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
 }  // namespace

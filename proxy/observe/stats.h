@@ -49,6 +49,7 @@ enum class Counter : size_t {
   H2Connections,             // client connections that spoke HTTP/2
   H2ProtocolErrors,          // connection-level HTTP/2 errors (bad frames, HPACK)
   EscapedSlashRedirects,     // escaped_slashes: unescape_and_redirect sent the client elsewhere
+  IdempotencyEvictions,      // a kept Idempotency-Key answer dropped early for a new key
   kCount,
 };
 

@@ -38,13 +38,21 @@ IdempotencyTable::BeginResult IdempotencyTable::begin(std::string_view scope, st
     waiting_.emplace(ticket, std::move(composed));
     return {Begin::Wait, ticket, nullptr};
   }
-  // Only expired entries may be evicted: one in flight or still kept is someone's answer.
-  if (entries_.size() >= limits_.max_keys) return {Begin::Conflict, 0, nullptr};
+  // Full: the oldest kept answer goes (at a sustained rate of new keys above max_keys per
+  // keep_for, refusing them instead would answer every new key 409). A key in flight is never
+  // dropped: two requests with it would then run at once.
+  bool evicted = false;
+  if (entries_.size() >= limits_.max_keys) {
+    if (expiry_.empty()) return {Begin::Conflict, 0, nullptr};
+    entries_.erase(expiry_.begin()->second);
+    expiry_.erase(expiry_.begin());
+    evicted = true;
+  }
   uint64_t ticket = next_ticket_++;
   Entry& e = entries_[composed];
   e.owner = ticket;
   owners_.emplace(ticket, std::move(composed));
-  return {Begin::Proceed, ticket, nullptr};
+  return {Begin::Proceed, ticket, nullptr, evicted};
 }
 
 void IdempotencyTable::finish(uint64_t ticket, std::shared_ptr<const StoredResponse> response) {

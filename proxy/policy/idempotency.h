@@ -1,10 +1,11 @@
 #pragma once
 // IdempotencyTable: one per process, shared by every worker, so that two requests with the same
 // Idempotency-Key (scoped per route) are never in flight at once. The first owns the key; a
-// second waits for the first's outcome (answered from it, or 409 when there is none to give),
-// or gets 409 at once when the table is full. A finished response small enough is kept for a
-// while, so a client retrying after a lost answer gets the same answer instead of a second
-// side effect.
+// second waits for the first's outcome (answered from it, or 409 when there is none to give).
+// A finished response small enough is kept for a while, so a client retrying after a lost
+// answer gets the same answer instead of a second side effect. When the table is full, the
+// oldest kept answer makes room for a new key (the retry it served is the least likely still
+// to come); only a table full of keys in flight answers a new key 409.
 //
 // Waiters are told by callback, on the finishing thread and outside the lock; the caller turns
 // that into a post() to its own loop (the table knows nothing of loops or exchanges).
@@ -55,6 +56,7 @@ class IdempotencyTable {
     Begin kind;
     uint64_t ticket = 0;
     std::shared_ptr<const StoredResponse> stored;
+    bool evicted = false;  // the oldest kept answer made room for this key
   };
 
   // Proceed: the caller owns the key (ticket identifies it) and must call finish(ticket, ...)
@@ -62,8 +64,8 @@ class IdempotencyTable {
   // Wait: someone else holds it; `notify` will be called exactly once (on the finishing
   // thread, outside the lock) unless cancelWait(ticket) returns true first.
   // Stored: a recent finished response for this key (within keep_for), in `stored`.
-  // Conflict: the table or the key's waiter list is full, or the key is held and `notify` is
-  // empty (the caller cannot wait).
+  // Conflict: the key's waiter list is full, the key is held and `notify` is empty (the caller
+  // cannot wait), or the table is full of keys in flight.
   BeginResult begin(std::string_view scope, std::string_view key, Notify notify);
 
   // The owner's outcome; pass nullptr when there is nothing to hand on. Stores it (if its body

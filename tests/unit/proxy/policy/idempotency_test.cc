@@ -192,33 +192,56 @@ TEST(IdempotencyTable, MaxWaitersPerKey) {
   EXPECT_EQ(in[3].calls, 0);
 }
 
-TEST(IdempotencyTable, MaxKeysEvictsOnlyExpiredOldestFirst) {
+// Full: the oldest kept answer makes room for a new key; keys in flight are never dropped, so
+// a table full of them answers 409. Expired answers go first, as always.
+TEST(IdempotencyTable, FullTableDropsTheOldestKeptAnswerNeverAKeyInFlight) {
   ManualClock clock;
   IdempotencyTable t(limits(3, 4, 1024, milliseconds(100)), clock.fn());
   auto a = t.begin("r", "a", nullptr);
   clock.now += milliseconds(10);
   auto b = t.begin("r", "b", nullptr);
   auto c = t.begin("r", "c", nullptr);
-  t.finish(a.ticket, response(200));  // stored until +110
+  t.finish(a.ticket, response(200));  // kept until +110
   clock.now += milliseconds(10);
-  t.finish(b.ticket, response(200));  // stored until +120; c stays in flight
+  t.finish(b.ticket, response(200));  // kept until +120; c stays in flight
   EXPECT_EQ(t.size(), 3u);
-  EXPECT_EQ(t.begin("r", "d", nullptr).kind, Begin::Conflict);  // nothing expired yet
 
-  clock.now = clock.now - milliseconds(20) + milliseconds(110);  // a has expired, b has not
-  auto d = t.begin("r", "d", nullptr);
+  auto d = t.begin("r", "d", nullptr);  // nothing expired: a, the oldest answer, goes
   EXPECT_EQ(d.kind, Begin::Proceed);
+  EXPECT_TRUE(d.evicted);
   EXPECT_EQ(t.size(), 3u);
-  EXPECT_EQ(t.begin("r", "b", nullptr).kind, Begin::Stored);
-  EXPECT_EQ(t.begin("r", "e", nullptr).kind, Begin::Conflict);  // b kept, c and d in flight
+  EXPECT_EQ(t.begin("r", "b", nullptr).kind, Begin::Stored);  // b is still kept
+  auto e = t.begin("r", "e", nullptr);                        // then b goes
+  EXPECT_EQ(e.kind, Begin::Proceed);
+  EXPECT_TRUE(e.evicted);
+  EXPECT_NE(t.begin("r", "b", nullptr).kind, Begin::Stored);
 
-  clock.now += milliseconds(10);  // b has expired too
-  EXPECT_EQ(t.begin("r", "e", nullptr).kind, Begin::Proceed);
-  EXPECT_EQ(t.begin("r", "b", nullptr).kind, Begin::Conflict);  // full of in-flight keys
-  t.finish(c.ticket, nullptr);
-  EXPECT_EQ(t.size(), 2u);
-  EXPECT_EQ(t.begin("r", "b", nullptr).kind, Begin::Proceed);
+  // c, d and e in flight: nothing may go, a new key is refused.
+  EXPECT_EQ(t.begin("r", "f", nullptr).kind, Begin::Conflict);
+  EXPECT_EQ(t.begin("r", "c", nullptr).kind, Begin::Conflict);  // held, no notify
+  t.finish(c.ticket, nullptr);  // a failure keeps nothing: its place is free
+  auto f = t.begin("r", "f", nullptr);
+  EXPECT_EQ(f.kind, Begin::Proceed);
+  EXPECT_FALSE(f.evicted);
   t.finish(d.ticket, nullptr);
+  t.finish(e.ticket, nullptr);
+  t.finish(f.ticket, nullptr);
+}
+
+TEST(IdempotencyTable, ExpiredAnswersGoBeforeAnyIsEvicted) {
+  ManualClock clock;
+  IdempotencyTable t(limits(2, 4, 1024, milliseconds(100)), clock.fn());
+  auto a = t.begin("r", "a", nullptr);
+  auto b = t.begin("r", "b", nullptr);
+  t.finish(a.ticket, response(200));
+  clock.now += milliseconds(50);
+  t.finish(b.ticket, response(200));
+  clock.now += milliseconds(60);  // a has expired, b has not
+  auto c = t.begin("r", "c", nullptr);
+  EXPECT_EQ(c.kind, Begin::Proceed);
+  EXPECT_FALSE(c.evicted);  // a was purged, not evicted
+  EXPECT_EQ(t.begin("r", "b", nullptr).kind, Begin::Stored);
+  t.finish(c.ticket, nullptr);
 }
 
 TEST(IdempotencyTable, NotifyMayUseTheTableAgain) {
