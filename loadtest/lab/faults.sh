@@ -16,8 +16,10 @@
 #   6 gray: ams's health checks pass, every other request gets 503
 #   7 noaccept: ams stops accepting (accept queue of 64 fills, then SYNs are dropped), open
 #     connections closed, so every proxy reconnects at once
-#   8 reloads: a reload of the proxy every second during the flap of 5 (Meridian: and one
-#     binary upgrade, SIGUSR2, midway)
+#   8 reloads: a reload of the proxy every second during the flap of 5, and midway one binary
+#     upgrade each: Meridian's SIGUSR2 takeover; nginx's USR2 (a new master on the binary),
+#     then WINCH and QUIT to the old one; HAProxy's every reload is one (its master, -W,
+#     re-executes its binary on USR2)
 # Output, one line per run (tab-separated, with a header): fault proxy link requests ok non2xx
 # sockerr p50ms p99ms replays probe_bad felt_s recover_s dl_ok dl_bad regions.
 # felt_s: from the fault's start to the last probe that failed or took over 1 s while it
@@ -72,18 +74,34 @@ flap() {  # flap SECONDS: ams gone 2 s, back 2 s
   done
 }
 
-reloads() {  # reloads PROXY SECONDS: one reload a second; Meridian also upgrades its binary once
+reloads() {  # reloads PROXY SECONDS: one reload a second, and a binary upgrade midway
   local i pid
   for i in $(seq "$2"); do
     pid=$(cat "$RUN/$(proxy_pidname "$1").pid")
     case "$1" in
       meridian) pid=$(cat "$RUN/meridian.run.pid"); kill -HUP "$pid" ;;
-      nginx) kill -HUP "$pid" ;;
+      nginx) if [ "$i" = $(($2 / 2)) ]; then nginx_upgrade "$pid"; else kill -HUP "$pid"; fi ;;
       haproxy) kill -USR2 "$pid" ;;
     esac
     if [ "$1" = meridian ] && [ "$i" = $(($2 / 2)) ]; then kill -USR2 "$pid"; fi
     sleep 1
   done
+}
+
+# nginx_upgrade OLD_MASTER: nginx's documented binary upgrade. USR2 starts a new master on the
+# binary (it writes edge-nginx.pid, the old one's becomes .oldbin); once it is up, WINCH stops
+# the old workers gracefully and QUIT the old master. Bounded: 5 s for the new master.
+nginx_upgrade() {
+  local old=$1 new="" _
+  kill -USR2 "$old"
+  for _ in $(seq 50); do
+    new=$(cat "$RUN/edge-nginx.pid" 2>/dev/null || true)
+    [ -n "$new" ] && [ "$new" != "$old" ] && break
+    sleep 0.1
+  done
+  if [ -z "$new" ] || [ "$new" = "$old" ]; then log "nginx: no new master after USR2"; return; fi
+  kill -WINCH "$old"
+  kill -QUIT "$old"
 }
 
 proxy_pidname() { case "$1" in meridian) echo meridian ;; *) echo "edge-$1" ;; esac; }

@@ -73,7 +73,8 @@ render haproxy.cfg.in "$RUN/edge-haproxy.cfg"
 "$MERIDIAN" validate -c "$RUN/meridian.yaml" > "$RUN/meridian.validate" 2>&1 ||
   { cat "$RUN/meridian.validate" >&2; exit 1; }
 spawn meridian edge "$MERIDIAN" run -c "$RUN/meridian.yaml" --pid-file "$RUN/meridian.run.pid"
-spawn edge-nginx edge nginx -p "$RUN" -c "$RUN/edge-nginx.conf" -g 'daemon off;'
+# By its full path: nginx re-executes its argv[0] for a binary upgrade (fault 8).
+spawn edge-nginx edge "$(command -v nginx)" -p "$RUN" -c "$RUN/edge-nginx.conf" -g 'daemon off;'
 # -W: master-worker, so SIGUSR2 reloads (faults.sh, fault 8)
 spawn edge-haproxy edge haproxy -W -db -f "$RUN/edge-haproxy.cfg"
 
