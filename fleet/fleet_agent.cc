@@ -60,6 +60,9 @@ FleetAgent::FleetAgent(core::EventLoop& loop, Options opts, OnView on_view)
       client_(opts_.etcd) {
   served_.instance = opts_.instance;
   served_.region = opts_.region;
+  // Instances start on different members: watches spread over the cluster.
+  size_t start = std::hash<std::string>{}(opts_.instance) % client_.options().endpoints.size();
+  for (size_t i = 0; i < start; ++i) client_.rotate();
 }
 
 FleetAgent::~FleetAgent() {
@@ -119,7 +122,7 @@ void FleetAgent::onEtcdFailure(const std::string& why) {
     last_error_ = why;
   }
   // Stale once every endpoint has failed in a row: one member down is not news.
-  if (failures_in_row_ >= static_cast<int>(opts_.etcd.endpoints.size()) &&
+  if (failures_in_row_ >= static_cast<int>(client_.options().endpoints.size()) &&
       stale_since_ms_.load() == 0) {
     stale_since_ms_ = unixMillis();
     logWarn("fleet: etcd unreachable, serving the last fleet config (revision %lld): %s",
@@ -159,7 +162,7 @@ void FleetAgent::run() {
     watchOnce(need_read);
     // Every endpoint failed: wait a little before the next round.
     if (failures_in_row_ > 0 &&
-        failures_in_row_ % static_cast<int>(opts_.etcd.endpoints.size()) == 0 &&
+        failures_in_row_ % static_cast<int>(client_.options().endpoints.size()) == 0 &&
         waitOrStop(std::chrono::milliseconds(500)))
       return;
   }
