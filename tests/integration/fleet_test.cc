@@ -359,25 +359,38 @@ TEST_F(FleetTest, EtcdMembersDownAndBack) {
 }
 
 // Restarted while etcd is down: the instance serves the fleet config from its cache file.
-TEST_F(FleetTest, ARestartWhileEtcdIsDownServesFromTheCache) {
+// Meanwhile two pushes were made and compacted away: when etcd is back, the watch from the
+// cached revision is refused as compacted, and the instance reads everything again.
+TEST_F(FleetTest, ARestartWhileEtcdIsDownServesFromTheCacheAndCatchesUpPastACompaction) {
   ASSERT_TRUE(etcd_.start(1));
   ASSERT_TRUE(startInstances(1));
   ASSERT_EQ(push(fleetYaml(0, 1)).exitCode, 0);
   ASSERT_GE(msUntilAllServe("green", Clock::now()), 0);
   instances_.clear();
+  ASSERT_EQ(push(fleetYaml(1, 1)).exitCode, 0);
+  ASSERT_EQ(push(fleetYaml(1, 0)).exitCode, 0);
+  auto rev = curl({"-X", "POST", etcd_.clientUrl(0) + "/v3/kv/range", "-d", "{\"key\":\"AA==\"}"});
+  auto at = rev.out.find("\"revision\":\"");
+  ASSERT_NE(at, std::string::npos) << rev.out;
+  std::string revision = rev.out.substr(at + 12, rev.out.find('"', at + 12) - at - 12);
+  auto compacted = curl({"-X", "POST", etcd_.clientUrl(0) + "/v3/kv/compaction", "-d",
+                         "{\"revision\":\"" + revision + "\",\"physical\":true}"});
+  ASSERT_EQ(compacted.out.find("error"), std::string::npos) << compacted.out;
   etcd_.kill(0);
   ASSERT_TRUE(startInstances(1));
-  EXPECT_EQ(bodyAt(0), "green");  // the local file alone would send it to blue
+  EXPECT_EQ(bodyAt(0), "green");  // the cache's; the local file alone would send it to blue
   auto metrics = adminGet(0, "/metrics");
   EXPECT_NE(metrics.find("meridian_fleet_fallbacks_total{what=\"cache\"} 1\n"),
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("meridian_fleet_stale 1\n"), std::string::npos);
-  // etcd back: the instance catches up.
+  // etcd back: the latest config, with no push needed.
   etcd_.restart(0);
   ASSERT_TRUE(etcd_.waitHealthy());
-  ASSERT_EQ(push(fleetYaml(1, 0)).exitCode, 0);
   EXPECT_GE(msUntilAllServe("blue", Clock::now()), 0);
+  metrics = adminGet(0, "/metrics");
+  EXPECT_NE(metrics.find("meridian_fleet_full_reads_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("meridian_fleet_stale 0\n"), std::string::npos);
 }
 
 }  // namespace
