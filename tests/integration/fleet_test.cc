@@ -36,7 +36,7 @@ class FleetTest : public ::testing::Test {
 
   // The per-host file of instance i: its listener, admin, fleet section, and a config of its
   // own (blue only) that serves until a fleet config arrives.
-  std::string localYaml(int i) const {
+  std::string localYaml(int i, const std::string& fleet_extra = "") const {
     return "workers: 1\naccess_log: \"off\"\n"
            "listeners:\n  - { name: public, address: 127.0.0.1:0, region: ams }\n"
            "admin: { address: 127.0.0.1:0 }\n"
@@ -47,7 +47,8 @@ class FleetTest : public ::testing::Test {
            "routes:\n  - name: app\n    backends: [ { cluster: blue } ]\n"
            "fleet:\n  etcd: [ " +
            etcd_.endpoints() + " ]\n  prefix: " + kPrefix + "\n  instance: i" +
-           std::to_string(i) + "\n  cache: " + caches_.file("cache-" + std::to_string(i)) + "\n";
+           std::to_string(i) + "\n  cache: " + caches_.file("cache-" + std::to_string(i)) + "\n" +
+           fleet_extra;
   }
 
   // A fleet config: blue and green with these weights; `extra` goes into the web cluster (a
@@ -79,10 +80,10 @@ class FleetTest : public ::testing::Test {
     return fleet(args);
   }
 
-  ::testing::AssertionResult startInstances(int n) {
+  ::testing::AssertionResult startInstances(int n, const std::string& fleet_extra = "") {
     for (int i = 0; i < n; ++i) {
       instances_.push_back(std::make_unique<MeridianProcess>());
-      auto started = instances_.back()->start(localYaml(i));
+      auto started = instances_.back()->start(localYaml(i, fleet_extra));
       if (!started) return started;
     }
     return ::testing::AssertionSuccess();
@@ -391,6 +392,40 @@ TEST_F(FleetTest, ARestartWhileEtcdIsDownServesFromTheCacheAndCatchesUpPastAComp
   metrics = adminGet(0, "/metrics");
   EXPECT_NE(metrics.find("meridian_fleet_full_reads_total 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("meridian_fleet_stale 0\n"), std::string::npos);
+}
+
+// etcd with authentication on: the instance and the commands log in with a user whose role
+// may use the prefix; without the user, etcd refuses them.
+TEST_F(FleetTest, EtcdAuthentication) {
+  ASSERT_TRUE(etcd_.start(1));
+  auto etcdctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"etcdctl", "--endpoints", etcd_.endpoints()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = fakes::runCommand(argv, 10s);
+    return r.exitCode == 0 ? std::string() : r.describe();
+  };
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"user", "add", "root:root-pw"},
+           {"user", "add", "meridian:meridian-pw"},
+           {"role", "add", "fleet"},
+           {"role", "grant-permission", "fleet", "--prefix=true", "readwrite", kPrefix},
+           {"user", "grant-role", "meridian", "fleet"},
+           {"auth", "enable"}})
+    ASSERT_EQ(etcdctl(args), "") << args[0] << " " << args[1];
+  std::string password = caches_.write("password", "meridian-pw\n");
+  auto refused = push(fleetYaml(0, 1));
+  EXPECT_EQ(refused.exitCode, 1);
+  EXPECT_NE(refused.err.find("user name is empty"), std::string::npos) << refused.err;
+  auto pushed = push(fleetYaml(0, 1), {"--user", "meridian", "--password-file", password});
+  ASSERT_EQ(pushed.exitCode, 0) << pushed.describe();
+  ASSERT_TRUE(startInstances(1, "  username: meridian\n  password_file: " + password + "\n"));
+  EXPECT_GE(msUntilAllServe("green", Clock::now()), 0);
+  ASSERT_EQ(push(fleetYaml(1, 0), {"--user", "meridian", "--password-file", password}).exitCode, 0);
+  EXPECT_GE(msUntilAllServe("blue", Clock::now()), 0);
+  EXPECT_TRUE(eventually([&] {
+    auto s = fleet({"status", "--user", "meridian", "--password-file", password});
+    return s.out.find("i0 ") != std::string::npos;
+  }));
 }
 
 }  // namespace
