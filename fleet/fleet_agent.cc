@@ -136,7 +136,22 @@ void FleetAgent::onEtcdAnswered() {
 }
 
 void FleetAgent::deliver() {
-  loop_.post([fn = on_view_, v = view_] { fn(v); });
+  auto view = std::make_shared<FleetView>(view_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool posted = pending_ != nullptr;
+    pending_ = std::move(view);
+    if (posted) return;
+  }
+  // The agent outlives every post: the server resets it only after its loop stopped.
+  loop_.post([this] {
+    std::shared_ptr<FleetView> v;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      v = std::move(pending_);
+    }
+    if (v) on_view_(*v);
+  });
 }
 
 void FleetAgent::run() {

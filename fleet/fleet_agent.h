@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -91,6 +92,9 @@ class FleetAgent {
   core::Result<FleetView> readAll();
   // One watch stream, until it breaks, a full read is needed, or stop.
   void watchOnce(bool& need_read);
+  // Hands view_ to the main loop. Views are coalesced: while one hand-over waits for the
+  // loop, a newer view replaces it, so a burst of changes (10,000 registrations) is applied
+  // as few times as the loop can keep up with, never once per change.
   void deliver();
   void reportIfDue(bool force = false);
   void onEtcdFailure(const std::string& why);
@@ -112,6 +116,7 @@ class FleetAgent {
   bool stop_ = false;
   EtcdWatch* watch_ = nullptr;  // the stream in progress, for stop's wakeup
   InstanceStatus served_;       // guarded by mu_
+  std::shared_ptr<FleetView> pending_;  // guarded by mu_: the view a posted hand-over takes
   bool served_changed_ = false;
   std::string last_error_;
   std::atomic<uint64_t> watch_reconnects_{0};

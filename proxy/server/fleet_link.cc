@@ -17,6 +17,12 @@ std::shared_ptr<const config::Config> withRegisteredEndpoints(
     const config::Config& base, const std::map<std::string, std::string>& endpoints,
     std::string* skipped) {
   auto cfg = std::make_shared<config::Config>(base);
+  // Per cluster, the addresses it lists: 10,000 registered endpoints are one lookup each.
+  std::map<std::string, std::set<std::string>, std::less<>> listed;
+  for (const auto& c : cfg->clusters) {
+    auto& addresses = listed[c.name];
+    for (const auto& e : c.endpoints) addresses.insert(e.address.text());
+  }
   for (const auto& [name, value] : endpoints) {
     size_t a = name.find('/');
     size_t b = a == std::string::npos ? a : name.find('/', a + 1);
@@ -39,10 +45,7 @@ std::shared_ptr<const config::Config> withRegisteredEndpoints(
     } else if (!address || address->port == 0) {
       skip("not a host:port");
     } else {
-      bool listed = std::any_of(c->endpoints.begin(), c->endpoints.end(), [&](const auto& e) {
-        return e.address.text() == address->text();
-      });
-      if (listed) continue;
+      if (!listed[cluster].insert(address->text()).second) continue;
       config::Endpoint e(*address, region);
       e.await_first_check = true;
       c->endpoints.push_back(std::move(e));
