@@ -53,25 +53,29 @@ std::string EtcdCluster::initialCluster() const {
 
 bool EtcdCluster::spawn(size_t i, bool existing) {
   Member& m = members_[i];
-  std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
+  std::string client = clientUrl(i);
   std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
   std::string log = dir_.file(m.name + ".log");
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  m.child = spawnChild({"/usr/bin/etcd", "--name", m.name, "--data-dir", dir_.file(m.name),
+  std::vector<std::string> argv = {"/usr/bin/etcd", "--name", m.name, "--data-dir", dir_.file(m.name),
                         "--listen-client-urls", client, "--advertise-client-urls", client,
                         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                         "--initial-cluster", initialCluster(), "--initial-cluster-state",
                         existing ? "existing" : "new", "--initial-cluster-token",
                         "meridian-test-" + std::to_string(attempt_), "--heartbeat-interval",
                         "50", "--election-timeout", "500", "--logger", "zap", "--log-outputs",
-                        "stderr"},
-                       -1, fd, fd);
+                        "stderr"};
+  if (!tls_cert_.empty())
+    argv.insert(argv.end(), {"--cert-file", tls_cert_, "--key-file", tls_key_});
+  m.child = spawnChild(argv, -1, fd, fd);
   ::close(fd);
   return m.child.pid > 0;
 }
 
 bool EtcdCluster::healthy(size_t i) const {
-  auto r = curl({"--max-time", "1", clientUrl(i) + "/health"});
+  std::vector<std::string> args = {"--max-time", "1", clientUrl(i) + "/health"};
+  if (!tls_ca_.empty()) args.insert(args.begin(), {"--cacert", tls_ca_});
+  auto r = curl(args);
   return r.out.find("\"health\":\"true\"") != std::string::npos;
 }
 
@@ -135,7 +139,8 @@ void EtcdCluster::restart(size_t i) {
 }
 
 std::string EtcdCluster::clientUrl(size_t i) const {
-  return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+  return (tls_cert_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+         std::to_string(members_[i].client_port);
 }
 
 std::string EtcdCluster::endpoints() const {

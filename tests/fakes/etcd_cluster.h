@@ -20,6 +20,13 @@ class EtcdCluster {
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
 
+  // Before start(): clients speak TLS to etcd (https URLs), with this certificate and key,
+  // which `ca` signed.
+  void useTls(std::string cert, std::string key, std::string ca) {
+    tls_cert_ = std::move(cert);
+    tls_key_ = std::move(key);
+    tls_ca_ = std::move(ca);
+  }
   // Starts `members` members and waits until every one answers /health.
   ::testing::AssertionResult start(int members);
   // SIGKILLs member i (its data stays).
@@ -48,6 +55,7 @@ class EtcdCluster {
   std::string initialCluster() const;
 
   TempDir dir_{"etcd"};
+  std::string tls_cert_, tls_key_, tls_ca_;
   std::vector<Member> members_;
   int attempt_ = 0;
 };

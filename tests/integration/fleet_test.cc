@@ -428,5 +428,27 @@ TEST_F(FleetTest, EtcdAuthentication) {
   }));
 }
 
+// etcd serving TLS: the instance and the commands verify its certificate with the CA given,
+// and refuse it without.
+TEST_F(FleetTest, EtcdOverTls) {
+  auto certs = fakes::runCommand({fakes::meridianBinary(), "certs", "dev", "--hosts",
+                                  "localhost,127.0.0.1", "--out", caches_.file("tls")},
+                                 10s);
+  ASSERT_EQ(certs.exitCode, 0) << certs.describe();
+  std::string ca = caches_.file("tls/ca.pem");
+  etcd_.useTls(caches_.file("tls/cert.pem"), caches_.file("tls/key.pem"), ca);
+  ASSERT_TRUE(etcd_.start(1));
+  ASSERT_EQ(etcd_.endpoints().rfind("https://", 0), 0u);
+  auto unverified = push(fleetYaml(0, 1));
+  EXPECT_EQ(unverified.exitCode, 1);
+  EXPECT_NE(unverified.err.find("certificate"), std::string::npos) << unverified.err;
+  auto pushed = push(fleetYaml(0, 1), {"--ca-file", ca});
+  ASSERT_EQ(pushed.exitCode, 0) << pushed.describe();
+  ASSERT_TRUE(startInstances(1, "  ca_file: " + ca + "\n"));
+  EXPECT_GE(msUntilAllServe("green", Clock::now()), 0);
+  ASSERT_EQ(push(fleetYaml(1, 0), {"--ca-file", ca}).exitCode, 0);
+  EXPECT_GE(msUntilAllServe("blue", Clock::now()), 0);
+}
+
 }  // namespace
 }  // namespace meridian::integration
