@@ -124,6 +124,9 @@ struct HealthCheck {
   int jitter_percent = 10;
   Duration unhealthy_interval{250};
   bool assume_healthy = true;  // a new endpoint counts as healthy before its first check
+  // source: fleet (docs/fleet.md): endpoints of other regions take the health their region's
+  // instances report; only this instance's region (or a region nobody reports) is checked.
+  bool fleet_source = false;
 };
 
 struct Outlier {

@@ -22,6 +22,15 @@ bool applyToView(FleetView& view, const FleetKeys& keys, const WatchEvent& e) {
     view.config_revision = e.deleted ? 0 : e.kv.mod_revision;
     return true;
   }
+  const std::string health = keys.health();
+  if (key.starts_with(health)) {
+    std::string instance = key.substr(health.size());
+    if (e.deleted) return view.health.erase(instance) > 0;
+    auto it = view.health.find(instance);
+    if (it != view.health.end() && it->second == e.kv.value) return false;
+    view.health[instance] = e.kv.value;
+    return true;
+  }
   const std::string endpoints = keys.endpoints();
   if (!key.starts_with(endpoints)) return false;
   std::string name = key.substr(endpoints.size());
@@ -90,6 +99,17 @@ void FleetAgent::reportServed(int64_t config_revision, std::string error) {
     served_.revision = config_revision;
     served_.error = std::move(error);
     served_changed_ = true;
+    if (watch_ != nullptr) watch_->wakeup();
+  }
+  cv_.notify_all();
+}
+
+void FleetAgent::publishHealth(std::string json) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (json == health_) return;
+    health_ = std::move(json);
+    health_changed_ = true;
     if (watch_ != nullptr) watch_->wakeup();
   }
   cv_.notify_all();
@@ -234,11 +254,16 @@ void FleetAgent::watchOnce(bool& need_read) {
 // status_ttl_seconds after the instance stops.
 void FleetAgent::reportIfDue(bool force) {
   InstanceStatus s;
+  std::string health;
+  bool health_changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!force && !served_changed_ && Clock::now() < next_report_) return;
+    if (!force && !served_changed_ && !health_changed_ && Clock::now() < next_report_) return;
     served_changed_ = false;
     s = served_;
+    health = health_;
+    health_changed = health_changed_;
+    health_changed_ = false;
   }
   next_report_ = Clock::now() + std::chrono::milliseconds(opts_.report_interval_ms);
   s.reported_at_ms = unixMillis();
@@ -254,6 +279,16 @@ void FleetAgent::reportIfDue(bool force) {
     lease_ = grant.value().id;
   }
   client_.put(keys_.status() + s.instance, statusJson(s), lease_);
+  // The health key is put when it changes, or when its lease was replaced (it went with the
+  // old one): every put reaches every instance's watch.
+  if (!health.empty() && (health_changed || health_lease_ != lease_)) {
+    if (client_.put(keys_.health() + s.instance, health, lease_).ok()) {
+      health_lease_ = lease_;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      health_changed_ = true;  // tried again at the next report
+    }
+  }
 }
 
 }  // namespace meridian::fleet

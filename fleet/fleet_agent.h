@@ -28,6 +28,8 @@ struct FleetView {
   std::string config;           // the fleet config (YAML)
   // Registered endpoints: "web/ams/10.0.1.5:9000" (cluster/region/address) -> the key's value.
   std::map<std::string, std::string> endpoints;
+  // Shared health: instance -> what it reports of its region's endpoints (JSON).
+  std::map<std::string, std::string> health;
 };
 
 // The keys under a fleet's prefix.
@@ -35,9 +37,11 @@ struct FleetKeys {
   std::string prefix;
   std::string config() const { return prefix + "config"; }
   std::string endpoints() const { return prefix + "endpoints/"; }
+  std::string health() const { return prefix + "health/"; }
   std::string status() const { return prefix + "status/"; }
-  // The range the agent reads and watches: the config and every registered endpoint.
-  std::string watchedEnd() const { return prefix + "endpoints0"; }
+  // The range the agent reads and watches, from config(): the config, every registered
+  // endpoint and every health report (not the status keys, which only `fleet status` reads).
+  std::string watchedEnd() const { return prefix + "health0"; }
 };
 
 // Applies a key's change to a view: true when the view changed.
@@ -79,6 +83,9 @@ class FleetAgent {
   void start(FleetView from);
   // From the main loop: the fleet config revision served and why the last one was rejected.
   void reportServed(int64_t config_revision, std::string error);
+  // From the main loop: this instance's health report (shared health), put under
+  // health/<instance> with the status key's lease when it changes. Empty: none.
+  void publishHealth(std::string json);
 
   // For /metrics and /regions, from any thread.
   uint64_t watchReconnects() const { return watch_reconnects_.load(); }
@@ -118,6 +125,9 @@ class FleetAgent {
   InstanceStatus served_;       // guarded by mu_
   std::shared_ptr<FleetView> pending_;  // guarded by mu_: the view a posted hand-over takes
   bool served_changed_ = false;
+  std::string health_;  // guarded by mu_
+  bool health_changed_ = false;
+  int64_t health_lease_ = 0;  // the lease the health key was last put with
   std::string last_error_;
   std::atomic<uint64_t> watch_reconnects_{0};
   std::atomic<uint64_t> full_reads_{0};

@@ -265,6 +265,7 @@ void Server::onHealth(std::shared_ptr<const health::HealthSnapshot> health) {
   snap_ = snap_->withHealth(std::move(health));
   ++state_changes_;
   publish();
+  publishFleetHealth();
 }
 
 void Server::publish() {

@@ -125,6 +125,11 @@ class Server {
   // the cache file, composed into file_cfg_; then the agent's views, applied like reloads.
   void startFleet();
   void onFleetView(const fleet::FleetView& view);
+  void applyFleetChanges(const fleet::FleetView& view);
+  // Shared health (health_check.source: fleet): this instance's verdicts on its own region's
+  // endpoints, to the agent; the other regions' reports, to the health monitor.
+  void publishFleetHealth();
+  void applyFleetHealth();
   // The local file with a fleet config (revision 0: the file alone) and registered endpoints.
   core::Result<std::shared_ptr<const config::Config>> composeFleet(
       const std::string& fleet_config, int64_t revision,
@@ -157,6 +162,7 @@ class Server {
   std::string fleet_error_;
   std::map<std::string, std::string> fleet_endpoints_;
   uint64_t fleet_cache_fallbacks_ = 0;
+  std::map<std::string, std::string> fleet_health_;  // instance -> its health report
   // In-flight counts and measured latency, for the whole life of the process (every router
   // built from a reload shares them).
   std::shared_ptr<routing::Telemetry> telemetry_ = std::make_shared<routing::Telemetry>();

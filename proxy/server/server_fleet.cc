@@ -119,6 +119,15 @@ void Server::startFleet() {
 // the config in force.
 void Server::onFleetView(const fleet::FleetView& view) {
   if (!fleet_ || draining_) return;
+  uint64_t generation = generation_;
+  applyFleetChanges(view);
+  if (view.health != fleet_health_ || generation != generation_) {
+    fleet_health_ = view.health;
+    applyFleetHealth();
+  }
+}
+
+void Server::applyFleetChanges(const fleet::FleetView& view) {
   fleet_store_revision_ = view.revision;
   bool new_config =
       view.config_revision != fleet_revision_ && view.config_revision != fleet_rejected_revision_;
@@ -160,10 +169,73 @@ void Server::onFleetView(const fleet::FleetView& view) {
   }
 }
 
+void Server::publishFleetHealth() {
+  if (!fleet_ || !snap_ || !cfg_) return;
+  const health::HealthSnapshot& h = *snap_->health;
+  if (h.clusterCount() != cfg_->clusters.size()) return;
+  const std::string& region = fleet_->options().region;
+  nlohmann::json endpoints = nlohmann::json::object();
+  for (size_t c = 0; c < cfg_->clusters.size(); ++c) {
+    const config::Cluster& cluster = cfg_->clusters[c];
+    if (!cluster.health_check || !cluster.health_check->fleet_source) continue;
+    for (size_t e = 0; e < cluster.endpoints.size(); ++e) {
+      if (cluster.endpoints[e].region != region) continue;
+      endpoints[cluster.name + "|" + cluster.endpoints[e].address.text()] =
+          h.at(c, e).active_healthy;
+    }
+  }
+  if (endpoints.empty()) return fleet_->publishHealth("");
+  fleet_->publishHealth(nlohmann::json{{"region", region}, {"endpoints", endpoints}}.dump());
+}
+
+// A region with at least one live reporter takes its reports: an endpoint is healthy when any
+// of its region's instances says so (missing data never takes one out). A region nobody
+// reports (its instances' leases expired) is checked here, as are endpoints no report names.
+void Server::applyFleetHealth() {
+  if (!monitor_ || !fleet_) return;
+  const std::string& own = fleet_->options().region;
+  struct Verdict {
+    bool healthy = false;
+    std::string by;
+  };
+  std::map<std::string, std::map<std::string, Verdict>> by_region;
+  for (const auto& [instance, text] : fleet_health_) {
+    if (instance == fleet_->options().instance) continue;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("endpoints") || !j["endpoints"].is_object()) continue;
+    std::string region = j.value("region", std::string());
+    if (region.empty() || region == own) continue;
+    auto& verdicts = by_region[region];
+    for (const auto& [key, healthy] : j["endpoints"].items()) {
+      if (!healthy.is_boolean()) continue;
+      auto [it, added] = verdicts.try_emplace(key, Verdict{healthy.get<bool>(), instance});
+      if (!added && !it->second.healthy && healthy.get<bool>()) it->second = {true, instance};
+    }
+  }
+  health::HealthMonitor::ReportedMap reported;
+  for (const auto& cluster : cfg_->clusters) {
+    if (!cluster.health_check || !cluster.health_check->fleet_source) continue;
+    for (const auto& e : cluster.endpoints) {
+      auto region = by_region.find(e.region);
+      if (e.region == own || region == by_region.end()) continue;
+      auto v = region->second.find(cluster.name + "|" + e.address.text());
+      if (v == region->second.end()) continue;
+      reported[{cluster.name, e.address.text()}] = {
+          v->second.healthy, std::string("fleet: ") + (v->second.healthy ? "healthy" : "unhealthy") +
+                                 " as reported by " + v->second.by};
+    }
+  }
+  monitor_->setReported(std::move(reported));
+}
+
 void Server::writeFleetCacheFile() {
   const std::string& path = file_cfg_->fleet.cache;
   if (path.empty()) return;
-  fleet::FleetView v{fleet_store_revision_, fleet_revision_, fleet_config_, fleet_endpoints_};
+  fleet::FleetView v;
+  v.revision = fleet_store_revision_;
+  v.config_revision = fleet_revision_;
+  v.config = fleet_config_;
+  v.endpoints = fleet_endpoints_;
   std::string error;
   if (!writeFleetCache(path, v, &error)) logWarn("fleet: cache: %s", error.c_str());
 }

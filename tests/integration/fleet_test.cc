@@ -394,6 +394,58 @@ TEST_F(FleetTest, ARestartWhileEtcdIsDownServesFromTheCacheAndCatchesUpPastAComp
   EXPECT_NE(metrics.find("meridian_fleet_stale 0\n"), std::string::npos);
 }
 
+// health_check.source: fleet. Instance i0 reports region ams, i1 region fra; both serve
+// clients as if in ams (their listeners' region), so both send to A (ams) first, F (fra)
+// second. Only i0 checks A: i1 takes A's health from i0's report. A failing its checks moves
+// i1's traffic to F within the reporting time plus a health interval. With i0 gone (its lease
+// revoked), i1 checks A itself again.
+TEST_F(FleetTest, SharedHealthMovesTrafficAtEveryInstance) {
+  ASSERT_TRUE(etcd_.start(1));
+  std::atomic<bool> blue_fails{false};
+  blue_.setHandler([&](const fakes::ReceivedRequest& r) {
+    if (r.target == "/healthz" && blue_fails) return Action::respond(503, {}, "down");
+    return Action::respond(200, {}, "blue");
+  });
+  std::string yaml =
+      "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n  - { name: fra, lat: 50.11, lon: 8.68 }\n"
+      "clusters:\n  - name: web\n    endpoints:\n"
+      "      - { address: \"127.0.0.1:" + std::to_string(blue_.port()) + "\", region: ams }\n"
+      "      - { address: \"127.0.0.1:" + std::to_string(green_.port()) + "\", region: fra }\n"
+      "    health_check: { path: /healthz, interval: 100ms, unhealthy_interval: 100ms, source: fleet }\n"
+      "routes:\n  - name: app\n    backends: [ { cluster: web } ]\n";
+  ASSERT_EQ(push(yaml).exitCode, 0);
+  instances_.push_back(std::make_unique<MeridianProcess>());
+  ASSERT_TRUE(instances_.back()->start(localYaml(0, "  region: ams\n")));
+  std::string i1 = localYaml(1, "  region: fra\n");
+  i1.insert(i1.find("clusters:"), "  - { name: fra, lat: 50.11, lon: 8.68 }\n");
+  instances_.push_back(std::make_unique<MeridianProcess>());
+  ASSERT_TRUE(instances_.back()->start(i1));
+  ASSERT_GE(msUntilAllServe("blue", Clock::now()), 0);
+  std::string a = "127.0.0.1:" + std::to_string(blue_.port());
+  auto reasonAt = [&](size_t i) {
+    auto j = adminGet(i, "/regions");
+    auto at = j.find("\"address\": \"" + a + "\"");
+    if (at == std::string::npos) return std::string();
+    auto r = j.find("\"reason\": \"", at);
+    return j.substr(r + 11, j.find('"', r + 11) - r - 11);
+  };
+  EXPECT_TRUE(eventually([&] { return reasonAt(1) == "fleet: healthy as reported by i0"; }))
+      << reasonAt(1);
+  blue_fails = true;
+  auto t0 = Clock::now();
+  long ms = msUntilAllServe("green", t0);
+  EXPECT_GE(ms, 0);
+  // Two failed checks 100 ms apart, then the report: well within a second.
+  EXPECT_LE(ms, kPushServedWithin.count());
+  EXPECT_EQ(reasonAt(1), "fleet: unhealthy as reported by i0");
+  // i0 stops: its health key goes with its lease, and i1 checks A itself.
+  instances_[0].reset();
+  EXPECT_TRUE(eventually([&] { return reasonAt(1).rfind("check failed", 0) == 0; })) << reasonAt(1);
+  blue_fails = false;
+  EXPECT_TRUE(eventually([&] { return bodyAt(1) == "blue"; }));
+  EXPECT_EQ(reasonAt(1), "check passed");
+}
+
 // etcd with authentication on: the instance and the commands log in with a user whose role
 // may use the prefix; without the user, etcd refuses them.
 TEST_F(FleetTest, EtcdAuthentication) {

@@ -113,5 +113,21 @@ TEST(FleetCheck, RefusesPerHostKeysAndInvalidConfigs) {
   EXPECT_FALSE(checkFleetConfig("regions: [", "routes.yaml").empty());
 }
 
+TEST(FleetHealthSource, IsLocalUnlessSaid) {
+  std::string yaml = kFleet;
+  yaml.insert(yaml.find("routes:"), "    health_check: { source: fleet }\n");
+  auto r = loadMerged(kLocal, yaml, "fleet");
+  ASSERT_TRUE(r.ok()) << r.diagnostics[0].text();
+  ASSERT_TRUE(r.config.clusters[0].health_check.has_value());
+  EXPECT_TRUE(r.config.clusters[0].health_check->fleet_source);
+  yaml = kFleet;
+  yaml.insert(yaml.find("routes:"), "    health_check: { source: gossip }\n");
+  auto bad = loadMerged(kLocal, yaml, "fleet");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.diagnostics[0].message.find("local"), std::string::npos);
+  auto local = loadString(kLocal, "local.yaml");
+  EXPECT_FALSE(local.config.clusters[0].health_check.has_value());
+}
+
 }  // namespace
 }  // namespace meridian::config

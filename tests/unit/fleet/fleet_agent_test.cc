@@ -26,15 +26,22 @@ TEST(FleetView, TakesTheConfigAndRegisteredEndpoints) {
   // Another fleet's keys, and keys of its own that are not watched, change nothing.
   EXPECT_FALSE(applyToView(v, keys, put("/m/other/config", "x", 8)));
   EXPECT_FALSE(applyToView(v, keys, put("/m/shop/status/a", "{}", 9)));
-  EXPECT_TRUE(applyToView(v, keys, del("/m/shop/config", 10)));
+  EXPECT_TRUE(applyToView(v, keys, put("/m/shop/health/i1", R"({"region":"ams"})", 10)));
+  EXPECT_EQ(v.health["i1"], R"({"region":"ams"})");
+  // The same report again (a renewed lease) is no change.
+  EXPECT_FALSE(applyToView(v, keys, put("/m/shop/health/i1", R"({"region":"ams"})", 11)));
+  EXPECT_TRUE(applyToView(v, keys, del("/m/shop/health/i1", 12)));
+  EXPECT_TRUE(v.health.empty());
+  EXPECT_TRUE(applyToView(v, keys, del("/m/shop/config", 13)));
   EXPECT_EQ(v.config_revision, 0);
   EXPECT_TRUE(v.config.empty());
 }
 
-TEST(FleetKeys, TheWatchedRangeHoldsConfigAndEndpointsButNotStatus) {
+TEST(FleetKeys, TheWatchedRangeHoldsConfigEndpointsAndHealthButNotStatus) {
   FleetKeys keys{"/m/"};
   EXPECT_LE(keys.config(), keys.endpoints());
   EXPECT_LT(keys.endpoints() + "zzz", keys.watchedEnd());
+  EXPECT_LT(keys.health() + "zzz", keys.watchedEnd());
   EXPECT_GT(keys.status(), keys.watchedEnd());
 }
 
