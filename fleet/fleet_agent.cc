@@ -115,6 +115,11 @@ void FleetAgent::publishHealth(std::string json) {
   cv_.notify_all();
 }
 
+std::string FleetAgent::watchedMember() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watched_member_;
+}
+
 std::string FleetAgent::lastEtcdError() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_error_;
@@ -204,11 +209,13 @@ void FleetAgent::run() {
 }
 
 void FleetAgent::watchOnce(bool& need_read) {
+  const std::string member = client_.currentEndpoint();
   EtcdWatch watch(client_, keys_.config(), keys_.watchedEnd(), view_.revision + 1);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
     watch_ = &watch;
+    watched_member_ = member;
   }
   bool ended = false;
   while (!ended) {
@@ -245,9 +252,17 @@ void FleetAgent::watchOnce(bool& need_read) {
     }
     if (changed) deliver();
     reportIfDue();
+    // The report found the watch's member not answering (and moved on): so does the watch.
+    if (client_.currentEndpoint() != member) {
+      ++watch_reconnects_;
+      logWarn("fleet: etcd member %s does not answer: watching on %s",
+              member.c_str(), client_.currentEndpoint().c_str());
+      break;
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   watch_ = nullptr;
+  watched_member_.clear();
 }
 
 // The status key, under a lease kept alive by the reports themselves: it vanishes

@@ -5,7 +5,10 @@
 // under a lease. A broken watch resumes on the next etcd endpoint from the revision after the
 // last event it delivered, so no change is missed; a revision compacted away meanwhile is
 // replaced by a full read. While no endpoint answers, the view delivered last stands (the
-// instance keeps serving it) and staleSince() says since when.
+// instance keeps serving it) and staleSince() says since when. A member that hangs (accepts,
+// acknowledges, never answers) leaves a watch silent rather than broken: the status report,
+// made every 2 s on the same member, times out on it and moves the client on, and the watch
+// follows it to the member that answered.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -92,6 +95,8 @@ class FleetAgent {
   uint64_t fullReads() const { return full_reads_.load(); }
   int64_t staleSinceMs() const { return stale_since_ms_.load(); }  // 0: in touch
   std::string lastEtcdError() const;
+  // The etcd member the watch is open on ("" between watches).
+  std::string watchedMember() const;
   const Options& options() const { return opts_; }
 
  private:
@@ -129,6 +134,7 @@ class FleetAgent {
   bool health_changed_ = false;
   int64_t health_lease_ = 0;  // the lease the health key was last put with
   std::string last_error_;
+  std::string watched_member_;  // guarded by mu_
   std::atomic<uint64_t> watch_reconnects_{0};
   std::atomic<uint64_t> full_reads_{0};
   std::atomic<int64_t> stale_since_ms_{0};

@@ -255,6 +255,7 @@ std::string Server::fleetJson() const {
                                                      : nlohmann::json()},
       {"last_error", fleet_error_.empty() ? nlohmann::json() : nlohmann::json(fleet_error_)},
       {"registered_endpoints", fleet_endpoints_.size()},
+      {"etcd_member", fleet_->watchedMember()},
       {"stale", stale_since != 0},
       {"stale_since", stale_since != 0 ? nlohmann::json(iso(stale_since)) : nlohmann::json()},
       {"etcd_error", stale_since != 0 ? nlohmann::json(fleet_->lastEtcdError())

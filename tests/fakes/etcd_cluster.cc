@@ -40,7 +40,9 @@ EtcdCluster::EtcdCluster() = default;
 
 EtcdCluster::~EtcdCluster() {
   for (auto& m : members_) {
-    if (m.child.pid > 0) stopChild(m.child, milliseconds(3000));
+    if (m.child.pid <= 0) continue;
+    ::kill(m.child.pid, SIGCONT);  // a paused member would ignore SIGTERM
+    stopChild(m.child, milliseconds(3000));
   }
 }
 
@@ -136,6 +138,21 @@ void EtcdCluster::restart(size_t i) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   return ::testing::AssertionFailure() << "etcd is not healthy:\n" << logs();
+}
+
+void EtcdCluster::pause(size_t i) {
+  if (members_[i].child.pid > 0) ::kill(members_[i].child.pid, SIGSTOP);
+}
+
+void EtcdCluster::resume(size_t i) {
+  if (members_[i].child.pid > 0) ::kill(members_[i].child.pid, SIGCONT);
+}
+
+size_t EtcdCluster::memberOf(const std::string& url) const {
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (clientUrl(i) == url) return i;
+  }
+  return members_.size();
 }
 
 std::string EtcdCluster::clientUrl(size_t i) const {

@@ -31,6 +31,11 @@ class EtcdCluster {
   ::testing::AssertionResult start(int members);
   // SIGKILLs member i (its data stays).
   void kill(size_t i);
+  // SIGSTOP and SIGCONT: a member that hangs, its sockets open, answering nothing.
+  void pause(size_t i);
+  void resume(size_t i);
+  // The member whose client URL this is; size() when none.
+  size_t memberOf(const std::string& url) const;
   // Starts member i again on its data and ports (waitHealthy() waits for it to serve: a
   // member alone has no quorum, so restart every killed one first).
   void restart(size_t i);

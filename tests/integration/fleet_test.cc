@@ -359,6 +359,35 @@ TEST_F(FleetTest, EtcdMembersDownAndBack) {
   }
 }
 
+// A member that hangs (SIGSTOP: its sockets stay open, nothing answers) leaves a watch on it
+// silent, not broken: the instance's status report times out there and moves on, and the
+// watch follows, from the revision after the last event it had.
+TEST_F(FleetTest, AHungMemberIsLeftByTheWatchOnIt) {
+  ASSERT_TRUE(etcd_.start(3));
+  ASSERT_TRUE(startInstances(1));
+  ASSERT_EQ(push(fleetYaml(1, 0)).exitCode, 0);
+  ASSERT_GE(msUntilAllServe("blue", Clock::now()), 0);
+  size_t member = etcd_.size();
+  ASSERT_TRUE(eventually([&] {
+    auto j = adminGet(0, "/regions");
+    auto at = j.find("\"etcd_member\": \"");
+    if (at == std::string::npos) return false;
+    member = etcd_.memberOf(j.substr(at + 16, j.find('"', at + 16) - at - 16));
+    return member < etcd_.size();
+  }));
+  etcd_.pause(member);
+  auto pushed = push(fleetYaml(0, 1));
+  long ms = pushed.exitCode == 0 ? msUntilAllServe("green", Clock::now()) : -1;
+  etcd_.resume(member);
+  ASSERT_EQ(pushed.exitCode, 0) << pushed.describe();
+  EXPECT_GE(ms, 0) << "the watch stayed on the hung member";
+  // A report every 2 s, timing out after 2 s: within about 4 s.
+  EXPECT_LE(ms, 6000);
+  RecordProperty("hung_member_to_served_ms", std::to_string(ms));
+  auto metrics = adminGet(0, "/metrics");
+  EXPECT_EQ(metrics.find("meridian_fleet_watch_reconnects_total 0\n"), std::string::npos);
+}
+
 // Restarted while etcd is down: the instance serves the fleet config from its cache file.
 // Meanwhile two pushes were made and compacted away: when etcd is back, the watch from the
 // cached revision is refused as compacted, and the instance reads everything again.
