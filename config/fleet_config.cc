@@ -7,8 +7,8 @@
 namespace meridian::config {
 namespace {
 
-constexpr std::array<std::string_view, 5> kFleetKeys = {"regions", "clusters", "routes",
-                                                        "routing", "limits"};
+constexpr std::array<std::string_view, 5> kFleetKeys = {"regions", "clusters", "routes", "routing",
+                                                        "limits"};
 
 // The per-host keys of `local_yaml`, as YAML text to put after a fleet config. Throws what
 // yaml-cpp throws.

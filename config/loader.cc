@@ -387,14 +387,16 @@ void ConfigReader::readFleet(const MapReader& top, Fleet& out) {
   const auto* e = top.find("fleet");
   if (!e) return;
   MapReader m(d_, e->value, top.valueMark("fleet"), "fleet",
-              {"etcd", "prefix", "instance", "region", "cache", "ca_file", "cert_file",
-               "key_file", "username", "password_file"});
+              {"etcd", "prefix", "instance", "region", "cache", "ca_file", "cert_file", "key_file",
+               "username", "password_file"});
   for (const auto& item : m.list("etcd")) {
     std::string url;
     if (!readString(d_, item.node, item.mark, item.path, url)) continue;
     if (!url.starts_with("http://") && !url.starts_with("https://")) {
-      d_.add(item.mark, item.path + ": expected an etcd client URL (http://host:port or "
-                                    "https://host:port), got " + quoted(url));
+      d_.add(item.mark, item.path +
+                            ": expected an etcd client URL (http://host:port or "
+                            "https://host:port), got " +
+                            quoted(url));
       continue;
     }
     out.etcd.push_back(url);

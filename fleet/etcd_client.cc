@@ -21,7 +21,9 @@ size_t appendBody(char* data, size_t size, size_t n, void* out) {
 struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 };
-void initCurl() { static CurlGlobal once; }
+void initCurl() {
+  static CurlGlobal once;
+}
 
 }  // namespace
 
@@ -34,7 +36,9 @@ EtcdClient::EtcdClient(EtcdOptions opts) : opts_(std::move(opts)) {
   easy_ = curl_easy_init();
 }
 
-EtcdClient::~EtcdClient() { curl_easy_cleanup(easy_); }
+EtcdClient::~EtcdClient() {
+  curl_easy_cleanup(easy_);
+}
 
 void EtcdClient::configure(CURL* easy, const std::string& url, int timeout_ms,
                            void** headers) const {
@@ -107,9 +111,9 @@ core::Result<std::string> EtcdClient::call(std::string_view path, const std::str
     if (got.ok() && status == 401 && !opts_.username.empty() && authenticate(endpoint).ok())
       got = callOnce(endpoint, path, body, status);
     if (got.ok() && status == 200) return got;
-    std::string why = got.ok() ? endpoint + ": HTTP " + std::to_string(status) + " " +
-                                     got.value().substr(0, 200)
-                               : got.error().detail;
+    std::string why =
+        got.ok() ? endpoint + ": HTTP " + std::to_string(status) + " " + got.value().substr(0, 200)
+                 : got.error().detail;
     errors += (errors.empty() ? "" : "; ") + why;
     // etcd's answer to a bad request is the same at every member.
     if (got.ok() && status >= 400 && status < 500 && status != 401 && status != 408 &&
@@ -126,8 +130,7 @@ core::Result<RangeResult> EtcdClient::range(std::string_view key, std::string_vi
   return parseRange(body.value());
 }
 
-core::Result<int64_t> EtcdClient::put(std::string_view key, std::string_view value,
-                                      int64_t lease) {
+core::Result<int64_t> EtcdClient::put(std::string_view key, std::string_view value, int64_t lease) {
   auto body = call("/v3/kv/put", putRequest(key, value, lease));
   if (!body.ok()) return body.error();
   return parseRevision(body.value());
@@ -192,7 +195,9 @@ size_t EtcdWatch::onData(char* data, size_t size, size_t n, void* self) {
   return size * n;
 }
 
-void EtcdWatch::wakeup() { curl_multi_wakeup(multi_); }
+void EtcdWatch::wakeup() {
+  curl_multi_wakeup(multi_);
+}
 
 core::Result<std::vector<WatchMessage>> EtcdWatch::next(int timeout_ms) {
   int running = 0;
@@ -220,7 +225,7 @@ core::Result<std::vector<WatchMessage>> EtcdWatch::next(int timeout_ms) {
   long status = 0;
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
   // The last bytes of a stream that ended without a newline may be etcd's error object.
-  std::string why = rc != CURLE_OK ? curl_easy_strerror(rc)
+  std::string why = rc != CURLE_OK      ? curl_easy_strerror(rc)
                     : !pending_.empty() ? pending_.substr(0, 200)
                                         : "HTTP " + std::to_string(status) + ", stream ended";
   return unreachable("watch on " + endpoint_ + ": " + why);

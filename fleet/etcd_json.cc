@@ -150,10 +150,11 @@ std::string leaseGrantRequest(int64_t ttl_seconds) {
   return json{{"TTL", std::to_string(ttl_seconds)}}.dump();
 }
 
-std::string leaseIdRequest(int64_t id) { return json{{"ID", std::to_string(id)}}.dump(); }
+std::string leaseIdRequest(int64_t id) {
+  return json{{"ID", std::to_string(id)}}.dump();
+}
 
-std::string watchRequest(std::string_view key, std::string_view range_end,
-                         int64_t start_revision) {
+std::string watchRequest(std::string_view key, std::string_view range_end, int64_t start_revision) {
   json create = {{"key", base64Encode(key)}};
   if (!range_end.empty()) create["range_end"] = base64Encode(range_end);
   if (start_revision > 0) create["start_revision"] = std::to_string(start_revision);

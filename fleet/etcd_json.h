@@ -62,8 +62,7 @@ std::string casPutRequest(std::string_view key, std::string_view value, int64_t 
 std::string createRequest(std::string_view key, std::string_view value, int64_t lease);
 std::string leaseGrantRequest(int64_t ttl_seconds);
 std::string leaseIdRequest(int64_t id);  // keepalive and revoke
-std::string watchRequest(std::string_view key, std::string_view range_end,
-                         int64_t start_revision);
+std::string watchRequest(std::string_view key, std::string_view range_end, int64_t start_revision);
 
 // Answers. An answer that is etcd's error object ({"error": ..., "code": N}) or not JSON of
 // the expected shape is an Error with etcd's message.

@@ -40,9 +40,12 @@ bool applyToView(FleetView& view, const FleetKeys& keys, const WatchEvent& e) {
 }
 
 std::string statusJson(const InstanceStatus& s) {
-  nlohmann::json j = {{"instance", s.instance},         {"region", s.region},
-                      {"revision", s.revision},         {"error", s.error},
-                      {"reported_at_ms", s.reported_at_ms}, {"stale_since_ms", s.stale_since_ms}};
+  nlohmann::json j = {{"instance", s.instance},
+                      {"region", s.region},
+                      {"revision", s.revision},
+                      {"error", s.error},
+                      {"reported_at_ms", s.reported_at_ms},
+                      {"stale_since_ms", s.stale_since_ms}};
   return j.dump();
 }
 
@@ -86,7 +89,9 @@ FleetAgent::~FleetAgent() {
   if (lease_ != 0) client_.revokeLease(lease_);
 }
 
-core::Result<FleetView> FleetAgent::readNow() { return readAll(); }
+core::Result<FleetView> FleetAgent::readNow() {
+  return readAll();
+}
 
 void FleetAgent::start(FleetView from) {
   view_ = std::move(from);
@@ -255,8 +260,8 @@ void FleetAgent::watchOnce(bool& need_read) {
     // The report found the watch's member not answering (and moved on): so does the watch.
     if (client_.currentEndpoint() != member) {
       ++watch_reconnects_;
-      logWarn("fleet: etcd member %s does not answer: watching on %s",
-              member.c_str(), client_.currentEndpoint().c_str());
+      logWarn("fleet: etcd member %s does not answer: watching on %s", member.c_str(),
+              client_.currentEndpoint().c_str());
       break;
     }
   }

@@ -54,8 +54,8 @@ bool applyToView(FleetView& view, const FleetKeys& keys, const WatchEvent& e);
 struct InstanceStatus {
   std::string instance;
   std::string region;
-  int64_t revision = 0;  // the fleet config revision it serves (0: its own file)
-  std::string error;     // why the last fleet config was rejected; empty when it was applied
+  int64_t revision = 0;        // the fleet config revision it serves (0: its own file)
+  std::string error;           // why the last fleet config was rejected; empty when it was applied
   int64_t reported_at_ms = 0;  // Unix time, milliseconds
   int64_t stale_since_ms = 0;  // 0: in touch with etcd
 };
@@ -126,8 +126,8 @@ class FleetAgent {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  EtcdWatch* watch_ = nullptr;  // the stream in progress, for stop's wakeup
-  InstanceStatus served_;       // guarded by mu_
+  EtcdWatch* watch_ = nullptr;          // the stream in progress, for stop's wakeup
+  InstanceStatus served_;               // guarded by mu_
   std::shared_ptr<FleetView> pending_;  // guarded by mu_: the view a posted hand-over takes
   bool served_changed_ = false;
   std::string health_;  // guarded by mu_

@@ -118,8 +118,9 @@ int push(const FleetFlags& f) {
   auto problems = config::checkFleetConfig(text.value(), f.config);
   for (const auto& d : problems) fprintf(stderr, "%s\n", d.text().c_str());
   if (!problems.empty() && !f.force) {
-    fprintf(stderr, "meridian: not pushed: %zu problems (--force pushes it anyway; every "
-                    "instance will refuse it and keep its config)\n",
+    fprintf(stderr,
+            "meridian: not pushed: %zu problems (--force pushes it anyway; every "
+            "instance will refuse it and keep its config)\n",
             problems.size());
     return 1;
   }
@@ -188,8 +189,9 @@ int status(const FleetFlags& f) {
     const auto& v = s.value();
     std::string error = v.error;
     std::replace(error.begin(), error.end(), '\n', ' ');
-    if (v.stale_since_ms > 0) error = "etcd unreachable since " + age(now - v.stale_since_ms) +
-                                      " ago" + (error.empty() ? "" : "; " + error);
+    if (v.stale_since_ms > 0)
+      error = "etcd unreachable since " + age(now - v.stale_since_ms) + " ago" +
+              (error.empty() ? "" : "; " + error);
     printf("%-24s %-10s %-9lld %-8s %s\n", v.instance.c_str(), v.region.c_str(),
            static_cast<long long>(v.revision), age(now - v.reported_at_ms).c_str(),
            error.empty() ? "-" : error.c_str());

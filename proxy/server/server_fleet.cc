@@ -36,7 +36,7 @@ core::Result<std::shared_ptr<const config::Config>> Server::composeFleet(
   } else {
     auto local = core::readRegularFile(opts_.config_path, core::kConfigFileLimit);
     if (!local.ok()) return invalid(local.error().detail + "\n");
-    r = config::loadMerged(local.value(),  fleet_config,
+    r = config::loadMerged(local.value(), fleet_config,
                            "fleet config revision " + std::to_string(revision));
   }
   if (!r.ok()) return invalid(diagnosticsText(r));
@@ -221,7 +221,8 @@ void Server::applyFleetHealth() {
       auto v = region->second.find(cluster.name + "|" + e.address.text());
       if (v == region->second.end()) continue;
       reported[{cluster.name, e.address.text()}] = {
-          v->second.healthy, std::string("fleet: ") + (v->second.healthy ? "healthy" : "unhealthy") +
+          v->second.healthy, std::string("fleet: ") +
+                                 (v->second.healthy ? "healthy" : "unhealthy") +
                                  " as reported by " + v->second.by};
     }
   }
@@ -251,15 +252,15 @@ std::string Server::fleetJson() const {
       {"region", fleet_->options().region},
       {"prefix", fleet_->options().prefix},
       {"revision", fleet_revision_},
-      {"rejected_revision", fleet_rejected_revision_ ? nlohmann::json(fleet_rejected_revision_)
-                                                     : nlohmann::json()},
+      {"rejected_revision",
+       fleet_rejected_revision_ ? nlohmann::json(fleet_rejected_revision_) : nlohmann::json()},
       {"last_error", fleet_error_.empty() ? nlohmann::json() : nlohmann::json(fleet_error_)},
       {"registered_endpoints", fleet_endpoints_.size()},
       {"etcd_member", fleet_->watchedMember()},
       {"stale", stale_since != 0},
       {"stale_since", stale_since != 0 ? nlohmann::json(iso(stale_since)) : nlohmann::json()},
-      {"etcd_error", stale_since != 0 ? nlohmann::json(fleet_->lastEtcdError())
-                                      : nlohmann::json()}};
+      {"etcd_error",
+       stale_since != 0 ? nlohmann::json(fleet_->lastEtcdError()) : nlohmann::json()}};
   return j.dump();
 }
 
@@ -278,8 +279,8 @@ std::string Server::fleetMetrics() const {
   appendFamilyHeader(out, "meridian_fleet_watch_reconnects_total",
                      "Watch streams that broke and were opened again (on the next endpoint).",
                      "counter");
-  out += "meridian_fleet_watch_reconnects_total " + std::to_string(fleet_->watchReconnects()) +
-         "\n";
+  out +=
+      "meridian_fleet_watch_reconnects_total " + std::to_string(fleet_->watchReconnects()) + "\n";
   appendFamilyHeader(out, "meridian_fleet_full_reads_total",
                      "Full reads of the fleet keys after the watched revision was compacted.",
                      "counter");

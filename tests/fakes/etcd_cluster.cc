@@ -59,14 +59,33 @@ bool EtcdCluster::spawn(size_t i, bool existing) {
   std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
   std::string log = dir_.file(m.name + ".log");
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<std::string> argv = {"/usr/bin/etcd", "--name", m.name, "--data-dir", dir_.file(m.name),
-                        "--listen-client-urls", client, "--advertise-client-urls", client,
-                        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                        "--initial-cluster", initialCluster(), "--initial-cluster-state",
-                        existing ? "existing" : "new", "--initial-cluster-token",
-                        "meridian-test-" + std::to_string(attempt_), "--heartbeat-interval",
-                        "50", "--election-timeout", "500", "--logger", "zap", "--log-outputs",
-                        "stderr"};
+  std::vector<std::string> argv = {"/usr/bin/etcd",
+                                   "--name",
+                                   m.name,
+                                   "--data-dir",
+                                   dir_.file(m.name),
+                                   "--listen-client-urls",
+                                   client,
+                                   "--advertise-client-urls",
+                                   client,
+                                   "--listen-peer-urls",
+                                   peer,
+                                   "--initial-advertise-peer-urls",
+                                   peer,
+                                   "--initial-cluster",
+                                   initialCluster(),
+                                   "--initial-cluster-state",
+                                   existing ? "existing" : "new",
+                                   "--initial-cluster-token",
+                                   "meridian-test-" + std::to_string(attempt_),
+                                   "--heartbeat-interval",
+                                   "50",
+                                   "--election-timeout",
+                                   "500",
+                                   "--logger",
+                                   "zap",
+                                   "--log-outputs",
+                                   "stderr"};
   if (!tls_cert_.empty())
     argv.insert(argv.end(), {"--cert-file", tls_cert_, "--key-file", tls_key_});
   m.child = spawnChild(argv, -1, fd, fd);
@@ -168,7 +187,8 @@ std::string EtcdCluster::endpoints() const {
 
 std::string EtcdCluster::logs() const {
   std::string out;
-  for (const auto& m : members_) out += m.name + ": " + tail(readFile(dir_.file(m.name + ".log")), 1500) + "\n";
+  for (const auto& m : members_)
+    out += m.name + ": " + tail(readFile(dir_.file(m.name + ".log")), 1500) + "\n";
   return out;
 }
 

@@ -29,7 +29,8 @@ constexpr const char* kPrefix = "/meridian/test/";
 class FleetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    blue_.setHandler([](const fakes::ReceivedRequest&) { return Action::respond(200, {}, "blue"); });
+    blue_.setHandler(
+        [](const fakes::ReceivedRequest&) { return Action::respond(200, {}, "blue"); });
     green_.setHandler(
         [](const fakes::ReceivedRequest&) { return Action::respond(200, {}, "green"); });
   }
@@ -46,9 +47,8 @@ class FleetTest : public ::testing::Test {
            "\", region: ams } ]\n"
            "routes:\n  - name: app\n    backends: [ { cluster: blue } ]\n"
            "fleet:\n  etcd: [ " +
-           etcd_.endpoints() + " ]\n  prefix: " + kPrefix + "\n  instance: i" +
-           std::to_string(i) + "\n  cache: " + caches_.file("cache-" + std::to_string(i)) + "\n" +
-           fleet_extra;
+           etcd_.endpoints() + " ]\n  prefix: " + kPrefix + "\n  instance: i" + std::to_string(i) +
+           "\n  cache: " + caches_.file("cache-" + std::to_string(i)) + "\n" + fleet_extra;
   }
 
   // A fleet config: blue and green with these weights; `extra` goes into the web cluster (a
@@ -63,8 +63,8 @@ class FleetTest : public ::testing::Test {
            "\", region: ams } ]\n"
            "routes:\n  - name: app\n    backends:\n"
            "      - { cluster: blue, weight: " +
-           std::to_string(blue) + " }\n      - { cluster: green, weight: " +
-           std::to_string(green) + " }\n";
+           std::to_string(blue) + " }\n      - { cluster: green, weight: " + std::to_string(green) +
+           " }\n";
   }
 
   fakes::CommandResult fleet(std::vector<std::string> args) {
@@ -148,7 +148,10 @@ class FleetTest : public ::testing::Test {
               ++load.errors;
               break;
             }
-            if (r.status == 200) ++load.ok; else ++load.errors;
+            if (r.status == 200)
+              ++load.ok;
+            else
+              ++load.errors;
             // Light load: about 200 requests a second per instance.
             std::this_thread::sleep_for(5ms);
           }
@@ -258,7 +261,8 @@ TEST_F(FleetTest, AnInvalidPushIsRefusedAndAForcedOneIsRejectedByEveryInstance) 
   // A good push clears it.
   ASSERT_EQ(push(fleetYaml(1, 0)).exitCode, 0);
   EXPECT_GE(msUntilAllServe("blue", Clock::now()), 0);
-  EXPECT_TRUE(eventually([&] { return fleet({"status"}).out.find("unknown cluster") == std::string::npos; }));
+  EXPECT_TRUE(eventually(
+      [&] { return fleet({"status"}).out.find("unknown cluster") == std::string::npos; }));
 }
 
 // `fleet register` puts green into the blue cluster under a lease: it joins after its first
@@ -274,9 +278,20 @@ TEST_F(FleetTest, RegisteredEndpointsComeAndGoWithTheirLeases) {
   startLoad(load);
   std::string green = "127.0.0.1:" + std::to_string(green_.port());
   auto registerGreen = [&] {
-    std::vector<std::string> argv = {fakes::meridianBinary(), "fleet", "register",
-                                     "--cluster", "blue", "--region", "ams", "--address", green,
-                                     "--ttl", "2s", "--etcd", etcd_.endpoints(), "--prefix",
+    std::vector<std::string> argv = {fakes::meridianBinary(),
+                                     "fleet",
+                                     "register",
+                                     "--cluster",
+                                     "blue",
+                                     "--region",
+                                     "ams",
+                                     "--address",
+                                     green,
+                                     "--ttl",
+                                     "2s",
+                                     "--etcd",
+                                     etcd_.endpoints(),
+                                     "--prefix",
                                      kPrefix};
     return fakes::spawnChild(argv, -1, -1, -1);
   };
@@ -410,8 +425,7 @@ TEST_F(FleetTest, ARestartWhileEtcdIsDownServesFromTheCacheAndCatchesUpPastAComp
   ASSERT_TRUE(startInstances(1));
   EXPECT_EQ(bodyAt(0), "green");  // the cache's; the local file alone would send it to blue
   auto metrics = adminGet(0, "/metrics");
-  EXPECT_NE(metrics.find("meridian_fleet_fallbacks_total{what=\"cache\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(metrics.find("meridian_fleet_fallbacks_total{what=\"cache\"} 1\n"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("meridian_fleet_stale 1\n"), std::string::npos);
   // etcd back: the latest config, with no push needed.
@@ -436,11 +450,17 @@ TEST_F(FleetTest, SharedHealthMovesTrafficAtEveryInstance) {
     return Action::respond(200, {}, "blue");
   });
   std::string yaml =
-      "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n  - { name: fra, lat: 50.11, lon: 8.68 }\n"
+      "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n  - { name: fra, lat: 50.11, lon: 8.68 "
+      "}\n"
       "clusters:\n  - name: web\n    endpoints:\n"
-      "      - { address: \"127.0.0.1:" + std::to_string(blue_.port()) + "\", region: ams }\n"
-      "      - { address: \"127.0.0.1:" + std::to_string(green_.port()) + "\", region: fra }\n"
-      "    health_check: { path: /healthz, interval: 100ms, unhealthy_interval: 100ms, source: fleet }\n"
+      "      - { address: \"127.0.0.1:" +
+      std::to_string(blue_.port()) +
+      "\", region: ams }\n"
+      "      - { address: \"127.0.0.1:" +
+      std::to_string(green_.port()) +
+      "\", region: fra }\n"
+      "    health_check: { path: /healthz, interval: 100ms, unhealthy_interval: 100ms, source: "
+      "fleet }\n"
       "routes:\n  - name: app\n    backends: [ { cluster: web } ]\n";
   ASSERT_EQ(push(yaml).exitCode, 0);
   instances_.push_back(std::make_unique<MeridianProcess>());

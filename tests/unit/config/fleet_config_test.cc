@@ -72,8 +72,7 @@ fleet:
                       "f.yaml");
   ASSERT_EQ(r.diagnostics.size(), 3u) << r.diagnostics[0].text();
   // In the order of the file.
-  EXPECT_NE(r.diagnostics[0].message.find("cert_file and key_file go together"),
-            std::string::npos);
+  EXPECT_NE(r.diagnostics[0].message.find("cert_file and key_file go together"), std::string::npos);
   EXPECT_NE(r.diagnostics[1].message.find("expected an etcd client URL"), std::string::npos);
   EXPECT_NE(r.diagnostics[2].message.find("must end with /"), std::string::npos);
 }
@@ -102,8 +101,8 @@ TEST(FleetMerge, ErrorsPointAtTheFleetConfigsOwnLines) {
 
 TEST(FleetCheck, RefusesPerHostKeysAndInvalidConfigs) {
   EXPECT_TRUE(checkFleetConfig(kFleet, "routes.yaml").empty());
-  auto per_host = checkFleetConfig(std::string(kFleet) + "admin: {address: 127.0.0.1:1}\n",
-                                   "routes.yaml");
+  auto per_host =
+      checkFleetConfig(std::string(kFleet) + "admin: {address: 127.0.0.1:1}\n", "routes.yaml");
   ASSERT_EQ(per_host.size(), 1u);
   EXPECT_EQ(per_host[0].line, 13);
   EXPECT_NE(per_host[0].message.find("admin: is per host"), std::string::npos);
