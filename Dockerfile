@@ -21,11 +21,11 @@ RUN bash scripts/build \
 
 FROM debian:bookworm-slim AS runtime
 # One package per library in `ldd build/proxy/meridian` (libstdc++6, libgcc-s1 and libc6 are
-# in the base image): libevent_core, libnghttp2, libssl/libcrypto, libmaxminddb, libyaml-cpp.
-# curl is only for the HEALTHCHECK.
+# in the base image): libevent_core, libnghttp2, libssl/libcrypto, libmaxminddb, libyaml-cpp,
+# libcurl (the etcd client of `fleet:`). The curl command is only for the HEALTHCHECK.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libevent-core-2.1-7 libnghttp2-14 libssl3 libmaxminddb0 libyaml-cpp0.7 curl \
+      libevent-core-2.1-7 libnghttp2-14 libssl3 libmaxminddb0 libyaml-cpp0.7 libcurl4 curl \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/meridian \
       --no-create-home --shell /usr/sbin/nologin meridian \

@@ -84,7 +84,7 @@ HealthCheck ConfigReader::readHealthCheck(const MapReader& cluster) {
   MapReader m(d_, cluster.find("health_check")->value, cluster.valueMark("health_check"),
               cluster.pathOf("health_check"),
               {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "jitter",
-               "unhealthy_interval", "assume_healthy"});
+               "unhealthy_interval", "assume_healthy", "source"});
   std::string path;
   if (m.read("path", path)) {
     if (path.empty() || path[0] != '/') {
@@ -100,6 +100,8 @@ HealthCheck ConfigReader::readHealthCheck(const MapReader& cluster) {
   m.readPercent("jitter", h.jitter_percent);
   m.readDuration("unhealthy_interval", h.unhealthy_interval, Duration{1});
   m.read("assume_healthy", h.assume_healthy);
+  std::string source;
+  if (m.readOneOf("source", {"local", "fleet"}, source)) h.fleet_source = source == "fleet";
   return h;
 }
 

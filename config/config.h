@@ -124,6 +124,9 @@ struct HealthCheck {
   int jitter_percent = 10;
   Duration unhealthy_interval{250};
   bool assume_healthy = true;  // a new endpoint counts as healthy before its first check
+  // source: fleet (docs/fleet.md): endpoints of other regions take the health their region's
+  // instances report; only this instance's region (or a region nobody reports) is checked.
+  bool fleet_source = false;
 };
 
 struct Outlier {
@@ -303,6 +306,22 @@ struct Dns {
   std::vector<std::string> servers;  // "ip:port" (or "ip": port 53); empty: /etc/resolv.conf
 };
 
+// fleet: the instance follows a fleet config kept in etcd (docs/fleet.md). Empty `etcd`: no
+// fleet, the file is the whole config.
+struct Fleet {
+  std::vector<std::string> etcd;  // "http://127.0.0.1:2379", ... tried in turn
+  std::string prefix;             // "/meridian/shop/": the fleet's keys
+  std::string instance;           // unique in the fleet; empty: host name + pid
+  std::string region;             // reported in `fleet status`; empty: the first listener's
+  std::string cache;              // the last fleet config, for a start while etcd is down
+  std::string ca_file;            // etcd's TLS: its CA, and a client certificate
+  std::string cert_file;
+  std::string key_file;
+  std::string username;  // etcd auth, with the password in password_file
+  std::string password_file;
+  bool enabled() const { return !etcd.empty(); }
+};
+
 struct Config {
   int workers = 0;  // 0 = auto: one per core
   bool watch = false;
@@ -316,6 +335,7 @@ struct Config {
   Limits limits;
   Routing routing;
   Dns dns;
+  Fleet fleet;
 
   std::string source_path;  // the file this was loaded from, for reloads and messages
 

@@ -41,6 +41,7 @@ class ConfigReader {
   void readLimits(const MapReader& top, Limits& out);
   void readRouting(const MapReader& top, Routing& out);
   void readDns(const MapReader& top, Dns& out);
+  void readFleet(const MapReader& top, Fleet& out);
   void checkListenerAddresses(const std::vector<Listener>& listeners);
   void checkReferences(const Config& c);
 

@@ -123,7 +123,7 @@ LoadResult loadFile(const std::string& path) {
 void ConfigReader::read(const yaml::Node& root, Config& c) {
   MapReader top(d_, root, Mark{1, 1}, "",
                 {"workers", "watch", "access_log", "listeners", "admin", "geo", "regions",
-                 "clusters", "routes", "limits", "routing", "dns"});
+                 "clusters", "routes", "limits", "routing", "dns", "fleet"});
   readTop(top, c);
   for (const auto& item : top.list("listeners")) c.listeners.push_back(readListener(item));
   const auto* listeners = top.find("listeners");
@@ -142,6 +142,7 @@ void ConfigReader::read(const yaml::Node& root, Config& c) {
   readLimits(top, c.limits);
   readRouting(top, c.routing);
   readDns(top, c.dns);
+  readFleet(top, c.fleet);
   checkReferences(c);
 }
 
@@ -380,6 +381,43 @@ void ConfigReader::readDns(const MapReader& top, Dns& out) {
     }
     out.servers.push_back(hp->text());
   }
+}
+
+void ConfigReader::readFleet(const MapReader& top, Fleet& out) {
+  const auto* e = top.find("fleet");
+  if (!e) return;
+  MapReader m(d_, e->value, top.valueMark("fleet"), "fleet",
+              {"etcd", "prefix", "instance", "region", "cache", "ca_file", "cert_file", "key_file",
+               "username", "password_file"});
+  for (const auto& item : m.list("etcd")) {
+    std::string url;
+    if (!readString(d_, item.node, item.mark, item.path, url)) continue;
+    if (!url.starts_with("http://") && !url.starts_with("https://")) {
+      d_.add(item.mark, item.path +
+                            ": expected an etcd client URL (http://host:port or "
+                            "https://host:port), got " +
+                            quoted(url));
+      continue;
+    }
+    out.etcd.push_back(url);
+  }
+  if (m.isMap() && out.etcd.empty() && !m.has("etcd"))
+    d_.add(m.mark(), "fleet.etcd: at least one etcd URL is required");
+  if (m.require("prefix") && m.read("prefix", out.prefix) && !out.prefix.ends_with("/"))
+    d_.add(m.valueMark("prefix"), "fleet.prefix: must end with / (it is a folder of keys)");
+  m.read("instance", out.instance);
+  m.read("region", out.region);
+  if (!out.region.empty()) refer(Kind::Region, out.region, m.valueMark("region"), "fleet.region");
+  m.read("cache", out.cache);
+  m.read("ca_file", out.ca_file);
+  m.read("cert_file", out.cert_file);
+  m.read("key_file", out.key_file);
+  if (out.cert_file.empty() != out.key_file.empty())
+    d_.add(m.mark(), "fleet: cert_file and key_file go together");
+  m.read("username", out.username);
+  m.read("password_file", out.password_file);
+  if (out.username.empty() != out.password_file.empty())
+    d_.add(m.mark(), "fleet: username and password_file go together");
 }
 
 void ConfigReader::readRouting(const MapReader& top, Routing& out) {

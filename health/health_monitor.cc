@@ -56,6 +56,9 @@ struct HealthMonitor::Impl {
   using UpstreamTls = std::vector<std::shared_ptr<const certs::UpstreamTlsContext>>;
   void apply(std::shared_ptr<const config::Config> cfg,
              std::shared_ptr<const UpstreamTls> upstream_tls);
+  // Probes for every checked endpoint of the config in force that is not reported.
+  void syncProbes();
+  bool applyReported();
   void report(const EndpointKey& key, Outcome outcome);
   void runCheck(Probe& probe);
   void onCheckDone(Probe& probe, bool passed, const std::string& reason);
@@ -74,6 +77,9 @@ struct HealthMonitor::Impl {
   uint64_t generation = 0;
   std::shared_ptr<const HealthSnapshot> current;
   CheckTimed check_timed;
+  std::shared_ptr<const config::Config> cfg;
+  std::shared_ptr<const UpstreamTls> upstream_tls;
+  HealthMonitor::ReportedMap reported;
   // Last: destroyed first, so no check outlives what its callbacks touch.
   std::map<EndpointKey, std::unique_ptr<Probe>> probes;
 };
@@ -81,9 +87,26 @@ struct HealthMonitor::Impl {
 HealthMonitor::Impl::Probe::Probe(Impl& impl, core::EventLoop& loop, EndpointKey k)
     : key(std::move(k)), timer(loop, [&impl, this] { impl.runCheck(*this); }), check(loop) {}
 
-void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg,
-                                std::shared_ptr<const UpstreamTls> upstream_tls) {
+void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> c,
+                                std::shared_ptr<const UpstreamTls> tls) {
+  cfg = std::move(c);
+  upstream_tls = std::move(tls);
   table.apply(cfg);
+  syncProbes();
+  applyReported();
+  armEjectionTimer();  // a cluster that lost its outlier section ended its ejections
+  publishNow();
+}
+
+bool HealthMonitor::Impl::applyReported() {
+  bool visible = false;
+  for (const auto& [key, r] : reported)
+    visible = table.setReported(EndpointKey{key.first, key.second}, r.healthy, r.reason) || visible;
+  return visible;
+}
+
+void HealthMonitor::Impl::syncProbes() {
+  if (!cfg) return;
   std::map<EndpointKey, std::unique_ptr<Probe>> next;
   for (size_t ci = 0; ci < cfg->clusters.size(); ++ci) {
     const config::Cluster& cluster = cfg->clusters[ci];
@@ -95,6 +118,7 @@ void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg,
       auto resolved = core::resolveAddress(ep.address.host, ep.address.port);
       table.setResolveError(key, resolved.ok() ? std::string() : resolved.error().detail);
       if (!resolved.ok() || !cluster.health_check || next.count(key) != 0) continue;
+      if (reported.contains({key.cluster, key.endpoint})) continue;
       auto old = probes.find(key);
       bool fresh = old == probes.end();
       std::unique_ptr<Probe> probe =
@@ -111,8 +135,6 @@ void HealthMonitor::Impl::apply(std::shared_ptr<const config::Config> cfg,
   }
   probes.swap(next);  // `next` now holds the probes of removed endpoints: they stop here
   next.clear();
-  armEjectionTimer();  // a cluster that lost its outlier section ended its ejections
-  publishNow();
 }
 
 void HealthMonitor::Impl::report(const EndpointKey& key, Outcome outcome) {
@@ -208,6 +230,19 @@ void HealthMonitor::report(const std::string& cluster, const std::string& endpoi
 
 void HealthMonitor::onCheckTimed(CheckTimed fn) {
   impl_->check_timed = std::move(fn);
+}
+
+void HealthMonitor::setReported(ReportedMap reported) {
+  if (reported.size() == impl_->reported.size() &&
+      std::equal(reported.begin(), reported.end(), impl_->reported.begin(),
+                 [](const auto& a, const auto& b) {
+                   return a.first == b.first && a.second.healthy == b.second.healthy &&
+                          a.second.reason == b.second.reason;
+                 }))
+    return;
+  impl_->reported = std::move(reported);
+  impl_->syncProbes();
+  if (impl_->applyReported()) impl_->publishNow();
 }
 
 std::shared_ptr<const HealthSnapshot> HealthMonitor::current() const {

@@ -7,8 +7,10 @@
 // Endpoints are identified across reloads by (cluster name, endpoint address text): state of an
 // endpoint that survives a reload is kept; one removed stops being checked; one added starts.
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <vector>
 
@@ -46,6 +48,17 @@ class HealthMonitor {
   using CheckTimed = std::function<void(const std::string& cluster, const std::string& region,
                                         double milliseconds)>;
   void onCheckTimed(CheckTimed fn);
+
+  // Shared health (health_check.source: fleet): endpoints, by (cluster, address), whose active
+  // health other instances report. They are not checked here; each takes the verdict given.
+  // Replaces the previous set: an endpoint left out is checked here again (its region's
+  // reporters are gone), starting from the last verdict it had.
+  struct Reported {
+    bool healthy = true;
+    std::string reason;
+  };
+  using ReportedMap = std::map<std::pair<std::string, std::string>, Reported>;
+  void setReported(ReportedMap reported);
 
   std::shared_ptr<const HealthSnapshot> current() const;
   // Every endpoint as the monitor sees it now, indexed like current(). Unlike current(), which

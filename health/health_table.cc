@@ -131,6 +131,20 @@ bool HealthTable::checkPassed(const EndpointKey& key) {
   return settle(*s, inARow(a.passes));
 }
 
+bool HealthTable::setReported(const EndpointKey& key, bool healthy, const std::string& reason) {
+  EndpointState* s = lookup(key);
+  if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;
+  ActiveState& a = s->active;
+  if (a.healthy == healthy && !a.fresh && a.reason == reason) return false;
+  recordCheck(a, healthy, reason);
+  a.healthy = healthy;
+  a.fresh = false;
+  a.passes = 0;
+  a.fails = 0;
+  a.reason = reason;
+  return settle(*s);
+}
+
 bool HealthTable::checkFailed(const EndpointKey& key, const std::string& reason) {
   EndpointState* s = lookup(key);
   if (s == nullptr || !s->active.enabled || !s->resolve_error.empty()) return false;

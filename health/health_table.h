@@ -102,6 +102,9 @@ class HealthTable {
   bool setResolveError(const EndpointKey& key, const std::string& error);
 
   bool checkPassed(const EndpointKey& key);
+  // The active verdict another instance reported (shared health): taken as it is, with no
+  // thresholds, as if this instance's own checks had settled on it.
+  bool setReported(const EndpointKey& key, bool healthy, const std::string& reason);
   bool checkFailed(const EndpointKey& key, const std::string& reason);
 
   // Real traffic. `what` names the failure for the ejection reason ("connect failure").

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "proxy/cli/certs_command.h"
 #include "proxy/cli/demo.h"
+#include "proxy/cli/fleet_command.h"
 #include "proxy/policy/snapshot.h"
 #include "proxy/server/admin_access.h"
 #include "proxy/server/server.h"
@@ -41,6 +42,12 @@ void usage(FILE* out) {
       "                                             where a request would go and why (JSON)\n"
       "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
       "                                             a development CA and certificate\n"
+      "  meridian fleet push -c FILE --etcd URL[,URL...] --prefix P [--force] [--if-revision N]\n"
+      "                                             validate a fleet config and write it to etcd\n"
+      "  meridian fleet status --etcd URL[,...] --prefix P\n"
+      "                                             each instance: region, revision, error, age\n"
+      "  meridian fleet register --etcd URL[,...] --prefix P --cluster C --region R\n"
+      "      --address HOST:PORT [--ttl 10s]      keep an endpoint registered until SIGTERM\n"
       "  meridian demo [--ready-file PATH]          proxy + three demo regions on loopback\n"
       "  meridian version                           versions of meridian and its libraries\n",
       out);
@@ -225,6 +232,7 @@ int main(int argc, char** argv) {
   if (cmd == "validate") return cmdValidate(args);
   if (cmd == "demo") return meridian::proxy::runDemo(args);
   if (cmd == "certs") return meridian::proxy::runCertsCommand(args);
+  if (cmd == "fleet") return meridian::proxy::runFleetCommand(args);
   if (cmd == "route" && !args.empty() && args[0] == "explain")
     return cmdRouteExplain(std::vector<std::string>(args.begin() + 1, args.end()));
   if (cmd == "version" || cmd == "--version") return cmdVersion();

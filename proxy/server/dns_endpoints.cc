@@ -127,7 +127,10 @@ void DnsRefresher::run() {
       continue;
     }
     if (next->second.due > Clock::now()) {
-      cv_.wait_until(lock, next->second.due);
+      // A copy: watch() may replace the entry while this waits, and wait_until reads the
+      // time again when it wakes.
+      const Clock::time_point due = next->second.due;
+      cv_.wait_until(lock, due);
       continue;
     }
     std::string host = next->first;

@@ -167,7 +167,9 @@ int Server::run() {
   sampleStats();
   publishLatency();
   announceReady(admin_addr.value());
+  if (fleet_) fleet_->start(fleet_start_);
   loop_.run();
+  fleet_.reset();
   sampler_.reset();
   latency_publisher_.reset();
   dns_refresher_.reset();
@@ -183,6 +185,7 @@ int Server::run() {
 // The snapshot of the config given at start, and the access log it names. False (logged)
 // when either cannot be had.
 bool Server::loadFirstConfig(std::string& admin_token) {
+  if (file_cfg_->fleet.enabled() && !opts_.config_path.empty()) startFleet();
   resolveNewDnsNames(*file_cfg_);
   cfg_ = expandDnsEndpoints(*file_cfg_, dns_names_);
   auto snap = buildSnapshot(cfg_, generation_, {}, telemetry_);
@@ -262,6 +265,7 @@ void Server::onHealth(std::shared_ptr<const health::HealthSnapshot> health) {
   snap_ = snap_->withHealth(std::move(health));
   ++state_changes_;
   publish();
+  publishFleetHealth();
 }
 
 void Server::publish() {
@@ -311,6 +315,13 @@ void Server::publishLatency() {
 std::string Server::reload(std::string_view by) {
   if (opts_.config_path.empty()) return "no config file to reload (built-in config)";
   if (draining_) return "draining: reload ignored";
+  if (fleet_) {
+    // The local file again, with the fleet config and endpoints in force.
+    auto composed = composeFleet(fleet_config_, fleet_revision_, fleet_endpoints_);
+    if (!composed.ok()) return reloadFailed(by, composed.error().detail);
+    resolveNewDnsNames(*composed.value());
+    return applyConfig(std::move(composed.value()), by);
+  }
   config::LoadResult r = config::loadFile(opts_.config_path);
   if (r.ok()) {
     auto file = std::make_shared<const config::Config>(std::move(r.config));
@@ -665,6 +676,7 @@ std::string Server::metricsText() const {
   out += healthGauges(*snap_);
   out += loadGauges(*snap_);
   out += dnsMetrics();
+  out += fleetMetrics();
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "core/address.h"
 #include "core/event_loop.h"
 #include "core/file_watch.h"
+#include "fleet/fleet_agent.h"
 #include "health/health_monitor.h"
 #include "proxy/dashboard/dashboard_json.h"
 #include "proxy/dashboard/stats_window.h"
@@ -119,6 +121,22 @@ class Server {
   std::string reloadFailed(std::string_view by, const std::string& errors);
   void watchDnsNames();
   std::string dnsMetrics() const;
+  // fleet: (server_fleet.cc, docs/fleet.md). At start: the fleet's keys from etcd, else from
+  // the cache file, composed into file_cfg_; then the agent's views, applied like reloads.
+  void startFleet();
+  void onFleetView(const fleet::FleetView& view);
+  void applyFleetChanges(const fleet::FleetView& view);
+  // Shared health (health_check.source: fleet): this instance's verdicts on its own region's
+  // endpoints, to the agent; the other regions' reports, to the health monitor.
+  void publishFleetHealth();
+  void applyFleetHealth();
+  // The local file with a fleet config (revision 0: the file alone) and registered endpoints.
+  core::Result<std::shared_ptr<const config::Config>> composeFleet(
+      const std::string& fleet_config, int64_t revision,
+      const std::map<std::string, std::string>& endpoints) const;
+  void writeFleetCacheFile();
+  std::string fleetMetrics() const;
+  std::string fleetJson() const;
   void publish();
   void watchFiles();
   bool startTakeoverServer();
@@ -133,6 +151,18 @@ class Server {
       file_cfg_;  // as the file says (what a DNS change re-expands)
   DnsNames dns_names_;
   std::unique_ptr<DnsRefresher> dns_refresher_;
+  // fleet: the agent (null without a fleet: section), the fleet config in force (revision 0:
+  // the file's own), the last one refused and why, and the registered endpoints in force.
+  std::unique_ptr<fleet::FleetAgent> fleet_;
+  fleet::FleetView fleet_start_;  // what the agent watches after
+  std::string fleet_config_;
+  int64_t fleet_revision_ = 0;
+  int64_t fleet_store_revision_ = 0;
+  int64_t fleet_rejected_revision_ = 0;
+  std::string fleet_error_;
+  std::map<std::string, std::string> fleet_endpoints_;
+  uint64_t fleet_cache_fallbacks_ = 0;
+  std::map<std::string, std::string> fleet_health_;  // instance -> its health report
   // In-flight counts and measured latency, for the whole life of the process (every router
   // built from a reload shares them).
   std::shared_ptr<routing::Telemetry> telemetry_ = std::make_shared<routing::Telemetry>();

@@ -96,7 +96,8 @@ std::string Server::regionsJson() const {
   Json out = {{"generation", generation_},
               {"health_generation", s.health->generation()},
               {"clusters", clusters},
-              {"dns", dnsJson(dns_names_)}};
+              {"dns", dnsJson(dns_names_)},
+              {"fleet", Json::parse(fleetJson())}};
   return out.dump(2) + "\n";
 }
 

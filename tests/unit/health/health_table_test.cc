@@ -475,3 +475,40 @@ TEST(HealthTableApply, DroppingSectionsDropsTheirState) {
 
 }  // namespace
 }  // namespace meridian::health
+
+namespace meridian::health {
+namespace {
+
+// Shared health: a verdict another instance reported is taken at once, with no thresholds,
+// and the endpoint's own checks take over again from it.
+TEST(HealthTableReported, AReportedVerdictIsTakenAtOnce) {
+  FakeClock clock;
+  HealthTable t(clock);
+  config::Cluster c = makeCluster("web", 1);
+  c.health_check = config::HealthCheck{};
+  c.health_check->unhealthy_threshold = 3;
+  t.apply(makeConfig({c}));
+  EXPECT_TRUE(healthOf(t, 0, 0).healthy);
+  EXPECT_TRUE(t.setReported(key("web", 0), false, "fleet: unhealthy as reported by i0"));
+  EXPECT_FALSE(healthOf(t, 0, 0).healthy);
+  EXPECT_EQ(healthOf(t, 0, 0).reason, "fleet: unhealthy as reported by i0");
+  EXPECT_FALSE(t.setReported(key("web", 0), false, "fleet: unhealthy as reported by i0"));
+  EXPECT_TRUE(t.setReported(key("web", 0), true, "fleet: healthy as reported by i0"));
+  EXPECT_TRUE(healthOf(t, 0, 0).healthy);
+  // Own checks again: the usual threshold from the reported state.
+  EXPECT_FALSE(t.checkFailed(key("web", 0), "check failed: status 503"));
+  EXPECT_FALSE(t.checkFailed(key("web", 0), "check failed: status 503"));
+  EXPECT_TRUE(t.checkFailed(key("web", 0), "check failed: status 503"));
+  EXPECT_FALSE(healthOf(t, 0, 0).healthy);
+}
+
+TEST(HealthTableReported, IgnoredWithoutHealthChecks) {
+  FakeClock clock;
+  HealthTable t(clock);
+  t.apply(makeConfig({makeCluster("web", 1)}));
+  EXPECT_FALSE(t.setReported(key("web", 0), false, "fleet: unhealthy as reported by i0"));
+  EXPECT_TRUE(healthOf(t, 0, 0).healthy);
+}
+
+}  // namespace
+}  // namespace meridian::health
