@@ -294,7 +294,8 @@ UpstreamPool::Acquire Exchange::acquireConnection(const ResolvedAddress& endpoin
     tls = {(*snap_->upstream_tls)[decision_.plan->index], cluster.endpoints[index].address.host};
     tls_target = &tls;
   }
-  return host_.pool().acquire(endpoint, cluster.pool, user, safe_to_resend, tls_target);
+  return host_.pool().acquire(endpoint, cluster.pool, user, safe_to_resend, tls_target,
+                              cluster.protocol);
 }
 
 void Exchange::onConnectTimeout() {
@@ -339,7 +340,7 @@ void Exchange::onUpstreamReady(UpstreamConn& conn) {
         .active.fetch_add(1, std::memory_order_relaxed);
     counted_active_ = true;
   }
-  up_->stream().setLowWatermark(lowWatermark());
+  up_->channel().setLowWatermark(lowWatermark());
   sendRequestHead();
 }
 
@@ -356,15 +357,19 @@ http1::ForwardInfo Exchange::forwardInfo() const {
   fwd.client_country = client_.country;
   fwd.replay_src = replay_src_;
   fwd.replay_src_fly = replay_src_fly_;
+  // HTTP/2 upstreams are told the client takes trailers (gRPC needs it); the field is
+  // hop-by-hop in HTTP/1.1 and stays out there.
+  fwd.te_trailers = decision_.plan->cluster->protocol != config::UpstreamProtocol::Http1 &&
+                    http1::hasToken(http1::findHeader(head_.headers, "te"), "trailers");
   return fwd;
 }
 
 void Exchange::sendRequestHead() {
   state_ = State::Forwarding;
   interim_responses_ = 0;
-  http1::writeUpstreamRequestHead(head_, forwardInfo(), up_->stream().output());
+  http1::writeUpstreamRequestHead(head_, forwardInfo(), up_->channel().output());
   // A replay sends again the body the failed attempt sent; the rest follows from the client.
-  sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());
+  sent_body_.copyRangeTo(0, sent_body_.size(), up_->channel().output());
   // We answered Expect ourselves (the upstream never sees it): tell the client to send the
   // body now that there is somewhere for it to go.
   if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
@@ -391,7 +396,7 @@ void Exchange::armResponseTimer() {
 // the client's bytes run out, the body ends, or the upstream's buffer is full.
 void Exchange::pumpRequestBody() {
   if (request_done_) {
-    if (!up_->stream().flush()) {
+    if (!up_->channel().flush()) {
       onUpstreamError(*up_, errno);
       return;
     }
@@ -399,7 +404,7 @@ void Exchange::pumpRequestBody() {
     return;
   }
   core::Buffer& in = down_.requestInput();
-  core::Buffer& out = up_->stream().output();
+  core::Buffer& out = up_->channel().output();
   const size_t out_before = out.size();
   uint64_t moved = 0;
   if (!moveRequestBody(in, out, moved)) {
@@ -417,7 +422,7 @@ void Exchange::pumpRequestBody() {
                     "request body too large");
     return;
   }
-  if (!up_->stream().flush()) {
+  if (!up_->channel().flush()) {
     onUpstreamError(*up_, errno);
     return;
   }
@@ -524,7 +529,7 @@ void Exchange::onDownstreamData() {
 
 void Exchange::onDownstreamDrained() {
   if (state_ == State::Responding) {
-    up_->stream().resumeReading();
+    up_->channel().resumeReading();
     pumpResponseBody();
   } else if (state_ == State::Tunnel) {
     pumpTunnel();
@@ -548,7 +553,7 @@ void Exchange::onUpstreamDrained(UpstreamConn&) {
 // so its leaving would go unnoticed (no 499, the upstream working on for nobody). What it
 // sends next (a pipelined request) is bounded by its connection, and here by the watermark.
 void Exchange::resumeClientOnceBodySent() {
-  if (up_ != nullptr && up_->stream().output().size() <= high_watermark_ &&
+  if (up_ != nullptr && up_->channel().output().size() <= high_watermark_ &&
       down_.requestInput().size() <= high_watermark_)
     down_.resumeRequestInput();
 }
@@ -556,12 +561,12 @@ void Exchange::resumeClientOnceBodySent() {
 void Exchange::onDownstreamEof() {
   client_eof_ = true;
   if (state_ == State::Tunnel) {
-    up_->stream().output().moveAllFrom(down_.requestInput());
-    if (!up_->stream().flush()) {
+    up_->channel().output().moveAllFrom(down_.requestInput());
+    if (!up_->channel().flush()) {
       abort(Cause::Failure, "tunnel upstream write failed");
       return;
     }
-    up_->stream().shutdownWrite();
+    up_->channel().shutdownWrite();
     pumpTunnel();
     return;
   }
@@ -590,12 +595,12 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       }
       return;
     case State::Tunnel:
-      down_.responseOutput().moveAllFrom(up_->stream().input());
+      down_.responseOutput().moveAllFrom(up_->channel().input());
       if (endIfClientGone(down_.flush()) || endIfClientGone(down_.shutdownWrite())) return;
       pumpTunnel();
       return;
     case State::Forwarding:
-      if (up_->stream().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
+      if (up_->channel().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
         retryOnFreshConnection();
         return;
       }
@@ -610,8 +615,15 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
 }
 
 void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
+  // An HTTP/2 stream the upstream did not process (GOAWAY, REFUSED_STREAM): as after a failed
+  // connect, nothing happened there, and the request may go anywhere, a new connection first.
+  if (state_ == State::Forwarding && up_->refused()) {
+    if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
+    failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, "refused stream"});
+    return;
+  }
   if (state_ == State::Forwarding && up_->reused() && resendable() &&
-      up_->stream().input().empty() && stale_retries_ < 2) {
+      up_->channel().input().empty() && stale_retries_ < 2) {
     retryOnFreshConnection();
     return;
   }

@@ -199,6 +199,7 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
     }
   }
   addForwardingFields(b, head, fwd, prior_xff);
+  if (fwd.te_trailers) b.add("te: trailers\r\n");
   if (head.upgrade) {
     b.header("upgrade", upgradeWithoutH2c(upgrade));
     b.add("connection: upgrade\r\n");
