@@ -85,6 +85,7 @@ void Exchange::start() {
     return;
   }
   startBodyClock();
+  if (!startGrpc()) return;
 
   pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
@@ -386,7 +387,8 @@ void Exchange::sendRequestHead() {
 // once the whole request is sent, as Envoy's does, so a long upload is not a slow upstream.
 void Exchange::armResponseTimer() {
   const auto& t = decision_.route->timeouts;
-  if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
+  if (deadline_ms_ == 0)
+    deadline_ms_ = core::monotonicMillis() + std::min(t.request, grpc_timeout_.value_or(t.request)).count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
   if (state_ == State::Forwarding) armHedgeTimer();
@@ -757,6 +759,10 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // The client's connection survives only if its request was read whole (a malformed, stalled
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+  if (grpc_ && down_.protocolName() == "HTTP/2") {
+    writeGrpcError(status, core::errorCode(err), keep);
+    return;
+  }
   if (endIfClientGone(
           down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD")))
     return;
