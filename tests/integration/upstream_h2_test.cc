@@ -445,3 +445,27 @@ TEST_F(UpstreamH2Test, GrpcErrorsMadeByTheProxyAreGrpcStatuses) {
 
 }  // namespace
 }  // namespace meridian::integration
+
+namespace meridian::integration {
+namespace {
+
+TEST_F(UpstreamH2Test, HealthChecksOfAnH2cClusterSpeakHttp2) {
+  // nghttpd answers no HTTP/1.1: an endpoint that starts unhealthy becomes healthy only if
+  // the check spoke HTTP/2 to it.
+  ChildServer ng;
+  ASSERT_TRUE(startNghttpd(ng, false));
+  ASSERT_TRUE(proxy_.start(config("    protocol: h2c\n" + endpoints({{ng.address(), "ams"}}) +
+                                  "    health_check: { path: /index.html, interval: 100ms, "
+                                  "assume_healthy: false, healthy_threshold: 1 }\n")));
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  std::string body;
+  while (std::chrono::steady_clock::now() < deadline) {
+    body = curl({"-sS", url("/index.html")}).out;
+    if (body == "hello over h2\n") break;
+    ::poll(nullptr, 0, 50);
+  }
+  EXPECT_EQ(body, "hello over h2\n");
+}
+
+}  // namespace
+}  // namespace meridian::integration
