@@ -320,14 +320,17 @@ void UpstreamPool::cancel(const std::string& endpoint, UpstreamUser* user) {
   std::erase(ep.waiting, user);
   std::erase(ep.h2_waiting, user);
   // A connect started for this user: nobody else asked for it, so close it rather than
-  // keep a half-open socket around. An HTTP/2 one is for every request of the endpoint.
+  // keep a half-open socket around (a lost SYN must not hold the endpoint: the next request
+  // connects anew). An HTTP/2 one others wait for becomes the longest waiter's.
   auto doomed = ep.connecting;
   for (UpstreamConn* c : doomed) {
     if (c->user_ != user) continue;
-    if (wantsH2(ep))
-      c->user_ = nullptr;
-    else
+    if (wantsH2(ep) && !ep.h2_waiting.empty()) {
+      c->user_ = ep.h2_waiting.front();
+      ep.h2_waiting.pop_front();
+    } else {
       destroy(c);
+    }
   }
 }
 

@@ -326,14 +326,26 @@ TEST_F(UpstreamH2Test, H2OverTlsIsChosenByAlpnAndAutoFallsBackToHttp1) {
   EXPECT_EQ(h2("streams"), 2);  // the plain request went as HTTP/1.1
 }
 
-TEST_F(UpstreamH2Test, H2RequiresAlpnH2) {
-  // protocol: h2 to a TLS server that does not offer h2 (nghttpd does; the FakeUpstream
-  // speaks no TLS at all): the connect fails and the request gets a 502, not garbage.
+TEST_F(UpstreamH2Test, H2IsRefusedWhenAlpnDoesNotChooseIt) {
+  // protocol: h2 to a TLS server that speaks only HTTP/1.x (openssl s_server, no ALPN): the
+  // connect fails and the request gets a 502 saying so, not garbage; nghttpd is served.
   ChildServer ng;
   ASSERT_TRUE(startNghttpd(ng, true));
-  ASSERT_TRUE(proxy_.start(config("    protocol: h2\n    tls: { ca: " + pki_ + "/ca.pem }\n" +
-                                  endpoints({{ng.address(), "ams"}}))));
+  ChildServer h1;
+  ASSERT_TRUE(h1.start({"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert",
+                        pki_ + "/cert.pem", "-key", pki_ + "/key.pem", "-www", "-quiet"}));
+  std::string y = config("    protocol: h2\n    tls: { ca: " + pki_ + "/ca.pem }\n" +
+                         endpoints({{ng.address(), "ams"}}));
+  y.replace(y.find("routes:\n"), 8,
+            "  - name: old\n    protocol: h2\n    tls: { ca: " + pki_ +
+                "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
+                ", region: ams }\nroutes:\n  - name: o\n    match: { path_prefix: /old/ }\n"
+                "    backends: [ { cluster: old } ]\n");
+  ASSERT_TRUE(proxy_.start(y));
   EXPECT_EQ(curl({"-sS", url("/index.html")}).out, "hello over h2\n");
+  CommandResult r = curl({"-sS", "-i", url("/old/")});
+  EXPECT_NE(r.out.find("HTTP/1.1 502"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meridian-error: upstream_connect_failed"), std::string::npos) << r.out;
   auto cfg = nlohmann::json::parse(curl({proxy_.adminUrl("/config")}).out);
   EXPECT_EQ(cfg["config"]["clusters"][0]["protocol"], "h2") << cfg.dump().substr(0, 400);
   EXPECT_EQ(cfg["config"]["clusters"][0]["pool"]["h2_ping_interval"], "30s");
@@ -355,10 +367,11 @@ TEST_F(UpstreamH2Test, GoawayBelowOurStreamReplaysItElsewhere) {
   EXPECT_EQ(h2("refused"), 1);
 }
 
-TEST_F(UpstreamH2Test, ClientGoneResetsTheUpstreamStream) {
+TEST_F(UpstreamH2Test, ClientGoneResetsTheStreamAndAnUnansweredPingClosesTheConnection) {
   HangingPort hang;
   ASSERT_TRUE(hang.open());
-  ASSERT_TRUE(proxy_.start(config("    protocol: h2c\n" + endpoints({{hang.address(), "ams"}}))));
+  ASSERT_TRUE(proxy_.start(config("    protocol: h2c\n    pool: { h2_ping_interval: 100ms }\n" +
+                                  endpoints({{hang.address(), "ams"}}))));
   // An HTTP/2 client that gives up after 0.5 s and closes its connection (an HTTP/1.1 client's
   // close after a whole request reads as a half-close, which still waits for the answer).
   auto started = std::chrono::steady_clock::now();
@@ -370,6 +383,10 @@ TEST_F(UpstreamH2Test, ClientGoneResetsTheUpstreamStream) {
   EXPECT_EQ(h2("cancels"), 1);
   EXPECT_EQ(h2("streams"), 1);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));  // not per_try
+  // Idle now: its PING goes unanswered, and the connection is closed at the next interval.
+  while (h2("ping_timeouts") < 1 && std::chrono::steady_clock::now() < deadline)
+    ::poll(nullptr, 0, 20);
+  EXPECT_EQ(h2("ping_timeouts"), 1);
 }
 
 TEST_F(UpstreamH2Test, GrpcCallsPassWithTheirTrailers) {
