@@ -159,21 +159,24 @@ class HangingPort {
   uint16_t port_ = 0;
 };
 
-// An HTTP/2 server that accepts one connection, reads up to the first request HEADERS, and
-// answers with SETTINGS and GOAWAY(last_stream_id 0): the request was not processed.
+// An HTTP/2 server that, on each of `connections` connections in turn, reads up to the first
+// request HEADERS and answers with SETTINGS and GOAWAY(last_stream_id 0): the request was not
+// processed.
 class GoawayServer {
  public:
   ~GoawayServer() {
     if (thread_.joinable()) thread_.join();
   }
-  ::testing::AssertionResult start() {
+  ::testing::AssertionResult start(int connections) {
     auto r = port_.open();
     if (!r) return r;
-    thread_ = std::thread([this] { serve(); });
+    thread_ = std::thread([this, connections] {
+      for (int i = 0; i < connections; ++i) serve();
+    });
     return ::testing::AssertionSuccess();
   }
   std::string address() const { return port_.address(); }
-  bool sawHeaders() const { return saw_headers_; }
+  int requestsSeen() const { return requests_; }
 
  private:
   void serve() {
@@ -181,6 +184,7 @@ class GoawayServer {
     if (::poll(&p, 1, 10000) <= 0) return;
     int c = ::accept4(port_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return;
+    saw_headers_ = false;
     std::string in;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!saw_headers_ && std::chrono::steady_clock::now() < deadline) {
@@ -198,6 +202,7 @@ class GoawayServer {
         at += 9 + len;
       }
     }
+    if (saw_headers_) ++requests_;
     std::string goaway(8, '\0');  // last stream id 0, NO_ERROR
     std::string out = h2f::frame(h2f::kSettings, 0, 0, "") + h2f::frame(h2f::kGoaway, 0, 0, goaway);
     (void)!::write(c, out.data(), out.size());
@@ -210,7 +215,8 @@ class GoawayServer {
   }
   HangingPort port_;
   std::thread thread_;
-  std::atomic<bool> saw_headers_{false};
+  bool saw_headers_ = false;  // this connection's
+  std::atomic<int> requests_{0};
 };
 
 class UpstreamH2Test : public ProxyTest {
@@ -353,7 +359,7 @@ TEST_F(UpstreamH2Test, H2IsRefusedWhenAlpnDoesNotChooseIt) {
 
 TEST_F(UpstreamH2Test, GoawayBelowOurStreamReplaysItElsewhere) {
   GoawayServer refusing;
-  ASSERT_TRUE(refusing.start());
+  ASSERT_TRUE(refusing.start(2));
   ChildServer ng;
   ASSERT_TRUE(startNghttpd(ng, false));
   ASSERT_TRUE(proxy_.start(config(
@@ -362,9 +368,15 @@ TEST_F(UpstreamH2Test, GoawayBelowOurStreamReplaysItElsewhere) {
   CommandResult r = curl({"-sS", "-i", url("/index.html")});
   EXPECT_NE(r.out.find("200 OK"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("meridian-region: fra"), std::string::npos) << r.out;
-  EXPECT_TRUE(refusing.sawHeaders());
   EXPECT_EQ(h2("goaways"), 1);
   EXPECT_EQ(h2("refused"), 1);
+  // The next request does not go to the connection that is going away: a new one is made
+  // (and refused again).
+  r = curl({"-sS", "-i", url("/index.html")});
+  EXPECT_NE(r.out.find("meridian-region: fra"), std::string::npos) << r.out;
+  EXPECT_EQ(refusing.requestsSeen(), 2);
+  EXPECT_EQ(h2("goaways"), 2);
+  EXPECT_EQ(h2("refused"), 2);
 }
 
 TEST_F(UpstreamH2Test, ClientGoneResetsTheStreamAndAnUnansweredPingClosesTheConnection) {
