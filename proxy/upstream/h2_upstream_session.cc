@@ -189,7 +189,12 @@ std::unique_ptr<H2StreamChannel> H2UpstreamSession::open(UpstreamConn& lease) {
 }
 
 void H2UpstreamSession::release(H2StreamChannel& ch) {
+  ch.released_ = true;
   std::erase(channels_, &ch);
+  if (ch.queued_) {
+    ch.queued_ = false;
+    std::erase(pending_, &ch);
+  }
   if (ch.id_ != 0) {
     by_id_.erase(ch.id_);
     if (!ch.closed_ && !closed_) {
@@ -262,9 +267,11 @@ int H2UpstreamSession::onFrameRecv(const nghttp2_frame* frame) {
         pool_.stats_.add(Counter::UpstreamProtocolErrors);
         ch->failed_ = true;
         ch->ev_error_ = true;
+        queue(*ch);
         return 0;
       }
       ch->ev_data_ = true;
+      queue(*ch);
       return 0;
     }
     case NGHTTP2_DATA: {
@@ -272,6 +279,7 @@ int H2UpstreamSession::onFrameRecv(const nghttp2_frame* frame) {
       if (ch != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && ch->resp_) {
         ch->resp_->end(ch->in_);
         ch->ev_data_ = true;
+        queue(*ch);
       }
       return 0;
     }
@@ -301,6 +309,7 @@ int H2UpstreamSession::onDataChunk(int32_t id, const uint8_t* data, size_t len) 
   ch->resp_->data(data, len, ch->in_);
   ch->unconsumed_ += len;
   ch->ev_data_ = true;
+  queue(*ch);
   return 0;
 }
 
@@ -315,6 +324,7 @@ int H2UpstreamSession::onStreamClose(int32_t id, uint32_t error_code) {
   if (ch->refused_) pool_.stats_.add(Counter::UpstreamH2Refused);
   ch->failed_ = true;
   ch->ev_error_ = true;
+  queue(*ch);
   return 0;
 }
 
@@ -328,6 +338,7 @@ int H2UpstreamSession::onFrameNotSent(const nghttp2_frame* frame, int lib_error)
   ch->refused_ = true;
   ch->failed_ = true;
   ch->ev_error_ = true;
+  queue(*ch);
   pool_.stats_.add(Counter::UpstreamH2Refused);
   return 0;
 }
@@ -347,6 +358,7 @@ ssize_t H2UpstreamSession::onReadBody(int32_t id, uint8_t* buf, size_t length, u
   if (n < 0) {
     ch->failed_ = true;
     ch->ev_error_ = true;
+    queue(*ch);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets the stream
   }
   if (ch->body_->ended()) {
@@ -406,6 +418,7 @@ void H2UpstreamSession::noteDrains() {
     if (ch->want_drain_ && ch->out_.size() <= ch->low_watermark_) {
       ch->want_drain_ = false;
       ch->ev_drained_ = true;
+      queue(*ch);
     }
   }
 }
@@ -423,33 +436,45 @@ void H2UpstreamSession::consume(H2StreamChannel& ch) {
   ch.unconsumed_ = 0;
 }
 
+void H2UpstreamSession::queue(H2StreamChannel& ch) {
+  if (ch.queued_ || ch.released_) return;
+  ch.queued_ = true;
+  pending_.push_back(&ch);
+}
+
 // Tells each user what happened to its stream. A user may release its stream (or others', by
-// ending an exchange that held a hedge) while being told, so each is looked up again first.
+// ending an exchange that held a hedge) while being told: a released channel lives on until
+// the loop reaps its lease, after this callback, and is skipped.
 void H2UpstreamSession::dispatch() {
   if (dispatching_) return;
   dispatching_ = true;
-  std::vector<H2StreamChannel*> todo = channels_;
-  for (H2StreamChannel* ch : todo) {
-    if (std::find(channels_.begin(), channels_.end(), ch) == channels_.end()) continue;
-    UpstreamConn& lease = ch->lease_;
-    if (ch->ev_error_) {
-      ch->ev_error_ = ch->ev_data_ = ch->ev_drained_ = false;
-      // Whatever arrived before the failure is delivered first (a response may be whole).
-      if (!ch->in_.empty() && lease.user_ != nullptr) lease.user_->onUpstreamData(lease);
-      if (std::find(channels_.begin(), channels_.end(), ch) == channels_.end()) continue;
-      if (lease.user_ != nullptr) lease.user_->onUpstreamError(lease, ch->refused_ ? ECONNREFUSED
-                                                                               : ECONNRESET);
-      continue;
-    }
-    if (ch->ev_data_) {
-      ch->ev_data_ = false;
-      if (lease.user_ != nullptr) lease.user_->onUpstreamData(lease);
-      if (std::find(channels_.begin(), channels_.end(), ch) == channels_.end()) continue;
-      if (!ch->paused_) consume(*ch);
-    }
-    if (ch->ev_drained_) {
-      ch->ev_drained_ = false;
-      if (lease.user_ != nullptr) lease.user_->onUpstreamDrained(lease);
+  std::vector<H2StreamChannel*> todo;
+  while (!pending_.empty()) {
+    todo.clear();
+    todo.swap(pending_);
+    for (H2StreamChannel* ch : todo) {
+      if (ch->released_) continue;
+      ch->queued_ = false;
+      UpstreamConn& lease = ch->lease_;
+      if (ch->ev_error_) {
+        ch->ev_error_ = ch->ev_data_ = ch->ev_drained_ = false;
+        // Whatever arrived before the failure is delivered first (a response may be whole).
+        if (!ch->in_.empty() && lease.user_ != nullptr) lease.user_->onUpstreamData(lease);
+        if (ch->released_) continue;
+        if (lease.user_ != nullptr)
+          lease.user_->onUpstreamError(lease, ch->refused_ ? ECONNREFUSED : ECONNRESET);
+        continue;
+      }
+      if (ch->ev_data_) {
+        ch->ev_data_ = false;
+        if (lease.user_ != nullptr) lease.user_->onUpstreamData(lease);
+        if (ch->released_) continue;
+        if (!ch->paused_) consume(*ch);
+      }
+      if (ch->ev_drained_) {
+        ch->ev_drained_ = false;
+        if (lease.user_ != nullptr) lease.user_->onUpstreamDrained(lease);
+      }
     }
   }
   dispatching_ = false;
@@ -472,6 +497,7 @@ void H2UpstreamSession::fail(const char* why) {
     if (ch->failed_ || (ch->resp_ && ch->resp_->complete())) continue;
     ch->failed_ = true;
     ch->ev_error_ = true;
+    queue(*ch);
     ch->refused_ = ch->id_ == 0 || ch->id_ > goaway_last_id_;
     if (ch->refused_) pool_.stats_.add(Counter::UpstreamH2Refused);
   }

@@ -69,6 +69,8 @@ class H2StreamChannel final : public UpstreamChannel {
   bool closed_ = false;      // nghttp2 closed the stream
   bool failed_ = false;
   bool refused_ = false;
+  bool released_ = false;  // the lease let go (the channel lives on until the loop reaps it)
+  bool queued_ = false;    // in the session's pending_ list
   // Events for the user, delivered by H2UpstreamSession::dispatch.
   bool ev_data_ = false;
   bool ev_drained_ = false;
@@ -121,6 +123,7 @@ class H2UpstreamSession final : public core::StreamHandler,
   void sendNow();
   void dispatch();
   void consume(H2StreamChannel& ch);
+  void queue(H2StreamChannel& ch);
   void noteDrains();
   void fail(const char* why);
   void maybeDelete();
@@ -135,6 +138,7 @@ class H2UpstreamSession final : public core::StreamHandler,
   const bool tls_;
   const uint64_t tls_settings_;
   std::vector<H2StreamChannel*> channels_;  // lent, in order
+  std::vector<H2StreamChannel*> pending_;   // with events for their users
   std::unordered_map<int32_t, H2StreamChannel*> by_id_;
   core::Timer idle_timer_;
   core::Timer ping_timer_;
