@@ -19,6 +19,7 @@ constexpr int32_t kStreamWindow = 256 * 1024;
 constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 // nghttp2 stops producing frames while this much waits for the socket.
 constexpr size_t kOutputHighWatermark = 256 * 1024;
+constexpr size_t kReadSize = 128 * 1024;
 
 H2UpstreamSession* self(void* ud) {
   return static_cast<H2UpstreamSession*>(ud);
@@ -133,6 +134,9 @@ H2UpstreamSession::H2UpstreamSession(UpstreamPool& pool, EndpointPool& ep,
       idle_timer_(pool.loop_, [this] { onIdleTimer(); }),
       ping_timer_(pool.loop_, [this] { onPingTimer(); }) {
   stream_->setHandler(this);
+  // One connection carries every request's response: read it in large bites, as the
+  // syscalls (and, on loopback, the peer's sending they trigger) are per read.
+  stream_->setReadSize(kReadSize);
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, onHeaderCb);
