@@ -498,3 +498,29 @@ TEST_F(UpstreamH2Test, HealthChecksOfAnH2cClusterSpeakHttp2) {
 
 }  // namespace
 }  // namespace meridian::integration
+
+namespace meridian::integration {
+namespace {
+
+TEST_F(UpstreamH2Test, AHedgeOnAnotherStreamWinsAndTheLoserIsReset) {
+  // The near region's upstream takes the stream and never answers; the hedge, after 100 ms,
+  // goes to nghttpd in the next region on a stream of its own. Its answer wins; the first
+  // stream is reset, and the connection to the hanging upstream is left as it was.
+  HangingPort hang;
+  ASSERT_TRUE(hang.open());
+  ChildServer ng;
+  ASSERT_TRUE(startNghttpd(ng, false));
+  ASSERT_TRUE(proxy_.start(
+      config("    protocol: h2c\n" + endpoints({{hang.address(), "ams"}, {ng.address(), "fra"}}),
+             "    replay: { hedge: { after: 100ms } }\n")));
+  CommandResult r = curl({"-sS", "-i", "-m", "5", url("/index.html")});
+  EXPECT_NE(r.out.find("200 OK"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meridian-region: fra"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hello over h2"), std::string::npos) << r.out;
+  EXPECT_EQ(h2("streams"), 2);
+  EXPECT_EQ(h2("cancels"), 1);
+  EXPECT_EQ(h2("connections"), 2);
+}
+
+}  // namespace
+}  // namespace meridian::integration
