@@ -345,13 +345,22 @@ TEST_F(UpstreamH2Test, H2IsRefusedWhenAlpnDoesNotChooseIt) {
   y.replace(y.find("routes:\n"), 8,
             "  - name: old\n    protocol: h2\n    tls: { ca: " + pki_ +
                 "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
-                ", region: ams }\nroutes:\n  - name: o\n    match: { path_prefix: /old/ }\n"
-                "    backends: [ { cluster: old } ]\n");
+                ", region: ams }\n"
+                // The same server with `auto`: no h2 in its ALPN answer, so HTTP/1.1.
+                "  - name: auto1\n    protocol: auto\n    tls: { ca: " + pki_ +
+                "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
+                ", region: ams }\n"
+                "routes:\n  - name: o\n    match: { path_prefix: /old/ }\n"
+                "    backends: [ { cluster: old } ]\n"
+                "  - name: a\n    match: { path_prefix: /auto1/ }\n"
+                "    backends: [ { cluster: auto1 } ]\n");
   ASSERT_TRUE(proxy_.start(y));
   EXPECT_EQ(curl({"-sS", url("/index.html")}).out, "hello over h2\n");
   CommandResult r = curl({"-sS", "-i", url("/old/")});
   EXPECT_NE(r.out.find("HTTP/1.1 502"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("meridian-error: upstream_connect_failed"), std::string::npos) << r.out;
+  r = curl({"-sS", "-o", "/dev/null", "-w", "%{http_code}", url("/auto1/")});
+  EXPECT_EQ(r.out, "200");
   auto cfg = nlohmann::json::parse(curl({proxy_.adminUrl("/config")}).out);
   EXPECT_EQ(cfg["config"]["clusters"][0]["protocol"], "h2") << cfg.dump().substr(0, 400);
   EXPECT_EQ(cfg["config"]["clusters"][0]["pool"]["h2_ping_interval"], "30s");
