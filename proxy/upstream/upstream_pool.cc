@@ -20,6 +20,9 @@ const std::string& UpstreamConn::endpoint() const {
 }
 
 void UpstreamConn::onConnected(core::Stream&) {
+  // Closed while connecting (its request gave up): the loop reaps it after this turn, but the
+  // connect's own event may still come in this one.
+  if (closed_) return;
   if (tls_ == nullptr) {
     ready();
     return;
@@ -37,6 +40,7 @@ void UpstreamConn::onConnected(core::Stream&) {
 }
 
 void UpstreamConn::onHandshakeDone(core::Stream& s) {
+  if (closed_) return;
   tls_->handshakeDone(*s.transport());
   tls_.reset();  // the transport keeps what it needs
   ready();
@@ -71,6 +75,7 @@ void UpstreamConn::onConnectFailed(core::Stream&, int err) {
 }
 
 void UpstreamConn::failConnect(int err) {
+  if (closed_) return;
   UpstreamUser* user = user_;
   EndpointPool& ep = ep_;
   UpstreamPool& pool = pool_;
@@ -99,6 +104,7 @@ void UpstreamConn::onEof(core::Stream&) {
 }
 
 void UpstreamConn::onError(core::Stream& s, int err) {
+  if (closed_) return;
   if (!connected_ && tls_ != nullptr && s.transport() != nullptr) {
     // The handshake failed: for the replay rule and health, the connect failed.
     certs::UpstreamTlsFailure why = tls_->handshakeFailed(*s.transport());
