@@ -6,10 +6,23 @@ namespace meridian::core::grpc {
 
 namespace {
 constexpr const char* kNames[] = {
-    "ok",        "cancelled",         "unknown",        "invalid_argument",    "deadline_exceeded",
-    "not_found", "already_exists",    "permission_denied", "resource_exhausted",
-    "failed_precondition", "aborted", "out_of_range",   "unimplemented",       "internal",
-    "unavailable", "data_loss",       "unauthenticated",
+    "ok",
+    "cancelled",
+    "unknown",
+    "invalid_argument",
+    "deadline_exceeded",
+    "not_found",
+    "already_exists",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "aborted",
+    "out_of_range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data_loss",
+    "unauthenticated",
 };
 constexpr int kCodes = sizeof kNames / sizeof kNames[0];
 }  // namespace

@@ -93,8 +93,8 @@ HttpCheck::~HttpCheck() {
 }
 
 void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
-                      const std::string& path, core::Millis timeout, Done done,
-                      const CheckTls* tls, bool h2) {
+                      const std::string& path, core::Millis timeout, Done done, const CheckTls* tls,
+                      bool h2) {
   cancel();
   done_ = std::move(done);
   h2_ = h2;

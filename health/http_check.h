@@ -78,7 +78,7 @@ class HttpCheck : private core::StreamHandler {
   std::string early_failure_;  // set when the check failed before any event could report it
   int status_ = 0;             // of the response, once its status line is in
   bool head_done_ = false;
-  int64_t body_left_ = -1;     // bytes of body still due; -1: until the server closes
+  int64_t body_left_ = -1;  // bytes of body still due; -1: until the server closes
   Done done_;
   bool h2_ = false;
   std::string host_;

@@ -27,8 +27,9 @@ void HttpCheck::startH2(core::Stream& s) {
         return static_cast<ssize_t>(len);
       });
   nghttp2_session_callbacks_set_on_header_callback(
-      cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
-              const uint8_t* value, size_t valuelen, uint8_t, void* ud) -> int {
+      cbs,
+      [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
+         const uint8_t* value, size_t valuelen, uint8_t, void* ud) -> int {
         auto* h = static_cast<H2*>(ud);
         if (f->hd.stream_id != h->id || f->hd.type != NGHTTP2_HEADERS) return 0;
         std::string_view n(reinterpret_cast<const char*>(name), namelen);
@@ -45,10 +46,9 @@ void HttpCheck::startH2(core::Stream& s) {
                       reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                       value.size(), NGHTTP2_NV_FLAG_NONE};
   };
-  nghttp2_nv head[] = {nv(":method", "GET"),
-                       nv(":scheme", tls_.context != nullptr ? "https" : "http"),
-                       nv(":authority", host_), nv(":path", path_),
-                       nv("user-agent", "meridian-health")};
+  nghttp2_nv head[] = {
+      nv(":method", "GET"), nv(":scheme", tls_.context != nullptr ? "https" : "http"),
+      nv(":authority", host_), nv(":path", path_), nv("user-agent", "meridian-health")};
   h2s_->id = nghttp2_submit_request(h2s_->session, nullptr, head, sizeof head / sizeof head[0],
                                     nullptr, nullptr);
   if (!flushH2(s)) return;
@@ -81,8 +81,7 @@ void HttpCheck::onH2Data(core::Stream& s) {
     in.drain(static_cast<size_t>(n));
   }
   H2& h = *h2s_;
-  if (h.status >= 300)
-    return finish(false, "check failed: status " + std::to_string(h.status));
+  if (h.status >= 300) return finish(false, "check failed: status " + std::to_string(h.status));
   // The stream is gone from the session once both ends closed: the whole response is in.
   if (h.status >= 200 && nghttp2_session_find_stream(h.session, h.id) == nullptr)
     return finish(true, "check passed");

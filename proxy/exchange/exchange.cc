@@ -388,7 +388,8 @@ void Exchange::sendRequestHead() {
 void Exchange::armResponseTimer() {
   const auto& t = decision_.route->timeouts;
   if (deadline_ms_ == 0)
-    deadline_ms_ = core::monotonicMillis() + std::min(t.request, grpc_timeout_.value_or(t.request)).count();
+    deadline_ms_ =
+        core::monotonicMillis() + std::min(t.request, grpc_timeout_.value_or(t.request)).count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
   if (state_ == State::Forwarding) armHedgeTimer();

@@ -69,8 +69,8 @@ int64_t RequestBody::read(core::Buffer& from, uint8_t* dst, size_t max) {
 void ResponseWriter::field(std::string_view name, std::string_view value) {
   if (name == ":status") {
     status_ = 0;
-    if (value.size() == 3 && std::all_of(value.begin(), value.end(),
-                                         [](char c) { return c >= '0' && c <= '9'; }))
+    if (value.size() == 3 &&
+        std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
       status_ = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
     return;
   }

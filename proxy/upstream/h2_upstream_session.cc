@@ -370,10 +370,10 @@ ssize_t H2UpstreamSession::onReadBody(int32_t id, uint8_t* buf, size_t length, u
     if (!ch->body_->trailers().empty()) {
       h2::FieldList& fields = h2::scratchFields();
       fields.clear();
-      http1::forEachTrailer(ch->body_->trailers(), [&fields](std::string_view name,
-                                                              std::string_view value) {
-        fields.addLowered(name, value);
-      });
+      http1::forEachTrailer(ch->body_->trailers(),
+                            [&fields](std::string_view name, std::string_view value) {
+                              fields.addLowered(name, value);
+                            });
       std::vector<nghttp2_nv>& nva = fields.nva();
       if (!nva.empty() && nghttp2_submit_trailer(session_, id, nva.data(), nva.size()) == 0)
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;

@@ -30,7 +30,7 @@ void UpstreamConn::onConnected(core::Stream&) {
   // ALPN as the cluster's protocol asks; none for http1 (the server's default is HTTP/1.1).
   std::string_view alpn = protocol_ == config::UpstreamProtocol::H2     ? std::string_view("\x02h2")
                           : protocol_ == config::UpstreamProtocol::Auto ? "\x02h2\x08http/1.1"
-                                                                         : "";
+                                                                        : "";
   auto t = tls_->newTransport(stream_->fd(), ep_.address.text, ep_.tls_host, alpn);
   if (!t) {
     failConnect(ENOMEM);

@@ -57,7 +57,8 @@ std::vector<uint16_t> tcpPorts(const std::string& st, uint16_t local_port, pid_t
     std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
     in >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
     if (state != st) continue;
-    uint16_t port = static_cast<uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
+    uint16_t port =
+        static_cast<uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
     if (local_port != 0 && port != local_port) continue;
     if (pid > 0 && !inodes.contains(inode)) continue;
     out.push_back(port);
@@ -105,10 +106,10 @@ class GrpcServer {
   ::testing::AssertionResult start(const std::string& dir, const std::string& label,
                                    const std::string& mode = "ok") {
     ready_ = dir + "/grpc-" + label + ".port";
-    child_ = fakes::spawnChild({kPython, std::string(MERIDIAN_SOURCE_DIR) +
-                                             "/tests/fixtures/grpc_server.py",
-                                ready_, label, "--mode", mode},
-                               -1, -1, -1);
+    child_ = fakes::spawnChild(
+        {kPython, std::string(MERIDIAN_SOURCE_DIR) + "/tests/fixtures/grpc_server.py", ready_,
+         label, "--mode", mode},
+        -1, -1, -1);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string p = fakes::readFile(ready_);
@@ -196,8 +197,8 @@ class GoawayServer {
       in.append(buf, static_cast<size_t>(n));
       // Frames after the 24-byte preface: 9-byte headers, the type at offset 3.
       for (size_t at = 24; in.size() >= 24 && at + 9 <= in.size();) {
-        size_t len = (static_cast<uint8_t>(in[at]) << 16) | (static_cast<uint8_t>(in[at + 1]) << 8) |
-                     static_cast<uint8_t>(in[at + 2]);
+        size_t len = (static_cast<uint8_t>(in[at]) << 16) |
+                     (static_cast<uint8_t>(in[at + 1]) << 8) | static_cast<uint8_t>(in[at + 2]);
         if (static_cast<uint8_t>(in[at + 3]) == h2f::kHeaders) saw_headers_ = true;
         at += 9 + len;
       }
@@ -265,7 +266,9 @@ class UpstreamH2Test : public ProxyTest {
     return s.start(argv);
   }
 
-  long long h2(const std::string& what) { return metric("meridian_upstream_h2_" + what + "_total"); }
+  long long h2(const std::string& what) {
+    return metric("meridian_upstream_h2_" + what + "_total");
+  }
 
   nlohmann::json grpcCall(const std::string& method, const std::string& timeout_s = "10") {
     CommandResult r = fakes::runCommand(
@@ -347,8 +350,8 @@ TEST_F(UpstreamH2Test, H2IsRefusedWhenAlpnDoesNotChooseIt) {
                 "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
                 ", region: ams }\n"
                 // The same server with `auto`: no h2 in its ALPN answer, so HTTP/1.1.
-                "  - name: auto1\n    protocol: auto\n    tls: { ca: " + pki_ +
-                "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
+                "  - name: auto1\n    protocol: auto\n    tls: { ca: " +
+                pki_ + "/ca.pem }\n    endpoints:\n      - { address: " + h1.address() +
                 ", region: ams }\n"
                 "routes:\n  - name: o\n    match: { path_prefix: /old/ }\n"
                 "    backends: [ { cluster: old } ]\n"
@@ -447,11 +450,11 @@ TEST_F(UpstreamH2Test, GrpcErrorsMadeByTheProxyAreGrpcStatuses) {
   ASSERT_TRUE(refused.open());
   std::string y = config("    protocol: h2c\n" + endpoints({{hang.address(), "ams"}}),
                          "    timeouts: { per_try: 10s }\n");
-  y.replace(y.find("routes:\n"), 8,
-            "  - name: dead\n    protocol: h2c\n    endpoints:\n      - { address: " +
-                refused.address() +
-                ", region: ams }\nroutes:\n  - name: d\n    match: { path_prefix: /dead. }\n"
-                "    backends: [ { cluster: dead } ]\n");
+  y.replace(
+      y.find("routes:\n"), 8,
+      "  - name: dead\n    protocol: h2c\n    endpoints:\n      - { address: " + refused.address() +
+          ", region: ams }\nroutes:\n  - name: d\n    match: { path_prefix: /dead. }\n"
+          "    backends: [ { cluster: dead } ]\n");
   ASSERT_TRUE(proxy_.start(y));
   ASSERT_TRUE(fakes::writeFile(proxy_.dir() + "/msg.bin", std::string("\0\0\0\0\2hi", 7)));
   auto started = std::chrono::steady_clock::now();
@@ -465,10 +468,10 @@ TEST_F(UpstreamH2Test, GrpcErrorsMadeByTheProxyAreGrpcStatuses) {
   EXPECT_NE(r.out.find("meridian-error: upstream_timeout"), std::string::npos) << r.out;
 
   // A connect failure with nowhere else to go: UNAVAILABLE, the reason in the message.
-  CommandResult d = fakes::runCommand(
-      {"nghttp", "-v", "-H", "content-type: application/grpc", "-H", "te: trailers", "-d",
-       proxy_.dir() + "/msg.bin", url("/dead.Echo/Unary")},
-      milliseconds(15000));
+  CommandResult d =
+      fakes::runCommand({"nghttp", "-v", "-H", "content-type: application/grpc", "-H",
+                         "te: trailers", "-d", proxy_.dir() + "/msg.bin", url("/dead.Echo/Unary")},
+                        milliseconds(15000));
   EXPECT_NE(d.out.find(":status: 200"), std::string::npos) << d.out;
   EXPECT_NE(d.out.find("grpc-status: 14"), std::string::npos) << d.out;
   EXPECT_NE(d.out.find("meridian-error: upstream_connect_failed"), std::string::npos) << d.out;

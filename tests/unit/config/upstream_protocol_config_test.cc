@@ -35,8 +35,8 @@ TEST(UpstreamProtocolConfig, Http1ByDefaultWithAPingInterval) {
 }
 
 TEST(UpstreamProtocolConfig, EachValueLoads) {
-  auto h2c = loadString(withCluster("    protocol: h2c\n    pool: { h2_ping_interval: 5s }\n"),
-                        "t.yaml");
+  auto h2c =
+      loadString(withCluster("    protocol: h2c\n    pool: { h2_ping_interval: 5s }\n"), "t.yaml");
   ASSERT_TRUE(h2c.ok());
   EXPECT_EQ(h2c.config.clusters[0].protocol, UpstreamProtocol::H2c);
   EXPECT_EQ(h2c.config.clusters[0].pool.h2_ping_interval, std::chrono::milliseconds(5000));

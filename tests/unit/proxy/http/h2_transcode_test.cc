@@ -44,10 +44,10 @@ TEST(H2Transcode, RequestHeadBecomesPseudoHeadersAndFieldsWithoutHopByHop) {
         "Content-Type: application/grpc\r\nX-Request-Id: abc\r\n\r\n");
   FieldList f;
   requestFields(p.head, false, f);
-  EXPECT_EQ(fieldsOf(f), (std::vector<std::string>{
-                             ":method: POST", ":scheme: http", ":authority: api.test",
-                             ":path: /svc/Call?x=1", "te: trailers",
-                             "content-type: application/grpc", "x-request-id: abc"}));
+  EXPECT_EQ(fieldsOf(f),
+            (std::vector<std::string>{":method: POST", ":scheme: http", ":authority: api.test",
+                                      ":path: /svc/Call?x=1", "te: trailers",
+                                      "content-type: application/grpc", "x-request-id: abc"}));
   requestFields(p.head, true, f);
   EXPECT_EQ(fieldsOf(f)[1], ":scheme: https");
 }

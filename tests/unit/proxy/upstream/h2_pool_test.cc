@@ -73,9 +73,9 @@ TEST(H2Pool, AConnectCancelledInTheTurnItCompletesIsNotPromoted) {
     core::Stream side(loop, sv[0], &trigger);
     ASSERT_EQ(::write(sv[1], "x", 1), 1);
     trigger.fn = [&] { pool.cancel(upstream.addr.text, &user); };
-    ASSERT_EQ(pool.acquire(upstream.addr, limits, &user, false, nullptr,
-                           config::UpstreamProtocol::H2c),
-              UpstreamPool::Acquire::Pending);
+    ASSERT_EQ(
+        pool.acquire(upstream.addr, limits, &user, false, nullptr, config::UpstreamProtocol::H2c),
+        UpstreamPool::Acquire::Pending);
     // The handshake is done (the connection waits in the accept queue) before the loop looks:
     // its first turn sees the trigger, then the finished connect.
     pollfd p{upstream.fd, POLLIN, 0};
