@@ -170,9 +170,12 @@ core::Result<std::shared_ptr<const UpstreamTlsContext>> UpstreamTlsContext::buil
 }
 
 std::unique_ptr<core::StreamTransport> UpstreamTlsContext::newTransport(
-    int fd, const std::string& endpoint, std::string_view host) const {
+    int fd, const std::string& endpoint, std::string_view host, std::string_view alpn) const {
   SslPtr ssl(SSL_new(impl_->ctx.get()));
-  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
+  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1 ||
+      (!alpn.empty() &&
+       SSL_set_alpn_protos(ssl.get(), reinterpret_cast<const unsigned char*>(alpn.data()),
+                           static_cast<unsigned int>(alpn.size())) != 0)) {
     ERR_clear_error();
     return nullptr;
   }

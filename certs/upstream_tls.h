@@ -64,8 +64,13 @@ class UpstreamTlsContext : public std::enable_shared_from_this<UpstreamTlsContex
   // as SNI and verified is `server_name` if set, else `host` (an IP address is verified
   // against the certificate's IP addresses and sends no SNI). Offers a cached session.
   // nullptr only when OpenSSL is out of memory.
+  //
+  // `alpn`: the protocols offered by ALPN, in the wire format ("\x02h2\x08http/1.1"); empty
+  // offers none (the server then speaks HTTP/1.1). Per connection, since a cluster's requests
+  // may offer h2 while its health checks speak HTTP/1.1.
   std::unique_ptr<core::StreamTransport> newTransport(int fd, const std::string& endpoint,
-                                                      std::string_view host) const;
+                                                      std::string_view host,
+                                                      std::string_view alpn = {}) const;
 
   // After a handshake through one of our transports: counts it (resumed or full) and keeps
   // its session for the next connection to the same endpoint.

@@ -10,7 +10,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   c.mark = item.mark;
   MapReader m(d_, item.node, item.mark, item.path,
               {"name", "endpoints", "health_check", "outlier", "pool", "tls", "limits", "spill",
-               "dns_refresh"});
+               "dns_refresh", "protocol"});
   if (!m.isMap()) return c;
   if (m.require("name")) readName(m, Kind::Cluster, c.name);
   std::set<std::string> addresses;
@@ -38,6 +38,7 @@ Cluster ConfigReader::readCluster(const ListItem& item) {
   if (m.has("tls")) c.tls = readUpstreamTls(m);
   if (m.has("limits")) c.capacity = readCapacity(m);
   m.readDuration("dns_refresh", c.dns_refresh, Duration{1});
+  readProtocol(m, c);
   std::string spill;
   if (m.readOneOf("spill", {"soft", "hard"}, spill))
     c.spill = spill == "hard" ? Spill::Hard : Spill::Soft;
@@ -129,13 +130,35 @@ Outlier ConfigReader::readOutlier(const MapReader& cluster) {
   return o;
 }
 
+// protocol: http1 | h2 | h2c | auto. h2 is negotiated by ALPN, so it needs `tls`; h2c is the
+// plain-text form and cannot go over TLS.
+void ConfigReader::readProtocol(const MapReader& m, Cluster& c) {
+  std::string p;
+  if (!m.readOneOf("protocol", {"http1", "h2", "h2c", "auto"}, p)) return;
+  c.protocol = p == "h2"    ? UpstreamProtocol::H2
+               : p == "h2c" ? UpstreamProtocol::H2c
+               : p == "auto" ? UpstreamProtocol::Auto
+                             : UpstreamProtocol::Http1;
+  if (c.protocol == UpstreamProtocol::H2 && !c.tls) {
+    d_.add(m.valueMark("protocol"),
+           m.pathOf("protocol") +
+               ": h2 is negotiated over TLS (ALPN) and needs `tls`; use h2c for HTTP/2 on "
+               "plain TCP");
+  }
+  if (c.protocol == UpstreamProtocol::H2c && c.tls) {
+    d_.add(m.valueMark("protocol"),
+           m.pathOf("protocol") + ": h2c is HTTP/2 on plain TCP; with `tls` use h2 (or auto)");
+  }
+}
+
 Pool ConfigReader::readPool(const MapReader& cluster) {
   Pool p;
   MapReader m(d_, cluster.find("pool")->value, cluster.valueMark("pool"), cluster.pathOf("pool"),
-              {"max_connections", "max_pending", "idle_timeout"});
+              {"max_connections", "max_pending", "idle_timeout", "h2_ping_interval"});
   m.readInt("max_connections", p.max_connections, 1);
   m.readInt("max_pending", p.max_pending, 0);
   m.readDuration("idle_timeout", p.idle_timeout, Duration{1});
+  m.readDuration("h2_ping_interval", p.h2_ping_interval, Duration{1});
   return p;
 }
 

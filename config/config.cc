@@ -57,4 +57,18 @@ const char* affinityName(Affinity a) {
   return "none";
 }
 
+const char* upstreamProtocolName(UpstreamProtocol p) {
+  switch (p) {
+    case UpstreamProtocol::H2:
+      return "h2";
+    case UpstreamProtocol::H2c:
+      return "h2c";
+    case UpstreamProtocol::Auto:
+      return "auto";
+    case UpstreamProtocol::Http1:
+      break;
+  }
+  return "http1";
+}
+
 }  // namespace meridian::config

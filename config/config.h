@@ -147,7 +147,17 @@ struct Pool {
   int max_connections = 1024;    // open connections (busy + idle) per endpoint per worker
   int max_pending = 1024;        // requests waiting for a connection beyond that: else 503
   Duration idle_timeout{60000};  // an idle pooled connection is closed after this
+  // An HTTP/2 connection with no stream open is sent a PING this often; no ACK within the
+  // same time closes it (a dead peer is found before a request is sent into it).
+  Duration h2_ping_interval{30000};
 };
+
+// How requests go to a cluster's endpoints (clusters[].protocol). Auto: ALPN offers h2 and
+// http/1.1 over TLS, HTTP/1.1 on plain TCP; H2 needs TLS (ALPN h2); H2c is HTTP/2 with prior
+// knowledge on plain TCP.
+enum class UpstreamProtocol { Http1, H2, H2c, Auto };
+// As written in the config: "http1", "h2", "h2c", "auto".
+const char* upstreamProtocolName(UpstreamProtocol p);
 
 // TLS to a cluster's endpoints (clusters[].tls). Verification of the chain and the name is on
 // unless turned off with both `verify: false` and `allow_unverified: true`.
@@ -183,6 +193,7 @@ struct Cluster {
   // out (at least every 1 s, at most every 5 min).
   Duration dns_refresh{0};
   std::optional<UpstreamTls> tls;  // absent: plain TCP
+  UpstreamProtocol protocol = UpstreamProtocol::Http1;
   std::optional<HealthCheck> health_check;
   std::optional<Outlier> outlier;
   Pool pool;

@@ -51,6 +51,7 @@ class ConfigReader {
   HealthCheck readHealthCheck(const MapReader& cluster);
   Outlier readOutlier(const MapReader& cluster);
   Pool readPool(const MapReader& cluster);
+  void readProtocol(const MapReader& m, Cluster& c);
   Capacity readCapacity(const MapReader& cluster);
   UpstreamTls readUpstreamTls(const MapReader& cluster);
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "config/config_reader.h"
+#include "core/grpc.h"
 #include "config/units.h"
 
 namespace meridian::config {
@@ -235,14 +236,16 @@ void ConfigReader::readReplayOn(const MapReader& m, Replay& out) {
   for (const auto& item : m.list("on")) {
     std::string cause;
     if (!readString(d_, item.node, item.mark, item.path, cause)) continue;
+    // gRPC status names (unavailable, resource_exhausted...): a call answered with that
+    // grpc-status in a trailers-only response.
     if (cause == "connect_failure" || cause == "reset" || cause == "timeout" ||
-        isReplayStatus(cause)) {
+        isReplayStatus(cause) || core::grpc::codeByName(cause) > 0) {
       out.on.push_back(cause);
       continue;
     }
     d_.add(item.mark, item.path +
-                          ": expected connect_failure, reset, timeout or a 5xx status, "
-                          "got " +
+                          ": expected connect_failure, reset, timeout, a 5xx status or a gRPC "
+                          "status name (unavailable, resource_exhausted, ...), got " +
                           quoted(cause));
   }
 }

@@ -155,7 +155,9 @@ void HealthMonitor::Impl::runCheck(Probe& probe) {
       [this, &probe](bool passed, const std::string& reason) {
         onCheckDone(probe, passed, reason);
       },
-      probe.tls ? &*probe.tls : nullptr);
+      probe.tls ? &*probe.tls : nullptr,
+      s->cluster->protocol == config::UpstreamProtocol::H2c ||
+          s->cluster->protocol == config::UpstreamProtocol::H2);
 }
 
 void HealthMonitor::Impl::onCheckDone(Probe& probe, bool passed, const std::string& reason) {

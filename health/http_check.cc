@@ -93,10 +93,13 @@ HttpCheck::~HttpCheck() {
 }
 
 void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
-                      const std::string& path, core::Millis timeout, Done done,
-                      const CheckTls* tls) {
+                      const std::string& path, core::Millis timeout, Done done, const CheckTls* tls,
+                      bool h2) {
   cancel();
   done_ = std::move(done);
+  h2_ = h2;
+  host_ = host;
+  path_ = path;
   tls_ = tls != nullptr ? *tls : CheckTls{};
   status_ = 0;
   head_done_ = false;
@@ -117,6 +120,7 @@ void HttpCheck::start(const core::SocketAddress& addr, const std::string& host,
 
 void HttpCheck::cancel() {
   timer_.cancel();
+  endH2();
   dropStream();
   early_failure_.clear();
   done_ = nullptr;
@@ -138,7 +142,8 @@ void HttpCheck::finish(bool passed, std::string reason) {
 
 void HttpCheck::onConnected(core::Stream& s) {
   if (tls_.context != nullptr) {
-    auto t = tls_.context->newTransport(s.fd(), tls_.endpoint, tls_.host);
+    auto t = tls_.context->newTransport(s.fd(), tls_.endpoint, tls_.host,
+                                        h2_ ? std::string_view("\x02h2") : std::string_view());
     if (!t) {
       finish(false, "check failed: TLS: out of memory");
       return;
@@ -146,12 +151,23 @@ void HttpCheck::onConnected(core::Stream& s) {
     s.startClientTls(std::move(t));  // the request goes once onHandshakeDone
     return;
   }
-  s.output().append(request_);
-  if (!s.flush()) onError(s, errno);
+  sendRequest(s);
 }
 
 void HttpCheck::onHandshakeDone(core::Stream& s) {
   tls_.context->handshakeDone(*s.transport());
+  if (h2_ && s.transport()->protocol() != "h2") {
+    finish(false, "check failed: ALPN did not choose h2");
+    return;
+  }
+  sendRequest(s);
+}
+
+void HttpCheck::sendRequest(core::Stream& s) {
+  if (h2_) {
+    startH2(s);
+    return;
+  }
   s.output().append(request_);
   if (!s.flush()) onError(s, errno);
 }
@@ -161,6 +177,10 @@ void HttpCheck::onConnectFailed(core::Stream&, int err) {
 }
 
 void HttpCheck::onData(core::Stream& s) {
+  if (h2_) {
+    onH2Data(s);
+    return;
+  }
   core::Buffer& in = s.input();
   if (status_ == 0 && !judgeStatusLine(in)) return;
   if (!head_done_) {
@@ -206,6 +226,7 @@ bool HttpCheck::judgeStatusLine(core::Buffer& in) {
 }
 
 void HttpCheck::onEof(core::Stream&) {
+  if (h2_) return finish(false, "check failed: closed before the whole response");
   if (status_ == 0) return finish(false, "check failed: closed before status line");
   if (head_done_ && body_left_ < 0) return finish(true, "check passed");  // the close ends it
   finish(false, "check failed: closed before the whole response");

@@ -43,8 +43,10 @@ class HttpCheck : private core::StreamHandler {
   // A check already in flight is abandoned first.
   // `tls`: speak TLS to it (null: plain); a handshake that fails fails the check, with the
   // reason ("check failed: TLS handshake (expired)").
+  // `h2`: the cluster speaks HTTP/2 (h2c, or h2 by ALPN over TLS): the check is an HTTP/2
+  // GET on a connection of its own, passing on a 2xx whose stream ends in time.
   void start(const core::SocketAddress& addr, const std::string& host, const std::string& path,
-             core::Millis timeout, Done done, const CheckTls* tls = nullptr);
+             core::Millis timeout, Done done, const CheckTls* tls = nullptr, bool h2 = false);
   void cancel();
   bool running() const { return done_ != nullptr; }
 
@@ -57,6 +59,14 @@ class HttpCheck : private core::StreamHandler {
   void onError(core::Stream& s, int err) override;
   void onTimer();
   bool judgeStatusLine(core::Buffer& in);
+  // HTTP/2 (http_check_h2.cc).
+  void sendRequest(core::Stream& s);
+  void startH2(core::Stream& s);
+  void onH2Data(core::Stream& s);
+  bool flushH2(core::Stream& s);
+  void endH2();
+  struct H2;
+  friend struct H2;
   void finish(bool passed, std::string reason);
   void dropStream();
 
@@ -68,8 +78,12 @@ class HttpCheck : private core::StreamHandler {
   std::string early_failure_;  // set when the check failed before any event could report it
   int status_ = 0;             // of the response, once its status line is in
   bool head_done_ = false;
-  int64_t body_left_ = -1;     // bytes of body still due; -1: until the server closes
+  int64_t body_left_ = -1;  // bytes of body still due; -1: until the server closes
   Done done_;
+  bool h2_ = false;
+  std::string host_;
+  std::string path_;
+  H2* h2s_ = nullptr;  // the HTTP/2 session while an h2 check runs
 };
 
 }  // namespace meridian::health

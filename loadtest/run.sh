@@ -18,6 +18,10 @@
 #                  (prior knowledge) and over TLS (ALPN h2)
 #   upstream-tls   plain HTTP/1.1 in front, TLS to the origin (verified, sessions resumed,
 #                  keep-alive pools): req/s, latency and CPU per request (wrk)
+#   upstream-h2    plain HTTP/1.1 in front, HTTP/2 to the origin (nginx `http2`): Meridian over
+#                  h2c and over TLS (ALPN h2) against Meridian with HTTP/1.1 upstreams and
+#                  HAProxy `proto h2` / `alpn h2` (nginx cannot proxy to HTTP/2): req/s, CPU per
+#                  request, and the upstream connections open at the end of each run
 #   syscalls       system calls per request (strace -c): keep-alive per body size, and one
 #                  new connection per request
 #   hedge          a slow tail (5% of requests take 1 s in the near region): p50/p99 through
@@ -45,6 +49,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MODE=${1:-throughput}
+TARGETS_SET=${TARGETS:-}
 TARGETS=${TARGETS:-"meridian nginx haproxy"}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
@@ -67,9 +72,9 @@ UPSTREAM_TLS=0            # 1 while the upstream-tls mode runs: targets speak TL
 H2=0                      # 1 while the h2idle mode runs: clients speak HTTP/2 (h2c without TLS)
 
 case "$MODE" in
-  throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|syscalls|all|-h|--help) ;;
+  throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|upstream-h2|syscalls|all|-h|--help) ;;
   hedge) exec "$HERE/hedge.sh" ;;  # two origins of its own, not the one below
-  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|syscalls|hedge|all|--help]" >&2
+  *) echo "usage: $0 [throughput|memory|slow|tls|observability|dashboard|h2idle|upstream-tls|upstream-h2|syscalls|hedge|all|--help]" >&2
      exit 2 ;;
 esac
 if [ "$(nproc)" -lt 2 ]; then
@@ -80,7 +85,10 @@ fi
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 require nginx haproxy wrk curl python3 taskset timeout
-case "$MODE" in tls|all) require h2load openssl ;; upstream-tls) require openssl ;; esac
+case "$MODE" in tls|all) require h2load openssl ;; upstream-tls|upstream-h2) require openssl ;; esac
+# upstream-h2 compares its own targets: Meridian with each upstream protocol, HAProxy with h2.
+[ "$MODE" != upstream-h2 ] || [ -n "${TARGETS_SET:-}" ] ||
+  TARGETS=${H2_TARGETS:-"meridian-h1 meridian-h2c meridian-h2 haproxy-h2c haproxy-h2"}
 START_CPU=$PROXY_CPU  # proxies and the origin share one CPU; wrk gets the other
 
 # make_cert: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, made now;
@@ -100,9 +108,13 @@ start_upstream() {
   write_bodies
   make_cert
   UPSTREAM_TLS_PORT=$(free_port)
-  start_server nginx upstream upstream_nginx.conf.in UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT"
+  UPSTREAM_H2C_PORT=$(free_port)
+  UPSTREAM_H2_PORT=$(free_port)
+  start_server nginx upstream upstream_nginx.conf.in UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT" \
+    UPSTREAM_H2C_PORT="$UPSTREAM_H2C_PORT" UPSTREAM_H2_PORT="$UPSTREAM_H2_PORT"
   UPSTREAM_PORT=$STARTED_PORT
-  RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT" UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT")
+  RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT" UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT"
+    UPSTREAM_H2C_PORT="$UPSTREAM_H2C_PORT" UPSTREAM_H2_PORT="$UPSTREAM_H2_PORT")
   wait_ok "http://127.0.0.1:$UPSTREAM_PORT/100b" 100
   log "origin nginx pid $STARTED_PID on 127.0.0.1:$UPSTREAM_PORT"
 }
@@ -130,6 +142,10 @@ start_target() {
     haproxy) start_server haproxy haproxy "$haproxy_in" ;;
     meridian|meridian-log|meridian-dash)
       start_server meridian "$1" "$meridian_in" ACCESS_LOG="$access_log" ;;
+    # upstream-h2: each upstream protocol is a target of its own.
+    meridian-h1) start_server meridian "$1" meridian.yaml.in ACCESS_LOG=off ;;
+    meridian-h2c|meridian-h2) start_server meridian "$1" "${1//-/_}_upstream.yaml.in" ;;
+    haproxy-h2c|haproxy-h2) start_server haproxy "$1" "${1//-/_}_upstream.cfg.in" ;;
     *) log "unknown target $1"; false ;;
   esac || return 1
   if [ "$1" = meridian-dash ]; then
@@ -215,6 +231,7 @@ throughput() {
         admin_before=$(main_thread_ticks "$TARGET_PID")
         run_wrk "$TARGET_PORT" "$size" "$DURATION" "$out" || log "wrk failed for $target $size"
         cpu_used=$(( $(cpu_ticks "$TARGET_PID") - cpu_before ))
+        [ "$MODE" != upstream-h2 ] || log "$target: $(upstream_conns "$TARGET_PID") upstream connections open after $CONNS clients"
         echo "$target $size $round $(( $(main_thread_ticks "$TARGET_PID") - admin_before ))" \
           "$(getconf CLK_TCK)" "${DURATION%s}" >> "$WORK/admin_cpu.tsv"
         if parsed=$(python3 "$HERE/summarize.py" parse "$out" "$cpu_used" "$(getconf CLK_TCK)"); then
@@ -447,6 +464,17 @@ h2idle() {
 }
 
 # upstream-tls: the throughput runs with every proxy speaking verified TLS to the origin.
+# upstream_conns PID: TCP connections PID has open to the origin's ports (established).
+upstream_conns() {
+  local inodes ports
+  inodes=$(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | sort -u)
+  ports=$(printf '%04X|%04X|%04X|%04X' "$UPSTREAM_PORT" "$UPSTREAM_TLS_PORT" "$UPSTREAM_H2C_PORT" \
+    "$UPSTREAM_H2_PORT")
+  awk -v ports="$ports" 'NR == FNR { want[$1] = 1; next }
+    FNR > 1 && $4 == "01" && want[$10] { split($3, r, ":"); if (r[2] ~ "^(" ports ")$") n++ }
+    END { print n + 0 }' <(echo "$inodes") /proc/net/tcp
+}
+
 upstream_tls() {
   UPSTREAM_TLS=1
   throughput
@@ -460,6 +488,7 @@ case "$MODE" in
   throughput) throughput ;;
   syscalls) syscalls ;;
   upstream-tls) upstream_tls ;;
+  upstream-h2) throughput ;;
   h2idle) h2idle ;;
   memory) memory ;;
   tls) tls ;;

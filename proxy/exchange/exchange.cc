@@ -86,6 +86,7 @@ void Exchange::start() {
     return;
   }
   startBodyClock();
+  if (!startGrpc()) return;
 
   pickRoute();
   if (decision_.outcome == routing::PickOutcome::NoRoute) {
@@ -295,7 +296,8 @@ UpstreamPool::Acquire Exchange::acquireConnection(const ResolvedAddress& endpoin
     tls = {(*snap_->upstream_tls)[decision_.plan->index], cluster.endpoints[index].address.host};
     tls_target = &tls;
   }
-  return host_.pool().acquire(endpoint, cluster.pool, user, safe_to_resend, tls_target);
+  return host_.pool().acquire(endpoint, cluster.pool, user, safe_to_resend, tls_target,
+                              cluster.protocol);
 }
 
 void Exchange::onConnectTimeout() {
@@ -340,8 +342,8 @@ void Exchange::onUpstreamReady(UpstreamConn& conn) {
         .active.fetch_add(1, std::memory_order_relaxed);
     counted_active_ = true;
   }
-  up_->stream().setLowWatermark(lowWatermark());
-  up_->stream().setReadSize(core::Buffer::kReadBlockSize);  // larger once the client keeps up
+  up_->channel().setLowWatermark(lowWatermark());
+  up_->channel().setReadSize(core::Buffer::kReadBlockSize);  // larger once the client keeps up
   sendRequestHead();
 }
 
@@ -358,15 +360,19 @@ http1::ForwardInfo Exchange::forwardInfo() const {
   fwd.client_country = client_.country;
   fwd.replay_src = replay_src_;
   fwd.replay_src_fly = replay_src_fly_;
+  // HTTP/2 upstreams are told the client takes trailers (gRPC needs it); the field is
+  // hop-by-hop in HTTP/1.1 and stays out there.
+  fwd.te_trailers = decision_.plan->cluster->protocol != config::UpstreamProtocol::Http1 &&
+                    http1::hasToken(http1::findHeader(head_.headers, "te"), "trailers");
   return fwd;
 }
 
 void Exchange::sendRequestHead() {
   state_ = State::Forwarding;
   interim_responses_ = 0;
-  http1::writeUpstreamRequestHead(head_, forwardInfo(), up_->stream().output());
+  http1::writeUpstreamRequestHead(head_, forwardInfo(), up_->channel().output());
   // A replay sends again the body the failed attempt sent; the rest follows from the client.
-  sent_body_.copyRangeTo(0, sent_body_.size(), up_->stream().output());
+  sent_body_.copyRangeTo(0, sent_body_.size(), up_->channel().output());
   // We answered Expect ourselves (the upstream never sees it): tell the client to send the
   // body now that there is somewhere for it to go.
   if (head_.expect_continue && !request_done_ && head_.minor_version == 1 && !sent_continue_ &&
@@ -383,7 +389,9 @@ void Exchange::sendRequestHead() {
 // once the whole request is sent, as Envoy's does, so a long upload is not a slow upstream.
 void Exchange::armResponseTimer() {
   const auto& t = decision_.route->timeouts;
-  if (deadline_ms_ == 0) deadline_ms_ = core::monotonicMillis() + t.request.count();
+  if (deadline_ms_ == 0)
+    deadline_ms_ =
+        core::monotonicMillis() + std::min(t.request, grpc_timeout_.value_or(t.request)).count();
   int64_t left = deadline_ms_ - core::monotonicMillis();
   armTimer(core::Millis(std::max<int64_t>(1, std::min<int64_t>(t.per_try.count(), left))));
   if (state_ == State::Forwarding) {
@@ -396,7 +404,7 @@ void Exchange::armResponseTimer() {
 // the client's bytes run out, the body ends, or the upstream's buffer is full.
 void Exchange::pumpRequestBody() {
   if (request_done_) {
-    if (!up_->stream().flush()) {
+    if (!up_->channel().flush()) {
       onUpstreamError(*up_, errno);
       return;
     }
@@ -404,7 +412,7 @@ void Exchange::pumpRequestBody() {
     return;
   }
   core::Buffer& in = down_.requestInput();
-  core::Buffer& out = up_->stream().output();
+  core::Buffer& out = up_->channel().output();
   const size_t out_before = out.size();
   uint64_t moved = 0;
   if (!moveRequestBody(in, out, moved)) {
@@ -422,7 +430,7 @@ void Exchange::pumpRequestBody() {
                     "request body too large");
     return;
   }
-  if (!up_->stream().flush()) {
+  if (!up_->channel().flush()) {
     onUpstreamError(*up_, errno);
     return;
   }
@@ -529,7 +537,7 @@ void Exchange::onDownstreamData() {
 
 void Exchange::onDownstreamDrained() {
   if (state_ == State::Responding) {
-    up_->stream().resumeReading();
+    up_->channel().resumeReading();
     pumpResponseBody();
   } else if (state_ == State::Tunnel) {
     pumpTunnel();
@@ -553,7 +561,7 @@ void Exchange::onUpstreamDrained(UpstreamConn&) {
 // so its leaving would go unnoticed (no 499, the upstream working on for nobody). What it
 // sends next (a pipelined request) is bounded by its connection, and here by the watermark.
 void Exchange::resumeClientOnceBodySent() {
-  if (up_ != nullptr && up_->stream().output().size() <= high_watermark_ &&
+  if (up_ != nullptr && up_->channel().output().size() <= high_watermark_ &&
       down_.requestInput().size() <= high_watermark_)
     down_.resumeRequestInput();
 }
@@ -561,12 +569,12 @@ void Exchange::resumeClientOnceBodySent() {
 void Exchange::onDownstreamEof() {
   client_eof_ = true;
   if (state_ == State::Tunnel) {
-    up_->stream().output().moveAllFrom(down_.requestInput());
-    if (!up_->stream().flush()) {
+    up_->channel().output().moveAllFrom(down_.requestInput());
+    if (!up_->channel().flush()) {
       abort(Cause::Failure, "tunnel upstream write failed");
       return;
     }
-    up_->stream().shutdownWrite();
+    up_->channel().shutdownWrite();
     pumpTunnel();
     return;
   }
@@ -595,12 +603,12 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
       }
       return;
     case State::Tunnel:
-      down_.responseOutput().moveAllFrom(up_->stream().input());
+      down_.responseOutput().moveAllFrom(up_->channel().input());
       if (endIfClientGone(down_.flush()) || endIfClientGone(down_.shutdownWrite())) return;
       pumpTunnel();
       return;
     case State::Forwarding:
-      if (up_->stream().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
+      if (up_->channel().input().empty() && up_->reused() && resendable() && stale_retries_ < 2) {
         retryOnFreshConnection();
         return;
       }
@@ -615,8 +623,15 @@ void Exchange::onUpstreamEof(UpstreamConn& conn) {
 }
 
 void Exchange::onUpstreamError(UpstreamConn& conn, int err) {
+  // An HTTP/2 stream the upstream did not process (GOAWAY, REFUSED_STREAM): as after a failed
+  // connect, nothing happened there, and the request may go anywhere, a new connection first.
+  if (state_ == State::Forwarding && up_->refused()) {
+    if (tryReplay(replay::Failure{replay::Reason::ConnectFailure})) return;
+    failBeforeResponse(Error{ErrorKind::UpstreamReset, Side::Upstream, true, "refused stream"});
+    return;
+  }
   if (state_ == State::Forwarding && up_->reused() && resendable() &&
-      up_->stream().input().empty() && stale_retries_ < 2) {
+      up_->channel().input().empty() && stale_retries_ < 2) {
     retryOnFreshConnection();
     return;
   }
@@ -750,6 +765,10 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   // The client's connection survives only if its request was read whole (a malformed, stalled
   // or oversized body never was), so the next request on it can be found.
   bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+  if (grpc_ && down_.protocolName() == "HTTP/2") {
+    writeGrpcError(status, core::errorCode(err), keep);
+    return;
+  }
   if (endIfClientGone(
           down_.writeErrorResponse(status, core::errorCode(err), !keep, head_.method == "HEAD")))
     return;

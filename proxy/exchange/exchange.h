@@ -188,6 +188,10 @@ class Exchange final : public UpstreamUser,
   // Ends.
   void recordOutcome();
   void failBeforeResponse(const core::Error& err);
+  // gRPC (exchange_grpc.cc).
+  bool startGrpc();
+  bool divertGrpcStatus(const http1::ResponseHead& head);
+  void writeGrpcError(int status, const char* code, bool keep);
   void retryOnFreshConnection();
   // The one ending of a response that cannot be completed (the client's side is reset): the
   // client went away, or something failed after the response began.
@@ -307,6 +311,11 @@ class Exchange final : public UpstreamUser,
   uint64_t idem_ticket_ = 0;
   bool idem_owner_ = false;
   std::shared_ptr<StoredResponse> stored_;  // the owner's response, while it is small
+
+  // A gRPC call (content-type application/grpc*): errors we make are gRPC statuses, and its
+  // grpc-timeout, when it has one, bounds the whole call.
+  bool grpc_ = false;
+  std::optional<core::Millis> grpc_timeout_;
 
   int final_status_ = 0;  // the status the client got (for the log)
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

@@ -23,8 +23,8 @@ void Exchange::armAckCheck() {
 }
 
 void Exchange::onAckCheck() {
-  if (state_ != State::Forwarding || up_ == nullptr || !up_->stream().input().empty()) return;
-  std::optional<core::TcpProgress> p = core::tcpProgress(up_->stream().fd());
+  if (state_ != State::Forwarding || up_ == nullptr || !up_->channel().input().empty()) return;
+  std::optional<core::TcpProgress> p = core::tcpProgress(up_->channel().socketFd());
   if (!p || p->unacked_segments == 0) return;  // the upstream has all of it: it is working
   // How long our bytes have been out with no acknowledgement: since the request was sent, or
   // since the last acknowledgement if one came after that.

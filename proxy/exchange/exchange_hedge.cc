@@ -57,11 +57,11 @@ void Exchange::HedgeAttempt::onUpstreamReady(UpstreamConn& conn) {
   http1::ForwardInfo fwd = exchange_.forwardInfo();
   fwd.attempt = attempt_;
   fwd.hedge = true;
-  core::Buffer& out = conn.stream().output();
+  core::Buffer& out = conn.channel().output();
   http1::writeUpstreamRequestHead(exchange_.head_, fwd, out);
   // Only a request read whole, its body all kept, is hedged: this is all of it.
   exchange_.sent_body_.copyRangeTo(0, exchange_.sent_body_.size(), out);
-  if (!conn.stream().flush()) onUpstreamError(conn, errno);
+  if (!conn.channel().flush()) onUpstreamError(conn, errno);
 }
 
 void Exchange::HedgeAttempt::onUpstreamConnectFailed(int) {
@@ -75,7 +75,7 @@ void Exchange::HedgeAttempt::onUpstreamConnectFailed(int) {
 // connection, so nothing is taken from the input here.
 void Exchange::HedgeAttempt::onUpstreamData(UpstreamConn& conn) {
   if (done_) return;
-  core::Buffer& in = conn.stream().input();
+  core::Buffer& in = conn.channel().input();
   const config::Limits& limits = exchange_.snap_->config->limits;
   http1::HeadLimits head_limits;
   head_limits.max_head_bytes = limits.max_header_bytes;
@@ -323,8 +323,8 @@ void Exchange::adoptHedge(HedgeAttempt& hedge) {
   interim_responses_ = 0;
   upstream_eof_ = false;
   state_ = State::Forwarding;
-  up_->stream().setLowWatermark(lowWatermark());
-  up_->stream().setReadSize(core::Buffer::kReadBlockSize);
+  up_->channel().setLowWatermark(lowWatermark());
+  up_->channel().setReadSize(core::Buffer::kReadBlockSize);
   // The hedge's own per-try deadline, in case its head was only an interim one.
   const auto& timeouts = decision_.route->timeouts;
   int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -164,6 +164,7 @@ bool Exchange::chooseInRegion(std::string_view region) {
 // (replayed or answered by us); its connection is gone then.
 bool Exchange::divertResponse(const http1::ResponseHead& head) {
   if (followReplayHeader(head)) return true;
+  if (grpc_ && divertGrpcStatus(head)) return true;
   replay::Failure failure{replay::Reason::Status, head.status};
   if (head.status < 500 || !replay::enabledFor(decision_.route->replay, failure)) return false;
   // A 503's Retry-After (within the deadline) sets the least wait before the replay.

@@ -34,7 +34,7 @@ void Exchange::onUpstreamData(UpstreamConn& conn) {
 }
 
 void Exchange::parseResponseHead() {
-  core::Buffer& in = up_->stream().input();
+  core::Buffer& in = up_->channel().input();
   http1::ResponseHead& head = host_.scratchResponse();
   while (state_ == State::Forwarding && !in.empty()) {
     http1::HeadLimits limits;
@@ -154,7 +154,7 @@ void Exchange::setCookies(http1::ResponseOptions& opt) {
 }
 
 void Exchange::pumpResponseBody() {
-  core::Buffer& in = up_->stream().input();
+  core::Buffer& in = up_->channel().input();
   core::Buffer& out = down_.responseOutput();
   const size_t out_before = out.size();
   bool done = false;
@@ -202,9 +202,9 @@ void Exchange::pumpResponseBody() {
     return;
   }
   if (out.size() > high_watermark_)
-    up_->stream().pauseReading();
+    up_->channel().pauseReading();
   else
-    up_->stream().setReadSize(responseReadSize(out.size()));
+    up_->channel().setReadSize(responseReadSize(out.size()));
   armTimer(decision_.route->timeouts.idle);
 }
 
@@ -223,7 +223,7 @@ void Exchange::finishResponse() {
   // The upstream connection is reusable only when both messages ended cleanly and nothing
   // extra arrived after the response.
   bool reusable = resp_.keep_alive && request_done_ && !upstream_eof_ &&
-                  resp_.framing != Framing::UntilClose && up_->stream().input().empty();
+                  resp_.framing != Framing::UntilClose && up_->channel().input().empty();
   releaseUpstream(reusable);
   releaseIdempotencyKey(true);
   finish(!close_client_ && !client_eof_);
@@ -231,24 +231,24 @@ void Exchange::finishResponse() {
 
 void Exchange::pumpTunnel() {
   core::Buffer& from_client = down_.requestInput();
-  core::Buffer& from_upstream = up_->stream().input();
-  up_->stream().output().moveAllFrom(from_client);
+  core::Buffer& from_upstream = up_->channel().input();
+  up_->channel().output().moveAllFrom(from_client);
   down_.responseOutput().moveAllFrom(from_upstream);
-  if (!up_->stream().flush()) {
+  if (!up_->channel().flush()) {
     abort(Cause::Failure, "tunnel upstream write failed");
     return;
   }
   if (endIfClientGone(down_.flush())) return;
   // Each side reads only while the other side's buffer has room.
-  if (up_->stream().output().size() > high_watermark_)
+  if (up_->channel().output().size() > high_watermark_)
     down_.pauseRequestInput();
   else if (!client_eof_)
     down_.resumeRequestInput();
   if (down_.responseOutput().size() > high_watermark_)
-    up_->stream().pauseReading();
+    up_->channel().pauseReading();
   else if (!upstream_eof_)
-    up_->stream().resumeReading();
-  if (client_eof_ && upstream_eof_ && !up_->stream().writePending() && !down_.responsePending()) {
+    up_->channel().resumeReading();
+  if (client_eof_ && upstream_eof_ && !up_->channel().writePending() && !down_.responsePending()) {
     releaseUpstream(false);
     finish(false);
     return;

@@ -199,6 +199,7 @@ void writeUpstreamRequestHead(const RequestHead& head, const ForwardInfo& fwd, c
     }
   }
   addForwardingFields(b, head, fwd, prior_xff);
+  if (fwd.te_trailers) b.add("te: trailers\r\n");
   if (head.upgrade) {
     b.header("upgrade", upgradeWithoutH2c(upgrade));
     b.add("connection: upgrade\r\n");
@@ -360,6 +361,8 @@ const char* reasonPhrase(int status) {
       return "Conflict";
     case 413:
       return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
     case 431:
       return "Request Header Fields Too Large";
     case 500:

@@ -25,6 +25,7 @@ struct ForwardInfo {
   std::string_view replay_src;
   bool replay_src_fly = false;
   bool hedge = false;  // meridian-hedge: 1 (replay.hedge: sent while another attempt waits)
+  bool te_trailers = false;  // `te: trailers` (for an HTTP/2 upstream, which keeps it)
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, hop-by-hop fields (and those

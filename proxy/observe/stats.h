@@ -35,6 +35,12 @@ enum class Counter : size_t {
   UpstreamConnectTimeouts,
   UpstreamReused,
   UpstreamStaleRetries,  // a reused connection died before answering; retried on a new one
+  UpstreamH2Connections,  // HTTP/2 connections opened to upstreams (h2, h2c, auto that chose h2)
+  UpstreamH2Streams,      // requests sent as a stream of one
+  UpstreamH2Goaways,      // GOAWAY frames received from upstreams
+  UpstreamH2Refused,      // streams the upstream did not process (above GOAWAY's last id, REFUSED_STREAM)
+  UpstreamH2Cancels,      // RST_STREAM(CANCEL) sent: the request ended before its stream did
+  UpstreamH2PingTimeouts, // idle HTTP/2 connections closed: no PING ACK in time
   UpstreamTimeouts,      // per_try/request/idle timeouts waiting on the upstream
   UpstreamUnacked,       // a request the upstream's TCP left unacknowledged (timeouts.unacked)
   UpstreamResets,

@@ -4,6 +4,8 @@
 #include <array>
 #include <cassert>
 
+#include "core/grpc.h"
+
 namespace meridian::proxy::replay {
 
 namespace {
@@ -206,6 +208,9 @@ std::string_view reasonLabel(const Failure& f) {
       return "timeout";
     case Reason::Status:
       if (f.status >= 100 && f.status <= 999) return kStatusLabels.text[f.status];
+      return "unknown";
+    case Reason::GrpcStatus:
+      if (const char* name = core::grpc::codeName(f.status)) return name;
       return "unknown";
   }
   return "unknown";

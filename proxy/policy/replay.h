@@ -19,11 +19,13 @@
 namespace meridian::proxy::replay {
 
 // Why an attempt failed. ConnectFailure means nothing reached the upstream.
-enum class Reason : uint8_t { ConnectFailure, Reset, Timeout, Status };
+// GrpcStatus: a gRPC call answered with a non-zero grpc-status in its response head (a
+// trailers-only response); `status` holds the code.
+enum class Reason : uint8_t { ConnectFailure, Reset, Timeout, Status, GrpcStatus };
 
 struct Failure {
   Reason reason = Reason::Reset;
-  int status = 0;  // only for Status
+  int status = 0;  // only for Status (HTTP) and GrpcStatus (gRPC code)
 };
 
 // Label for metrics, logs and matching `replay.on`: "connect_failure", "reset", "timeout", or

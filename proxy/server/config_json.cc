@@ -78,7 +78,9 @@ Json clusterJson(const config::Cluster& c) {
   }
   j["pool"] = Json{{"max_connections", c.pool.max_connections},
                    {"max_pending", c.pool.max_pending},
-                   {"idle_timeout", durationText(c.pool.idle_timeout)}};
+                   {"idle_timeout", durationText(c.pool.idle_timeout)},
+                   {"h2_ping_interval", durationText(c.pool.h2_ping_interval)}};
+  j["protocol"] = config::upstreamProtocolName(c.protocol);
   auto limit = [](int n) { return n > 0 ? Json(n) : Json(nullptr); };
   j["limits"] = Json{{"soft", limit(c.capacity.soft)}, {"hard", limit(c.capacity.hard)}};
   j["spill"] = c.spill == config::Spill::Hard ? "hard" : "soft";

@@ -20,11 +20,18 @@ const std::string& UpstreamConn::endpoint() const {
 }
 
 void UpstreamConn::onConnected(core::Stream&) {
+  // Closed while connecting (its request gave up): the loop reaps it after this turn, but the
+  // connect's own event may still come in this one.
+  if (closed_) return;
   if (tls_ == nullptr) {
     ready();
     return;
   }
-  auto t = tls_->newTransport(stream_->fd(), ep_.address.text, ep_.tls_host);
+  // ALPN as the cluster's protocol asks; none for http1 (the server's default is HTTP/1.1).
+  std::string_view alpn = protocol_ == config::UpstreamProtocol::H2     ? std::string_view("\x02h2")
+                          : protocol_ == config::UpstreamProtocol::Auto ? "\x02h2\x08http/1.1"
+                                                                        : "";
+  auto t = tls_->newTransport(stream_->fd(), ep_.address.text, ep_.tls_host, alpn);
   if (!t) {
     failConnect(ENOMEM);
     return;
@@ -33,14 +40,32 @@ void UpstreamConn::onConnected(core::Stream&) {
 }
 
 void UpstreamConn::onHandshakeDone(core::Stream& s) {
+  if (closed_) return;
   tls_->handshakeDone(*s.transport());
   tls_.reset();  // the transport keeps what it needs
   ready();
 }
 
 void UpstreamConn::ready() {
+  using P = config::UpstreamProtocol;
+  bool h2 = protocol_ == P::H2c;
+  if (stream_->transport() != nullptr && (protocol_ == P::H2 || protocol_ == P::Auto)) {
+    h2 = stream_->transport()->protocol() == "h2";
+    if (protocol_ == P::Auto) ep_.alpn_h2 = h2;
+    if (protocol_ == P::H2 && !h2) {
+      // `protocol: h2` says the upstream speaks it: one that does not is misconfigured, and
+      // for the replay rule nothing was sent.
+      logWarn("upstream %s: protocol h2, but ALPN did not choose h2", ep_.address.text.c_str());
+      failConnect(EPROTO);
+      return;
+    }
+  }
   connected_ = true;
   std::erase(ep_.connecting, this);
+  if (h2) {
+    pool_.promote(this);
+    return;
+  }
   ++requests_;
   if (user_ != nullptr) user_->onUpstreamReady(*this);
 }
@@ -50,10 +75,15 @@ void UpstreamConn::onConnectFailed(core::Stream&, int err) {
 }
 
 void UpstreamConn::failConnect(int err) {
+  if (closed_) return;
   UpstreamUser* user = user_;
-  pool_.stats_.add(Counter::UpstreamConnectFailures);
-  pool_.destroy(this);
+  EndpointPool& ep = ep_;
+  UpstreamPool& pool = pool_;
+  pool.stats_.add(Counter::UpstreamConnectFailures);
+  pool.destroy(this);
   if (user != nullptr) user->onUpstreamConnectFailed(err);
+  // Requests waiting for this HTTP/2 connection: none is coming.
+  if (ep.connecting.empty()) pool.failH2Waiters(ep, err);
 }
 
 void UpstreamConn::onData(core::Stream& s) {
@@ -74,6 +104,7 @@ void UpstreamConn::onEof(core::Stream&) {
 }
 
 void UpstreamConn::onError(core::Stream& s, int err) {
+  if (closed_) return;
   if (!connected_ && tls_ != nullptr && s.transport() != nullptr) {
     // The handshake failed: for the replay rule and health, the connect failed.
     certs::UpstreamTlsFailure why = tls_->handshakeFailed(*s.transport());
@@ -102,6 +133,8 @@ UpstreamPool::~UpstreamPool() {
   for (auto& [key, ep] : endpoints_) {
     for (UpstreamConn* c : ep->idle) delete c;
     ep->idle.clear();
+    for (H2UpstreamSession* s : ep->sessions) delete s;
+    ep->sessions.clear();
   }
 }
 
@@ -129,8 +162,13 @@ int UpstreamPool::inFlight(const std::string& endpoint) const {
 
 UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const config::Pool& limits,
                                             UpstreamUser* user, bool safe_to_resend,
-                                            const UpstreamTlsTarget* tls) {
+                                            const UpstreamTlsTarget* tls,
+                                            config::UpstreamProtocol protocol) {
   EndpointPool& ep = endpoint(addr, limits);
+  if (ep.protocol != protocol) {
+    ep.protocol = protocol;
+    ep.alpn_h2 = false;
+  }
   if (tls != nullptr) {
     if (ep.tls != tls->context) {
       ep.tls = tls->context;
@@ -139,6 +177,7 @@ UpstreamPool::Acquire UpstreamPool::acquire(const ResolvedAddress& addr, const c
   } else if (ep.tls != nullptr) {
     ep.tls.reset();
   }
+  if (wantsH2(ep)) return acquireH2(ep, user);
   if (takeIdle(ep, user, safe_to_resend)) return Acquire::Ready;
   if (ep.open < ep.limits.max_connections) {
     int before = ep.open;
@@ -210,6 +249,8 @@ void UpstreamPool::connectNew(EndpointPool& ep, UpstreamUser* user) {
     return;
   }
   conn->stream_.reset(s);
+  conn->h1_.attach(s);
+  conn->protocol_ = ep.protocol;
   conn->user_ = user;
   conn->tls_ = ep.tls;
   conn->tls_settings_ = settingsOf(ep);
@@ -221,6 +262,14 @@ void UpstreamPool::connectNew(EndpointPool& ep, UpstreamUser* user) {
 void UpstreamPool::release(UpstreamConn* conn, bool reusable) {
   conn->user_ = nullptr;
   EndpointPool& ep = conn->ep_;
+  if (conn->h2_ != nullptr) {
+    // An HTTP/2 stream: the connection stays with its session; a slot came free on it.
+    conn->closed_ = true;
+    conn->session_->release(*conn->h2_);
+    loop_.deleteLater(conn);
+    serveH2Waiters(ep);
+    return;
+  }
   if (!reusable || !conn->connected_ || conn->closed_ || !conn->stream_->input().empty()) {
     destroy(conn);
     return;
@@ -275,11 +324,20 @@ void UpstreamPool::cancel(const std::string& endpoint, UpstreamUser* user) {
   if (it == endpoints_.end()) return;
   EndpointPool& ep = *it->second;
   std::erase(ep.waiting, user);
+  std::erase(ep.h2_waiting, user);
   // A connect started for this user: nobody else asked for it, so close it rather than
-  // keep a half-open socket around.
+  // keep a half-open socket around (a lost SYN must not hold the endpoint: the next request
+  // connects anew). An HTTP/2 one others wait for becomes the longest waiter's.
   auto doomed = ep.connecting;
-  for (UpstreamConn* c : doomed)
-    if (c->user_ == user) destroy(c);
+  for (UpstreamConn* c : doomed) {
+    if (c->user_ != user) continue;
+    if (wantsH2(ep) && !ep.h2_waiting.empty()) {
+      c->user_ = ep.h2_waiting.front();
+      ep.h2_waiting.pop_front();
+    } else {
+      destroy(c);
+    }
+  }
 }
 
 bool UpstreamPool::queued(const std::string& endpoint, const UpstreamUser* user) const {
@@ -293,7 +351,104 @@ void UpstreamPool::closeIdle() {
   for (auto& [key, ep] : endpoints_) {
     auto idle = ep->idle;
     for (UpstreamConn* c : idle) destroy(c);
+    auto sessions = ep->sessions;
+    for (H2UpstreamSession* s : sessions) s->drain();
   }
+}
+
+// ---- HTTP/2 --------------------------------------------------------------------------------
+
+bool UpstreamPool::wantsH2(const EndpointPool& ep) {
+  using P = config::UpstreamProtocol;
+  return ep.protocol == P::H2c || ep.protocol == P::H2 ||
+         (ep.protocol == P::Auto && ep.tls != nullptr && ep.alpn_h2);
+}
+
+// A stream of a session with room; else wait for the connection being made (one connection
+// serves many requests: sixty-four at once at start-up must not open sixty-four), else make one.
+UpstreamPool::Acquire UpstreamPool::acquireH2(EndpointPool& ep, UpstreamUser* user) {
+  if (lendH2(ep, user)) return Acquire::Ready;
+  if (ep.connecting.empty() && ep.open < ep.limits.max_connections) {
+    int before = ep.open;
+    connectNew(ep, user);
+    return ep.open > before ? Acquire::Pending : Acquire::Failed;
+  }
+  if (static_cast<int>(ep.h2_waiting.size()) >= ep.limits.max_pending) {
+    stats_.add(Counter::UpstreamOverloaded);
+    return Acquire::Overloaded;
+  }
+  ep.h2_waiting.push_back(user);
+  return Acquire::Pending;
+}
+
+bool UpstreamPool::lendH2(EndpointPool& ep, UpstreamUser* user) {
+  const uint64_t settings = settingsOf(ep);
+  for (H2UpstreamSession* s : ep.sessions) {
+    if (s->tlsSettings() != settings || !s->canTake()) continue;
+    auto* c = new UpstreamConn(*this, ep);
+    c->session_ = s;
+    c->h2_ = s->open(*c);
+    c->channel_ = c->h2_.get();
+    c->connected_ = true;
+    c->user_ = user;
+    c->requests_ = 1;
+    user->onUpstreamReady(*c);
+    return true;
+  }
+  return false;
+}
+
+// A new connection speaks HTTP/2 (h2c, or ALPN chose h2): it becomes a session, and the
+// request that opened it and those waiting get its streams.
+void UpstreamPool::promote(UpstreamConn* conn) {
+  EndpointPool& ep = conn->ep_;
+  UpstreamUser* user = conn->user_;
+  const bool tls = conn->stream_->transport() != nullptr;
+  auto* s = new H2UpstreamSession(*this, ep, std::move(conn->stream_), tls, conn->tls_settings_);
+  ep.sessions.push_back(s);  // counted in ep.open as the connection was
+  conn->closed_ = true;
+  conn->user_ = nullptr;
+  loop_.deleteLater(conn);
+  if (!s->start()) {
+    if (user != nullptr) user->onUpstreamConnectFailed(EPROTO);
+    if (ep.connecting.empty()) failH2Waiters(ep, EPROTO);
+    return;
+  }
+  if (user != nullptr && !lendH2(ep, user)) ep.h2_waiting.push_front(user);
+  serveH2Waiters(ep);
+}
+
+// Streams came free (or a session came up): waiting requests take them, and when every
+// session is full, another connection is made for them.
+void UpstreamPool::serveH2Waiters(EndpointPool& ep) {
+  while (!ep.h2_waiting.empty()) {
+    UpstreamUser* next = ep.h2_waiting.front();
+    ep.h2_waiting.pop_front();
+    if (lendH2(ep, next)) continue;
+    if (!ep.connecting.empty() || ep.open >= ep.limits.max_connections) {
+      ep.h2_waiting.push_front(next);
+      return;
+    }
+    int before = ep.open;
+    connectNew(ep, next);
+    if (ep.open == before) next->onUpstreamConnectFailed(errno);
+    return;
+  }
+}
+
+void UpstreamPool::failH2Waiters(EndpointPool& ep, int err) {
+  std::deque<UpstreamUser*> waiting;
+  waiting.swap(ep.h2_waiting);
+  for (UpstreamUser* u : waiting) u->onUpstreamConnectFailed(err);
+}
+
+// A session ended (error, GOAWAY done, idle): it takes no more streams, and its connection
+// no longer counts against the cap.
+void UpstreamPool::sessionClosed(H2UpstreamSession* s) {
+  EndpointPool& ep = s->ep_;
+  std::erase(ep.sessions, s);
+  --ep.open;
+  serveH2Waiters(ep);
 }
 
 size_t UpstreamPool::openConnections() const {

@@ -17,6 +17,8 @@
 #include "core/address.h"
 #include "core/event_loop.h"
 #include "core/stream.h"
+#include "proxy/upstream/h2_upstream_session.h"
+#include "proxy/upstream/upstream_channel.h"
 
 namespace meridian::proxy {
 
@@ -48,15 +50,22 @@ struct UpstreamTlsTarget {
 class UpstreamPool;
 struct EndpointPool;
 
+// What a request holds while it is sent and answered: an HTTP/1.1 connection of its own, or a
+// stream of an HTTP/2 connection (a lease: the session belongs to the pool). Either way the
+// user sees one channel().
 class UpstreamConn final : public core::StreamHandler, public core::Disposable {
  public:
   UpstreamConn(UpstreamPool& pool, EndpointPool& ep);
   ~UpstreamConn() override;
 
-  core::Stream& stream() { return *stream_; }
+  UpstreamChannel& channel() { return *channel_; }
   // True when this connection carried a request before: a failure before any response byte
   // may then be the upstream's keep-alive close racing our request, not a real failure.
   bool reused() const { return requests_ > 1; }
+  // An HTTP/2 stream the upstream did not process (GOAWAY below it, REFUSED_STREAM): the
+  // request may go again as after a failed connect.
+  bool refused() const { return h2_ != nullptr && h2_->refused(); }
+  bool isH2() const { return h2_ != nullptr; }
   const std::string& endpoint() const;
 
   void onConnected(core::Stream&) override;
@@ -69,12 +78,18 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
 
  private:
   friend class UpstreamPool;
+  friend class H2UpstreamSession;
   void onIdleTimeout();
   void ready();
   void failConnect(int err);
   UpstreamPool& pool_;
   EndpointPool& ep_;
-  std::unique_ptr<core::Stream> stream_;
+  std::unique_ptr<core::Stream> stream_;  // null for an HTTP/2 lease
+  StreamChannel h1_;
+  std::unique_ptr<H2StreamChannel> h2_;
+  H2UpstreamSession* session_ = nullptr;  // the lease's session
+  UpstreamChannel* channel_ = &h1_;
+  config::UpstreamProtocol protocol_ = config::UpstreamProtocol::Http1;
   core::Timer idle_timer_;
   UpstreamUser* user_ = nullptr;
   // The TLS context this connection was made with (null: plain); kept until the handshake
@@ -100,6 +115,12 @@ struct EndpointPool {
   // TLS for new connections, as the latest acquire asked (a reload may change it).
   std::shared_ptr<const certs::UpstreamTlsContext> tls;
   std::string tls_host;
+  // HTTP/2: the protocol the latest acquire asked for; whether ALPN chose h2 (`auto`); the
+  // sessions, and requests waiting for one that is being connected.
+  config::UpstreamProtocol protocol = config::UpstreamProtocol::Http1;
+  bool alpn_h2 = false;
+  std::vector<H2UpstreamSession*> sessions;
+  std::deque<UpstreamUser*> h2_waiting;
 };
 
 class UpstreamPool {
@@ -119,8 +140,12 @@ class UpstreamPool {
   // `tls`: TLS to the endpoint (the handshake is part of connecting: a failed one is a connect
   // failure). An idle connection made under other TLS settings (a reload changed them) is
   // closed rather than lent.
+  //
+  // `protocol`: the cluster's. For HTTP/2 (h2c, h2, auto once ALPN chose h2) the user gets a
+  // stream of the endpoint's session with room, or waits for the one being connected.
   Acquire acquire(const ResolvedAddress& addr, const config::Pool& limits, UpstreamUser* user,
-                  bool safe_to_resend = false, const UpstreamTlsTarget* tls = nullptr);
+                  bool safe_to_resend = false, const UpstreamTlsTarget* tls = nullptr,
+                  config::UpstreamProtocol protocol = config::UpstreamProtocol::Http1);
   // Gives a connection back: kept idle when `reusable`, else closed.
   void release(UpstreamConn* conn, bool reusable);
   // Lends a connection already lent to one user to another (a hedge's connection to the
@@ -139,13 +164,23 @@ class UpstreamPool {
   // The same, from any thread (for /regions).
   int inFlight(const std::string& endpoint) const;
   EndpointPool& endpoint(const ResolvedAddress& addr, const config::Pool& limits);
-  // Closes every idle connection (drain, shutdown).
+  // Closes every idle connection (drain, shutdown); HTTP/2 sessions take no new streams and
+  // close once their last one ends.
   void closeIdle();
   size_t openConnections() const;
 
  private:
   friend class UpstreamConn;
+  friend class H2UpstreamSession;
+  friend class H2StreamChannel;
   void connectNew(EndpointPool& ep, UpstreamUser* user);
+  static bool wantsH2(const EndpointPool& ep);
+  Acquire acquireH2(EndpointPool& ep, UpstreamUser* user);
+  bool lendH2(EndpointPool& ep, UpstreamUser* user);
+  void promote(UpstreamConn* conn);
+  void serveH2Waiters(EndpointPool& ep);
+  void failH2Waiters(EndpointPool& ep, int err);
+  void sessionClosed(H2UpstreamSession* s);
   bool takeIdle(EndpointPool& ep, UpstreamUser* user, bool safe_to_resend);
   static uint64_t settingsOf(const EndpointPool& ep);
   void destroy(UpstreamConn* conn);

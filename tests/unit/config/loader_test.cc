@@ -563,7 +563,8 @@ TEST(LoadErrors, ManyProblemsAllReportedInFileOrder) {
                    "t.yaml:12:37: routes[0].backends[0].weight: must be from 0 to 4294967295, "
                    "got -1",
                    "t.yaml:13:24: routes[0].replay.on[1]: expected connect_failure, reset, "
-                   "timeout or a 5xx status, got \"404\"",
+                   "timeout, a 5xx status or a gRPC status name (unavailable, "
+                   "resource_exhausted, ...), got \"404\"",
                    "t.yaml:13:51: routes[0].replay.max_attempts: must be at least 1, got 0",
                    "t.yaml:13:62: routes[0].replay.budget: invalid percentage \"120%\" "
                    "(write an integer from 0% to 100%)",
