@@ -143,6 +143,20 @@ MeridianProcess::~MeridianProcess() {
   if (child_.pid > 0) {
     recordExit(stopChild(child_, options_.stopGrace));
   }
+  // Under the sanitizers a report inside meridian (its own process: the test would not see it
+  // otherwise, whatever its exit status) fails the test that ran it.
+  if (pid_ > 0) {
+    std::string err = stderrText();
+    for (const char* marker :
+         {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: "}) {
+      size_t at = err.find(marker);
+      if (at != std::string::npos) {
+        ADD_FAILURE() << "meridian (pid " << pid_ << ") reported a sanitizer error:\n"
+                      << err.substr(at > 200 ? at - 200 : 0, 6000);
+        break;
+      }
+    }
+  }
   if (::testing::Test::HasFailure() && pid_ > 0) {
     std::cerr << "[meridian " << pid_ << " in " << dir_.path() << "]\n" << outputTails() << "\n";
   }
