@@ -221,34 +221,16 @@ class Exchange final : public UpstreamUser,
   void onBodyRateCheck();
   bool tooManyInterim();
 
-  // limits.request_body_min_rate, judged once per limits.request_body_timeout: a timer of its
-  // own, as the request's other deadlines (idle, per-try) run at the same time.
-  // timeouts.unacked, judged once the request is sent whole (exchange_ack.cc).
-  class AckCheck final : public core::DeadlineQueue::Entry {
-   public:
-    explicit AckCheck(Exchange& exchange) : exchange_(exchange) {}
-    void onDeadline() override { exchange_.onAckCheck(); }
-
-   private:
-    Exchange& exchange_;
-  };
   void armAckCheck();
   void onAckCheck();
 
-  class BodyRateCheck final : public core::DeadlineQueue::Entry {
+  // A deadline of its own, beside the one the state arms (per-try, idle...), that calls `On`:
+  // replay.hedge's wait, the request body's rate check, the unacknowledged-request check.
+  template <void (Exchange::*On)()>
+  class SideTimer final : public core::DeadlineQueue::Entry {
    public:
-    explicit BodyRateCheck(Exchange& exchange) : exchange_(exchange) {}
-    void onDeadline() override { exchange_.onBodyRateCheck(); }
-
-   private:
-    Exchange& exchange_;
-  };
-
-  // replay.hedge's wait: a timer of its own, as the per-try deadline runs at the same time.
-  class HedgeTimer final : public core::DeadlineQueue::Entry {
-   public:
-    explicit HedgeTimer(Exchange& exchange) : exchange_(exchange) {}
-    void onDeadline() override { exchange_.onHedgeTimer(); }
+    explicit SideTimer(Exchange& exchange) : exchange_(exchange) {}
+    void onDeadline() override { (exchange_.*On)(); }
 
    private:
     Exchange& exchange_;
@@ -297,7 +279,7 @@ class Exchange final : public UpstreamUser,
   int failure_count_ = 0;
 
   // Hedges: those still waiting for a head (each deleted through the loop once it leaves).
-  HedgeTimer hedge_timer_{*this};
+  SideTimer<&Exchange::onHedgeTimer> hedge_timer_{*this};  // replay.hedge.after
   std::vector<HedgeAttempt*> hedges_;
   bool hedge_armed_ = false;  // the timer was armed once (a request hedges from its first send)
   int hedges_sent_ = 0;       // replay.hedge.max bounds it
@@ -330,8 +312,9 @@ class Exchange final : public UpstreamUser,
   size_t high_watermark_;
 
   // Request body.
-  BodyRateCheck body_check_{*this};
-  AckCheck ack_check_{*this};
+  // limits.request_body_min_rate, judged once per limits.request_body_timeout.
+  SideTimer<&Exchange::onBodyRateCheck> body_check_{*this};
+  SideTimer<&Exchange::onAckCheck> ack_check_{*this};  // timeouts.unacked (exchange_ack.cc)
   int64_t request_sent_ms_ = 0;       // monotonic: when this attempt's request was sent whole
   uint64_t body_window_bytes_ = 0;    // body bytes received when the rate window began
   bool body_window_excused_ = false;  // we stopped reading the client in this window
