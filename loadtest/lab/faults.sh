@@ -6,7 +6,9 @@
 #
 # Each run: wrk from lab-client (2 threads, 32 connections, GET /100b and POST /api with a
 # unique Idempotency-Key, 4:1) for DURATION s, two slow downloads of /1m (curl, 256 KiB/s) in a
-# loop, and a probe (probe.py: a GET every 50 ms on a fresh connection). The fault hits ams,
+# loop, WS_CLIENTS WebSocket sessions to /ws (soak/ws_clients.py: a message every 250 ms, its
+# echo from the region's ws_echo.py; a session cut by the proxy or the region is an error, and
+# the client opens the next), and a probe (probe.py: a GET every 50 ms on a fresh connection). The fault hits ams,
 # the nearest region, from AT s to AT+FOR s:
 #   1 gone: ams's relay refuses connects (RST) and resets open ones
 #   2 blackhole: an nftables rule in ams drops every packet from the edge
@@ -21,18 +23,19 @@
 #     then WINCH and QUIT to the old one; HAProxy's every reload is one (its master, -W,
 #     re-executes its binary on USR2)
 # Output, one line per run (tab-separated, with a header): fault proxy link requests ok non2xx
-# sockerr p50ms p99ms replays probe_bad felt_s recover_s dl_ok dl_bad regions.
+# sockerr p50ms p99ms replays probe_bad felt_s recover_s dl_ok dl_bad regions ws_sessions
+# ws_messages ws_errors.
 # felt_s: from the fault's start to the last probe that failed or took over 1 s while it
 # lasted; recover_s: from its end until every later probe is a 200 from ams.
 # Environment: FAULTS ["1 2 3 4 5 6 7 8"], PROXIES ["meridian nginx haproxy"], DURATION [24],
-# AT [6], FOR [10]. Every process it starts is bounded by DURATION and stopped by PID.
+# AT [6], FOR [10], WS_CLIENTS [4]. Every process it starts is bounded by DURATION and stopped by PID.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 source "$HERE/common.sh"
 FAULTS=${FAULTS:-"1 2 3 4 5 6 7 8"}
 PROXIES=${PROXIES:-"meridian nginx haproxy"}
-DURATION=${DURATION:-24} AT=${AT:-6} FOR=${FOR:-10}
+DURATION=${DURATION:-24} AT=${AT:-6} FOR=${FOR:-10} WS_CLIENTS=${WS_CLIENTS:-4}
 [ -f "$RUN/link" ] || { log "the lab is not up (loadtest/lab/up.sh)"; exit 1; }
 LINK=$(cat "$RUN/link")
 OUT="$RUN/faults"
@@ -135,7 +138,7 @@ downloads() {  # downloads PROXY SECONDS FILE: two slow downloads in a loop; cou
   echo "$ok $bad" > "$3"
 }
 
-echo -e "fault\tproxy\tlink\trequests\tok\tnon2xx\tsockerr\tp50ms\tp99ms\treplays\tprobe_bad\tfelt_s\trecover_s\tdl_ok\tdl_bad\tregions"
+echo -e "fault\tproxy\tlink\trequests\tok\tnon2xx\tsockerr\tp50ms\tp99ms\treplays\tprobe_bad\tfelt_s\trecover_s\tdl_ok\tdl_bad\tregions\tws_sessions\tws_messages\tws_errors"
 for fault in $FAULTS; do
   for proxy in $PROXIES; do
     clear_faults
@@ -149,11 +152,16 @@ for fault in $FAULTS; do
     timeout --kill-after=5 $((DURATION + 10)) ip netns exec "$(ns client)" python3 "$HERE/probe.py" \
       "$EDGE_ADDR" "$port" "$DURATION" > "$OUT/$tag.probe" 2>&1 &
     probe_pid=$!; BG+=($probe_pid)
+    # WebSockets: WS_CLIENTS sessions through the proxy, a message every 250 ms each.
+    timeout --kill-after=5 $((DURATION + 10)) ip netns exec "$(ns client)" /usr/bin/python3 \
+      "$HERE/../soak/ws_clients.py" "$EDGE_ADDR" "$port" "$WS_CLIENTS" "$DURATION" \
+      > "$OUT/$tag.ws" 2>&1 &
+    BG+=($!)
     for d in 1 2; do downloads "$proxy" "$DURATION" "$OUT/$tag.dl$d" & BG+=($!); done
     sleep "$AT"   # scenario timing: the fault starts and ends at points of the run
     inject "$fault" "$proxy"
     sleep "$FOR"
-    for p in "${BG[@]:4}"; do kill "$p" 2>/dev/null || true; done  # flaps, reloads
+    for p in "${BG[@]:5}"; do kill "$p" 2>/dev/null || true; done  # flaps, reloads
     clear_faults
     wait "$wrk_pid" || true
     wait "$probe_pid" || true
@@ -187,6 +195,8 @@ PY
     read -r probe_bad felt rec <<< "$probe"
     kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " ${line#FAULT }"; }
     rep=-; [ "$proxy" = meridian ] && rep=$((after - before))
-    echo -e "$fault\t$proxy\t$LINK\t$(kv requests)\t$(kv ok)\t$(kv non2xx)\t$(kv sockerr)\t$(kv p50ms)\t$(kv p99ms)\t$rep\t$probe_bad\t$felt\t$rec\t$((dl1ok + dl2ok))\t$((dl1bad + dl2bad))\t$(kv regions)"
+    ws=$(grep '^SOAK-WS ' "$OUT/$tag.ws" || echo "SOAK-WS sessions=0 messages=0 errors=0 (none)")
+    wskv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " ${ws#SOAK-WS }"; }
+    echo -e "$fault\t$proxy\t$LINK\t$(kv requests)\t$(kv ok)\t$(kv non2xx)\t$(kv sockerr)\t$(kv p50ms)\t$(kv p99ms)\t$rep\t$probe_bad\t$felt\t$rec\t$((dl1ok + dl2ok))\t$((dl1bad + dl2bad))\t$(kv regions)\t$(wskv sessions)\t$(wskv messages)\t$(wskv errors)"
   done
 done

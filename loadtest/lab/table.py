@@ -23,13 +23,15 @@ print("Delay by: %s (the kernel has %s netem)." % (
     "no" if links == ["relay"] else "a"))
 print()
 print("| fault | proxy | requests | client errors (non-2xx + socket) | p50 ms | p99 ms "
-      "| replays | probe failures | felt s | recovered s | downloads ok / cut |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| replays | probe failures | felt s | recovered s | downloads ok / cut "
+      "| WebSocket sessions / errors |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
     if r["replays"].startswith("-") and r["replays"] != "-":
         r["replays"] = "n/a (upgrade)"  # the counter starts over in the upgraded process
     errors = int(r["non2xx"] or 0) + int(r["sockerr"] or 0)
-    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+    ws = "%s / %s" % (r["ws_sessions"], r["ws_errors"]) if r.get("ws_sessions") else "-"
+    print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
         NAMES.get(r["fault"], r["fault"]), r["proxy"], r["requests"], errors, r["p50ms"],
         r["p99ms"], r["replays"], r["probe_bad"], r["felt_s"], r["recover_s"], r["dl_ok"],
-        r["dl_bad"]))
+        r["dl_bad"], ws))

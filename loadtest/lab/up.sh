@@ -55,6 +55,7 @@ for r in "${REGIONS[@]}"; do
   in_ns "$r" ip link set "lab-r$i" up
   render origin_nginx.conf.in "$RUN/origin-$r.conf" NAME="$r"
   spawn "origin-$r" "$r" nginx -p "$RUN" -c "$RUN/origin-$r.conf" -g 'daemon off;'
+  spawn "ws-$r" "$r" /usr/bin/python3 "$HERE/../soak/ws_echo.py" 8090 "$r"  # Debian's, with python3-websockets
   : > "$RUN/relay-$r.control"
   delay=${REGION_DELAY[$r]} jitter=${REGION_JITTER[$r]}
   if [ "$LINK" = netem ]; then
