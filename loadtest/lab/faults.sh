@@ -193,10 +193,10 @@ print(len(bad), felt, "%.1f" % rec if rec is not None else ">%d" % (rows[-1][0] 
 PY
 )
     read -r probe_bad felt rec <<< "$probe"
-    kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " ${line#FAULT }"; }
     rep=-; [ "$proxy" = meridian ] && rep=$((after - before))
     ws=$(grep '^SOAK-WS ' "$OUT/$tag.ws" || echo "SOAK-WS sessions=0 messages=0 errors=0 (none)")
-    wskv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " ${ws#SOAK-WS }"; }
-    echo -e "$fault\t$proxy\t$LINK\t$(kv requests)\t$(kv ok)\t$(kv non2xx)\t$(kv sockerr)\t$(kv p50ms)\t$(kv p99ms)\t$rep\t$probe_bad\t$felt\t$rec\t$((dl1ok + dl2ok))\t$((dl1bad + dl2bad))\t$(kv regions)\t$(wskv sessions)\t$(wskv messages)\t$(wskv errors)"
+    # A value from wrk's FAULT line or the WebSocket clients' SOAK-WS line (no key is in both).
+    kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $line $ws"; }
+    echo -e "$fault\t$proxy\t$LINK\t$(kv requests)\t$(kv ok)\t$(kv non2xx)\t$(kv sockerr)\t$(kv p50ms)\t$(kv p99ms)\t$rep\t$probe_bad\t$felt\t$rec\t$((dl1ok + dl2ok))\t$((dl1bad + dl2bad))\t$(kv regions)\t$(kv sessions)\t$(kv messages)\t$(kv errors)"
   done
 done

@@ -54,8 +54,10 @@ void Exchange::parseResponseHead() {
           Error{ErrorKind::ProtocolError, Side::Upstream, false, http1::parseErrorName(r.error)});
       return;
     }
-    // The first head to arrive (this attempt's) wins over the hedges still waiting.
+    // The first head to arrive (this attempt's) wins over the hedges still waiting, and shows
+    // the request arrived: the unacknowledged-request check has nothing left to judge.
     if (hedges_open_ > 0 || hedge_timer_.scheduled()) settleHedges(attempt_is_hedge_);
+    host_.deadlines().cancel(ack_check_);
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
       if (tooManyInterim()) return;
       // Interim responses: 100 Continue is ours to give (we answered Expect), others (103
