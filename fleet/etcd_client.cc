@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_read.h"
+
 namespace meridian::fleet {
 namespace {
 
@@ -26,6 +28,12 @@ void initCurl() {
 }
 
 }  // namespace
+
+core::Result<std::string> readPasswordFile(const std::string& path) {
+  auto text = core::readRegularFile(path, core::kConfigFileLimit);
+  if (!text.ok()) return text.error();
+  return text.value().substr(0, text.value().find_first_of("\r\n"));
+}
 
 EtcdClient::EtcdClient(EtcdOptions opts) : opts_(std::move(opts)) {
   initCurl();

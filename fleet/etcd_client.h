@@ -33,6 +33,10 @@ struct EtcdOptions {
   std::string password;
 };
 
+// The password in a file (its first line; the file read as config files are: regular, bounded),
+// for EtcdOptions::password.
+core::Result<std::string> readPasswordFile(const std::string& path);
+
 class EtcdClient {
  public:
   explicit EtcdClient(EtcdOptions opts);

@@ -242,8 +242,14 @@ void HealthMonitor::setReported(ReportedMap reported) {
                           a.second.reason == b.second.reason;
                  }))
     return;
+  // Which endpoints are probed here depends on which are reported, not on their verdicts: a
+  // verdict that flips rebuilds no probe (nor resolves every endpoint's address again).
+  const bool same_endpoints =
+      reported.size() == impl_->reported.size() &&
+      std::equal(reported.begin(), reported.end(), impl_->reported.begin(),
+                 [](const auto& a, const auto& b) { return a.first == b.first; });
   impl_->reported = std::move(reported);
-  impl_->syncProbes();
+  if (!same_endpoints) impl_->syncProbes();
   if (impl_->applyReported()) impl_->publishNow();
 }
 

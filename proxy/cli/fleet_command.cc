@@ -93,12 +93,12 @@ bool parseFleetFlags(const std::vector<std::string>& args, FleetFlags& f) {
     return false;
   }
   if (!password_file.empty()) {
-    auto pw = core::readRegularFile(password_file, core::kConfigFileLimit);
+    auto pw = fleet::readPasswordFile(password_file);
     if (!pw.ok()) {
       fprintf(stderr, "meridian: %s\n", pw.error().detail.c_str());
       return false;
     }
-    f.etcd.password = pw.value().substr(0, pw.value().find_first_of("\r\n"));
+    f.etcd.password = pw.value();
   }
   return true;
 }

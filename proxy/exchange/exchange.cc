@@ -762,9 +762,7 @@ void Exchange::failBeforeResponse(const core::Error& err) {
   logDebug("%.*s %.*s: %d %s (%s)", static_cast<int>(head_.method.size()), head_.method.data(),
            static_cast<int>(head_.target.size()), head_.target.data(), status, core::errorCode(err),
            err.detail.c_str());
-  // The client's connection survives only if its request was read whole (a malformed, stalled
-  // or oversized body never was), so the next request on it can be found.
-  bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+  bool keep = keepClient();
   if (grpc_ && down_.protocolName() == "HTTP/2") {
     writeGrpcError(status, core::errorCode(err), keep);
     return;
@@ -774,6 +772,13 @@ void Exchange::failBeforeResponse(const core::Error& err) {
     return;
   bytes_out_ += down_.responseOutput().size() - out_before;
   finish(keep);
+}
+
+// After an answer of our own: the client's connection survives only if its request was read
+// whole (a malformed, stalled or oversized body never was), so the next request on it can be
+// found.
+bool Exchange::keepClient() const {
+  return head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
 }
 
 void Exchange::abort(Cause cause, const char* why) {

@@ -188,6 +188,7 @@ class Exchange final : public UpstreamUser,
   // Ends.
   void recordOutcome();
   void failBeforeResponse(const core::Error& err);
+  bool keepClient() const;
   // gRPC (exchange_grpc.cc).
   bool startGrpc();
   bool divertGrpcStatus(const http1::ResponseHead& head);

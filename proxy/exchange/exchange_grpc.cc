@@ -20,7 +20,7 @@ bool Exchange::startGrpc() {
         "knowledge); this request came as HTTP/1.1\n";
     host_.stats().countStatus(415);
     final_status_ = 415;
-    bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+    bool keep = keepClient();
     size_t out_before = down_.responseOutput().size();
     if (endIfClientGone(down_.writeStoredResponse(
             415, {{"content-type", "text/plain"}, {"meridian-error", "grpc_needs_http2"}}, kBody,

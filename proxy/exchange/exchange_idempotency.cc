@@ -86,7 +86,7 @@ void Exchange::onIdempotencyWaitTimeout() {
 void Exchange::answerStored(const StoredResponse& resp) {
   host_.stats().countStatus(resp.status);
   final_status_ = resp.status;
-  bool keep = head_.keep_alive && request_done_ && !host_.draining() && !client_eof_;
+  bool keep = keepClient();
   size_t out_before = down_.responseOutput().size();
   if (endIfClientGone(down_.writeStoredResponse(resp.status, resp.headers, resp.body, !keep,
                                                 head_.method == "HEAD")))

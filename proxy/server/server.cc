@@ -167,7 +167,7 @@ int Server::run() {
   sampleStats();
   publishLatency();
   announceReady(admin_addr.value());
-  if (fleet_) fleet_->start(fleet_start_);
+  if (fleet_) fleet_->start(std::move(fleet_start_));  // not needed here after
   loop_.run();
   fleet_.reset();
   sampler_.reset();

@@ -58,9 +58,9 @@ void Server::startFleet() {
   o.etcd.key_file = f.key_file;
   o.etcd.username = f.username;
   if (!f.password_file.empty()) {
-    auto pw = core::readRegularFile(f.password_file, core::kConfigFileLimit);
+    auto pw = fleet::readPasswordFile(f.password_file);
     if (pw.ok())
-      o.etcd.password = pw.value().substr(0, pw.value().find_first_of("\r\n"));
+      o.etcd.password = pw.value();
     else
       logError("fleet: %s", pw.error().detail.c_str());
   }

@@ -89,19 +89,19 @@ bool H2StreamChannel::submitHead() {
     errno = EPROTO;
     return false;
   }
-  head_bytes_.assign(p, r.consumed);
-  out_.drain(r.consumed);
-  http1::parseRequestHead(head_bytes_.data(), head_bytes_.size(), head_);
-  resp_.emplace(head_.method == "HEAD");
+  // One parse: the fields point into out_ until nghttp2 has copied them (submit copies every
+  // name and value), and what the body and the response need of the head is kept by value.
+  resp_.emplace(probe.method == "HEAD");
   h2::FieldList& fields = h2::scratchFields();
-  h2::requestFields(head_, session_.tls_, fields);
+  h2::requestFields(probe, session_.tls_, fields);
   std::vector<nghttp2_nv>& nva = fields.nva();
   nghttp2_data_provider prd{};
   prd.read_callback = readBodyCb;
-  const bool has_body = head_.framing != http1::Framing::None;
-  if (has_body) body_.emplace(head_);
+  const bool has_body = probe.framing != http1::Framing::None;
+  if (has_body) body_.emplace(probe);
   int32_t id = nghttp2_submit_request(session_.session_, nullptr, nva.data(), nva.size(),
                                       has_body ? &prd : nullptr, nullptr);
+  out_.drain(r.consumed);  // the head; what follows is body
   if (id < 0) {
     // Stream ids ran out on this connection: nothing was sent, another connection takes it.
     failed_ = true;
@@ -485,6 +485,9 @@ void H2UpstreamSession::dispatch() {
       }
     }
   }
+  // pending_'s buffer went to todo: give it back, so the next queue() does not allocate.
+  todo.clear();
+  if (pending_.empty()) pending_.swap(todo);
   dispatching_ = false;
   if (!closed_ && nghttp2_session_want_write(session_) != 0) sendPending();
 }

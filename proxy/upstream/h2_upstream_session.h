@@ -57,8 +57,6 @@ class H2StreamChannel final : public UpstreamChannel {
   UpstreamConn& lease_;
   core::Buffer in_;
   core::Buffer out_;
-  std::string head_bytes_;  // the request head the Exchange wrote; head_ points into it
-  http1::RequestHead head_;
   std::optional<h2::RequestBody> body_;
   std::optional<h2::ResponseWriter> resp_;
   int32_t id_ = 0;  // 0 until the head is submitted

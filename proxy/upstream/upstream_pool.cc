@@ -388,7 +388,6 @@ bool UpstreamPool::lendH2(EndpointPool& ep, UpstreamUser* user) {
     auto* c = new UpstreamConn(*this, ep);
     c->session_ = s;
     c->h2_ = s->open(*c);
-    c->channel_ = c->h2_.get();
     c->connected_ = true;
     c->user_ = user;
     c->requests_ = 1;
@@ -414,7 +413,7 @@ void UpstreamPool::promote(UpstreamConn* conn) {
     if (ep.connecting.empty()) failH2Waiters(ep, EPROTO);
     return;
   }
-  if (user != nullptr && !lendH2(ep, user)) ep.h2_waiting.push_front(user);
+  if (user != nullptr) ep.h2_waiting.push_front(user);  // served first, by the same rules
   serveH2Waiters(ep);
 }
 

@@ -58,7 +58,9 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
   UpstreamConn(UpstreamPool& pool, EndpointPool& ep);
   ~UpstreamConn() override;
 
-  UpstreamChannel& channel() { return *channel_; }
+  UpstreamChannel& channel() {
+    return h2_ ? static_cast<UpstreamChannel&>(*h2_) : static_cast<UpstreamChannel&>(h1_);
+  }
   // True when this connection carried a request before: a failure before any response byte
   // may then be the upstream's keep-alive close racing our request, not a real failure.
   bool reused() const { return requests_ > 1; }
@@ -88,7 +90,6 @@ class UpstreamConn final : public core::StreamHandler, public core::Disposable {
   StreamChannel h1_;
   std::unique_ptr<H2StreamChannel> h2_;
   H2UpstreamSession* session_ = nullptr;  // the lease's session
-  UpstreamChannel* channel_ = &h1_;
   config::UpstreamProtocol protocol_ = config::UpstreamProtocol::Http1;
   core::Timer idle_timer_;
   UpstreamUser* user_ = nullptr;
