@@ -245,6 +245,8 @@ TEST_F(HealthMonitorTest, PassiveReportsEjectAndTheEjectionEnds) {
   monitor_.report("nope", "127.0.0.1:1", Outcome::Reset);
   EXPECT_EQ(published_.size(), before);
 
+  // Read before the ejection: read after it, time spent in between would shorten the wait seen.
+  int64_t ejected_at = core::monotonicMillis();
   for (int i = 0; i < 3; ++i) monitor_.report("api", "127.0.0.1:1", Outcome::Timeout);
   ASSERT_EQ(published_.size(), before + 1);  // published at once, not at the next check
   EndpointHealth h = at(0, 0);
@@ -255,14 +257,13 @@ TEST_F(HealthMonitorTest, PassiveReportsEjectAndTheEjectionEnds) {
   EXPECT_TRUE(healthy(0, 1));
   EXPECT_TRUE(healthy(1, 0));
 
-  int64_t ejected_at = core::monotonicMillis();
   ASSERT_TRUE(runUntil([&] { return healthy(0, 0); }));
   EXPECT_GE(core::monotonicMillis() - ejected_at, 59);
   EXPECT_EQ(at(0, 0).reason, "ejection ended");
 
   // The second ejection lasts twice as long.
-  for (int i = 0; i < 3; ++i) monitor_.report("api", "127.0.0.1:1", Outcome::Reset);
   ejected_at = core::monotonicMillis();
+  for (int i = 0; i < 3; ++i) monitor_.report("api", "127.0.0.1:1", Outcome::Reset);
   EXPECT_EQ(at(0, 0).ejections, 2);
   ASSERT_TRUE(runUntil([&] { return healthy(0, 0); }));
   EXPECT_GE(core::monotonicMillis() - ejected_at, 119);
