@@ -284,6 +284,9 @@ struct Limits {
   // Bytes held for one direction of one request (a response waiting for a slow client, a
   // body waiting for a slow upstream): past it, the other side is no longer read.
   uint64_t buffer_per_direction = 32 * 1024;
+  // A Content-Length response body at least this large, between plain HTTP/1.1 sockets, moves
+  // with splice(2) once its head is with the client (0: never).
+  uint64_t splice_min_body = 16 * 1024;
   // A request body must average request_body_min_rate bytes/s over each request_body_timeout
   // (0 bytes/s: no minimum): 408, and the upstream connection is let go.
   Duration request_body_timeout{10000};

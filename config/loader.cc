@@ -442,7 +442,7 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
                "request_body_timeout", "request_body_min_rate", "max_interim_responses",
                "http2_max_concurrent_streams", "http2_max_resets_per_second",
                "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout",
-               "escaped_slashes"});
+               "escaped_slashes", "splice_min_body"});
   if (m.readSize("max_header_bytes", out.max_header_bytes) && out.max_header_bytes == 0) {
     d_.add(m.valueMark("max_header_bytes"), "limits.max_header_bytes: must be at least 1");
     out.max_header_bytes = Limits{}.max_header_bytes;
@@ -460,6 +460,7 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
                std::to_string(out.buffer_per_direction) + " bytes");
     out.buffer_per_direction = Limits{}.buffer_per_direction;
   }
+  m.readSize("splice_min_body", out.splice_min_body);
   m.readDuration("request_body_timeout", out.request_body_timeout, Duration{1});
   m.readSize("request_body_min_rate", out.request_body_min_rate);
   m.readInt("max_interim_responses", out.max_interim_responses, 0);

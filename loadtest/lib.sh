@@ -66,11 +66,13 @@ active_targets() {
   [ ${#ACTIVE[@]} -gt 0 ] || { log "no targets to run"; exit 1; }
 }
 
-# write_bodies: the origins' static files, WORK/www/100b, WORK/www/64k and WORK/www/1m.
+# write_bodies: the origins' static files, WORK/www/100b, 16k, 64k, 256k and 1m.
 write_bodies() {
   head -c 100 /dev/zero | tr '\0' 'a' > "$WORK/www/100b"
   head -c 65536 /dev/zero | tr '\0' 'b' > "$WORK/www/64k"
   head -c 1048576 /dev/zero | tr '\0' 'c' > "$WORK/www/1m"
+  head -c 16384 /dev/zero | tr '\0' 'd' > "$WORK/www/16k"
+  head -c 262144 /dev/zero | tr '\0' 'e' > "$WORK/www/256k"
   chmod 644 "$WORK/www/"*
 }
 

@@ -114,7 +114,8 @@ start_upstream() {
     UPSTREAM_H2C_PORT="$UPSTREAM_H2C_PORT" UPSTREAM_H2_PORT="$UPSTREAM_H2_PORT"
   UPSTREAM_PORT=$STARTED_PORT
   RENDER_VARS=(UPSTREAM_PORT="$UPSTREAM_PORT" UPSTREAM_TLS_PORT="$UPSTREAM_TLS_PORT"
-    UPSTREAM_H2C_PORT="$UPSTREAM_H2C_PORT" UPSTREAM_H2_PORT="$UPSTREAM_H2_PORT")
+    UPSTREAM_H2C_PORT="$UPSTREAM_H2C_PORT" UPSTREAM_H2_PORT="$UPSTREAM_H2_PORT"
+    SPLICE_MIN_BODY=16KiB HAPROXY_SPLICE="" HAPROXY_MAXCONN=9990)
   wait_ok "http://127.0.0.1:$UPSTREAM_PORT/100b" 100
   log "origin nginx pid $STARTED_PID on 127.0.0.1:$UPSTREAM_PORT"
 }
@@ -140,8 +141,17 @@ start_target() {
   case "$1" in
     nginx) start_server nginx nginx "$nginx_in" ;;
     haproxy) start_server haproxy haproxy "$haproxy_in" ;;
+    # HAProxy with its kernel splicing on (not its default; the haproxy target runs without).
+    haproxy-splice)
+      start_server haproxy "$1" haproxy.cfg.in HAPROXY_SPLICE="option splice-response" \
+        HAPROXY_MAXCONN=6000 ;;
     meridian|meridian-log|meridian-dash)
       start_server meridian "$1" "$meridian_in" ACCESS_LOG="$access_log" ;;
+    # Meridian with splice(2) off: every body is copied through its buffers.
+    meridian-copy) start_server meridian "$1" meridian.yaml.in ACCESS_LOG=off SPLICE_MIN_BODY=0 ;;
+    # meridian-splice-64KiB: another limits.splice_min_body, to find where splicing starts to win.
+    meridian-splice-*)
+      start_server meridian "$1" meridian.yaml.in ACCESS_LOG=off SPLICE_MIN_BODY="${1#meridian-splice-}" ;;
     # upstream-h2: each upstream protocol is a target of its own.
     meridian-h1) start_server meridian "$1" meridian.yaml.in ACCESS_LOG=off ;;
     meridian-h2c|meridian-h2) start_server meridian "$1" "${1//-/_}_upstream.yaml.in" ;;

@@ -69,6 +69,10 @@ Sent Http1ClientSide::flush() {
 bool Http1ClientSide::responsePending() const {
   return const_cast<DownstreamConn&>(conn_).stream().writePending();
 }
+int Http1ClientSide::spliceTargetFd() const {
+  core::Stream& s = const_cast<DownstreamConn&>(conn_).stream();
+  return s.transport() == nullptr ? s.fd() : -1;
+}
 Sent Http1ClientSide::shutdownWrite() {
   conn_.stream().shutdownWrite();
   return Sent::Ok;

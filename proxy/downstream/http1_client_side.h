@@ -38,6 +38,7 @@ class Http1ClientSide final : public ClientSide {
   core::Buffer& responseOutput() override;
   Sent flush() override;
   bool responsePending() const override;
+  int spliceTargetFd() const override;
   Sent shutdownWrite() override;
 
   void exchangeDone(bool keep_alive) override;

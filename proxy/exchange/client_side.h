@@ -96,6 +96,9 @@ class ClientSide {
   virtual Sent flush() = 0;
   // Bytes of the response are still waiting for the client to take them.
   virtual bool responsePending() const = 0;
+  // The socket a response body may be spliced into (core::SpliceRelay) once
+  // responseOutput() is empty: a plain HTTP/1.x connection's; -1 otherwise (TLS, HTTP/2).
+  virtual int spliceTargetFd() const { return -1; }
   // After a 101 (tunnels only), the upstream's side ended: half-close towards the client.
   virtual Sent shutdownWrite() = 0;
 

@@ -536,7 +536,7 @@ void Exchange::onDownstreamData() {
 }
 
 void Exchange::onDownstreamDrained() {
-  if (state_ == State::Responding) {
+  if (state_ == State::Responding && splice_ == nullptr) {
     up_->channel().resumeReading();
     pumpResponseBody();
   } else if (state_ == State::Tunnel) {
@@ -696,7 +696,8 @@ void Exchange::onDeadline() {
     case State::Responding:
     case State::Tunnel:
       // With the client's buffer full the upstream was paused for the client: its stall.
-      if (down_.responseOutput().size() > high_watermark_) {
+      if (down_.responseOutput().size() > high_watermark_ ||
+          (splice_ != nullptr && splice_->waitingOnDestination())) {
         host_.stats().add(Counter::ClientStallTimeouts);
         abort(Cause::Failure, "client read nothing for the idle timeout");
         return;
@@ -824,6 +825,7 @@ void Exchange::detachUpstream() {
 }
 
 void Exchange::releaseUpstream(bool reusable) {
+  splice_.reset();  // its events name the sockets, which may close now
   if (counted_active_) {
     host_.pool()
         .endpoint(*endpoint_, decision_.plan->cluster->pool)

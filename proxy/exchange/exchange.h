@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/deadline_queue.h"
+#include "core/splice_relay.h"
 #include "core/event_loop.h"
 #include "health/health_monitor.h"
 #include "proxy/exchange/client_side.h"
@@ -46,7 +47,8 @@ namespace meridian::proxy {
 
 class Exchange final : public UpstreamUser,
                        public core::Disposable,
-                       public core::DeadlineQueue::Entry {
+                       public core::DeadlineQueue::Entry,
+                       private core::SpliceRelay::Handler {
  public:
   // `head` holds views into `head_bytes`, which the exchange now owns. The client side (an
   // HTTP/1 connection or an HTTP/2 stream) and the host outlive the exchange.
@@ -183,6 +185,10 @@ class Exchange final : public UpstreamUser,
   bool startResponse(const http1::ResponseHead& head);
   void pumpResponseBody();
   size_t responseReadSize(size_t buffered) const;
+  // A large body between two plain sockets (exchange_splice.cc).
+  bool startSplice();
+  void onSplice(core::SpliceRelay& relay, core::SpliceRelay::Status status, uint64_t moved,
+                int err) override;
   void finishResponse();
   void pumpTunnel();
   // Ends.
@@ -336,6 +342,8 @@ class Exchange final : public UpstreamUser,
   http1::ChunkedDecoder resp_chunks_;
   uint64_t resp_remaining_ = 0;
   bool resp_chunked_to_client_ = false;
+  // Moving the rest of a Content-Length body with splice(2); the upstream is not read meanwhile.
+  std::unique_ptr<core::SpliceRelay> splice_;
   bool response_started_ = false;  // a byte of the final response went to the client
   bool upstream_eof_ = false;
   bool client_eof_ = false;

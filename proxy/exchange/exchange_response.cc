@@ -23,7 +23,7 @@ void Exchange::onUpstreamData(UpstreamConn& conn) {
       parseResponseHead();
       return;
     case State::Responding:
-      pumpResponseBody();
+      if (splice_ == nullptr) pumpResponseBody();  // a relay reads the socket itself
       return;
     case State::Tunnel:
       pumpTunnel();
@@ -203,6 +203,9 @@ void Exchange::pumpResponseBody() {
     finishResponse();
     return;
   }
+  // Everything read so far is with the client: the rest of a large body can bypass us.
+  if (resp_.framing == Framing::ContentLength && in.empty() && out.empty() && startSplice())
+    return;
   if (out.size() > high_watermark_)
     up_->channel().pauseReading();
   else

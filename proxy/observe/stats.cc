@@ -69,6 +69,9 @@ constexpr CounterInfo kCounters[] = {
      "Requests redirected to their path with escaped slashes unescaped."},
     {"meridian_idempotency_evictions_total",
      "Kept Idempotency-Key answers dropped before keep_for to make room for a new key."},
+    {"meridian_spliced_responses_total",
+     "Response bodies moved socket to socket with splice(2) (limits.splice_min_body)."},
+    {"meridian_spliced_bytes_total", "Response body bytes moved with splice(2)."},
 };
 static_assert(sizeof kCounters / sizeof kCounters[0] == static_cast<size_t>(Counter::kCount));
 }  // namespace

@@ -56,6 +56,8 @@ enum class Counter : size_t {
   H2ProtocolErrors,          // connection-level HTTP/2 errors (bad frames, HPACK)
   EscapedSlashRedirects,     // escaped_slashes: unescape_and_redirect sent the client elsewhere
   IdempotencyEvictions,      // a kept Idempotency-Key answer dropped early for a new key
+  SplicedResponses,          // response bodies moved with splice(2)
+  SplicedBytes,              // and their bytes
   kCount,
 };
 

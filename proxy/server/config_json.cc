@@ -170,6 +170,7 @@ Json limitsJson(const config::Limits& l) {
               {"http2_settings_timeout", durationText(l.http2_settings_timeout)},
               {"escaped_slashes", escapedSlashesText(l.escaped_slashes)},
               {"buffer_per_direction", l.buffer_per_direction},
+              {"splice_min_body", l.splice_min_body},
               {"request_body_timeout", durationText(l.request_body_timeout)},
               {"request_body_min_rate", l.request_body_min_rate},
               {"max_interim_responses", l.max_interim_responses}};

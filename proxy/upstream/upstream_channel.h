@@ -34,6 +34,9 @@ class UpstreamChannel {
   // The socket under the channel, for what the kernel knows of it (core::tcpProgress); an
   // HTTP/2 stream's is its connection's, shared with the other streams.
   virtual int socketFd() const = 0;
+  // The socket a response body may be spliced from (core::SpliceRelay): a plain HTTP/1.1
+  // connection's; -1 when the bytes must pass through user space (TLS, an HTTP/2 stream).
+  virtual int spliceSourceFd() const { return -1; }
 };
 
 // An HTTP/1.1 connection: the channel is the socket.
@@ -50,6 +53,7 @@ class StreamChannel final : public UpstreamChannel {
   void shutdownWrite() override { s_->shutdownWrite(); }
   void setReadSize(size_t bytes) override { s_->setReadSize(bytes); }
   int socketFd() const override { return s_->fd(); }
+  int spliceSourceFd() const override { return s_->transport() == nullptr ? s_->fd() : -1; }
 
  private:
   core::Stream* s_ = nullptr;
