@@ -81,7 +81,10 @@ bool H2StreamChannel::submitHead() {
   size_t avail = std::min<size_t>(out_.size(), 64 * 1024);
   if (avail == 0) return true;
   const char* p = out_.pullup(avail);
-  http1::RequestHead probe;
+  // The worker's own head, cleared: its field vector keeps its capacity from request to
+  // request (a fresh one grew by four allocations per request).
+  static thread_local http1::RequestHead probe;
+  probe.clear();
   http1::ParseResult r = http1::parseRequestHead(p, avail, probe);
   if (r.status == http1::ParseStatus::NeedMore) return true;
   if (r.status == http1::ParseStatus::Error || probe.upgrade || probe.method == "CONNECT") {
