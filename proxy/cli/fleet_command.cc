@@ -151,6 +151,13 @@ int push(const FleetFlags& f) {
   if (!done.value()) {
     auto after = client.range(keys.config());
     long long at = after.ok() && !after.value().kvs.empty() ? after.value().kvs[0].mod_revision : 0;
+    // A request that timed out at one member is sent again to the next: when the first one
+    // had gone through, the second finds the key moved, by our own write. The text in etcd is
+    // then exactly ours: pushed.
+    if (after.ok() && !after.value().kvs.empty() && after.value().kvs[0].value == text.value()) {
+      printf("pushed %s as revision %lld\n", f.config.c_str(), at);
+      return 0;
+    }
     fprintf(stderr,
             "meridian: not pushed: the fleet config changed since revision %lld (another push "
             "made it revision %lld); look at it, then push again (or --force)\n",

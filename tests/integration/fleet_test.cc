@@ -226,6 +226,10 @@ TEST_F(FleetTest, APushOverAChangedConfigIsRefused) {
   EXPECT_EQ(third.exitCode, 3) << third.describe();
   EXPECT_NE(third.err.find("the fleet config changed since revision " + read), std::string::npos)
       << third.err;
+  // The same text again from the same stale revision: what a push retried at another member
+  // after its first request timed out (having gone through) looks like. It is pushed.
+  auto again = push(fleetYaml(0, 1), {"--if-revision", read});
+  EXPECT_EQ(again.exitCode, 0) << again.describe();
   // --force writes over it.
   auto forced = push(fleetYaml(1, 1), {"--if-revision", read, "--force"});
   EXPECT_EQ(forced.exitCode, 0) << forced.describe();
