@@ -73,7 +73,7 @@ class IdempotencyStore {
     std::string instance;                       // written as the owner
     std::chrono::milliseconds keep_for{60000};  // a finished key's lifetime
     size_t max_stored_body = 64 * 1024;
-    int threads = 4;           // claims and finishes at once
+    int threads = 16;          // claims and finishes at once
     size_t max_waits = 256;    // requests waiting on a watch at once; beyond, 409
     size_t max_queue = 10000;  // claims and finishes queued; beyond, a claim gets 409
     // etcd unreachable: claims fall back (Unavailable) for this long before etcd is tried again.

@@ -358,6 +358,15 @@ TEST_F(StoreTest, AResponseTooLargeIsMarkedWaitersGet409AndTheNextRequestMayRunA
   EXPECT_EQ(decodeRecord(kv_->get(a->keyFor("r", "big"))->value)->owner, "b");
 }
 
+// Completed without a response to keep (a chunked body): the marker, as for one too large.
+TEST_F(StoreTest, ACompletedRequestWithoutAResponseToKeepIsMarkedNotKept) {
+  auto a = instance("a");
+  uint64_t owner = a->claim("r", "chunked", 10s, answers_.slot(1));
+  ASSERT_EQ(answers_.get(1)->outcome, Outcome::Proceed);
+  a->release(owner, true, nullptr);
+  EXPECT_TRUE(eventuallyState(a->keyFor("r", "chunked"), IdemRecord::State::DoneNotKept));
+}
+
 TEST_F(StoreTest, AFailedOwnerDeletesTheKeyWaitersGet409AndTheNextRequestRuns) {
   auto a = instance("a");
   auto b = instance("b");
