@@ -362,6 +362,17 @@ IdempotencyStore::Result IdempotencyStore::waitFor(IdemEtcd& etcd, uint64_t tick
   const Result busy{Outcome::Conflict, nullptr};
   while (true) {
     auto watch = etcd.watch(key, from);
+    // release() and the destructor wake the watch through the claim: it is taken off the
+    // claim before it is destroyed, however this scope ends.
+    struct Registered {
+      IdempotencyStore& store;
+      uint64_t ticket;
+      ~Registered() {
+        std::lock_guard lock(store.mu_);
+        auto it = store.claims_.find(ticket);
+        if (it != store.claims_.end()) it->second.watch = nullptr;
+      }
+    } registered{*this, ticket};
     {
       std::lock_guard lock(mu_);
       auto it = claims_.find(ticket);
@@ -374,22 +385,12 @@ IdempotencyStore::Result IdempotencyStore::waitFor(IdemEtcd& etcd, uint64_t tick
       {
         std::lock_guard lock(mu_);
         auto it = claims_.find(ticket);
-        bool over = stop_ || it == claims_.end() || it->second.released || left <= 0;
-        if (over) {
-          if (it != claims_.end()) it->second.watch = nullptr;
-          return busy;
-        }
+        if (stop_ || it == claims_.end() || it->second.released || left <= 0) return busy;
       }
       auto got = watch->next(static_cast<int>(std::min<int64_t>(left, 500)));
       if (!got.ok()) {
-        {
-          std::lock_guard lock(mu_);
-          auto it = claims_.find(ticket);
-          if (it != claims_.end()) it->second.watch = nullptr;
-        }
         if (++failures >= etcd.members()) return busy;
         etcd.nextMember();
-        reopen = true;
         break;
       }
       for (const auto& m : got.value()) {
@@ -416,9 +417,6 @@ IdempotencyStore::Result IdempotencyStore::waitFor(IdemEtcd& etcd, uint64_t tick
         }
       }
     }
-    std::lock_guard lock(mu_);
-    auto it = claims_.find(ticket);
-    if (it != claims_.end()) it->second.watch = nullptr;
   }
 }
 
