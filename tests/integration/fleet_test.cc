@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -652,6 +653,45 @@ TEST_F(FleetTest, OneIdempotencyKeyAtTwoInstancesAtOnceReachesTheUpstreamOnce) {
   // Another key is another request.
   EXPECT_EQ(postAt(1, "/orders", "order-2").body, "{\"order\":2}");
   EXPECT_EQ(metricAt(0, "meridian_fleet_fallbacks_total{what=\"idempotency\"}"), 0);
+}
+
+// Many keys, each sent to both instances at once, with nothing held back: whichever way each
+// pair races (one waits on etcd, or arrives after the other finished and reads its answer),
+// every key reaches the upstream once and both clients get its answer.
+TEST_F(FleetTest, ManyIdempotencyKeysAtTwoInstancesAtOnceEachReachTheUpstreamOnce) {
+  ASSERT_TRUE(etcd_.start(3));
+  std::mutex mu;
+  std::map<std::string, int> seen;  // key -> requests the upstream got with it
+  blue_.setHandler([&](const fakes::ReceivedRequest& r) {
+    if (r.method != "POST") return Action::respond(200, {}, "blue");
+    std::string key(r.header("idempotency-key"));
+    std::lock_guard lock(mu);
+    int n = ++seen[key];
+    return Action::respond(201, {}, key + "#" + std::to_string(n));
+  });
+  ASSERT_TRUE(startInstances(2));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  constexpr int kKeys = 40;
+  std::vector<HttpResponse> at0(kKeys), at1(kKeys);
+  for (int batch = 0; batch < kKeys; batch += 8) {
+    std::vector<std::thread> clients;
+    for (int k = batch; k < batch + 8; ++k) {
+      std::string key = "many-" + std::to_string(k);
+      clients.emplace_back([&, k, key] { at0[k] = postAt(0, "/orders", key); });
+      clients.emplace_back([&, k, key] { at1[k] = postAt(1, "/orders", key); });
+    }
+    for (auto& t : clients) t.join();
+  }
+  for (int k = 0; k < kKeys; ++k) {
+    std::string key = "many-" + std::to_string(k);
+    EXPECT_EQ(seen[key], 1) << key;
+    EXPECT_EQ(at0[k].status, 201) << key;
+    EXPECT_EQ(at1[k].status, 201) << key;
+    EXPECT_EQ(at0[k].body, key + "#1");
+    EXPECT_EQ(at1[k].body, key + "#1");
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kKeys));
 }
 
 // A response too large to keep (above 64 KiB): the waiting request gets 409, as in one process.
