@@ -59,9 +59,7 @@ std::unique_ptr<IdemEtcd> makeEtcdIdem(const EtcdOptions& opts) {
 }
 
 IdempotencyStore::IdempotencyStore(Options opts, MakeEtcd make_etcd)
-    : opts_(std::move(opts)), make_etcd_(std::move(make_etcd)) {
-  for (int i = 0; i < std::max(1, opts_.threads); ++i) pool_.emplace_back([this] { runPool(); });
-}
+    : opts_(std::move(opts)), make_etcd_(std::move(make_etcd)) {}
 
 IdempotencyStore::~IdempotencyStore() {
   {
@@ -87,6 +85,12 @@ uint64_t IdempotencyStore::claim(const std::string& scope, const std::string& ke
   bool full = false;
   {
     std::lock_guard lock(mu_);
+    // The threads start with the first claim: an instance whose routes keep their keys
+    // locally has none.
+    if (pool_.empty()) {
+      for (int i = 0; i < std::max(1, opts_.threads); ++i)
+        pool_.emplace_back([this] { runPool(); });
+    }
     ticket = next_ticket_++;
     Claim& c = claims_[ticket];
     c.key = keyFor(scope, key);

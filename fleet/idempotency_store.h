@@ -171,7 +171,7 @@ class IdempotencyStore {
   std::unordered_map<uint64_t, Claim> claims_;
   std::deque<Job> jobs_;
   size_t waits_ = 0;
-  std::vector<std::thread> pool_;
+  std::vector<std::thread> pool_;  // started by the first claim
   struct Waiter {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> over;
