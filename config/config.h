@@ -253,6 +253,14 @@ struct Timeouts {
   Duration unacked{300};
 };
 
+// Where a route's Idempotency-Keys are held (idempotency:): this process's table, or etcd for
+// the whole fleet (docs/fleet.md; needs a fleet: section).
+struct Idempotency {
+  enum class Store { Local, Fleet };
+  Store store = Store::Local;
+  Mark mark;  // of the idempotency: value, for the fleet: check
+};
+
 struct Route {
   std::string name;
   Match match;
@@ -266,6 +274,7 @@ struct Route {
   AllUnhealthy all_unhealthy = AllUnhealthy::Reject;
   std::string compat;  // "" | "fly"
   Timeouts timeouts;
+  Idempotency idempotency;
   Mark mark;
 };
 

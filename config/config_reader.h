@@ -44,6 +44,7 @@ class ConfigReader {
   void readFleet(const MapReader& top, Fleet& out);
   void checkListenerAddresses(const std::vector<Listener>& listeners);
   void checkReferences(const Config& c);
+  void checkFleetStores(const Config& c);
 
   // cluster_reader.cc
   Cluster readCluster(const ListItem& item);
@@ -64,6 +65,7 @@ class ConfigReader {
   void readReplayOn(const MapReader& replay, Replay& out);
   Hedge readHedge(const MapReader& replay);
   Timeouts readTimeouts(const MapReader& route);
+  Idempotency readIdempotency(const MapReader& route);
   void checkRouteMatches(const std::vector<Route>& routes);
 
   // Reads a required `name`: present, non-empty and, for names that travel in headers and

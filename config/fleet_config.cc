@@ -80,7 +80,12 @@ std::vector<Diagnostic> checkFleetConfig(const std::string& fleet_yaml, const st
   } catch (const YAML::Exception& e) {
     return syntaxError(e, name);
   }
-  return loadString(fleet_yaml + "\nlisteners: [{address: \"127.0.0.1:0\"}]\n", name).diagnostics;
+  // A stand-in fleet: section too: every instance has one, so routes may use store: fleet.
+  return loadString(fleet_yaml +
+                        "\nlisteners: [{address: \"127.0.0.1:0\"}]\n"
+                        "fleet: {etcd: [\"http://127.0.0.1:2379\"], prefix: /stand-in/}\n",
+                    name)
+      .diagnostics;
 }
 
 }  // namespace meridian::config

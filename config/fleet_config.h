@@ -20,7 +20,7 @@ LoadResult loadMerged(const std::string& local_yaml, const std::string& fleet_ya
                       const std::string& fleet_name);
 
 // Checks a fleet config before it is pushed: only fleet keys, and valid once given a
-// stand-in listener. Empty when it may be pushed.
+// stand-in listener and fleet: section. Empty when it may be pushed.
 std::vector<Diagnostic> checkFleetConfig(const std::string& fleet_yaml, const std::string& name);
 
 }  // namespace meridian::config

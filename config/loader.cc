@@ -143,6 +143,7 @@ void ConfigReader::read(const yaml::Node& root, Config& c) {
   readRouting(top, c.routing);
   readDns(top, c.dns);
   readFleet(top, c.fleet);
+  checkFleetStores(c);
   checkReferences(c);
 }
 
@@ -525,6 +526,19 @@ void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners
     if (inserted) continue;
     d_.add(l.mark, "listener " + quoted(l.name) + ": address " + l.address.text() +
                        " is already used by listener " + quoted(it->second->name));
+  }
+}
+
+// A route that keeps its Idempotency-Keys in the fleet's etcd needs the fleet: section that
+// says where etcd is.
+void ConfigReader::checkFleetStores(const Config& c) {
+  if (c.fleet.enabled()) return;
+  for (size_t i = 0; i < c.routes.size(); ++i) {
+    if (c.routes[i].idempotency.store != Idempotency::Store::Fleet) continue;
+    d_.add(c.routes[i].idempotency.mark,
+           "routes[" + std::to_string(i) +
+               "].idempotency.store: fleet needs a fleet: section "
+               "(the etcd cluster that holds the keys); without one, use store: local");
   }
 }
 

@@ -26,9 +26,10 @@ bool isReplayStatus(std::string_view s) {
 Route ConfigReader::readRoute(const ListItem& item) {
   Route r;
   r.mark = item.mark;
-  MapReader m(d_, item.node, item.mark, item.path,
-              {"name", "match", "backends", "affinity", "allow_override", "primary_region",
-               "residency", "replay", "pin_after_write", "all_unhealthy", "compat", "timeouts"});
+  MapReader m(
+      d_, item.node, item.mark, item.path,
+      {"name", "match", "backends", "affinity", "allow_override", "primary_region", "residency",
+       "replay", "pin_after_write", "all_unhealthy", "compat", "timeouts", "idempotency"});
   if (!m.isMap()) return r;
   if (m.require("name")) readName(m, Kind::Route, r.name);
   if (m.has("match")) r.match = readMatch(m);
@@ -54,6 +55,7 @@ Route ConfigReader::readRoute(const ListItem& item) {
   }
   m.readOneOf("compat", {"fly"}, r.compat);
   if (m.has("timeouts")) r.timeouts = readTimeouts(m);
+  if (m.has("idempotency")) r.idempotency = readIdempotency(m);
   // A hedge sent after the first attempt timed out would be a replay, not a hedge.
   const Hedge& hedge = r.replay.hedge;
   if (hedge.after.count() > 0 && hedge.after >= r.timeouts.per_try) {
@@ -156,6 +158,19 @@ void ConfigReader::readResidency(const MapReader& route, Route& r) {
     }
     r.residency[entry.key] = regions;
   }
+}
+
+// idempotency: { store: local | fleet }. Whether a fleet: section exists is checked once the
+// whole file is read (checkReferences).
+Idempotency ConfigReader::readIdempotency(const MapReader& route) {
+  Idempotency out;
+  out.mark = route.valueMark("idempotency");
+  MapReader m(d_, route.find("idempotency")->value, out.mark, route.pathOf("idempotency"),
+              {"store"});
+  std::string store;
+  if (m.readOneOf("store", {"local", "fleet"}, store))
+    out.store = store == "fleet" ? Idempotency::Store::Fleet : Idempotency::Store::Local;
+  return out;
 }
 
 Replay ConfigReader::readReplay(const MapReader& route) {

@@ -157,6 +157,26 @@ core::Result<bool> EtcdClient::casPut(std::string_view key, std::string_view val
   return parseTxn(body.value());
 }
 
+core::Result<ClaimAnswer> EtcdClient::claim(std::string_view key, std::string_view value,
+                                            int64_t lease, int64_t mod_revision) {
+  auto body = call("/v3/kv/txn", claimRequest(key, value, lease, mod_revision));
+  if (!body.ok()) return body.error();
+  return parseClaim(body.value());
+}
+
+core::Result<bool> EtcdClient::putIfUnchanged(std::string_view key, std::string_view value,
+                                              int64_t lease, int64_t mod_revision) {
+  auto body = call("/v3/kv/txn", ownedPutRequest(key, value, lease, mod_revision));
+  if (!body.ok()) return body.error();
+  return parseTxn(body.value());
+}
+
+core::Result<bool> EtcdClient::removeIfUnchanged(std::string_view key, int64_t mod_revision) {
+  auto body = call("/v3/kv/txn", ownedDeleteRequest(key, mod_revision));
+  if (!body.ok()) return body.error();
+  return parseTxn(body.value());
+}
+
 core::Result<LeaseGrant> EtcdClient::grantLease(int64_t ttl_seconds) {
   auto body = call("/v3/lease/grant", leaseGrantRequest(ttl_seconds));
   if (!body.ok()) return body.error();

@@ -49,6 +49,15 @@ class EtcdClient {
   core::Result<int64_t> remove(std::string_view key);
   // The put is done only if the key's mod_revision is still `mod_revision` (0: absent).
   core::Result<bool> casPut(std::string_view key, std::string_view value, int64_t mod_revision);
+  // Writes the key under `lease` if it is absent (mod_revision 0) or still at `mod_revision`;
+  // otherwise reads it, in the same transaction.
+  core::Result<ClaimAnswer> claim(std::string_view key, std::string_view value, int64_t lease,
+                                  int64_t mod_revision);
+  // A put under `lease`, or a delete, done only while the key is still at `mod_revision`: true
+  // when it was.
+  core::Result<bool> putIfUnchanged(std::string_view key, std::string_view value, int64_t lease,
+                                    int64_t mod_revision);
+  core::Result<bool> removeIfUnchanged(std::string_view key, int64_t mod_revision);
   core::Result<LeaseGrant> grantLease(int64_t ttl_seconds);
   // The TTL left: 0 when the lease has expired (a new one is needed).
   core::Result<int64_t> keepAlive(int64_t lease);

@@ -70,6 +70,19 @@ json putOp(std::string_view key, std::string_view value, int64_t lease) {
   return put;
 }
 
+// The compare of a conditional write: the key absent (0), or still at `mod_revision`.
+json compareOf(std::string_view key, int64_t mod_revision) {
+  json compare = {{"key", base64Encode(key)}, {"result", "EQUAL"}};
+  if (mod_revision == 0) {
+    compare["target"] = "CREATE";
+    compare["create_revision"] = "0";
+  } else {
+    compare["target"] = "MOD";
+    compare["mod_revision"] = std::to_string(mod_revision);
+  }
+  return compare;
+}
+
 }  // namespace
 
 std::string base64Encode(std::string_view bytes) {
@@ -123,27 +136,32 @@ std::string deleteRequest(std::string_view key) {
 }
 
 std::string casPutRequest(std::string_view key, std::string_view value, int64_t mod_revision) {
-  json compare = {{"key", base64Encode(key)}, {"result", "EQUAL"}};
-  if (mod_revision == 0) {
-    compare["target"] = "CREATE";
-    compare["create_revision"] = "0";
-  } else {
-    compare["target"] = "MOD";
-    compare["mod_revision"] = std::to_string(mod_revision);
-  }
-  json txn = {{"compare", json::array({compare})},
-              {"success", json::array({{{"request_put", putOp(key, value, 0)}}})}};
+  return ownedPutRequest(key, value, 0, mod_revision);
+}
+
+std::string ownedPutRequest(std::string_view key, std::string_view value, int64_t lease,
+                            int64_t mod_revision) {
+  json txn = {{"compare", json::array({compareOf(key, mod_revision)})},
+              {"success", json::array({{{"request_put", putOp(key, value, lease)}}})}};
+  return txn.dump();
+}
+
+std::string ownedDeleteRequest(std::string_view key, int64_t mod_revision) {
+  json txn = {{"compare", json::array({compareOf(key, mod_revision)})},
+              {"success", json::array({{{"request_delete_range", {{"key", base64Encode(key)}}}}})}};
+  return txn.dump();
+}
+
+std::string claimRequest(std::string_view key, std::string_view value, int64_t lease,
+                         int64_t mod_revision) {
+  json txn = {{"compare", json::array({compareOf(key, mod_revision)})},
+              {"success", json::array({{{"request_put", putOp(key, value, lease)}}})},
+              {"failure", json::array({{{"request_range", {{"key", base64Encode(key)}}}}})}};
   return txn.dump();
 }
 
 std::string createRequest(std::string_view key, std::string_view value, int64_t lease) {
-  json compare = {{"key", base64Encode(key)},
-                  {"result", "EQUAL"},
-                  {"target", "CREATE"},
-                  {"create_revision", "0"}};
-  json txn = {{"compare", json::array({compare})},
-              {"success", json::array({{{"request_put", putOp(key, value, lease)}}})}};
-  return txn.dump();
+  return ownedPutRequest(key, value, lease, 0);
 }
 
 std::string leaseGrantRequest(int64_t ttl_seconds) {
@@ -187,6 +205,28 @@ core::Result<bool> parseTxn(std::string_view body) {
   auto j = parseObject(body);
   if (!j.ok()) return j.error();
   return j.value().value("succeeded", false);
+}
+
+core::Result<ClaimAnswer> parseClaim(std::string_view body) {
+  auto j = parseObject(body);
+  if (!j.ok()) return j.error();
+  ClaimAnswer a;
+  a.written = j.value().value("succeeded", false);
+  a.revision = headerRevision(j.value());
+  if (a.written) return a;
+  auto responses = j.value().find("responses");
+  if (responses == j.value().end() || !responses->is_array() || responses->empty() ||
+      !(*responses)[0].is_object() || !(*responses)[0].contains("response_range"))
+    return etcdError("a claim's answer without the key's range");
+  const json& range = (*responses)[0]["response_range"];
+  auto kvs = range.find("kvs");
+  if (kvs == range.end()) return a;  // gone since the compare: absent
+  if (!kvs->is_array()) return etcdError("kvs is not a list");
+  if (kvs->empty()) return a;
+  auto kv = keyValueOf((*kvs)[0]);
+  if (!kv.ok()) return kv.error();
+  a.current = std::move(kv.value());
+  return a;
 }
 
 core::Result<LeaseGrant> parseLeaseGrant(std::string_view body) {

@@ -46,6 +46,14 @@ struct WatchMessage {
   std::vector<WatchEvent> events;
 };
 
+// A claim's answer: whether the key was written and, when it was not, the key as it is (read
+// in the same transaction; nullopt when absent).
+struct ClaimAnswer {
+  bool written = false;
+  int64_t revision = 0;  // the header's: the store's revision after (or as read by) the txn
+  std::optional<KeyValue> current;
+};
+
 struct LeaseGrant {
   int64_t id = 0;
   int64_t ttl = 0;
@@ -60,6 +68,14 @@ std::string deleteRequest(std::string_view key);
 std::string casPutRequest(std::string_view key, std::string_view value, int64_t mod_revision);
 // A put done only if the key does not exist yet.
 std::string createRequest(std::string_view key, std::string_view value, int64_t lease);
+// A put under `lease` done only if the key is absent (mod_revision 0) or still at
+// `mod_revision`; otherwise the key is read instead, in the same transaction.
+std::string claimRequest(std::string_view key, std::string_view value, int64_t lease,
+                         int64_t mod_revision);
+// A put (under `lease`) or a delete, done only if the key is still at `mod_revision`.
+std::string ownedPutRequest(std::string_view key, std::string_view value, int64_t lease,
+                            int64_t mod_revision);
+std::string ownedDeleteRequest(std::string_view key, int64_t mod_revision);
 std::string leaseGrantRequest(int64_t ttl_seconds);
 std::string leaseIdRequest(int64_t id);  // keepalive and revoke
 std::string watchRequest(std::string_view key, std::string_view range_end, int64_t start_revision);
@@ -70,6 +86,7 @@ core::Result<RangeResult> parseRange(std::string_view body);
 core::Result<int64_t> parseRevision(std::string_view body);  // put, delete: the header's
 // A transaction: true when its compare held (and the put was done).
 core::Result<bool> parseTxn(std::string_view body);
+core::Result<ClaimAnswer> parseClaim(std::string_view body);
 core::Result<LeaseGrant> parseLeaseGrant(std::string_view body);
 // A keepalive: the TTL left; 0 when the lease is gone.
 core::Result<int64_t> parseKeepAlive(std::string_view body);

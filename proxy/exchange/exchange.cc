@@ -101,6 +101,10 @@ void Exchange::start() {
   budget_ = &host_.replayBudget(decision_.route->name);
   budget_->requestStarted();
   if (!claimIdempotencyKey()) return;
+  sendToUpstream();
+}
+
+void Exchange::sendToUpstream() {
   // Requests of this worker already wait for a slot of the cluster: this one queues behind
   // them rather than taking the next slot first.
   if (decision_.plan->cluster->capacity.hard > 0 &&
@@ -691,7 +695,11 @@ void Exchange::onDeadline() {
       hedges_.front()->timeOut();
       return;
     case State::Routing:
-      if (idem_ticket_ != 0 && !idem_owner_) onIdempotencyWaitTimeout();
+      if (idem_ticket_ != 0 && !idem_owner_) {
+        onIdempotencyWaitTimeout();
+      } else if (shared_pending_) {
+        onSharedWaitTimeout();
+      }
       return;
     case State::Responding:
     case State::Tunnel:

@@ -40,6 +40,7 @@
 #include "proxy/http/http1_parser.h"
 #include "proxy/policy/idempotency.h"
 #include "proxy/policy/replay.h"
+#include "proxy/policy/shared_idempotency.h"
 #include "proxy/policy/snapshot.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -78,6 +79,8 @@ class Exchange final : public UpstreamUser,
   void onDeadline() override;
   // The request that held this one's Idempotency-Key is done (through IdempotencyWaiters).
   void onIdempotencyOutcome(std::shared_ptr<const StoredResponse> resp);
+  // The fleet's answer to this request's claim of its key (idempotency.store: fleet).
+  void onSharedClaim(SharedIdempotency::Claim claim, std::shared_ptr<const StoredResponse> resp);
 
   // What one direction may buffer (limits.buffer_per_direction, from the exchange's own
   // snapshot): above the high watermark the sending side is no longer read, and once the
@@ -108,6 +111,8 @@ class Exchange final : public UpstreamUser,
   bool redirectToHttps();
   // Routing and connecting.
   void pickRoute();
+  // After routing and the Idempotency-Key: a slot of the cluster, an endpoint, a connection.
+  void sendToUpstream();
   routing::IpAddress clientAddress() const;
   bool peerIsTrusted() const;
   void setCookies(http1::ResponseOptions& opt);
@@ -175,7 +180,9 @@ class Exchange final : public UpstreamUser,
   // Idempotency-Key (exchange_idempotency.cc).
   static IdempotencyTable& idempotencyTable();
   bool claimIdempotencyKey();
+  bool claimSharedKey(std::string_view key);
   void onIdempotencyWaitTimeout();
+  void onSharedWaitTimeout();
   void answerStored(const StoredResponse& resp);
   void startStoring(const http1::ResponseHead& head);
   void storeBody(const core::Buffer& in, size_t n);
@@ -299,6 +306,10 @@ class Exchange final : public UpstreamUser,
   // Idempotency-Key: the ticket of the key this request owns or waits for.
   uint64_t idem_ticket_ = 0;
   bool idem_owner_ = false;
+  // The fleet's claim of the key (store: fleet), from claim to release, and whether its answer
+  // is still awaited.
+  uint64_t shared_ticket_ = 0;
+  bool shared_pending_ = false;
   std::shared_ptr<StoredResponse> stored_;  // the owner's response, while it is small
 
   // A gRPC call (content-type application/grpc*): errors we make are gRPC statuses, and its

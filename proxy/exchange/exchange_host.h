@@ -1,8 +1,9 @@
 #pragma once
 // ExchangeHost: what an Exchange needs of the worker it runs on: the loop and its deadlines,
 // the upstream pool, counters and the access log, the snapshot new requests read, randomness,
-// and the per-worker state of replay budgets and Idempotency-Key waiters. The Worker
-// implements it; unit tests implement it with fakes, so an Exchange runs without a Worker.
+// and the per-worker state of replay budgets and Idempotency-Key waiters (and the fleet's
+// Idempotency-Key store, when there is one). The Worker implements it; unit tests implement
+// it with fakes, so an Exchange runs without a Worker.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "proxy/observe/stats.h"
 #include "proxy/policy/idempotency.h"
 #include "proxy/policy/replay.h"
+#include "proxy/policy/shared_idempotency.h"
 #include "proxy/policy/snapshot.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -33,9 +35,15 @@ class IdempotencyWaiters {
   void add(uint64_t ticket, Exchange* exchange) { waiting_[ticket] = exchange; }
   void remove(uint64_t ticket) { waiting_.erase(ticket); }
   void deliver(uint64_t ticket, std::shared_ptr<const StoredResponse> resp);
+  // Exchanges waiting for the fleet's answer to their claim (SharedIdempotency), by its ticket.
+  void addShared(uint64_t ticket, Exchange* exchange) { shared_[ticket] = exchange; }
+  void removeShared(uint64_t ticket) { shared_.erase(ticket); }
+  void deliverShared(uint64_t ticket, SharedIdempotency::Claim claim,
+                     std::shared_ptr<const StoredResponse> resp);
 
  private:
   std::unordered_map<uint64_t, Exchange*> waiting_;
+  std::unordered_map<uint64_t, Exchange*> shared_;
 };
 
 // Exchanges waiting for a slot under a cluster's hard limit (clusters[].limits), oldest
@@ -90,6 +98,9 @@ class ExchangeHost {
   // The retry budget of a route on this worker, by route name (so it survives reloads).
   virtual replay::Budget& replayBudget(std::string_view route) = 0;
   virtual IdempotencyWaiters& idempotencyWaiters() = 0;
+  // The fleet's Idempotency-Key store (routes with idempotency.store: fleet); null without a
+  // fleet.
+  virtual SharedIdempotency* sharedIdempotency() { return nullptr; }
   virtual CapacityWaiters& capacityWaiters() = 0;
   // Which worker this is (0 in tests): the slot its latency samples go to.
   virtual int workerId() const = 0;

@@ -1,6 +1,8 @@
 // Exchange, continued: requests carrying an Idempotency-Key. Two with the same key (per route)
 // are never in flight at once: the first owns the key; a second waits for its outcome and is
 // answered with the same response when it was small enough to keep, or 409 when it was not.
+// With idempotency.store: fleet, the owner in this process then claims the key fleet-wide
+// (SharedIdempotency), and is told to run, to answer with another instance's response, or 409.
 #include "core/log.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http/http1_writer.h"
@@ -13,6 +15,15 @@ void IdempotencyWaiters::deliver(uint64_t ticket, std::shared_ptr<const StoredRe
   Exchange* exchange = it->second;
   waiting_.erase(it);
   exchange->onIdempotencyOutcome(std::move(resp));
+}
+
+void IdempotencyWaiters::deliverShared(uint64_t ticket, SharedIdempotency::Claim claim,
+                                       std::shared_ptr<const StoredResponse> resp) {
+  auto it = shared_.find(ticket);
+  if (it == shared_.end()) return;  // the request ended meanwhile (and released its claim)
+  Exchange* exchange = it->second;
+  shared_.erase(it);
+  exchange->onSharedClaim(claim, std::move(resp));
 }
 
 IdempotencyTable& Exchange::idempotencyTable() {
@@ -43,6 +54,9 @@ bool Exchange::claimIdempotencyKey() {
       if (r.evicted) host_.stats().add(Counter::IdempotencyEvictions);
       idem_ticket_ = r.ticket;
       idem_owner_ = true;
+      if (decision_.route->idempotency.store == config::Idempotency::Store::Fleet &&
+          host_.sharedIdempotency() != nullptr)
+        return claimSharedKey(key);
       return true;
     case IdempotencyTable::Begin::Wait:
       *ticket = r.ticket;
@@ -60,6 +74,53 @@ bool Exchange::claimIdempotencyKey() {
   failBeforeResponse(
       core::Error{core::ErrorKind::IdempotencyConflict, core::Side::Downstream, false, "key busy"});
   return false;
+}
+
+// The local claim is this process's; the fleet's answer comes later, through the worker's
+// loop. It waits no longer than a local waiter would.
+bool Exchange::claimSharedKey(std::string_view key) {
+  auto ticket = std::make_shared<uint64_t>(0);
+  ExchangeHost* host = &host_;
+  shared_ticket_ = host_.sharedIdempotency()->claim(
+      decision_.route->name, std::string(key), decision_.route->timeouts.request,
+      [host, ticket](SharedIdempotency::Claim claim, std::shared_ptr<const StoredResponse> resp) {
+        host->loop().post([host, ticket, claim, resp] {
+          host->idempotencyWaiters().deliverShared(*ticket, claim, resp);
+        });
+      });
+  *ticket = shared_ticket_;
+  shared_pending_ = true;
+  host_.idempotencyWaiters().addShared(shared_ticket_, this);
+  armTimer(decision_.route->timeouts.request);
+  return false;
+}
+
+void Exchange::onSharedClaim(SharedIdempotency::Claim claim,
+                             std::shared_ptr<const StoredResponse> resp) {
+  cancelTimer();
+  shared_pending_ = false;
+  switch (claim) {
+    case SharedIdempotency::Claim::Proceed:
+    // etcd unreachable: the local claim stands alone (the store counted and logged it).
+    case SharedIdempotency::Claim::Unavailable:
+      sendToUpstream();
+      return;
+    case SharedIdempotency::Claim::Stored:
+      // This process's waiters for the key get it too, and later requests find it here.
+      stored_ = std::make_shared<StoredResponse>(*resp);
+      releaseIdempotencyKey(true);
+      answerStored(*resp);
+      return;
+    case SharedIdempotency::Claim::Conflict:
+      break;
+  }
+  failBeforeResponse(core::Error{core::ErrorKind::IdempotencyConflict, core::Side::Downstream,
+                                 false, "key busy at another instance"});
+}
+
+void Exchange::onSharedWaitTimeout() {
+  failBeforeResponse(core::Error{core::ErrorKind::IdempotencyConflict, core::Side::Downstream,
+                                 false, "key still busy at another instance"});
 }
 
 // The owner of the key this request waited for is done.
@@ -117,8 +178,15 @@ void Exchange::storeBody(const core::Buffer& in, size_t n) {
 
 // Hands the key on (called once, when this request ends, however it ends).
 void Exchange::releaseIdempotencyKey(bool completed) {
+  std::shared_ptr<const StoredResponse> outcome = completed ? std::move(stored_) : nullptr;
+  if (shared_ticket_ != 0) {
+    host_.idempotencyWaiters().removeShared(shared_ticket_);
+    host_.sharedIdempotency()->release(shared_ticket_, completed, outcome);
+    shared_ticket_ = 0;
+    shared_pending_ = false;
+  }
   if (idem_owner_) {
-    idempotencyTable().finish(idem_ticket_, completed ? std::move(stored_) : nullptr);
+    idempotencyTable().finish(idem_ticket_, std::move(outcome));
     idem_owner_ = false;
   } else if (idem_ticket_ != 0) {
     // Whether or not its outcome is already posted to us, this exchange will not see it.

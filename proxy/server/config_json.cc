@@ -134,6 +134,9 @@ Json routeJson(const config::Route& r) {
               {"all_unhealthy",
                r.all_unhealthy == config::AllUnhealthy::RouteAnyway ? "route_anyway" : "reject"},
               {"compat", orNull(r.compat)},
+              {"idempotency",
+               Json{{"store", r.idempotency.store == config::Idempotency::Store::Fleet ? "fleet"
+                                                                                       : "local"}}},
               {"timeouts", Json{{"connect", durationText(r.timeouts.connect)},
                                 {"per_try", durationText(r.timeouts.per_try)},
                                 {"request", durationText(r.timeouts.request)},

@@ -174,6 +174,7 @@ int Server::run() {
   latency_publisher_.reset();
   dns_refresher_.reset();
   for (auto& w : workers_) w->join();
+  fleet_idempotency_.reset();
   monitor_.reset();
   watch_.reset();
   takeover_.reset();
@@ -231,6 +232,7 @@ void Server::startWorkers() {
     }
     workers_.push_back(std::make_unique<Worker>(w, snap_, std::move(sockets), open_connections_));
     workers_.back()->setAccessLog(access_log_);
+    workers_.back()->setSharedIdempotency(fleet_idempotency_.get());
     // Passive health reports hop to the main thread, where the monitor lives.
     workers_.back()->setOutcomeSink(
         [this](const std::string& cluster, const std::string& endpoint, health::Outcome o) {

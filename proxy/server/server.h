@@ -25,6 +25,7 @@
 #include "proxy/observe/access_log.h"
 #include "proxy/policy/snapshot.h"
 #include "proxy/server/dns_endpoints.h"
+#include "proxy/server/fleet_idempotency.h"
 #include "proxy/server/worker.h"
 
 namespace meridian::proxy {
@@ -163,6 +164,9 @@ class Server {
   std::map<std::string, std::string> fleet_endpoints_;
   uint64_t fleet_cache_fallbacks_ = 0;
   std::map<std::string, std::string> fleet_health_;  // instance -> its health report
+  // idempotency.store: fleet. Its threads post to the workers' loops: reset once they are
+  // joined.
+  std::unique_ptr<FleetIdempotency> fleet_idempotency_;
   // In-flight counts and measured latency, for the whole life of the process (every router
   // built from a reload shares them).
   std::shared_ptr<routing::Telemetry> telemetry_ = std::make_shared<routing::Telemetry>();

@@ -72,6 +72,9 @@ void Server::startFleet() {
   }
   fleet_ = std::make_unique<fleet::FleetAgent>(
       loop_, o, [this](const fleet::FleetView& v) { onFleetView(v); });
+  // For routes with idempotency.store: fleet, whenever a config (this one or a later push)
+  // has them.
+  fleet_idempotency_ = std::make_unique<FleetIdempotency>(o.etcd, o.prefix, o.instance);
   auto now = fleet_->readNow();
   bool from_etcd = now.ok();
   if (from_etcd) {
@@ -285,10 +288,19 @@ std::string Server::fleetMetrics() const {
                      "Full reads of the fleet keys after the watched revision was compacted.",
                      "counter");
   out += "meridian_fleet_full_reads_total " + std::to_string(fleet_->fullReads()) + "\n";
-  appendFamilyHeader(out, "meridian_fleet_fallbacks_total",
-                     "Times fleet data was replaced by a local fallback, by what.", "counter");
+  appendGauge(out, "meridian_fleet_idempotency_waiting",
+              "Requests waiting for the outcome of another instance's request with their "
+              "Idempotency-Key (idempotency.store: fleet).",
+              static_cast<double>(fleet_idempotency_ ? fleet_idempotency_->waiting() : 0));
+  appendFamilyHeader(
+      out, "meridian_fleet_fallbacks_total",
+      "Times fleet data was replaced by a local fallback: cache (a start from the cache file), "
+      "idempotency (a keyed request served by the local table alone, etcd unreachable).",
+      "counter");
   out += "meridian_fleet_fallbacks_total{what=\"cache\"} " +
          std::to_string(fleet_cache_fallbacks_) + "\n";
+  out += "meridian_fleet_fallbacks_total{what=\"idempotency\"} " +
+         std::to_string(fleet_idempotency_ ? fleet_idempotency_->fallbacks() : 0) + "\n";
   return out;
 }
 

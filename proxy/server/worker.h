@@ -75,6 +75,9 @@ class Worker final : public DownstreamHost {
   void forEachBudget(
       const std::function<void(const std::string&, const replay::Budget&)>& fn) const;
   IdempotencyWaiters& idempotencyWaiters() override { return idem_waiters_; }
+  // Before start(): the fleet's Idempotency-Key store, which outlives the worker's requests.
+  void setSharedIdempotency(SharedIdempotency* shared) { shared_idem_ = shared; }
+  SharedIdempotency* sharedIdempotency() override { return shared_idem_; }
   CapacityWaiters& capacityWaiters() override { return capacity_waiters_; }
   int workerId() const override { return id_; }
 
@@ -117,6 +120,7 @@ class Worker final : public DownstreamHost {
   std::unordered_map<std::string, replay::Budget, NameHash, std::equal_to<>> budgets_;
   mutable std::mutex budgets_mu_;
   IdempotencyWaiters idem_waiters_;
+  SharedIdempotency* shared_idem_ = nullptr;
   CapacityWaiters capacity_waiters_;
   std::mt19937_64 rng_;
   http1::RequestHead scratch_head_;

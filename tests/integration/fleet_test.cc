@@ -5,6 +5,9 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "tests/fakes/etcd_cluster.h"
@@ -172,6 +175,72 @@ class FleetTest : public ::testing::Test {
 
   std::string adminGet(size_t i, const std::string& path) {
     return curl({instances_[i]->adminUrl(path)}).out;
+  }
+
+  // Idempotency-Key (idempotency.store: fleet): a fleet config whose route keeps its keys in
+  // etcd, with blue as its upstream.
+  std::string keyedYaml() const {
+    return "regions:\n  - { name: ams, lat: 52.37, lon: 4.90 }\n"
+           "clusters:\n  - name: blue\n    endpoints: [ { address: \"127.0.0.1:" +
+           std::to_string(blue_.port()) +
+           "\", region: ams } ]\n"
+           "routes:\n  - name: app\n    backends: [ { cluster: blue } ]\n"
+           "    idempotency: { store: fleet }\n";
+  }
+  // Until every instance serves a fleet config (their own files serve blue too).
+  bool allServeTheFleetConfig() {
+    return eventually([&] {
+      for (size_t i = 0; i < instances_.size(); ++i) {
+        if (metricAt(i, "meridian_fleet_config_revision") <= 0) return false;
+      }
+      return true;
+    });
+  }
+  // One POST with an Idempotency-Key to instance i, on a connection of its own.
+  HttpResponse postAt(size_t i, const std::string& path, const std::string& key) {
+    HttpResponse r;
+    TcpClient c;
+    if (!c.connect(instances_[i]->listenerPort("public"), 3000ms)) return r;
+    if (!c.send("POST " + path + " HTTP/1.1\r\nHost: app\r\nIdempotency-Key: " + key +
+                "\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"))
+      return r;
+    c.readResponse(r, kWait);
+    return r;
+  }
+  // A counter or gauge of instance i's /metrics (-1 when it is not there).
+  long metricAt(size_t i, const std::string& series) {
+    auto text = adminGet(i, "/metrics");
+    auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stol(text.substr(at + series.size() + 2));
+  }
+
+  // Holds the upstream's answers until opened (bounded: 10 s).
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    void wait() {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, 10s, [&] { return open; });
+    }
+    void release() {
+      std::lock_guard lock(mu);
+      open = true;
+      cv.notify_all();
+    }
+  };
+  // Blue answers GETs "blue" at once, and each POST, once the gate opens, with its own number
+  // (a JSON body of `size` bytes at least).
+  void keyedUpstream(Gate& gate, std::atomic<int>& posts, size_t size = 0) {
+    blue_.setHandler([&gate, &posts, size](const fakes::ReceivedRequest& r) {
+      if (r.method != "POST") return Action::respond(200, {}, "blue");
+      int n = ++posts;
+      gate.wait();
+      std::string body = "{\"order\":" + std::to_string(n) + "}";
+      if (body.size() < size) body.append(size - body.size(), ' ');
+      return Action::respond(201, {{"Content-Type", "application/json"}}, body);
+    });
   }
 
   fakes::TempDir caches_{"fleet"};
@@ -553,6 +622,170 @@ TEST_F(FleetTest, EtcdOverTls) {
   EXPECT_GE(msUntilAllServe("green", Clock::now()), 0);
   ASSERT_EQ(push(fleetYaml(1, 0), {"--ca-file", ca}).exitCode, 0);
   EXPECT_GE(msUntilAllServe("blue", Clock::now()), 0);
+}
+
+// idempotency.store: fleet. The same key sent to two instances at once reaches the upstream
+// once: one instance's request owns the key in etcd, the other's waits (a watch on the key) and
+// is answered with the owner's response.
+TEST_F(FleetTest, OneIdempotencyKeyAtTwoInstancesAtOnceReachesTheUpstreamOnce) {
+  ASSERT_TRUE(etcd_.start(3));
+  Gate gate;
+  std::atomic<int> posts{0};
+  keyedUpstream(gate, posts);
+  ASSERT_TRUE(startInstances(2));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  HttpResponse r0, r1;
+  std::thread t0([&] { r0 = postAt(0, "/orders", "order-1"); });
+  std::thread t1([&] { r1 = postAt(1, "/orders", "order-1"); });
+  bool one_waits = eventually([&] {
+    return posts == 1 && metricAt(0, "meridian_fleet_idempotency_waiting") +
+                                 metricAt(1, "meridian_fleet_idempotency_waiting") ==
+                             1;
+  });
+  gate.release();
+  t0.join();
+  t1.join();
+  EXPECT_TRUE(one_waits);
+  EXPECT_EQ(posts, 1);
+  EXPECT_EQ(r0.status, 201);
+  EXPECT_EQ(r1.status, 201);
+  EXPECT_EQ(r0.body, "{\"order\":1}");
+  EXPECT_EQ(r1.body, r0.body);
+  EXPECT_EQ(r0.header("content-type"), "application/json");
+  EXPECT_EQ(r1.header("content-type"), "application/json");
+  // Another key is another request.
+  EXPECT_EQ(postAt(1, "/orders", "order-2").body, "{\"order\":2}");
+  EXPECT_EQ(metricAt(0, "meridian_fleet_fallbacks_total{what=\"idempotency\"}"), 0);
+}
+
+// Many keys, each sent to both instances at once, with nothing held back: whichever way each
+// pair races (one waits on etcd, or arrives after the other finished and reads its answer),
+// every key reaches the upstream once and both clients get its answer.
+TEST_F(FleetTest, ManyIdempotencyKeysAtTwoInstancesAtOnceEachReachTheUpstreamOnce) {
+  ASSERT_TRUE(etcd_.start(3));
+  std::mutex mu;
+  std::map<std::string, int> seen;  // key -> requests the upstream got with it
+  blue_.setHandler([&](const fakes::ReceivedRequest& r) {
+    if (r.method != "POST") return Action::respond(200, {}, "blue");
+    std::string key(r.header("idempotency-key"));
+    std::lock_guard lock(mu);
+    int n = ++seen[key];
+    return Action::respond(201, {}, key + "#" + std::to_string(n));
+  });
+  ASSERT_TRUE(startInstances(2));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  constexpr int kKeys = 40;
+  std::vector<HttpResponse> at0(kKeys), at1(kKeys);
+  for (int batch = 0; batch < kKeys; batch += 8) {
+    std::vector<std::thread> clients;
+    for (int k = batch; k < batch + 8; ++k) {
+      std::string key = "many-" + std::to_string(k);
+      clients.emplace_back([&, k, key] { at0[k] = postAt(0, "/orders", key); });
+      clients.emplace_back([&, k, key] { at1[k] = postAt(1, "/orders", key); });
+    }
+    for (auto& t : clients) t.join();
+  }
+  for (int k = 0; k < kKeys; ++k) {
+    std::string key = "many-" + std::to_string(k);
+    EXPECT_EQ(seen[key], 1) << key;
+    EXPECT_EQ(at0[k].status, 201) << key;
+    EXPECT_EQ(at1[k].status, 201) << key;
+    EXPECT_EQ(at0[k].body, key + "#1");
+    EXPECT_EQ(at1[k].body, key + "#1");
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kKeys));
+}
+
+// A response too large to keep (above 64 KiB): the waiting request gets 409, as in one process.
+TEST_F(FleetTest, OneIdempotencyKeyAtTwoInstancesWithAResponseTooLargeToKeepIs409ForOne) {
+  ASSERT_TRUE(etcd_.start(3));
+  Gate gate;
+  std::atomic<int> posts{0};
+  keyedUpstream(gate, posts, 100 * 1024);
+  ASSERT_TRUE(startInstances(2));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  HttpResponse r0, r1;
+  std::thread t0([&] { r0 = postAt(0, "/export", "export-1"); });
+  std::thread t1([&] { r1 = postAt(1, "/export", "export-1"); });
+  bool one_waits = eventually([&] {
+    return posts == 1 && metricAt(0, "meridian_fleet_idempotency_waiting") +
+                                 metricAt(1, "meridian_fleet_idempotency_waiting") ==
+                             1;
+  });
+  gate.release();
+  t0.join();
+  t1.join();
+  EXPECT_TRUE(one_waits);
+  EXPECT_EQ(posts, 1);
+  const HttpResponse& ran = r0.status == 201 ? r0 : r1;
+  const HttpResponse& waited = r0.status == 201 ? r1 : r0;
+  EXPECT_EQ(ran.status, 201);
+  EXPECT_EQ(ran.body.size(), 100u * 1024);
+  EXPECT_EQ(waited.status, 409);
+  EXPECT_EQ(waited.header("meridian-error"), "idempotency_conflict");
+}
+
+// A request at instance i1 waits for the one at i0 that holds its key, and gets the answer i0
+// wrote to etcd; so does a later one. The value in etcd is the finished response.
+TEST_F(FleetTest, AWaiterAtAnotherInstanceGetsTheAnswerTheFirstWrote) {
+  ASSERT_TRUE(etcd_.start(3));
+  Gate gate;
+  std::atomic<int> posts{0};
+  keyedUpstream(gate, posts);
+  ASSERT_TRUE(startInstances(2));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  HttpResponse first, second;
+  std::thread t0([&] { first = postAt(0, "/orders", "order-9"); });
+  bool owned = eventually([&] { return posts == 1; });
+  std::thread t1([&] { second = postAt(1, "/orders", "order-9"); });
+  bool waits = eventually([&] { return metricAt(1, "meridian_fleet_idempotency_waiting") == 1; });
+  gate.release();
+  t0.join();
+  t1.join();
+  ASSERT_TRUE(owned);
+  EXPECT_TRUE(waits);
+  EXPECT_EQ(first.status, 201);
+  EXPECT_EQ(second.status, 201);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(second.header("content-type"), "application/json");
+  auto value = fakes::runCommand({"etcdctl", "--endpoints", etcd_.endpoints(), "get", "--prefix",
+                                  std::string(kPrefix) + "idempotency/", "--print-value-only"},
+                                 10s);
+  EXPECT_NE(value.out.find("\"state\":\"done\""), std::string::npos) << value.describe();
+  EXPECT_NE(value.out.find("\"owner\":\"i0\""), std::string::npos) << value.describe();
+  HttpResponse later = postAt(1, "/orders", "order-9");
+  EXPECT_EQ(later.status, 201);
+  EXPECT_EQ(later.body, first.body);
+  EXPECT_EQ(posts, 1);
+}
+
+// etcd down: keyed requests are served with the local table alone (logged once, counted).
+TEST_F(FleetTest, IdempotencyKeysFallBackToTheLocalTableWhileEtcdIsDown) {
+  ASSERT_TRUE(etcd_.start(1));
+  Gate gate;
+  gate.release();
+  std::atomic<int> posts{0};
+  keyedUpstream(gate, posts);
+  ASSERT_TRUE(startInstances(1));
+  ASSERT_EQ(push(keyedYaml()).exitCode, 0);
+  ASSERT_TRUE(allServeTheFleetConfig());
+  etcd_.kill(0);
+  HttpResponse r = postAt(0, "/orders", "order-5");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(posts, 1);
+  EXPECT_GE(metricAt(0, "meridian_fleet_fallbacks_total{what=\"idempotency\"}"), 1);
+  // The local table still answers the key's retry from this process.
+  HttpResponse again = postAt(0, "/orders", "order-5");
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, r.body);
+  EXPECT_EQ(posts, 1);
+  EXPECT_NE((instances_[0]->stderrText() + instances_[0]->stdoutText())
+                .find("Idempotency-Key falls back"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -128,5 +128,31 @@ TEST(FleetHealthSource, IsLocalUnlessSaid) {
   EXPECT_FALSE(local.config.clusters[0].health_check.has_value());
 }
 
+// idempotency.store: fleet needs a fleet: section: in an instance's file, and in a pushed
+// fleet config (checked with a stand-in, since every instance has one).
+TEST(FleetIdempotencyStore, NeedsAFleetSection) {
+  std::string yaml = kFleet;
+  yaml += "    idempotency: { store: fleet }\n";
+  auto merged = loadMerged(kLocal, yaml, "fleet");
+  ASSERT_TRUE(merged.ok()) << merged.diagnostics[0].text();
+  EXPECT_EQ(merged.config.routes[0].idempotency.store, Idempotency::Store::Fleet);
+  EXPECT_TRUE(checkFleetConfig(yaml, "routes.yaml").empty());
+  std::string alone = kLocal;
+  alone.resize(alone.find("fleet:"));
+  alone += "    idempotency: { store: fleet }\n";
+  auto refused = loadString(alone, "local.yaml");
+  ASSERT_EQ(refused.diagnostics.size(), 1u);
+  EXPECT_EQ(refused.diagnostics[0].line, 17);
+  EXPECT_NE(refused.diagnostics[0].message.find(
+                "routes[0].idempotency.store: fleet needs a fleet: section"),
+            std::string::npos)
+      << refused.diagnostics[0].text();
+  auto local = loadString(kLocal, "local.yaml");
+  EXPECT_EQ(local.config.routes[0].idempotency.store, Idempotency::Store::Local);
+  yaml = kFleet;
+  yaml += "    idempotency: { store: gossip }\n";
+  EXPECT_FALSE(loadMerged(kLocal, yaml, "fleet").ok());
+}
+
 }  // namespace
 }  // namespace meridian::config

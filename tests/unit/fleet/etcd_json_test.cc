@@ -57,6 +57,26 @@ TEST(Requests, CompareAndSwapOnTheRevisionRead) {
   EXPECT_EQ(create["success"][0]["request_put"]["lease"], "5");
 }
 
+// A claim (Idempotency-Key): written if absent or unchanged, else read in the same transaction;
+// the owner's later put or delete only while the key is still the one it wrote.
+TEST(Requests, ClaimAndOwnedWrites) {
+  auto create = nlohmann::json::parse(claimRequest("/k", "v", 7, 0));
+  EXPECT_EQ(create["compare"][0]["target"], "CREATE");
+  EXPECT_EQ(create["compare"][0]["create_revision"], "0");
+  EXPECT_EQ(create["success"][0]["request_put"]["lease"], "7");
+  EXPECT_EQ(create["failure"][0]["request_range"]["key"], base64Encode("/k"));
+  auto replace = nlohmann::json::parse(claimRequest("/k", "v", 7, 12));
+  EXPECT_EQ(replace["compare"][0]["target"], "MOD");
+  EXPECT_EQ(replace["compare"][0]["mod_revision"], "12");
+  auto put = nlohmann::json::parse(ownedPutRequest("/k", "done", 8, 12));
+  EXPECT_EQ(put["compare"][0]["mod_revision"], "12");
+  EXPECT_EQ(put["success"][0]["request_put"]["lease"], "8");
+  EXPECT_FALSE(put.contains("failure"));
+  auto del = nlohmann::json::parse(ownedDeleteRequest("/k", 12));
+  EXPECT_EQ(del["compare"][0]["mod_revision"], "12");
+  EXPECT_EQ(del["success"][0]["request_delete_range"]["key"], base64Encode("/k"));
+}
+
 // Answers as etcd 3.4's gateway writes them.
 TEST(Answers, RangeReadsKeysValuesAndRevisions) {
   auto r = parseRange(
@@ -79,6 +99,30 @@ TEST(Answers, RangeReadsKeysValuesAndRevisions) {
 TEST(Answers, TxnSucceededIsLeftOutWhenFalse) {
   EXPECT_TRUE(parseTxn(R"({"header":{"revision":"3"},"succeeded":true})").value());
   EXPECT_FALSE(parseTxn(R"({"header":{"revision":"3"}})").value());
+}
+
+TEST(Answers, ClaimWrittenOrTheKeyAsItIs) {
+  auto written = parseClaim(R"({"header":{"revision":"2"},"succeeded":true,)"
+                            R"("responses":[{"response_put":{"header":{"revision":"2"}}}]})");
+  ASSERT_TRUE(written.ok()) << written.error().detail;
+  EXPECT_TRUE(written.value().written);
+  EXPECT_EQ(written.value().revision, 2);
+  auto held = parseClaim(
+      R"({"header":{"revision":"2"},"responses":[{"response_range":{"header":{"revision":"2"},)"
+      R"("kvs":[{"key":"L2s=","create_revision":"2","mod_revision":"2","version":"1",)"
+      R"("value":"dg=="}],"count":"1"}}]})");
+  ASSERT_TRUE(held.ok()) << held.error().detail;
+  EXPECT_FALSE(held.value().written);
+  ASSERT_TRUE(held.value().current.has_value());
+  EXPECT_EQ(held.value().current->value, "v");
+  EXPECT_EQ(held.value().current->mod_revision, 2);
+  // The compare failed on a revision, and the key is gone by now.
+  auto gone =
+      parseClaim(R"({"header":{"revision":"3"},"responses":[{"response_range":{"header":{}}}]})");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone.value().written);
+  EXPECT_FALSE(gone.value().current.has_value());
+  EXPECT_FALSE(parseClaim(R"({"header":{"revision":"3"}})").ok());
 }
 
 TEST(Answers, EtcdErrorsBecomeErrorsWithItsMessage) {

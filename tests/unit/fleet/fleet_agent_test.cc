@@ -43,6 +43,8 @@ TEST(FleetKeys, TheWatchedRangeHoldsConfigEndpointsAndHealthButNotStatus) {
   EXPECT_LT(keys.endpoints() + "zzz", keys.watchedEnd());
   EXPECT_LT(keys.health() + "zzz", keys.watchedEnd());
   EXPECT_GT(keys.status(), keys.watchedEnd());
+  // Idempotency-Keys (IdempotencyStore) come and go with keyed requests: never watched here.
+  EXPECT_GT(keys.prefix + "idempotency/", keys.watchedEnd());
 }
 
 TEST(InstanceStatus, RoundTripsThroughJson) {

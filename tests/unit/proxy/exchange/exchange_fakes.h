@@ -158,6 +158,7 @@ class FakeExchangeHost final : public ExchangeHost {
     return budgets_[std::string(route)];
   }
   IdempotencyWaiters& idempotencyWaiters() override { return waiters_; }
+  SharedIdempotency* sharedIdempotency() override { return shared_; }
   CapacityWaiters& capacityWaiters() override { return capacity_waiters_; }
   int workerId() const override { return 0; }
 
@@ -182,6 +183,8 @@ class FakeExchangeHost final : public ExchangeHost {
     setHealth(std::move(eps));
   }
   void setDraining(bool d) { draining_ = d; }
+  // The fleet's Idempotency-Key store (null: none, as without a fleet: section).
+  void setShared(SharedIdempotency* shared) { shared_ = shared; }
   const std::vector<Outcome>& outcomes() const { return outcomes_; }
   size_t outcomesOf(health::Outcome o) const {
     return static_cast<size_t>(std::count_if(outcomes_.begin(), outcomes_.end(),
@@ -279,6 +282,7 @@ class FakeExchangeHost final : public ExchangeHost {
   std::string log_scratch_;
   UpstreamPool pool_;
   std::shared_ptr<const Snapshot> snap_;
+  SharedIdempotency* shared_ = nullptr;
   std::map<std::string, replay::Budget, std::less<>> budgets_;
   IdempotencyWaiters waiters_;
   CapacityWaiters capacity_waiters_;

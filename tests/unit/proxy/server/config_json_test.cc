@@ -132,15 +132,18 @@ TEST(ConfigJson, AbsentValuesAreNullNotEmptyStrings) {
   EXPECT_TRUE(route["match"]["host"].is_null());
   EXPECT_TRUE(route["primary_region"].is_null());
   EXPECT_TRUE(route["compat"].is_null());
+  EXPECT_EQ(route["idempotency"]["store"], "local");
   EXPECT_EQ(route["match"]["path_prefix"], "/");
 
   cfg.routes[0].match.host = "app.example.com";
   cfg.routes[0].primary_region = "ams";
   cfg.routes[0].compat = "fly";
+  cfg.routes[0].idempotency.store = config::Idempotency::Store::Fleet;
   Json set = Json::parse(configJson(cfg, 1))["config"]["routes"][0];
   EXPECT_EQ(set["match"]["host"], "app.example.com");
   EXPECT_EQ(set["primary_region"], "ams");
   EXPECT_EQ(set["compat"], "fly");
+  EXPECT_EQ(set["idempotency"]["store"], "fleet");
 }
 
 // Where each value was in the file is for error messages, not for readers of /config.
