@@ -411,7 +411,9 @@ TEST_F(FleetTest, EtcdMembersDownAndBack) {
   ASSERT_EQ(pushed.exitCode, 0) << pushed.describe();
   long ms = msUntilAllServe("green", Clock::now());
   EXPECT_GE(ms, 0);
-  EXPECT_LE(ms, kPushServedWithin.count());
+  // The instances whose watch was on the killed member open it again on the next one first
+  // (1.5 s seen once on a machine busy with builds): a second more than a plain push.
+  EXPECT_LE(ms, kPushServedWithin.count() + 1000);
   etcd_.kill(1);
   etcd_.kill(2);
   EXPECT_TRUE(eventually([&] {

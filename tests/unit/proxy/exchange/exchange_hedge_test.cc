@@ -78,12 +78,15 @@ TEST(ExchangeHedge, FirstAttemptTimingOutLeavesTheHedgeItsOwnTime) {
 TEST(ExchangeHedge, HedgeConnectTimeoutIsAConnectFailure) {
   FakeUpstream ams;
   ams.setHandler([](const fakes::ReceivedRequest&) {
-    return Action::respond(200, {}, "ams").withDelay(280ms);
+    return Action::respond(200, {}, "ams").withDelay(700ms);
   });
   fakes::SilentPort fra;
   ASSERT_TRUE(fra.open());
-  FakeExchangeHost host(
-      exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}}, hedging()));
+  // The hedge's connect times out at 250 ms; ams answers at 700 ms, well after it even on a
+  // busy machine (280 ms, within the default per_try, left 30 ms and failed under load).
+  RouteSpec route = hedging();
+  route.timeouts = "{ connect: 200ms, per_try: 2000ms, request: 3000ms, idle: 2000ms }";
+  FakeExchangeHost host(exchangeConfig({{"ams", ams.address()}, {"fra", fra.address()}}, route));
   FakeClientSide client(host);
   client.startRequest(kGet);
   ASSERT_TRUE(host.runUntil("response", [&] { return client.finished(); }));
