@@ -207,7 +207,8 @@ Listener ConfigReader::readListener(const ListItem& item) {
 Tls ConfigReader::readTls(const MapReader& listener) {
   Tls t;
   MapReader m(d_, listener.find("tls")->value, listener.valueMark("tls"), listener.pathOf("tls"),
-              {"certificates", "min_version", "protocols"});
+              {"certificates", "min_version", "protocols", "acme"});
+  if (m.has("acme")) t.acme = readAcme(m);
   for (const auto& item : m.list("certificates")) {
     TlsCertificate cert;
     cert.mark = item.mark;
@@ -218,7 +219,7 @@ Tls ConfigReader::readTls(const MapReader& listener) {
   }
   const auto* certs = m.find("certificates");
   bool certs_empty = !certs || certs->value.isNull() || certs->value.isSequence();
-  if (m.isMap() && t.certificates.empty() && certs_empty) {
+  if (m.isMap() && t.certificates.empty() && certs_empty && !t.acme) {
     d_.add(
         certs ? m.valueMark("certificates") : m.mark(),
         (certs ? m.pathOf("certificates") : m.path()) + ": at least one certificate is required");
@@ -245,6 +246,57 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     if (!protocols.empty()) t.protocols = protocols;
   }
   return t;
+}
+
+Acme ConfigReader::readAcme(const MapReader& tls) {
+  Acme a;
+  a.mark = tls.valueMark("acme");
+  MapReader m(d_, tls.find("acme")->value, a.mark, tls.pathOf("acme"),
+              {"directory", "email", "domains", "challenges", "storage", "ca_roots",
+               "renew_before"});
+  if (m.require("directory") && m.read("directory", a.directory) &&
+      !a.directory.starts_with("https://")) {
+    d_.add(m.valueMark("directory"), m.pathOf("directory") + ": expected an https:// URL");
+  }
+  m.read("email", a.email);
+  if (m.require("storage") && m.read("storage", a.storage) && a.storage.empty())
+    d_.add(m.valueMark("storage"), m.pathOf("storage") + ": must not be empty");
+  m.read("ca_roots", a.ca_roots);
+  m.readDuration("renew_before", a.renew_before, Duration{1000});
+  if (m.require("domains")) {
+    for (const auto& item : m.list("domains")) {
+      std::string name;
+      if (!readString(d_, item.node, item.mark, item.path, name)) continue;
+      name = lowercase(name);
+      if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") !=
+                              std::string::npos) {
+        d_.add(item.mark, item.path + ": expected a DNS name (no wildcard: TLS-ALPN-01 and "
+                                      "HTTP-01 cannot validate one), got " + quoted(name));
+      } else if (std::find(a.domains.begin(), a.domains.end(), name) != a.domains.end()) {
+        d_.add(item.mark, item.path + ": " + name + " is listed twice");
+      } else {
+        a.domains.push_back(name);
+      }
+    }
+    if (a.domains.empty())
+      d_.add(m.valueMark("domains"), m.pathOf("domains") + ": at least one domain is required");
+  }
+  if (m.has("challenges")) {
+    std::vector<std::string> kinds;
+    for (const auto& item : m.list("challenges")) {
+      std::string c;
+      if (!readString(d_, item.node, item.mark, item.path, c)) continue;
+      if (c != "tls-alpn-01" && c != "http-01")
+        d_.add(item.mark, item.path + ": expected tls-alpn-01 or http-01, got " + quoted(c));
+      else if (std::find(kinds.begin(), kinds.end(), c) == kinds.end())
+        kinds.push_back(c);
+    }
+    if (kinds.empty())
+      d_.add(m.valueMark("challenges"), m.pathOf("challenges") + ": at least one is required");
+    else
+      a.challenges = kinds;
+  }
+  return a;
 }
 
 void ConfigReader::readAdmin(const MapReader& top, Admin& out) {
