@@ -52,7 +52,7 @@ AcmeClient::AcmeClient(AcmeClientOptions options)
     : opts_(std::move(options)),
       book_(opts_.book ? opts_.book : certs::AcmeBook::process()),
       storage_(opts_.acme.storage),
-      http_(opts_.acme.ca_roots) {
+      http_(opts_.acme.ca_roots, &abort_) {
   status_.listener = opts_.listener;
   status_.domains = opts_.acme.domains;
   status_.last = storage_.lastOrder();
@@ -63,6 +63,7 @@ AcmeClient::~AcmeClient() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  abort_ = true;
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -263,11 +264,12 @@ core::Result<bool> AcmeClient::authorize(const std::string& authz_url) {
   if (str(authz, "status") == "valid") return true;  // still valid from an earlier order
   std::string domain = authz.contains("identifier") ? str(authz["identifier"], "value") : "";
   const auto& kinds = opts_.acme.challenges;
+  const json offered = authz.value("challenges", json::array());
   const json* chosen = nullptr;
   std::string kind;
   for (size_t i = 0; i < kinds.size() && chosen == nullptr; ++i) {
     const std::string& want = kinds[(challenge_start_ + i) % kinds.size()];
-    for (const auto& c : authz.value("challenges", json::array())) {
+    for (const auto& c : offered) {
       if (str(c, "type") == want) {
         chosen = &c;
         kind = want;
@@ -305,10 +307,9 @@ core::Result<bool> AcmeClient::authorize(const std::string& authz_url) {
   ++challenge_start_;
   std::string why = "authorization " + st.value();
   auto done = json::parse(body, nullptr, false);
-  if (done.is_object()) {
-    for (const auto& c : done.value("challenges", json::array()))
-      if (c.contains("error")) why = parseProblem(c["error"].dump(), 0).text();
-  }
+  const json challenges = done.is_object() ? done.value("challenges", json::array()) : json();
+  for (const auto& c : challenges)
+    if (c.is_object() && c.contains("error")) why = parseProblem(c["error"].dump(), 0).text();
   return acmeError(domain + ": " + kind + " failed: " + why);
 }
 

@@ -83,6 +83,7 @@ class AcmeClient {
   AcmeClientOptions opts_;
   std::shared_ptr<certs::AcmeBook> book_;
   FileStorage storage_;
+  std::atomic<bool> abort_{false};
   HttpsClient http_;
   Directory dir_;
   std::optional<certs::EcKey> account_key_;

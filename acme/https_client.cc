@@ -42,8 +42,12 @@ size_t readHeader(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-HttpsClient::HttpsClient(std::string ca_roots, long timeout_ms)
-    : ca_roots_(std::move(ca_roots)), timeout_ms_(timeout_ms) {
+static int abortWhenSet(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+}
+
+HttpsClient::HttpsClient(std::string ca_roots, const std::atomic<bool>* abort, long timeout_ms)
+    : ca_roots_(std::move(ca_roots)), abort_(abort), timeout_ms_(timeout_ms) {
   static CurlGlobal once;
   easy_ = curl_easy_init();
 }
@@ -80,6 +84,11 @@ core::Result<HttpsAnswer> HttpsClient::perform(const std::string& url, const cha
   curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &answer.body);
   curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &readHeader);
   curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &answer);
+  if (abort_ != nullptr) {
+    curl_easy_setopt(easy_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFOFUNCTION, &abortWhenSet);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFODATA, abort_);
+  }
   curl_slist* headers = nullptr;
   if (std::string_view(method) == "HEAD") {
     curl_easy_setopt(easy_, CURLOPT_NOBODY, 1L);

@@ -1,6 +1,7 @@
 #pragma once
 // HTTPS to the ACME server on libcurl, blocking: only the ACME client's own thread calls it.
 // Trusts `ca_roots` (a PEM file) when given, else the system store.
+#include <atomic>
 #include <string>
 
 #include "core/error.h"
@@ -20,7 +21,10 @@ struct HttpsAnswer {
 
 class HttpsClient {
  public:
-  explicit HttpsClient(std::string ca_roots, long timeout_ms = 30000);
+  // `abort`, when given and set, ends a transfer under way (a stopping client does not wait
+  // out a slow server).
+  explicit HttpsClient(std::string ca_roots, const std::atomic<bool>* abort = nullptr,
+                       long timeout_ms = 30000);
   ~HttpsClient();
   HttpsClient(const HttpsClient&) = delete;
   HttpsClient& operator=(const HttpsClient&) = delete;
@@ -35,6 +39,7 @@ class HttpsClient {
   core::Result<HttpsAnswer> perform(const std::string& url, const char* method,
                                     const std::string* body, const char* accept);
   std::string ca_roots_;
+  const std::atomic<bool>* abort_;
   long timeout_ms_;
   CURL* easy_;
 };

@@ -104,6 +104,7 @@ class Exchange final : public UpstreamUser,
   // (400, an escaped-slash redirect, the redirect to https).
   bool normalizeTarget();
   bool redirectToHttps();
+  bool answerAcmeChallenge();
   // Routing and connecting.
   void pickRoute();
   routing::IpAddress clientAddress() const;

@@ -168,7 +168,9 @@ int Server::run() {
   publishLatency();
   announceReady(admin_addr.value());
   if (fleet_) fleet_->start(std::move(fleet_start_));  // not needed here after
+  syncAcmeClients();
   loop_.run();
+  acme_clients_.clear();
   fleet_.reset();
   sampler_.reset();
   latency_publisher_.reset();
@@ -376,6 +378,7 @@ std::string Server::applyConfig(std::shared_ptr<const config::Config> file, std:
       // The monitor keeps the state of surviving endpoints and publishes health indexed for
       // the new config (onHealth), which sends the new snapshot to the workers.
       monitor_->apply(cfg_, snap_->upstream_tls);
+      syncAcmeClients();
       publish();
       watchFiles();
       watchDnsNames();
@@ -677,6 +680,7 @@ std::string Server::metricsText() const {
   out += loadGauges(*snap_);
   out += dnsMetrics();
   out += fleetMetrics();
+  out += acmeMetrics();
   return out;
 }
 
