@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kBadNonceRetries = 5;
+constexpr int kBadNonceRetries = 10;
 constexpr const char* kPemChain = "application/pem-certificate-chain";
 
 core::Error acmeError(std::string detail) {
@@ -212,6 +212,7 @@ core::Result<bool> AcmeClient::ensureAccount() {
 core::Result<HttpsAnswer> AcmeClient::signedPost(const std::string& url,
                                                  const std::optional<std::string>& payload,
                                                  const char* accept) {
+  last_problem_.clear();
   for (int attempt = 0;; ++attempt) {
     if (nonce_.empty()) {
       auto n = http_.head(dir_.new_nonce);
@@ -232,6 +233,7 @@ core::Result<HttpsAnswer> AcmeClient::signedPost(const std::string& url,
       logDebug("acme %s: badNonce, retrying", opts_.listener.c_str());
       continue;
     }
+    last_problem_ = p.type;
     return acmeError(url + ": " + p.text());
   }
 }
@@ -317,12 +319,17 @@ core::Result<bool> AcmeClient::orderOnce() {
   if (auto a = ensureAccount(); !a.ok()) return a;
   json ids = json::array();
   for (const auto& d : opts_.acme.domains) ids.push_back({{"type", "dns"}, {"value", d}});
-  auto o = signedPost(dir_.new_order, json{{"identifiers", ids}}.dump());
-  if (!o.ok()) {
-    // An account deleted on the server, or a key the server no longer knows: start again.
+  std::string new_order = json{{"identifiers", ids}}.dump();
+  auto o = signedPost(dir_.new_order, new_order);
+  if (!o.ok() && (last_problem_.ends_with(":accountDoesNotExist") ||
+                  last_problem_.ends_with(":unauthorized"))) {
+    // The server forgot the account (a test server restarted, an account deactivated): the
+    // same key registers again, once, within this attempt.
     kid_.clear();
-    return o.error();
+    if (auto a = ensureAccount(); !a.ok()) return a;
+    o = signedPost(dir_.new_order, new_order);
   }
+  if (!o.ok()) return o.error();
   std::string order_url = o.value().location;
   auto order = parseObject(o.value(), "newOrder");
   if (!order.ok()) return order.error();
