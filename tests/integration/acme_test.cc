@@ -112,6 +112,11 @@ TEST_F(AcmeTest, TlsAlpn01FromNothingThenServedAcrossARestart) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::string serial = servedSerial("app.test");
   ASSERT_FALSE(serial.empty());
+  auto status = fakes::runCommand(
+      {fakes::meridianBinary(), "certs", "status", "-c", proxy_.configPath()}, kWait);
+  EXPECT_EQ(status.exitCode, 0) << status.describe();
+  EXPECT_NE(status.out.find("www.app.test"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(" success"), std::string::npos) << status.out;
 
   // A restart serves the stored certificate at once and orders nothing.
   std::string yaml = fakes::readFile(proxy_.configPath());
