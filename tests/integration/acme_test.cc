@@ -117,6 +117,8 @@ TEST_F(AcmeTest, TlsAlpn01FromNothingThenServedAcrossARestart) {
   EXPECT_EQ(status.exitCode, 0) << status.describe();
   EXPECT_NE(status.out.find("www.app.test"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find(" success"), std::string::npos) << status.out;
+  auto config = curl({proxy_.adminUrl("/config")});
+  EXPECT_NE(config.out.find(R"("renew_before": "720h")"), std::string::npos) << config.out;
 
   // A restart serves the stored certificate at once and orders nothing.
   std::string yaml = fakes::readFile(proxy_.configPath());
