@@ -17,8 +17,7 @@ constexpr int kBadNonceRetries = 10;
 constexpr const char* kPemChain = "application/pem-certificate-chain";
 
 core::Error acmeError(std::string detail) {
-  return core::Error{core::ErrorKind::ProtocolError, core::Side::Upstream, true,
-                     std::move(detail)};
+  return core::Error{core::ErrorKind::ProtocolError, core::Side::Upstream, true, std::move(detail)};
 }
 
 core::Result<json> parseObject(const HttpsAnswer& a, const std::string& what) {
@@ -70,9 +69,10 @@ AcmeClient::~AcmeClient() {
 
 void AcmeClient::start() {
   if (!loadStored())
-    logInfo("acme %s: no certificate stored for %s yet: ordering one; handshakes for these "
-            "names are refused until it is issued",
-            opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str());
+    logInfo(
+        "acme %s: no certificate stored for %s yet: ordering one; handshakes for these "
+        "names are refused until it is issued",
+        opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -141,8 +141,9 @@ void AcmeClient::run() {
       ++failures_;
       std::uniform_real_distribution<double> unit(0.0, 1.0);
       auto wait = opts_.backoff.wait(failures_, unit(rng_));
-      retry_at_ = time(nullptr) +
-                  std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+      retry_at_ =
+          time(nullptr) +
+          std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
       next = retry_at_;
       logWarn("acme %s: order for %s failed (attempt %d, next in %llds): %s",
               opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str(), failures_,
@@ -186,8 +187,7 @@ core::Result<bool> AcmeClient::ensureAccount() {
     if (auto s = storage_.ensureDir(); !s.ok()) return s.error();
     if (auto pem = storage_.accountKey()) {
       auto key = certs::EcKey::fromPem(*pem);
-      if (!key.ok())
-        return acmeError(storage_.path("account.key") + ": " + key.error().detail);
+      if (!key.ok()) return acmeError(storage_.path("account.key") + ": " + key.error().detail);
       account_key_ = key.value();
     } else {
       auto key = certs::EcKey::generate();

@@ -89,7 +89,7 @@ class AcmeClient {
   std::optional<certs::EcKey> account_key_;
   std::string kid_;
   std::string nonce_;
-  std::string last_problem_;  // the type of the last error answer (problem document)
+  std::string last_problem_;    // the type of the last error answer (problem document)
   size_t challenge_start_ = 0;  // rotates after a failed authorization
   int failures_ = 0;
   time_t retry_at_ = 0;

@@ -33,10 +33,14 @@ size_t readHeader(char* data, size_t size, size_t n, void* out) {
   auto is = [&](const char* want) {
     return name.size() == strlen(want) && strncasecmp(name.data(), want, name.size()) == 0;
   };
-  if (is("replay-nonce")) a->replay_nonce = value;
-  else if (is("location")) a->location = value;
-  else if (is("retry-after")) a->retry_after = value;
-  else if (is("content-type")) a->content_type = value;
+  if (is("replay-nonce"))
+    a->replay_nonce = value;
+  else if (is("location"))
+    a->location = value;
+  else if (is("retry-after"))
+    a->retry_after = value;
+  else if (is("content-type"))
+    a->content_type = value;
   return size * n;
 }
 
@@ -98,7 +102,8 @@ core::Result<HttpsAnswer> HttpsClient::perform(const std::string& url, const cha
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
     headers = curl_slist_append(headers, "Content-Type: application/jose+json");
   }
-  if (accept != nullptr) headers = curl_slist_append(headers, (std::string("Accept: ") + accept).c_str());
+  if (accept != nullptr)
+    headers = curl_slist_append(headers, (std::string("Accept: ") + accept).c_str());
   curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(easy_);
   curl_slist_free_all(headers);

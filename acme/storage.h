@@ -27,7 +27,8 @@ class FileStorage {
   core::Result<bool> saveAccountKey(const std::string& pem) const;
   // The chain (leaf first) and its key; nullopt unless both are there.
   std::optional<std::pair<std::string, std::string>> certificate() const;
-  core::Result<bool> saveCertificate(const std::string& chain_pem, const std::string& key_pem) const;
+  core::Result<bool> saveCertificate(const std::string& chain_pem,
+                                     const std::string& key_pem) const;
   LastOrder lastOrder() const;
   core::Result<bool> saveLastOrder(const LastOrder& last) const;
 

@@ -8,7 +8,9 @@ namespace meridian::certs {
 
 namespace {
 
-constexpr unsigned char kAcmeTls[] = "\x0a" "acme-tls/1";
+constexpr unsigned char kAcmeTls[] =
+    "\x0a"
+    "acme-tls/1";
 
 // RFC 8737, 4: the validation handshake negotiates acme-tls/1 and nothing else.
 int selectAcmeTls(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,

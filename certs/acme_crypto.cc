@@ -76,9 +76,12 @@ std::string base64url(std::string_view bytes) {
 std::optional<std::string> base64urlDecode(std::string_view text) {
   std::string std64(text);
   for (char& c : std64) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (c == '+' || c == '/' || c == '=')
+      return std::nullopt;
   }
   if (std64.size() % 4 == 1) return std::nullopt;
   size_t pad = (4 - std64.size() % 4) % 4;
@@ -149,10 +152,9 @@ std::string EcKey::jwk() const {
 core::Result<std::string> EcKey::signEs256(std::string_view input) const {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   size_t len = 0;
-  if (!md ||
-      EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1 ||
-      EVP_DigestSign(md.get(), nullptr, &len,
-                     reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
+  if (!md || EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1 ||
+      EVP_DigestSign(md.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
+                     input.size()) != 1)
     return failure("ES256 signature");
   std::string der(len, '\0');
   if (EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
@@ -207,18 +209,19 @@ core::Result<PemPair> tlsAlpnCertificate(const std::string& domain,
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name,
-                                            ("DNS:" + domain).c_str());
-  bool ok = cert && octets && oid && sn && san &&
-            ASN1_OCTET_STRING_set(octets.get(), reinterpret_cast<const unsigned char*>(value.data()),
-                                  static_cast<int>(value.size())) == 1 &&
-            X509_set_version(cert.get(), X509_VERSION_3) == 1 &&
-            BN_to_ASN1_INTEGER(sn.get(), X509_get_serialNumber(cert.get())) != nullptr &&
-            X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400) != nullptr &&
-            X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7 * 86400) != nullptr &&
-            setName(X509_get_subject_name(cert.get()), domain) &&
-            X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1 &&
-            X509_set_pubkey(cert.get(), pkey) == 1 && X509_add_ext(cert.get(), san, -1) == 1;
+  X509_EXTENSION* san =
+      X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, ("DNS:" + domain).c_str());
+  bool ok =
+      cert && octets && oid && sn && san &&
+      ASN1_OCTET_STRING_set(octets.get(), reinterpret_cast<const unsigned char*>(value.data()),
+                            static_cast<int>(value.size())) == 1 &&
+      X509_set_version(cert.get(), X509_VERSION_3) == 1 &&
+      BN_to_ASN1_INTEGER(sn.get(), X509_get_serialNumber(cert.get())) != nullptr &&
+      X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400) != nullptr &&
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7 * 86400) != nullptr &&
+      setName(X509_get_subject_name(cert.get()), domain) &&
+      X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1 &&
+      X509_set_pubkey(cert.get(), pkey) == 1 && X509_add_ext(cert.get(), san, -1) == 1;
   X509_EXTENSION_free(san);
   if (ok) {
     X509_EXTENSION* id =

@@ -42,8 +42,8 @@ core::Error listenerError(const std::string& listener, const std::string& detail
 core::Error fileError(const TlsOptions& o, config::Mark at, const std::string& detail) {
   core::Error e = listenerError(o.listener, detail);
   if (!o.config_file.empty() && at.line > 0) {
-    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) +
-               ": " + e.detail;
+    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " +
+               e.detail;
   }
   return e;
 }

@@ -2,7 +2,6 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
-
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -251,9 +250,9 @@ Tls ConfigReader::readTls(const MapReader& listener) {
 Acme ConfigReader::readAcme(const MapReader& tls) {
   Acme a;
   a.mark = tls.valueMark("acme");
-  MapReader m(d_, tls.find("acme")->value, a.mark, tls.pathOf("acme"),
-              {"directory", "email", "domains", "challenges", "storage", "ca_roots",
-               "renew_before"});
+  MapReader m(
+      d_, tls.find("acme")->value, a.mark, tls.pathOf("acme"),
+      {"directory", "email", "domains", "challenges", "storage", "ca_roots", "renew_before"});
   if (m.require("directory") && m.read("directory", a.directory) &&
       !a.directory.starts_with("https://")) {
     d_.add(m.valueMark("directory"), m.pathOf("directory") + ": expected an https:// URL");
@@ -268,10 +267,12 @@ Acme ConfigReader::readAcme(const MapReader& tls) {
       std::string name;
       if (!readString(d_, item.node, item.mark, item.path, name)) continue;
       name = lowercase(name);
-      if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") !=
-                              std::string::npos) {
-        d_.add(item.mark, item.path + ": expected a DNS name (no wildcard: TLS-ALPN-01 and "
-                                      "HTTP-01 cannot validate one), got " + quoted(name));
+      if (name.empty() ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos) {
+        d_.add(item.mark, item.path +
+                              ": expected a DNS name (no wildcard: TLS-ALPN-01 and "
+                              "HTTP-01 cannot validate one), got " +
+                              quoted(name));
       } else if (std::find(a.domains.begin(), a.domains.end(), name) != a.domains.end()) {
         d_.add(item.mark, item.path + ": " + name + " is listed twice");
       } else {
@@ -424,7 +425,8 @@ void ConfigReader::readDns(const MapReader& top, Dns& out) {
     std::string text;
     if (!readString(d_, item.node, item.mark, item.path, text)) continue;
     // "10.0.0.2" or "::1" alone mean port 53; otherwise "ip:port" / "[ip6]:port".
-    if (core::isIpAddress(text)) text = text.find(':') == std::string::npos ? text + ":53" : "[" + text + "]:53";
+    if (core::isIpAddress(text))
+      text = text.find(':') == std::string::npos ? text + ":53" : "[" + text + "]:53";
     std::optional<HostPort> hp = parseHostPort(text);
     if (!hp || !core::isIpAddress(hp->host)) {
       d_.add(item.mark, item.path + ": expected an IP address with an optional port (a DNS " +
@@ -488,13 +490,13 @@ void ConfigReader::readRouting(const MapReader& top, Routing& out) {
 void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   const auto* e = top.find("limits");
   if (!e) return;
-  MapReader m(d_, e->value, top.valueMark("limits"), "limits",
-              {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
-               "header_timeout", "keepalive_timeout", "drain_timeout", "buffer_per_direction",
-               "request_body_timeout", "request_body_min_rate", "max_interim_responses",
-               "http2_max_concurrent_streams", "http2_max_resets_per_second",
-               "http2_max_continuations", "http2_header_table_size", "http2_settings_timeout",
-               "escaped_slashes"});
+  MapReader m(
+      d_, e->value, top.valueMark("limits"), "limits",
+      {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections", "header_timeout",
+       "keepalive_timeout", "drain_timeout", "buffer_per_direction", "request_body_timeout",
+       "request_body_min_rate", "max_interim_responses", "http2_max_concurrent_streams",
+       "http2_max_resets_per_second", "http2_max_continuations", "http2_header_table_size",
+       "http2_settings_timeout", "escaped_slashes"});
   if (m.readSize("max_header_bytes", out.max_header_bytes) && out.max_header_bytes == 0) {
     d_.add(m.valueMark("max_header_bytes"), "limits.max_header_bytes: must be at least 1");
     out.max_header_bytes = Limits{}.max_header_bytes;
@@ -528,11 +530,10 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   std::string escaped;
   if (m.readOneOf("escaped_slashes",
                   {"reject", "keep", "unescape_and_redirect", "unescape_and_forward"}, escaped)) {
-    out.escaped_slashes = escaped == "keep" ? EscapedSlashes::Keep
-                          : escaped == "unescape_and_redirect"
-                              ? EscapedSlashes::UnescapeAndRedirect
-                          : escaped == "unescape_and_forward" ? EscapedSlashes::UnescapeAndForward
-                                                              : EscapedSlashes::Reject;
+    out.escaped_slashes = escaped == "keep"                    ? EscapedSlashes::Keep
+                          : escaped == "unescape_and_redirect" ? EscapedSlashes::UnescapeAndRedirect
+                          : escaped == "unescape_and_forward"  ? EscapedSlashes::UnescapeAndForward
+                                                               : EscapedSlashes::Reject;
   }
 }
 

@@ -29,8 +29,8 @@ std::string_view hostWithoutPort(std::string_view host) {
 // Routes see, and the upstream gets, the normal form of the path; the query goes as sent.
 bool Exchange::normalizeTarget() {
   std::string_view sent = http1::originForm(head_.target);
-  http::TargetVerdict v =
-      http::normalizeTarget(sent, escapedSlashesFor(snap_->config->limits.escaped_slashes), target_);
+  http::TargetVerdict v = http::normalizeTarget(
+      sent, escapedSlashesFor(snap_->config->limits.escaped_slashes), target_);
   switch (v) {
     case http::TargetVerdict::Unchanged:
       return true;

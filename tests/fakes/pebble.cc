@@ -28,7 +28,8 @@ uint16_t pickFreePort() {
 }
 
 bool Pebble::installed() {
-  return ::access("/usr/bin/pebble", X_OK) == 0 && ::access("/usr/bin/pebble-challtestsrv", X_OK) == 0;
+  return ::access("/usr/bin/pebble", X_OK) == 0 &&
+         ::access("/usr/bin/pebble-challtestsrv", X_OK) == 0;
 }
 
 Pebble::~Pebble() {
@@ -59,21 +60,22 @@ Pebble::~Pebble() {
     config += ", \"certificateValidityPeriod\": " + std::to_string(options.validity_seconds);
   config += "}}\n";
   dir_.write("pebble.json", config);
-  int log = ::open(dir_.file("pebble.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int log =
+      ::open(dir_.file("pebble.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (challtestsrv_.pid < 0) {
     // DNS for the validation: every name is 127.0.0.1 (no AAAA, meridian listens on IPv4).
-    challtestsrv_ = spawnChild({"/usr/bin/pebble-challtestsrv", "-defaultIPv4", "127.0.0.1",
-                                "-defaultIPv6", "", "-dns01", lo(dns_port_), "-http01", "",
-                                "-https01", "", "-tlsalpn01", "", "-management",
-                                lo(dns_management_port_)},
-                               -1, log, log);
+    challtestsrv_ =
+        spawnChild({"/usr/bin/pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+                    "-dns01", lo(dns_port_), "-http01", "", "-https01", "", "-tlsalpn01", "",
+                    "-management", lo(dns_management_port_)},
+                   -1, log, log);
   }
   setenv("PEBBLE_VA_NOSLEEP", "1", 1);
   setenv("PEBBLE_WFE_NONCEREJECT", options.nonce_reject.c_str(), 1);
   setenv("PEBBLE_AUTHZREUSE", "0", 1);
-  pebble_ = spawnChild({"/usr/bin/pebble", "-config", dir_.file("pebble.json"), "-dnsserver",
-                        lo(dns_port_)},
-                       -1, log, log);
+  pebble_ = spawnChild(
+      {"/usr/bin/pebble", "-config", dir_.file("pebble.json"), "-dnsserver", lo(dns_port_)}, -1,
+      log, log);
   ::close(log);
   // Ready once its ACME port accepts (bounded).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -99,8 +101,8 @@ std::string Pebble::caFile() const {
 }
 
 std::string Pebble::issuingRootFile() {
-  auto r = curl({"--cacert", caFile(),
-                 "https://127.0.0.1:" + std::to_string(management_port_) + "/roots/0"});
+  auto r = curl(
+      {"--cacert", caFile(), "https://127.0.0.1:" + std::to_string(management_port_) + "/roots/0"});
   return dir_.write("root.pem", r.out);
 }
 

@@ -21,8 +21,8 @@ class Pebble {
   struct Options {
     uint16_t http_port = 0;  // where pebble's validation sends HTTP-01 and TLS-ALPN-01
     uint16_t tls_port = 0;
-    long validity_seconds = 0;      // 0: pebble's default (5 years)
-    std::string nonce_reject = "0"; // PEBBLE_WFE_NONCEREJECT, percent of good nonces refused
+    long validity_seconds = 0;       // 0: pebble's default (5 years)
+    std::string nonce_reject = "0";  // PEBBLE_WFE_NONCEREJECT, percent of good nonces refused
   };
 
   Pebble() = default;

@@ -33,19 +33,31 @@ class AcmeTest : public ProxyTest {
   std::string acmeConfig(const std::string& domains, const std::string& challenges,
                          const std::string& renew_before = "30d") {
     storage_ = store_.file("acme");
-    return configYamlWith(
-        "  - name: public\n    address: 127.0.0.1:" + std::to_string(tls_port_) +
-            "\n    region: ams\n    tls:\n      acme:\n"
-            "        directory: " + pebble_.directoryUrl() + "\n"
-            "        email: ops@example.com\n"
-            "        domains: " + domains + "\n"
-            "        challenges: " + challenges + "\n"
-            "        storage: " + storage_ + "\n"
-            "        ca_roots: " + pebble_.caFile() + "\n"
-            "        renew_before: " + renew_before + "\n"
-            "  - name: plain\n    address: 127.0.0.1:" + std::to_string(http_port_) +
-            "\n    region: ams\n    redirect_to_https: 443\n",
-        "", "", 2);
+    return configYamlWith("  - name: public\n    address: 127.0.0.1:" + std::to_string(tls_port_) +
+                              "\n    region: ams\n    tls:\n      acme:\n"
+                              "        directory: " +
+                              pebble_.directoryUrl() +
+                              "\n"
+                              "        email: ops@example.com\n"
+                              "        domains: " +
+                              domains +
+                              "\n"
+                              "        challenges: " +
+                              challenges +
+                              "\n"
+                              "        storage: " +
+                              storage_ +
+                              "\n"
+                              "        ca_roots: " +
+                              pebble_.caFile() +
+                              "\n"
+                              "        renew_before: " +
+                              renew_before +
+                              "\n"
+                              "  - name: plain\n    address: 127.0.0.1:" +
+                              std::to_string(http_port_) +
+                              "\n    region: ams\n    redirect_to_https: 443\n",
+                          "", "", 2);
   }
 
   Pebble::Options pebbleOptions(long validity = 0, std::string nonce_reject = "0") const {
@@ -56,8 +68,9 @@ class AcmeTest : public ProxyTest {
   // status, or 0 with curl's error.
   int httpsGet(const std::string& name, std::string* why = nullptr) {
     std::string port = std::to_string(tls_port_);
-    auto r = curl({"-o", "/dev/null", "-w", "%{http_code}", "--cacert", pebble_.issuingRootFile(),
-                   "--resolve", name + ":" + port + ":127.0.0.1", "https://" + name + ":" + port + "/"});
+    auto r =
+        curl({"-o", "/dev/null", "-w", "%{http_code}", "--cacert", pebble_.issuingRootFile(),
+              "--resolve", name + ":" + port + ":127.0.0.1", "https://" + name + ":" + port + "/"});
     if (why) *why = r.err;
     return r.exitCode == 0 ? std::stoi(r.out) : 0;
   }
@@ -84,10 +97,10 @@ class AcmeTest : public ProxyTest {
       if (metric(series) >= n) return ::testing::AssertionSuccess();
       std::this_thread::sleep_for(milliseconds(100));
     }
-    return ::testing::AssertionFailure() << series << " did not reach " << n << "; now "
-                                         << metric(series) << "\n"
-                                         << fakes::tail(proxy_.stderrText(), 3000) << "\npebble:\n"
-                                         << pebble_.log();
+    return ::testing::AssertionFailure()
+           << series << " did not reach " << n << "; now " << metric(series) << "\n"
+           << fakes::tail(proxy_.stderrText(), 3000) << "\npebble:\n"
+           << pebble_.log();
   }
 
   uint16_t tls_port_ = 0, http_port_ = 0;
@@ -142,9 +155,9 @@ TEST_F(AcmeTest, Http01OnThePlainListenerBeforeItsRedirect) {
   std::string why;
   EXPECT_EQ(httpsGet("app.test", &why), 200) << why;
   // Other paths on the plain listener still redirect; an unknown token too.
-  auto r = curl({"-o", "/dev/null", "-w", "%{http_code}",
-                 "http://127.0.0.1:" + std::to_string(http_port_) +
-                     "/.well-known/acme-challenge/unknown"});
+  auto r = curl(
+      {"-o", "/dev/null", "-w", "%{http_code}",
+       "http://127.0.0.1:" + std::to_string(http_port_) + "/.well-known/acme-challenge/unknown"});
   EXPECT_EQ(r.out, "308");
 }
 

@@ -41,7 +41,8 @@ TEST(AcmeProblem, ParsesTypeDetailAndSubproblems) {
                            400);
   EXPECT_TRUE(p.is("rejectedIdentifier"));
   EXPECT_FALSE(p.is("badNonce"));
-  EXPECT_EQ(p.text(), "rejectedIdentifier (400): policy forbids; b.example: caa (400): CAA forbids");
+  EXPECT_EQ(p.text(),
+            "rejectedIdentifier (400): policy forbids; b.example: caa (400): CAA forbids");
   Problem nonce = parseProblem(R"({"type":"urn:ietf:params:acme:error:badNonce"})", 400);
   EXPECT_TRUE(nonce.is("badNonce"));
   EXPECT_EQ(nonce.status, 400);

@@ -93,8 +93,8 @@ TEST(AcmeCrypto, CsrNamesEveryDomainAndIsSignedByTheKey) {
   EVP_PKEY* pub = X509_REQ_get0_pubkey(req.get());
   EXPECT_EQ(X509_REQ_verify(req.get(), pub), 1);
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      X509V3_get_d2i(exts, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, nullptr, nullptr));
   ASSERT_NE(sans, nullptr);
   ASSERT_EQ(sk_GENERAL_NAME_num(sans), 2);
   auto name = [&](int i) {
