@@ -161,6 +161,26 @@ TEST_F(AcmeTest, Http01OnThePlainListenerBeforeItsRedirect) {
   EXPECT_EQ(r.out, "308");
 }
 
+// A reload that leaves `acme:` alone keeps the client (no new order); one that adds a domain
+// starts a new client, which finds the stored certificate short of a name and orders again.
+TEST_F(AcmeTest, ReloadKeepsTheClientUnlessItsAcmeChanges) {
+  ASSERT_TRUE(pebble_.start(pebbleOptions()));
+  ASSERT_TRUE(proxy_.start(acmeConfig("[app.test]", "[tls-alpn-01]")));
+  ASSERT_TRUE(waitForOrders("success", 1, kIssueWait));
+  std::string first = servedSerial("app.test");
+  auto same = proxy_.reload();
+  ASSERT_EQ(same.status, 200) << same.body;
+  EXPECT_EQ(metric("meridian_acme_orders_total{result=\"success\"}"), 1);
+  EXPECT_EQ(servedSerial("app.test"), first);
+  proxy_.rewriteConfig(acmeConfig("[app.test, new.app.test]", "[tls-alpn-01]"));
+  auto changed = proxy_.reload();
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  ASSERT_TRUE(proxy_.waitForOutput("certificate for app.test,new.app.test issued", kIssueWait));
+  std::string why;
+  EXPECT_EQ(httpsGet("new.app.test", &why), 200) << why;
+  EXPECT_NE(servedSerial("app.test"), first);
+}
+
 TEST_F(AcmeTest, NoncesRejectedAtRandomStillSucceed) {
   ASSERT_TRUE(pebble_.start(pebbleOptions(0, "50")));
   ASSERT_TRUE(proxy_.start(acmeConfig("[app.test, www.app.test]", "[tls-alpn-01, http-01]")));
