@@ -254,6 +254,7 @@ TEST_F(AcmeTest, RenewalUnderLoadDropsNothing) {
   EXPECT_EQ(wrk.out.find("Socket errors"), std::string::npos) << wrk.out;
   EXPECT_EQ(wrk.out.find("Non-2xx"), std::string::npos) << wrk.out;
   EXPECT_NE(wrk.out.find("requests in"), std::string::npos) << wrk.out;
+  printf("renewed %s -> %s under load:\n%s", first.c_str(), second.c_str(), wrk.out.c_str());
 }
 
 }  // namespace
