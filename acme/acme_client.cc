@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "acme/ari.h"
 #include "acme/jws.h"
 #include "acme/problem.h"
 #include "core/log.h"
@@ -15,6 +16,7 @@ using nlohmann::json;
 
 constexpr int kBadNonceRetries = 10;
 constexpr const char* kPemChain = "application/pem-certificate-chain";
+constexpr time_t kAriInterval = 6 * 3600;
 
 core::Error acmeError(std::string detail) {
   return core::Error{core::ErrorKind::ProtocolError, core::Side::Upstream, true, std::move(detail)};
@@ -102,6 +104,7 @@ bool AcmeClient::loadStored() {
             set.error().detail.c_str());
     return false;
   }
+  ari_id_ = facts.value().ari_id;
   std::lock_guard lock(mu_);
   status_.not_after = facts.value().not_after;
   status_.serial = facts.value().serial_hex;
@@ -113,7 +116,25 @@ time_t AcmeClient::dueAt(time_t now) const {
   std::lock_guard lock(mu_);
   if (status_.not_after == 0) return now;
   auto before = std::chrono::duration_cast<std::chrono::seconds>(opts_.acme.renew_before).count();
-  return status_.not_after - static_cast<time_t>(before);
+  time_t due = status_.not_after - static_cast<time_t>(before);
+  return ari_due_ != 0 ? std::min(due, ari_due_) : due;
+}
+
+void AcmeClient::checkRenewalInfo(time_t now) {
+  if (ari_id_.empty() || failures_ > 0 || (ari_checked_ != 0 && now - ari_checked_ < kAriInterval))
+    return;
+  ari_checked_ = now;
+  if (!ensureDirectory().ok() || dir_.renewal_info.empty()) return;
+  auto a = http_.get(dir_.renewal_info + "/" + ari_id_);
+  if (!a.ok() || a.value().status != 200) return;  // renew_before still holds
+  auto window = parseRenewalWindow(a.value().body);
+  if (!window) return;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  time_t at = renewalTimeIn(*window, unit(rng_));
+  if (at != ari_due_ && at < dueAt(now))
+    logInfo("acme %s: the server suggests renewing by %lld s from now (ARI)",
+            opts_.listener.c_str(), static_cast<long long>(at - now));
+  ari_due_ = at;
 }
 
 bool AcmeClient::waitFor(std::chrono::milliseconds d) {
@@ -125,6 +146,7 @@ bool AcmeClient::waitFor(std::chrono::milliseconds d) {
 void AcmeClient::run() {
   for (;;) {
     time_t now = time(nullptr);
+    checkRenewalInfo(now);
     time_t due = dueAt(now);
     if (due > now && !waitFor(std::chrono::seconds(std::min<time_t>(due - now, 3600)))) return;
     if (due > now) continue;  // woken early, or a long wait in steps of an hour
@@ -168,7 +190,7 @@ void AcmeClient::recordResult(const core::Result<bool>& r, time_t next_attempt) 
     logWarn("acme %s: %s", opts_.listener.c_str(), s.error().detail.c_str());
 }
 
-core::Result<bool> AcmeClient::ensureAccount() {
+core::Result<bool> AcmeClient::ensureDirectory() {
   if (dir_.new_order.empty()) {
     auto d = http_.get(opts_.acme.directory);
     if (!d.ok()) return d.error();
@@ -177,12 +199,17 @@ core::Result<bool> AcmeClient::ensureAccount() {
     auto j = parseObject(d.value(), "directory");
     if (!j.ok()) return j.error();
     dir_ = Directory{str(j.value(), "newNonce"), str(j.value(), "newAccount"),
-                     str(j.value(), "newOrder")};
+                     str(j.value(), "newOrder"), str(j.value(), "renewalInfo")};
     if (dir_.new_nonce.empty() || dir_.new_account.empty() || dir_.new_order.empty()) {
       dir_ = {};
       return acmeError("directory: newNonce, newAccount or newOrder missing");
     }
   }
+  return true;
+}
+
+core::Result<bool> AcmeClient::ensureAccount() {
+  if (auto d = ensureDirectory(); !d.ok()) return d;
   if (!account_key_) {
     if (auto s = storage_.ensureDir(); !s.ok()) return s.error();
     if (auto pem = storage_.accountKey()) {
@@ -364,6 +391,9 @@ core::Result<bool> AcmeClient::orderOnce() {
   if (auto s = storage_.saveCertificate(chain.value().body, key_pem); !s.ok()) return s.error();
   if (auto s = book_->setIssued(opts_.acme.domains, chain.value().body, key_pem); !s.ok())
     return s.error();
+  ari_id_ = facts.value().ari_id;
+  ari_due_ = 0;
+  ari_checked_ = 0;
   {
     std::lock_guard lock(mu_);
     status_.not_after = facts.value().not_after;

@@ -2,7 +2,8 @@
 // One listener's ACME client (RFC 8555): a thread of its own, off the event loops, that keeps
 // a certificate for the listener's `tls.acme.domains` in the AcmeBook the handshakes read.
 // At start it serves what storage holds; it orders when there is none (or it names other
-// domains) and again `renew_before` the expiry. An order creates or reuses the account (its
+// domains) and again `renew_before` the expiry, or earlier when the server's renewal
+// information (ARI, RFC 9773) suggests it. An order creates or reuses the account (its
 // key kept in storage, 0600), answers one challenge per name (TLS-ALPN-01 through the book's
 // challenge certificates, HTTP-01 through its tokens, in the configured order), finalizes
 // with a CSR for a fresh key and downloads the chain. A failure is logged with the server's
@@ -66,12 +67,16 @@ class AcmeClient {
  private:
   struct Directory {
     std::string new_nonce, new_account, new_order;
+    std::string renewal_info;  // RFC 9773 (ARI); empty when the server does not offer it
   };
   void run();
   bool loadStored();
   time_t dueAt(time_t now) const;
   bool waitFor(std::chrono::milliseconds d);  // false when stopping
+  core::Result<bool> ensureDirectory();
   core::Result<bool> ensureAccount();
+  // ARI: asks the server when to renew the certificate served (at most every 6 hours).
+  void checkRenewalInfo(time_t now);
   core::Result<HttpsAnswer> signedPost(const std::string& url,
                                        const std::optional<std::string>& payload,
                                        const char* accept = nullptr);
@@ -91,6 +96,9 @@ class AcmeClient {
   std::string nonce_;
   std::string last_problem_;    // the type of the last error answer (problem document)
   size_t challenge_start_ = 0;  // rotates after a failed authorization
+  std::string ari_id_;          // of the certificate served
+  time_t ari_due_ = 0;          // the renewal time ARI suggested; 0: none
+  time_t ari_checked_ = 0;
   int failures_ = 0;
   time_t retry_at_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};

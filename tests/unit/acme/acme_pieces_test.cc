@@ -1,4 +1,5 @@
-// The ACME client's pure pieces: the backoff's bounds and jitter, problem documents (RFC
+// The ACME client's pure pieces: ARI's renewal window (RFC 9773), the backoff's bounds and
+// jitter, problem documents (RFC
 // 8555, 6.7), the JWS a POST carries (RFC 8555, 6.2: protected header with alg, nonce, url
 // and jwk or kid; signature verified by OpenSSL), the key authorization (8.1) and storage's
 // file modes.
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acme/ari.h"
 #include "acme/backoff.h"
 #include "acme/jws.h"
 #include "acme/problem.h"
@@ -31,6 +33,31 @@ TEST(AcmeBackoff, DoublesWithJitterAndStopsAtTheCap) {
   EXPECT_EQ(b.wait(10, 1.0), milliseconds(60000));
   EXPECT_EQ(b.wait(1000000, 0.0), milliseconds(30000));  // no overflow
   EXPECT_EQ(b.wait(1, 7.0), milliseconds(5000));         // the draw is clamped
+}
+
+TEST(AcmeAri, Rfc3339Times) {
+  EXPECT_EQ(parseRfc3339("1970-01-01T00:00:00Z"), time_t{0});
+  EXPECT_EQ(parseRfc3339("2025-01-02T03:04:05Z"), time_t{1735787045});
+  EXPECT_EQ(parseRfc3339("2025-01-02T03:04:05.123456Z"), time_t{1735787045});
+  EXPECT_EQ(parseRfc3339("2025-01-02T05:04:05+02:00"), time_t{1735787045});
+  EXPECT_EQ(parseRfc3339("2025-01-01T22:04:05-05:00"), time_t{1735787045});
+  EXPECT_FALSE(parseRfc3339("2025-01-02 03:04:05Z"));
+  EXPECT_FALSE(parseRfc3339("2025-01-02T03:04:05"));  // no zone
+  EXPECT_FALSE(parseRfc3339("2025-01-02T03:04:05Zjunk"));
+}
+
+TEST(AcmeAri, SuggestedWindowAndADrawInsideIt) {
+  auto w = parseRenewalWindow(R"({"suggestedWindow":{"start":"2025-01-02T00:00:00Z",
+      "end":"2025-01-03T00:00:00Z"},"explanationURL":"https://ca.example/why"})");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->second - w->first, 86400);
+  EXPECT_EQ(renewalTimeIn(*w, 0.0), w->first);
+  EXPECT_EQ(renewalTimeIn(*w, 0.5), w->first + 43200);
+  EXPECT_LE(renewalTimeIn(*w, 0.999), w->second);
+  EXPECT_FALSE(parseRenewalWindow(R"({"suggestedWindow":{"start":"2025-01-03T00:00:00Z",
+      "end":"2025-01-02T00:00:00Z"}})"));  // ends before it starts
+  EXPECT_FALSE(parseRenewalWindow(R"({"suggestedWindow":{"start":"soon"}})"));
+  EXPECT_FALSE(parseRenewalWindow("not json"));
 }
 
 TEST(AcmeProblem, ParsesTypeDetailAndSubproblems) {
