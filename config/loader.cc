@@ -578,6 +578,16 @@ void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners
     d_.add(l.mark, "listener " + quoted(l.name) + ": address " + l.address.text() +
                        " is already used by listener " + quoted(it->second->name));
   }
+  // Two ACME clients on one storage would overwrite each other's certificate and key.
+  std::map<std::string, const Listener*> storage;
+  for (const auto& l : listeners) {
+    if (!l.tls || !l.tls->acme || l.tls->acme->storage.empty()) continue;
+    auto [it, inserted] = storage.try_emplace(l.tls->acme->storage, &l);
+    if (inserted) continue;
+    d_.add(l.tls->acme->mark, "listener " + quoted(l.name) + ": tls.acme.storage " +
+                                  l.tls->acme->storage + " is already used by listener " +
+                                  quoted(it->second->name));
+  }
 }
 
 void ConfigReader::checkReferences(const Config& c) {

@@ -63,5 +63,21 @@ TEST(AcmeConfig, BadValuesAreReportedAtTheirKeys) {
                    "got 0s"}));
 }
 
+TEST(AcmeConfig, TwoListenersCannotShareAStorage) {
+  std::string acme = "{directory: 'https://ca.example/dir', domains: [NAME], storage: /var/acme}";
+  auto listener = [&](const std::string& name, int port) {
+    std::string a = acme;
+    a.replace(a.find("NAME"), 4, name + ".example");
+    return "  - {name: " + name + ", address: '127.0.0.1:" + std::to_string(port) +
+           "', tls: {acme: " + a + "}}\n";
+  };
+  EXPECT_EQ(problems("listeners:\n" + listener("a", 1) + listener("b", 2) +
+                     "regions: [{name: r, lat: 0, lon: 0}]\n"
+                     "clusters: [{name: c, endpoints: [{address: '10.0.0.1:80', region: r}]}]\n"
+                     "routes: [{name: x, backends: [{cluster: c}]}]\n"),
+            (Lines{"t.yaml:3:51: listener \"b\": tls.acme.storage /var/acme is already used by "
+                   "listener \"a\""}));
+}
+
 }  // namespace
 }  // namespace meridian::config
