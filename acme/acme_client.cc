@@ -181,13 +181,12 @@ void AcmeClient::recordResult(const core::Result<bool>& r, time_t next_attempt) 
   last.detail = r.ok() ? "" : r.error().detail;
   last.at = time(nullptr);
   last.next_attempt = next_attempt;
-  {
-    std::lock_guard lock(mu_);
-    status_.last = last;
-    ++(r.ok() ? status_.orders_succeeded : status_.orders_failed);
-  }
+  // The file first: whoever sees the count move may read it (meridian certs status).
   if (auto s = storage_.saveLastOrder(last); !s.ok())
     logWarn("acme %s: %s", opts_.listener.c_str(), s.error().detail.c_str());
+  std::lock_guard lock(mu_);
+  status_.last = last;
+  ++(r.ok() ? status_.orders_succeeded : status_.orders_failed);
 }
 
 core::Result<bool> AcmeClient::ensureDirectory() {

@@ -206,6 +206,12 @@ TEST_F(AcmeTest, AChallengeThatCannotSucceedIsLoggedAndCounted) {
       << log;
   EXPECT_EQ(servedSerial("app.test"), "");  // refused, never a made-up certificate
   EXPECT_EQ(metric("meridian_acme_orders_total{result=\"success\"}"), 0);
+  auto status = fakes::runCommand(
+      {fakes::meridianBinary(), "certs", "status", "-c", proxy_.configPath()}, kWait);
+  EXPECT_EQ(status.exitCode, 1) << status.describe();  // a name without a certificate
+  EXPECT_NE(status.out.find("failure  app.test: tls-alpn-01 failed"), std::string::npos)
+      << status.out;
+  EXPECT_NE(status.out.find("(next attempt "), std::string::npos) << status.out;
 }
 
 // With pebble gone the certificate keeps serving while renewals fail and back off; once pebble
