@@ -166,9 +166,10 @@ int Server::run() {
                         opts_.takeover_from.empty() ? "start" : "takeover", true, {}};
   sampleStats();
   publishLatency();
+  // Before the ready file: a stored ACME certificate serves from the first handshake.
+  syncAcmeClients();
   announceReady(admin_addr.value());
   if (fleet_) fleet_->start(std::move(fleet_start_));  // not needed here after
-  syncAcmeClients();
   loop_.run();
   acme_clients_.clear();
   fleet_.reset();
