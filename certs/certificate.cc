@@ -65,9 +65,8 @@ std::vector<std::string> dnsNames(X509* leaf) {
   return names;
 }
 
-core::Result<bool> readChain(const std::string& path, LoadedCertificate& out) {
-  std::string pem, why;
-  if (!readWhole(path, pem, why)) return fileError(path, why);
+core::Result<bool> parseChain(const std::string& path, const std::string& pem,
+                              LoadedCertificate& out) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   ERR_clear_error();
   out.leaf.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -81,9 +80,7 @@ core::Result<bool> readChain(const std::string& path, LoadedCertificate& out) {
   return true;
 }
 
-core::Result<bool> readKey(const std::string& path, LoadedCertificate& out) {
-  std::string pem, why;
-  if (!readWhole(path, pem, why)) return fileError(path, why);
+core::Result<bool> parseKey(const std::string& path, std::string pem, LoadedCertificate& out) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   ERR_clear_error();
   out.key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -102,18 +99,8 @@ core::Result<bool> readKey(const std::string& path, LoadedCertificate& out) {
   return true;
 }
 
-}  // namespace
-
-core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
-                                                const std::string& key_path, time_t now,
-                                                bool* key_at_fault) {
-  LoadedCertificate out;
-  if (key_at_fault) *key_at_fault = false;
-  if (auto r = readChain(cert_path, out); !r.ok()) return r.error();
-  if (auto r = readKey(key_path, out); !r.ok()) {
-    if (key_at_fault) *key_at_fault = true;
-    return r.error();
-  }
+core::Result<LoadedCertificate> check(LoadedCertificate out, const std::string& cert_path,
+                                      const std::string& key_path, time_t now) {
   ERR_clear_error();
   if (X509_check_private_key(out.leaf.get(), out.key.get()) != 1) {
     ERR_clear_error();
@@ -127,6 +114,34 @@ core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
     return fileError(cert_path, "certificate expired on " + timeText(not_after));
   out.names = dnsNames(out.leaf.get());
   return out;
+}
+
+}  // namespace
+
+core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
+                                                const std::string& key_path, time_t now,
+                                                bool* key_at_fault) {
+  LoadedCertificate out;
+  if (key_at_fault) *key_at_fault = false;
+  std::string pem, why;
+  if (!readWhole(cert_path, pem, why)) return fileError(cert_path, why);
+  if (auto r = parseChain(cert_path, pem, out); !r.ok()) return r.error();
+  auto key_error = [&](core::Error e) {
+    if (key_at_fault) *key_at_fault = true;
+    return e;
+  };
+  if (!readWhole(key_path, pem, why)) return key_error(fileError(key_path, why));
+  if (auto r = parseKey(key_path, std::move(pem), out); !r.ok()) return key_error(r.error());
+  return check(std::move(out), cert_path, key_path, now);
+}
+
+core::Result<LoadedCertificate> parseCertificate(const std::string& chain_pem,
+                                                 const std::string& key_pem, time_t now,
+                                                 const std::string& what) {
+  LoadedCertificate out;
+  if (auto r = parseChain(what, chain_pem, out); !r.ok()) return r.error();
+  if (auto r = parseKey(what, key_pem, out); !r.ok()) return r.error();
+  return check(std::move(out), what, what + " key", now);
 }
 
 }  // namespace meridian::certs

@@ -31,4 +31,9 @@ core::Result<LoadedCertificate> loadCertificate(const std::string& cert_path,
                                                 const std::string& key_path, time_t now,
                                                 bool* key_at_fault = nullptr);
 
+// The same checks on PEM text in memory (an ACME certificate); errors start with `what`.
+core::Result<LoadedCertificate> parseCertificate(const std::string& chain_pem,
+                                                 const std::string& key_pem, time_t now,
+                                                 const std::string& what);
+
 }  // namespace meridian::certs

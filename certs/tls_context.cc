@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <ctime>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "certs/acme_book.h"
 #include "certs/certificate.h"
 #include "certs/openssl_util.h"
 #include "certs/ticket_keys.h"
@@ -39,8 +42,8 @@ core::Error listenerError(const std::string& listener, const std::string& detail
 core::Error fileError(const TlsOptions& o, config::Mark at, const std::string& detail) {
   core::Error e = listenerError(o.listener, detail);
   if (!o.config_file.empty() && at.line > 0) {
-    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) +
-               ": " + e.detail;
+    e.detail = o.config_file + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " +
+               e.detail;
   }
   return e;
 }
@@ -59,6 +62,89 @@ struct TlsContext::Impl {
   std::unordered_map<std::string, size_t> wildcard;  // "example.com" for "*.example.com"
   std::string alpn;                                  // wire format: length-prefixed names
 
+  // ACME: the names, the book, and the context made for the book's current certificate.
+  std::unordered_set<std::string> acme_names;
+  std::shared_ptr<AcmeBook> book;
+  TlsOptions options;  // to make that context like the others
+  mutable std::mutex acme_mu;
+  mutable std::shared_ptr<const LoadedCertificate> acme_source;
+  mutable SslCtxPtr acme_ctx;
+
+  static std::string normalName(std::string_view server_name) {
+    std::string name = lower(server_name);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    return name;
+  }
+
+  // The context serving the issued certificate of an ACME name, made again when the book
+  // holds a newer one; null until one is issued. Handshakes on other workers may ask at the
+  // same time, hence the lock; an SSL moved to the old context keeps it alive.
+  SSL_CTX* acmeContext(const std::string& name) const {
+    auto cert = book->issued(name);
+    if (!cert) return nullptr;
+    std::lock_guard lock(acme_mu);
+    if (cert != acme_source) {
+      auto ctx = const_cast<Impl*>(this)->newCtx(options);
+      if (!ctx.ok()) return nullptr;
+      if (SSL_CTX_use_cert_and_key(ctx.value().get(), cert->leaf.get(), cert->key.get(),
+                                   cert->chain.get(), 1) != 1) {
+        ERR_clear_error();
+        return nullptr;
+      }
+      acme_ctx = std::move(ctx.value());
+      acme_source = cert;
+    }
+    return acme_ctx.get();
+  }
+
+  // Before SNI and ALPN are processed: a validation handshake (ALPN acme-tls/1) moves to the
+  // challenge context, or fails when this name has no challenge under way.
+  static int onClientHello(SSL* ssl, int* alert, void* arg) {
+    const auto* self = static_cast<const Impl*>(arg);
+    if (self->acme_names.empty()) return SSL_CLIENT_HELLO_SUCCESS;
+    const unsigned char* alpn = nullptr;
+    size_t alpn_len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &alpn,
+                                  &alpn_len) != 1 ||
+        !offersAcmeTls(alpn, alpn_len))
+      return SSL_CLIENT_HELLO_SUCCESS;
+    std::string name = normalName(clientHelloServerName(ssl));
+    auto challenge = self->acme_names.count(name) ? self->book->alpnChallenge(name) : nullptr;
+    if (!challenge) {
+      *alert = SSL_AD_UNRECOGNIZED_NAME;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    SSL_set_SSL_CTX(ssl, challenge.get());
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+
+  // The ALPN extension body: a 2-byte list length, then length-prefixed names.
+  static bool offersAcmeTls(const unsigned char* p, size_t len) {
+    if (len < 2) return false;
+    size_t end = std::min(len, size_t{2} + ((size_t{p[0]} << 8) | p[1]));
+    for (size_t i = 2; i < end;) {
+      size_t n = p[i];
+      if (i + 1 + n > end) return false;
+      if (std::string_view(reinterpret_cast<const char*>(p + i + 1), n) == "acme-tls/1")
+        return true;
+      i += 1 + n;
+    }
+    return false;
+  }
+
+  // The host_name of the server_name extension (RFC 6066, 3), "" when absent or malformed.
+  static std::string_view clientHelloServerName(SSL* ssl) {
+    const unsigned char* p = nullptr;
+    size_t len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5)
+      return {};
+    size_t list = (size_t{p[0]} << 8) | p[1];
+    if (list + 2 > len || p[2] != TLSEXT_NAMETYPE_host_name) return {};
+    size_t n = (size_t{p[3]} << 8) | p[4];
+    if (5 + n > len) return {};
+    return std::string_view(reinterpret_cast<const char*>(p + 5), n);
+  }
+
   size_t groupFor(std::string_view server_name) const {
     if (server_name.empty()) return 0;
     std::string name = lower(server_name);
@@ -71,10 +157,24 @@ struct TlsContext::Impl {
     return 0;
   }
 
-  static int onServerName(SSL* ssl, int*, void* arg) {
+  static int onServerName(SSL* ssl, int* alert, void* arg) {
     const auto* self = static_cast<const Impl*>(arg);
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (name == nullptr) return SSL_TLSEXT_ERR_NOACK;
+    if (!self->acme_names.empty()) {
+      std::string normal = normalName(name);
+      if (self->acme_names.count(normal)) {
+        // Never the default certificate instead: a client would see a name mismatch, or
+        // worse, trust a certificate that was not issued for this name.
+        SSL_CTX* issued = self->acmeContext(normal);
+        if (issued == nullptr) {
+          *alert = SSL_AD_UNRECOGNIZED_NAME;
+          return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+        SSL_set_SSL_CTX(ssl, issued);
+        return SSL_TLSEXT_ERR_OK;
+      }
+    }
     size_t g = self->groupFor(name);
     if (g != 0) SSL_set_SSL_CTX(ssl, self->groups[g].ctx.get());
     return SSL_TLSEXT_ERR_OK;
@@ -122,6 +222,7 @@ struct TlsContext::Impl {
     SSL_CTX_set_tlsext_servername_callback(c, &Impl::onServerName);
     SSL_CTX_set_tlsext_servername_arg(c, this);
     SSL_CTX_set_alpn_select_cb(c, &Impl::onAlpn, this);
+    if (!acme_names.empty()) SSL_CTX_set_client_hello_cb(c, &Impl::onClientHello, this);
     return ctx;
   }
 
@@ -166,13 +267,25 @@ TlsContext::TlsContext() : impl_(std::make_unique<Impl>()) {}
 TlsContext::~TlsContext() = default;
 
 core::Result<std::shared_ptr<const TlsContext>> TlsContext::build(const TlsOptions& options) {
-  if (options.tls.certificates.empty())
+  if (options.tls.certificates.empty() && !options.tls.acme)
     return listenerError(options.listener, "tls: at least one certificate is required");
   std::shared_ptr<TlsContext> ctx(new TlsContext());
   Impl& impl = *ctx->impl_;
   for (const auto& p : options.alpn) {
     impl.alpn.push_back(static_cast<char>(p.size()));
     impl.alpn += p;
+  }
+  if (options.tls.acme) {
+    impl.acme_names.insert(options.tls.acme->domains.begin(), options.tls.acme->domains.end());
+    impl.book = options.acme ? options.acme : AcmeBook::process();
+    impl.options = options;
+    if (options.tls.certificates.empty()) {
+      // No files: the first context has no certificate, so a handshake for any other name
+      // (or none) fails instead of being served something made up.
+      auto bare = impl.newCtx(options);
+      if (!bare.ok()) return bare.error();
+      impl.groups.push_back(Impl::Group{std::move(bare.value()), {}, {}, 0});
+    }
   }
   time_t now = time(nullptr);
   for (size_t i = 0; i < options.tls.certificates.size(); ++i) {

@@ -8,6 +8,11 @@
 // wildcard name (*.example.com covers exactly one label), else the first certificate.
 // Entries with the same names and different key types (RSA and ECDSA) are served together:
 // the client's signature algorithms pick one.
+//
+// ACME names (tls.acme.domains) come before the files: a handshake naming one is served the
+// certificate the book holds for it, and refused (alert unrecognized_name) until one is
+// issued; a handshake offering ALPN acme-tls/1 for a name under validation gets the book's
+// challenge certificate (RFC 8737).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +24,8 @@
 
 namespace meridian::certs {
 
+class AcmeBook;
+
 struct TlsOptions {
   std::string listener;  // for error messages
   config::Tls tls;
@@ -28,6 +35,8 @@ struct TlsOptions {
   // The config file `tls` was read from: errors about a certificate or key file then start
   // with "CONFIG:LINE:COL: ", the place that names the file. Empty: no position.
   std::string config_file;
+  // Where ACME certificates and challenges are found (tls.acme); null: AcmeBook::process().
+  std::shared_ptr<AcmeBook> acme;
 };
 
 class TlsContext : public std::enable_shared_from_this<TlsContext> {

@@ -43,9 +43,22 @@ struct TlsCertificate {
   Mark key_mark;
 };
 
+// Certificates obtained and renewed from an ACME server (RFC 8555) for `domains`.
+struct Acme {
+  std::string directory;             // the server's directory URL
+  std::string email;                 // account contact; may be empty
+  std::vector<std::string> domains;  // lower case; one certificate names them all
+  std::vector<std::string> challenges = {"tls-alpn-01", "http-01"};  // tried in this order
+  std::string storage;   // a directory: account key, certificate, key, last order's result
+  std::string ca_roots;  // PEM roots to trust the server by; empty: the system store
+  Duration renew_before = std::chrono::hours(24 * 30);
+  Mark mark;
+};
+
 struct Tls {
   std::vector<TlsCertificate> certificates;  // chosen by SNI; the first is the default
-  std::string min_version = "1.2";           // "1.2" | "1.3"
+  std::optional<Acme> acme;
+  std::string min_version = "1.2";                          // "1.2" | "1.3"
   std::vector<std::string> protocols = {"h2", "http/1.1"};  // ALPN, in preference order
 };
 

@@ -33,6 +33,7 @@ class ConfigReader {
   void readAccessLog(const MapReader& m, Config& c);
   Listener readListener(const ListItem& item);
   Tls readTls(const MapReader& listener);
+  Acme readAcme(const MapReader& tls);
   void readAdmin(const MapReader& top, Admin& out);
   void readGeo(const MapReader& top, Geo& out);
   void readGeoDatabases(const MapReader& geo, Geo& out);

@@ -2,7 +2,6 @@
 // exceptions end here: a syntax error becomes a Diagnostic at its mark.
 #include "config/loader.h"
 
-
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -208,7 +207,8 @@ Listener ConfigReader::readListener(const ListItem& item) {
 Tls ConfigReader::readTls(const MapReader& listener) {
   Tls t;
   MapReader m(d_, listener.find("tls")->value, listener.valueMark("tls"), listener.pathOf("tls"),
-              {"certificates", "min_version", "protocols"});
+              {"certificates", "min_version", "protocols", "acme"});
+  if (m.has("acme")) t.acme = readAcme(m);
   for (const auto& item : m.list("certificates")) {
     TlsCertificate cert;
     cert.mark = item.mark;
@@ -219,7 +219,7 @@ Tls ConfigReader::readTls(const MapReader& listener) {
   }
   const auto* certs = m.find("certificates");
   bool certs_empty = !certs || certs->value.isNull() || certs->value.isSequence();
-  if (m.isMap() && t.certificates.empty() && certs_empty) {
+  if (m.isMap() && t.certificates.empty() && certs_empty && !t.acme) {
     d_.add(
         certs ? m.valueMark("certificates") : m.mark(),
         (certs ? m.pathOf("certificates") : m.path()) + ": at least one certificate is required");
@@ -246,6 +246,59 @@ Tls ConfigReader::readTls(const MapReader& listener) {
     if (!protocols.empty()) t.protocols = protocols;
   }
   return t;
+}
+
+Acme ConfigReader::readAcme(const MapReader& tls) {
+  Acme a;
+  a.mark = tls.valueMark("acme");
+  MapReader m(
+      d_, tls.find("acme")->value, a.mark, tls.pathOf("acme"),
+      {"directory", "email", "domains", "challenges", "storage", "ca_roots", "renew_before"});
+  if (m.require("directory") && m.read("directory", a.directory) &&
+      !a.directory.starts_with("https://")) {
+    d_.add(m.valueMark("directory"), m.pathOf("directory") + ": expected an https:// URL");
+  }
+  m.read("email", a.email);
+  if (m.require("storage") && m.read("storage", a.storage) && a.storage.empty())
+    d_.add(m.valueMark("storage"), m.pathOf("storage") + ": must not be empty");
+  m.read("ca_roots", a.ca_roots);
+  m.readDuration("renew_before", a.renew_before, Duration{1000});
+  if (m.require("domains")) {
+    for (const auto& item : m.list("domains")) {
+      std::string name;
+      if (!readString(d_, item.node, item.mark, item.path, name)) continue;
+      name = lowercase(name);
+      if (name.empty() ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos) {
+        d_.add(item.mark, item.path +
+                              ": expected a DNS name (no wildcard: TLS-ALPN-01 and "
+                              "HTTP-01 cannot validate one), got " +
+                              quoted(name));
+      } else if (std::find(a.domains.begin(), a.domains.end(), name) != a.domains.end()) {
+        d_.add(item.mark, item.path + ": " + name + " is listed twice");
+      } else {
+        a.domains.push_back(name);
+      }
+    }
+    if (a.domains.empty())
+      d_.add(m.valueMark("domains"), m.pathOf("domains") + ": at least one domain is required");
+  }
+  if (m.has("challenges")) {
+    std::vector<std::string> kinds;
+    for (const auto& item : m.list("challenges")) {
+      std::string c;
+      if (!readString(d_, item.node, item.mark, item.path, c)) continue;
+      if (c != "tls-alpn-01" && c != "http-01")
+        d_.add(item.mark, item.path + ": expected tls-alpn-01 or http-01, got " + quoted(c));
+      else if (std::find(kinds.begin(), kinds.end(), c) == kinds.end())
+        kinds.push_back(c);
+    }
+    if (kinds.empty())
+      d_.add(m.valueMark("challenges"), m.pathOf("challenges") + ": at least one is required");
+    else
+      a.challenges = kinds;
+  }
+  return a;
 }
 
 void ConfigReader::readAdmin(const MapReader& top, Admin& out) {
@@ -373,7 +426,8 @@ void ConfigReader::readDns(const MapReader& top, Dns& out) {
     std::string text;
     if (!readString(d_, item.node, item.mark, item.path, text)) continue;
     // "10.0.0.2" or "::1" alone mean port 53; otherwise "ip:port" / "[ip6]:port".
-    if (core::isIpAddress(text)) text = text.find(':') == std::string::npos ? text + ":53" : "[" + text + "]:53";
+    if (core::isIpAddress(text))
+      text = text.find(':') == std::string::npos ? text + ":53" : "[" + text + "]:53";
     std::optional<HostPort> hp = parseHostPort(text);
     if (!hp || !core::isIpAddress(hp->host)) {
       d_.add(item.mark, item.path + ": expected an IP address with an optional port (a DNS " +
@@ -478,11 +532,10 @@ void ConfigReader::readLimits(const MapReader& top, Limits& out) {
   std::string escaped;
   if (m.readOneOf("escaped_slashes",
                   {"reject", "keep", "unescape_and_redirect", "unescape_and_forward"}, escaped)) {
-    out.escaped_slashes = escaped == "keep" ? EscapedSlashes::Keep
-                          : escaped == "unescape_and_redirect"
-                              ? EscapedSlashes::UnescapeAndRedirect
-                          : escaped == "unescape_and_forward" ? EscapedSlashes::UnescapeAndForward
-                                                              : EscapedSlashes::Reject;
+    out.escaped_slashes = escaped == "keep"                    ? EscapedSlashes::Keep
+                          : escaped == "unescape_and_redirect" ? EscapedSlashes::UnescapeAndRedirect
+                          : escaped == "unescape_and_forward"  ? EscapedSlashes::UnescapeAndForward
+                                                               : EscapedSlashes::Reject;
   }
 }
 
@@ -526,6 +579,16 @@ void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners
     if (inserted) continue;
     d_.add(l.mark, "listener " + quoted(l.name) + ": address " + l.address.text() +
                        " is already used by listener " + quoted(it->second->name));
+  }
+  // Two ACME clients on one storage would overwrite each other's certificate and key.
+  std::map<std::string, const Listener*> storage;
+  for (const auto& l : listeners) {
+    if (!l.tls || !l.tls->acme || l.tls->acme->storage.empty()) continue;
+    auto [it, inserted] = storage.try_emplace(l.tls->acme->storage, &l);
+    if (inserted) continue;
+    d_.add(l.tls->acme->mark, "listener " + quoted(l.name) + ": tls.acme.storage " +
+                                  l.tls->acme->storage + " is already used by listener " +
+                                  quoted(it->second->name));
   }
 }
 

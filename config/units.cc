@@ -95,6 +95,8 @@ std::optional<Duration> parseDuration(std::string_view s) {
     ms_per_unit = 60 * 1000;
   else if (unit == "h")
     ms_per_unit = 60 * 60 * 1000;
+  else if (unit == "d")  // certificate lifetimes (acme.renew_before: 30d)
+    ms_per_unit = 24 * 60 * 60 * 1000;
   else
     return std::nullopt;
   auto ms = scaled(*n, ms_per_unit);

@@ -2,7 +2,13 @@
 
 #include <stdio.h>
 
+#include <algorithm>
+#include <ctime>
+
+#include "acme/storage.h"
+#include "certs/acme_crypto.h"
 #include "certs/dev_ca.h"
+#include "config/loader.h"
 
 namespace meridian::proxy {
 
@@ -12,7 +18,65 @@ constexpr char kUsage[] =
     "usage: meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
     "  writes DIR/ca.pem and DIR/ca.key (a local CA, kept when DIR already has one),\n"
     "  DIR/cert.pem (a certificate for the hosts, then the CA) and DIR/key.pem;\n"
-    "  ECDSA P-256 unless --rsa (RSA-2048)\n";
+    "  ECDSA P-256 unless --rsa (RSA-2048)\n"
+    "       meridian certs status -c FILE\n"
+    "  each ACME name of the config: its certificate's expiry, the last order's result\n";
+
+std::string utc(time_t t) {
+  if (t == 0) return "-";
+  char buf[32];
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// What the listeners' storage holds, read as the running process wrote it: it works with
+// the process stopped too. Exit 1 when some name has no valid certificate.
+int certsStatus(const std::vector<std::string>& args) {
+  if (args.size() != 3 || (args[1] != "-c" && args[1] != "--config")) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  auto loaded = config::loadFile(args[2]);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.diagnostics) fprintf(stderr, "%s\n", d.text().c_str());
+    return 1;
+  }
+  int rc = 0;
+  time_t now = time(nullptr);
+  bool any = false;
+  printf("%-30s %-12s %-21s %-8s %-8s %s\n", "NAME", "LISTENER", "EXPIRES", "DAYS", "LAST",
+         "DETAIL");
+  for (const auto& l : loaded.config.listeners) {
+    if (!l.tls || !l.tls->acme) continue;
+    any = true;
+    acme::FileStorage storage(l.tls->acme->storage);
+    auto stored = storage.certificate();
+    certs::CertificateFacts facts;
+    if (stored) {
+      auto f = certs::certificateFacts(stored->first);
+      if (f.ok()) facts = f.value();
+    }
+    acme::LastOrder last = storage.lastOrder();
+    std::string detail = last.detail;
+    if (last.result == "failure" && last.next_attempt != 0)
+      detail += " (next attempt " + utc(last.next_attempt) + ")";
+    for (const auto& d : l.tls->acme->domains) {
+      bool covered = std::find(facts.names.begin(), facts.names.end(), d) != facts.names.end();
+      bool valid = covered && facts.not_after > now;
+      if (!valid) rc = 1;
+      std::string days = valid     ? std::to_string((facts.not_after - now) / 86400)
+                         : covered ? "expired"
+                                   : "-";
+      printf("%-30s %-12s %-21s %-8s %-8s %s\n", d.c_str(), l.name.c_str(),
+             covered ? utc(facts.not_after).c_str() : "none", days.c_str(),
+             last.result.empty() ? "-" : last.result.c_str(), detail.c_str());
+    }
+  }
+  if (!any) printf("(no listener has tls.acme)\n");
+  return rc;
+}
 
 std::vector<std::string> splitHosts(const std::string& list) {
   std::vector<std::string> hosts;
@@ -51,6 +115,7 @@ void printHowTo(const certs::DevCertFiles& f, const std::vector<std::string>& ho
 }  // namespace
 
 int runCertsCommand(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "status") return certsStatus(args);
   if (args.empty() || args[0] != "dev") {
     fputs(kUsage, stderr);
     return 2;

@@ -1,5 +1,6 @@
 #pragma once
 // `meridian certs dev --hosts H1,H2 --out DIR [--rsa]`: a development CA and certificate.
+// `meridian certs status -c FILE`: each ACME name's certificate expiry and last order.
 #include <string>
 #include <vector>
 

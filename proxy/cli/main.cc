@@ -42,6 +42,7 @@ void usage(FILE* out) {
       "                                             where a request would go and why (JSON)\n"
       "  meridian certs dev --hosts H1,H2 --out DIR [--rsa]\n"
       "                                             a development CA and certificate\n"
+      "  meridian certs status -c FILE              each ACME name: expiry, last order\n"
       "  meridian fleet push -c FILE --etcd URL[,URL...] --prefix P [--force] [--if-revision N]\n"
       "                                             validate a fleet config and write it to etcd\n"
       "  meridian fleet status --etcd URL[,...] --prefix P\n"

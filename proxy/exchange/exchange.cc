@@ -77,7 +77,7 @@ void Exchange::start() {
   req_remaining_ = head_.framing == Framing::ContentLength ? head_.content_length : 0;
   request_done_ = head_.framing == Framing::None;
   client_addr_ = clientAddress();  // also for the log line of a request answered before routing
-  if (!normalizeTarget() || redirectToHttps()) return;
+  if (!normalizeTarget() || answerAcmeChallenge() || redirectToHttps()) return;
   const config::Limits& limits = snap_->config->limits;
   if (head_.framing == Framing::ContentLength && limits.max_body_bytes != 0 &&
       head_.content_length > limits.max_body_bytes) {

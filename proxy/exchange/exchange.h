@@ -109,6 +109,7 @@ class Exchange final : public UpstreamUser,
   // (400, an escaped-slash redirect, the redirect to https).
   bool normalizeTarget();
   bool redirectToHttps();
+  bool answerAcmeChallenge();
   // Routing and connecting.
   void pickRoute();
   // After routing and the Idempotency-Key: a slot of the cluster, an endpoint, a connection.

@@ -29,8 +29,8 @@ std::string_view hostWithoutPort(std::string_view host) {
 // Routes see, and the upstream gets, the normal form of the path; the query goes as sent.
 bool Exchange::normalizeTarget() {
   std::string_view sent = http1::originForm(head_.target);
-  http::TargetVerdict v =
-      http::normalizeTarget(sent, escapedSlashesFor(snap_->config->limits.escaped_slashes), target_);
+  http::TargetVerdict v = http::normalizeTarget(
+      sent, escapedSlashesFor(snap_->config->limits.escaped_slashes), target_);
   switch (v) {
     case http::TargetVerdict::Unchanged:
       return true;
@@ -51,6 +51,22 @@ bool Exchange::normalizeTarget() {
   }
   failBeforeResponse(Error{ErrorKind::BadPath, Side::Downstream, false, refusedTargetReason(v)});
   return false;
+}
+
+// HTTP-01 (RFC 8555, 8.3): a plain listener answers the ACME server's GET for a token of an
+// order under way itself, before routing and before redirect_to_https (the server would follow
+// the redirect, but only to port 443). Unknown tokens go on like any request.
+bool Exchange::answerAcmeChallenge() {
+  static constexpr std::string_view kPrefix = "/.well-known/acme-challenge/";
+  if (down_.listener().tls || !snap_->acme) return false;
+  if (head_.method != "GET" && head_.method != "HEAD") return false;
+  std::string_view path = http1::originForm(head_.target);
+  path = path.substr(0, path.find('?'));
+  if (!path.starts_with(kPrefix)) return false;
+  auto answer = snap_->acme->httpAnswer(std::string(path.substr(kPrefix.size())));
+  if (!answer) return false;
+  answerStored(StoredResponse{200, {{"content-type", "application/octet-stream"}}, *answer});
+  return true;
 }
 
 // A plain listener with redirect_to_https answers every request 308 to https on that port,

@@ -21,7 +21,7 @@ core::Result<std::shared_ptr<const TlsContexts>> buildTlsContexts(const config::
   for (const auto& l : cfg.listeners) {
     if (!l.tls) continue;
     auto ctx = certs::TlsContext::build(
-        certs::TlsOptions{l.name, *l.tls, l.tls->protocols, cfg.source_path});
+        certs::TlsOptions{l.name, *l.tls, l.tls->protocols, cfg.source_path, nullptr});
     if (!ctx.ok()) return ctx.error();
     out->emplace_back(l.name, ctx.value());
   }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "certs/acme_book.h"
 #include "certs/tls_context.h"
 #include "certs/upstream_tls.h"
 #include "config/config.h"
@@ -37,6 +38,9 @@ struct Snapshot {
   std::shared_ptr<const TlsContexts> tls;
   std::shared_ptr<const UpstreamTlsContexts> upstream_tls;
   uint64_t generation = 0;
+  // ACME certificates and challenges (the process's, which outlive snapshots): plain
+  // listeners answer HTTP-01 from it.
+  std::shared_ptr<certs::AcmeBook> acme = certs::AcmeBook::process();
 
   // The TLS context of a listener; null for a plain one.
   const certs::TlsContext* tlsFor(const std::string& listener) const;

@@ -17,8 +17,20 @@ Json tlsJson(const config::Tls& tls) {
   Json certs = Json::array();
   for (const auto& c : tls.certificates)
     certs.push_back(Json{{"cert", c.cert}, {"key", kRedacted}});
-  return Json{
-      {"certificates", certs}, {"min_version", tls.min_version}, {"protocols", tls.protocols}};
+  Json j{{"certificates", certs}, {"min_version", tls.min_version}, {"protocols", tls.protocols}};
+  if (tls.acme) {
+    const auto& a = *tls.acme;
+    j["acme"] = Json{{"directory", a.directory},
+                     {"email", orNull(a.email)},
+                     {"domains", a.domains},
+                     {"challenges", a.challenges},
+                     {"storage", a.storage},
+                     {"ca_roots", orNull(a.ca_roots)},
+                     {"renew_before", durationText(a.renew_before)}};
+  } else {
+    j["acme"] = nullptr;
+  }
+  return j;
 }
 
 Json listenerJson(const config::Listener& l) {

@@ -166,9 +166,12 @@ int Server::run() {
                         opts_.takeover_from.empty() ? "start" : "takeover", true, {}};
   sampleStats();
   publishLatency();
+  // Before the ready file: a stored ACME certificate serves from the first handshake.
+  syncAcmeClients();
   announceReady(admin_addr.value());
   if (fleet_) fleet_->start(std::move(fleet_start_));  // not needed here after
   loop_.run();
+  acme_clients_.clear();
   fleet_.reset();
   sampler_.reset();
   latency_publisher_.reset();
@@ -378,6 +381,7 @@ std::string Server::applyConfig(std::shared_ptr<const config::Config> file, std:
       // The monitor keeps the state of surviving endpoints and publishes health indexed for
       // the new config (onHealth), which sends the new snapshot to the workers.
       monitor_->apply(cfg_, snap_->upstream_tls);
+      syncAcmeClients();
       publish();
       watchFiles();
       watchDnsNames();
@@ -679,6 +683,7 @@ std::string Server::metricsText() const {
   out += loadGauges(*snap_);
   out += dnsMetrics();
   out += fleetMetrics();
+  out += acmeMetrics();
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "core/address.h"
 #include "core/event_loop.h"
 #include "core/file_watch.h"
+#include "acme/acme_client.h"
 #include "fleet/fleet_agent.h"
 #include "health/health_monitor.h"
 #include "proxy/dashboard/dashboard_json.h"
@@ -137,6 +138,9 @@ class Server {
       const std::map<std::string, std::string>& endpoints) const;
   void writeFleetCacheFile();
   std::string fleetMetrics() const;
+  // ACME (server_acme.cc): a client per listener with tls.acme, kept while its config is.
+  void syncAcmeClients();
+  std::string acmeMetrics() const;
   std::string fleetJson() const;
   void publish();
   void watchFiles();
@@ -155,6 +159,8 @@ class Server {
   // fleet: the agent (null without a fleet: section), the fleet config in force (revision 0:
   // the file's own), the last one refused and why, and the registered endpoints in force.
   std::unique_ptr<fleet::FleetAgent> fleet_;
+  std::map<std::string, std::unique_ptr<acme::AcmeClient>> acme_clients_;  // by listener
+  uint64_t acme_orders_retired_[2] = {0, 0};  // success, failure of clients since replaced
   fleet::FleetView fleet_start_;  // what the agent watches after
   std::string fleet_config_;
   int64_t fleet_revision_ = 0;

@@ -13,6 +13,7 @@ declare -A may_use=(
   [health]="core config certs"
   [routing]="core config certs health"
   [fleet]="core"
+  [acme]="core config certs"
   [proxy/http]="core"
   [proxy/observe]="core"
   [proxy/policy]="core config certs health routing proxy/http proxy/observe"
@@ -23,9 +24,9 @@ declare -A may_use=(
                       proxy/upstream proxy/exchange"
   [proxy/dashboard]="core config certs health routing proxy/http proxy/observe proxy/policy"
   [proxy/server]="core config certs health routing proxy/http proxy/observe proxy/policy
-                  proxy/upstream proxy/exchange proxy/downstream proxy/dashboard fleet"
+                  proxy/upstream proxy/exchange proxy/downstream proxy/dashboard fleet acme"
   [proxy/cli]="core config certs health routing proxy/http proxy/observe proxy/policy
-               proxy/upstream proxy/exchange proxy/downstream proxy/dashboard proxy/server fleet"
+               proxy/upstream proxy/exchange proxy/downstream proxy/dashboard proxy/server fleet acme"
 )
 
 # The folder (layer) a repository path belongs to: proxy/<layer>/..., else its first part.
@@ -56,7 +57,7 @@ for folder in "${!may_use[@]}"; do
 done
 
 # Every folder with sources must be in the table, or a new layer would go unchecked.
-for dir in core config certs health routing fleet proxy/*/; do
+for dir in core config certs health routing fleet acme proxy/*/; do
   dir=${dir%/}
   [ -n "$(find "$dir" -maxdepth 1 -name '*.cc' -o -maxdepth 1 -name '*.h')" ] || continue
   if [ -z "${may_use[$dir]+set}" ]; then

@@ -40,7 +40,8 @@ TEST(ParseDuration, Table) {
       {"1 s", std::nullopt},
       {" 1s", std::nullopt},
       {"1S", std::nullopt},  // units are case-sensitive
-      {"1d", std::nullopt},
+      {"30d", milliseconds(30L * 24 * 3600 * 1000)},
+      {"1w", std::nullopt},
       {"1us", std::nullopt},
       {"1m30s", std::nullopt},                   // one unit only
       {"2562047788016h", std::nullopt},          // overflows int64 milliseconds
