@@ -35,7 +35,7 @@ void checkDuration(std::string_view in) {
   auto d = config::parseDuration(in);
   if (!d) return;
   FUZZ_CHECK(d->count() >= 0);
-  FUZZ_CHECK(onlyOf(in, "0123456789msh"));
+  FUZZ_CHECK(onlyOf(in, "0123456789mshd"));  // ms, s, m, h, d
   auto again = config::parseDuration(std::to_string(d->count()) + "ms");
   FUZZ_CHECK(again && *again == *d);
 }
