@@ -372,6 +372,10 @@ TEST_F(AcmeFleetTest, OneOrderBothServeAndTheOtherInstanceAnswers) {
       kWait))
       << logs();
   EXPECT_EQ(ordersInAll("success"), 1) << logs();
+  // The orders that failed are those made while pebble was down, never a challenge B could
+  // not answer (an instance that did not copy the orderer's challenge).
+  EXPECT_EQ(proxy_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("http-01 failed"), std::string::npos) << logs();
   std::string why;
   EXPECT_EQ(httpsGetAt(tls_a, "app.test", &why), 200) << why;
   EXPECT_EQ(httpsGetAt(tls_b, "app.test", &why), 200) << why;
@@ -382,6 +386,12 @@ TEST_F(AcmeFleetTest, OneOrderBothServeAndTheOtherInstanceAnswers) {
   EXPECT_NE(keys.find("/last-order/app.test"), std::string::npos) << keys;
   EXPECT_EQ(keys.find("/challenges/"), std::string::npos) << keys;
   EXPECT_EQ(keys.find("/lock/"), std::string::npos) << keys;
+  // certs status reads the certificate and the last order from etcd.
+  auto status = fakes::runCommand(
+      {fakes::meridianBinary(), "certs", "status", "-c", b_.configPath()}, kWait);
+  EXPECT_EQ(status.exitCode, 0) << status.describe();
+  EXPECT_NE(status.out.find("app.test"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(" success"), std::string::npos) << status.out;
   bool a_ordered = metricAt(proxy_, "meridian_acme_orders_total{result=\"success\"}") == 1;
   std::string other = a_ordered ? b_.stderrText() : proxy_.stderrText();
   EXPECT_NE(other.find("serving the fleet's certificate for app.test, serial"),
