@@ -129,6 +129,15 @@ bool AcmeClient::serveStored(const std::pair<std::string, std::string>& stored_p
 }
 
 void AcmeClient::runFleet() {
+  // On the way out, still on this thread: the challenges copied leave the book, and the
+  // lock and presence leave etcd (an orderer no longer waits for this instance).
+  struct Leave {
+    AcmeClient* c;
+    ~Leave() {
+      c->copyChallenges({});
+      c->fleet_->leave();
+    }
+  } leave{this};
   auto wait = opts_.fleet_poll;
   for (;;) {
     bool reached = syncFleet();

@@ -94,9 +94,12 @@ FleetStorage::FleetStorage(Options opts, const std::string& listener,
       keys_(FleetAcmeKeys::of(opts_.prefix, directory, domains)),
       etcd_(opts_.etcd) {}
 
-FleetStorage::~FleetStorage() {
+FleetStorage::~FleetStorage() { leave(); }
+
+void FleetStorage::leave() {
   unlock();
   if (member_lease_ != 0) (void)etcd_.revokeLease(member_lease_);
+  member_lease_ = 0;
 }
 
 core::Result<std::optional<std::string>> FleetStorage::accountKey() {

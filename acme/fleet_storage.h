@@ -76,7 +76,10 @@ class FleetStorage {
   };
   FleetStorage(Options opts, const std::string& listener, const std::string& directory,
                const std::vector<std::string>& domains);
-  ~FleetStorage();  // releases the lock and the presence (their leases are revoked)
+  ~FleetStorage();  // leave(), if the owner did not
+
+  // Releases the lock and the presence (their leases are revoked): on the owner's thread.
+  void leave();
 
   const FleetAcmeKeys& keys() const { return keys_; }
 
