@@ -186,9 +186,8 @@ bool AcmeClient::syncFleet() {
       failures_ = 0;  // another instance's order (or this one's, read back) succeeded
       ari_due_ = 0;
       ari_checked_ = 0;
-      logInfo("acme %s: serving the fleet's certificate for %s, serial %s",
-              opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str(),
-              status().serial.c_str());
+      logInfo("acme %s: serving the fleet's certificate for %s, serial %s", opts_.listener.c_str(),
+              joinNames(opts_.acme.domains).c_str(), status().serial.c_str());
     }
   }
   auto last = fleet_->lastOrder();
@@ -211,8 +210,8 @@ void AcmeClient::copyChallenges(const std::vector<FleetChallenge>& now) {
     if (c.kind == "http-01") {
       book_->setHttpChallenge(c.name, c.key_authorization);
     } else if (auto s = book_->setAlpnChallenge(c.name, c.key_authorization); !s.ok()) {
-      logWarn("acme %s: tls-alpn-01 for %s not copied: %s", opts_.listener.c_str(),
-              c.name.c_str(), s.error().detail.c_str());
+      logWarn("acme %s: tls-alpn-01 for %s not copied: %s", opts_.listener.c_str(), c.name.c_str(),
+              s.error().detail.c_str());
     }
   }
   for (const auto& c : copied_) {
@@ -299,12 +298,11 @@ void AcmeClient::afterOrder(const core::Result<bool>& r) {
     ++failures_;
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     auto wait = opts_.backoff.wait(failures_, unit(rng_));
-    retry_at_ =
-        time(nullptr) +
-        std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+    retry_at_ = time(nullptr) +
+                std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
     next = retry_at_;
-    logWarn("acme %s: order for %s failed (attempt %d, next in %llds): %s",
-            opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str(), failures_,
+    logWarn("acme %s: order for %s failed (attempt %d, next in %llds): %s", opts_.listener.c_str(),
+            joinNames(opts_.acme.domains).c_str(), failures_,
             static_cast<long long>(next - time(nullptr)), r.error().detail.c_str());
   }
   recordResult(r, next);

@@ -105,9 +105,9 @@ class AcmeClient {
   std::shared_ptr<certs::AcmeBook> book_;
   FileStorage storage_;
   std::unique_ptr<FleetStorage> fleet_;  // storage: fleet; null with files
-  std::vector<FleetChallenge> copied_;    // challenges copied from the fleet into the book
-  std::string fleet_chain_;               // the fleet's certificate as last considered
-  time_t shared_retry_at_ = 0;            // the fleet's last order failed: not before this
+  std::vector<FleetChallenge> copied_;   // challenges copied from the fleet into the book
+  std::string fleet_chain_;              // the fleet's certificate as last considered
+  time_t shared_retry_at_ = 0;           // the fleet's last order failed: not before this
   bool etcd_down_ = false;
   std::atomic<bool> abort_{false};
   HttpsClient http_;

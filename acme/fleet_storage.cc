@@ -86,15 +86,17 @@ std::vector<FleetChallenge> parseChallenges(const FleetAcmeKeys& keys,
   return out;
 }
 
-FleetStorage::FleetStorage(Options opts, const std::string& listener,
-                           const std::string& directory, const std::vector<std::string>& domains)
+FleetStorage::FleetStorage(Options opts, const std::string& listener, const std::string& directory,
+                           const std::vector<std::string>& domains)
     : opts_(std::move(opts)),
-      member_(FleetAcmeKeys::of(opts_.prefix, directory, domains).members() + opts_.instance +
-              "/" + listener),
+      member_(FleetAcmeKeys::of(opts_.prefix, directory, domains).members() + opts_.instance + "/" +
+              listener),
       keys_(FleetAcmeKeys::of(opts_.prefix, directory, domains)),
       etcd_(opts_.etcd) {}
 
-FleetStorage::~FleetStorage() { leave(); }
+FleetStorage::~FleetStorage() {
+  leave();
+}
 
 void FleetStorage::leave() {
   unlock();

@@ -4,7 +4,6 @@
 // every instance serves its certificate and answers its challenges. Blocking etcd calls, each
 // bounded by the etcd client's timeouts: for the ACME client's own thread only.
 #include <chrono>
-#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <map>

@@ -303,8 +303,8 @@ std::string Server::fleetMetrics() const {
          std::to_string(fleet_cache_fallbacks_) + "\n";
   out += "meridian_fleet_fallbacks_total{what=\"idempotency\"} " +
          std::to_string(fleet_idempotency_ ? fleet_idempotency_->fallbacks() : 0) + "\n";
-  out += "meridian_fleet_fallbacks_total{what=\"acme\"} " + std::to_string(acmeEtcdFailures()) +
-         "\n";
+  out +=
+      "meridian_fleet_fallbacks_total{what=\"acme\"} " + std::to_string(acmeEtcdFailures()) + "\n";
   return out;
 }
 

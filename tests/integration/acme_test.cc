@@ -285,14 +285,14 @@ class AcmeFleetTest : public AcmeTest {
   std::string fleetConfig(int i, const std::string& renew_before = "30d") {
     std::string tls = std::to_string(ports_[i].first), http = std::to_string(ports_[i].second);
     return configYamlWith("  - name: public\n    address: 127.0.0.1:" + tls +
-                          "\n    region: ams\n    tls:\n      acme:\n"
-                          "        directory: " +
-                          pebble_.directoryUrl() +
-                          "\n        domains: [app.test]\n        challenges: [http-01]\n"
-                          "        storage: fleet\n        ca_roots: " +
-                          pebble_.caFile() + "\n        renew_before: " + renew_before +
-                          "\n  - name: plain\n    address: 127.0.0.1:" + http +
-                          "\n    region: ams\n    redirect_to_https: 443\n",
+                              "\n    region: ams\n    tls:\n      acme:\n"
+                              "        directory: " +
+                              pebble_.directoryUrl() +
+                              "\n        domains: [app.test]\n        challenges: [http-01]\n"
+                              "        storage: fleet\n        ca_roots: " +
+                              pebble_.caFile() + "\n        renew_before: " + renew_before +
+                              "\n  - name: plain\n    address: 127.0.0.1:" + http +
+                              "\n    region: ams\n    redirect_to_https: 443\n",
                           "", "", 1) +
            "fleet:\n  etcd: [ " + etcd_.endpoints() + " ]\n  prefix: " + kPrefix +
            "\n  instance: " + (i == 0 ? "a" : "b") + "\n";
@@ -387,15 +387,14 @@ TEST_F(AcmeFleetTest, OneOrderBothServeAndTheOtherInstanceAnswers) {
   EXPECT_EQ(keys.find("/challenges/"), std::string::npos) << keys;
   EXPECT_EQ(keys.find("/lock/"), std::string::npos) << keys;
   // certs status reads the certificate and the last order from etcd.
-  auto status = fakes::runCommand(
-      {fakes::meridianBinary(), "certs", "status", "-c", b_.configPath()}, kWait);
+  auto status =
+      fakes::runCommand({fakes::meridianBinary(), "certs", "status", "-c", b_.configPath()}, kWait);
   EXPECT_EQ(status.exitCode, 0) << status.describe();
   EXPECT_NE(status.out.find("app.test"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find(" success"), std::string::npos) << status.out;
   bool a_ordered = metricAt(proxy_, "meridian_acme_orders_total{result=\"success\"}") == 1;
   std::string other = a_ordered ? b_.stderrText() : proxy_.stderrText();
-  EXPECT_NE(other.find("serving the fleet's certificate for app.test, serial"),
-            std::string::npos)
+  EXPECT_NE(other.find("serving the fleet's certificate for app.test, serial"), std::string::npos)
       << logs();
   printf("ordered by %s; serial %s served by both; pebble validated at B\n", a_ordered ? "A" : "B",
          serial.c_str());
@@ -426,6 +425,8 @@ TEST_F(AcmeFleetTest, RenewalIsOneOrderAndBothPickItUp) {
       << logs();
   // The second is due 10 s after it was issued: no third order yet.
   EXPECT_EQ(ordersInAll("success"), 2) << logs();
+  EXPECT_EQ(proxy_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("http-01 failed"), std::string::npos) << logs();
 }
 
 // etcd gone: both keep serving the certificate they hold, and count it.
