@@ -282,13 +282,15 @@ class AcmeFleetTest : public AcmeTest {
   }
 
   // Instance i's file: its TLS and plain listeners, storage: fleet, and the fleet section.
-  std::string fleetConfig(int i, const std::string& renew_before = "30d") {
+  std::string fleetConfig(int i, const std::string& renew_before = "30d",
+                          const std::string& challenges = "[http-01]") {
     std::string tls = std::to_string(ports_[i].first), http = std::to_string(ports_[i].second);
     return configYamlWith("  - name: public\n    address: 127.0.0.1:" + tls +
                               "\n    region: ams\n    tls:\n      acme:\n"
                               "        directory: " +
                               pebble_.directoryUrl() +
-                              "\n        domains: [app.test]\n        challenges: [http-01]\n"
+                              "\n        domains: [app.test]\n        challenges: " + challenges +
+                              "\n"
                               "        storage: fleet\n        ca_roots: " +
                               pebble_.caFile() + "\n        renew_before: " + renew_before +
                               "\n  - name: plain\n    address: 127.0.0.1:" + http +
@@ -330,14 +332,15 @@ class AcmeFleetTest : public AcmeTest {
 
   // Both instances running with `storage: fleet` and present in etcd (each copies the
   // challenges), pebble started once they are, validating on B's ports.
-  void startBothThenPebble(long validity = 0, const std::string& renew_before = "30d") {
+  void startBothThenPebble(long validity = 0, const std::string& renew_before = "30d",
+                           const std::string& challenges = "[http-01]") {
     Pebble::Options o{ports_[1].second, ports_[1].first, validity, "0"};
     // Pebble's ports are fixed at its first start: up, then down while the instances start,
     // so that neither orders before both are there to answer.
     ASSERT_TRUE(pebble_.start(o));
     pebble_.stop();
-    ASSERT_TRUE(proxy_.start(fleetConfig(0, renew_before)));
-    ASSERT_TRUE(b_.start(fleetConfig(1, renew_before)));
+    ASSERT_TRUE(proxy_.start(fleetConfig(0, renew_before, challenges)));
+    ASSERT_TRUE(b_.start(fleetConfig(1, renew_before, challenges)));
     ASSERT_TRUE(eventually(
         [&] {
           std::string keys = acmeKeys();
@@ -398,6 +401,28 @@ TEST_F(AcmeFleetTest, OneOrderBothServeAndTheOtherInstanceAnswers) {
       << logs();
   printf("ordered by %s; serial %s served by both; pebble validated at B\n", a_ordered ? "A" : "B",
          serial.c_str());
+}
+
+// TLS-ALPN-01 the same way: the challenge certificate is made by B from the key authorization
+// the orderer wrote to etcd.
+TEST_F(AcmeFleetTest, TlsAlpn01AnsweredByEitherInstance) {
+  startBothThenPebble(0, "30d", "[tls-alpn-01]");
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 1; }, kIssueWait)) << logs();
+  uint16_t tls_a = ports_[0].first, tls_b = ports_[1].first;
+  std::string serial;
+  ASSERT_TRUE(eventually(
+      [&] {
+        serial = servedSerialAt(tls_a, "app.test");
+        return !serial.empty() && serial == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  EXPECT_EQ(ordersInAll("success"), 1) << logs();
+  EXPECT_EQ(proxy_.stderrText().find("tls-alpn-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("tls-alpn-01 failed"), std::string::npos) << logs();
+  std::string why;
+  EXPECT_EQ(httpsGetAt(tls_a, "app.test", &why), 200) << why;
+  EXPECT_EQ(httpsGetAt(tls_b, "app.test", &why), 200) << why;
 }
 
 // Renewal the same way: pebble's 60 s certificates are due 10 s after issue; each renewal is
