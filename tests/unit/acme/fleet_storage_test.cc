@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "acme/fleet_storage.h"
+#include "fleet/fleet_agent.h"
 
 namespace meridian::acme {
 namespace {
@@ -27,6 +28,13 @@ TEST(FleetAcmeKeys, OneAccountPerDirectoryOneCertificatePerSetOfDomains) {
   EXPECT_EQ(a.httpChallenge("tok"), "/m/acme/challenges/http-01/tok");
   EXPECT_EQ(other.alpnChallenge("app.test"), "/m/acme/challenges/tls-alpn-01/app.test");
   EXPECT_EQ(a.members(), "/m/acme/members/");
+  // Outside the range the fleet agent reads and watches (config .. health0): a presence or
+  // challenge write never makes the instances re-apply their fleet config.
+  fleet::FleetKeys fleet_keys{"/m/"};
+  for (const auto& key : {a.account(), a.certificate(), a.lock(), a.lastOrder(),
+                          a.httpChallenge("t"), a.members() + "i/public"}) {
+    EXPECT_FALSE(key >= fleet_keys.config() && key < fleet_keys.watchedEnd()) << key;
+  }
 }
 
 TEST(FleetAcmeValues, CertificateAndLastOrderRoundTrip) {
