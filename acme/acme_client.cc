@@ -103,9 +103,8 @@ bool AcmeClient::loadStored() {
   return stored && serveStored(*stored);
 }
 
-bool AcmeClient::serveStored(const std::pair<std::string, std::string>& stored_pair) {
-  const auto* stored = &stored_pair;
-  auto facts = certs::certificateFacts(stored->first);
+bool AcmeClient::serveStored(const std::pair<std::string, std::string>& stored) {
+  auto facts = certs::certificateFacts(stored.first);
   if (!facts.ok()) return false;
   auto names = facts.value().names, want = opts_.acme.domains;
   std::sort(names.begin(), names.end());
@@ -115,7 +114,7 @@ bool AcmeClient::serveStored(const std::pair<std::string, std::string>& stored_p
             opts_.listener.c_str(), joinNames(facts.value().names).c_str());
     return false;
   }
-  auto set = book_->setIssued(opts_.acme.domains, stored->first, stored->second);
+  auto set = book_->setIssued(opts_.acme.domains, stored.first, stored.second);
   if (!set.ok()) {
     logWarn("acme %s: stored certificate not served: %s", opts_.listener.c_str(),
             set.error().detail.c_str());
@@ -195,6 +194,12 @@ bool AcmeClient::syncFleet() {
   if (last.value()) {
     const LastOrder& l = *last.value();
     shared_retry_at_ = l.result == "failure" ? l.next_attempt : 0;
+    // Another instance failed more times in a row than this one: its count goes on here,
+    // so the fleet's waits keep growing whoever orders next.
+    if (l.result == "failure" && l.attempt > failures_ && l.next_attempt > time(nullptr)) {
+      failures_ = l.attempt;
+      retry_at_ = l.next_attempt;
+    }
     std::lock_guard lock(mu_);
     status_.last = l;
   }
@@ -314,6 +319,7 @@ void AcmeClient::recordResult(const core::Result<bool>& r, time_t next_attempt) 
   last.detail = r.ok() ? "" : r.error().detail;
   last.at = time(nullptr);
   last.next_attempt = next_attempt;
+  last.attempt = failures_;
   // The file (or etcd) first: whoever sees the count move may read it (meridian certs
   // status); in a fleet, the other instances wait for next_attempt.
   if (auto s = fleet_ ? fleet_->saveLastOrder(last) : storage_.saveLastOrder(last); !s.ok())

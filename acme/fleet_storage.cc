@@ -55,7 +55,8 @@ std::string encodeLastOrder(const LastOrder& last) {
   return nlohmann::ordered_json{{"result", last.result},
                                 {"detail", last.detail},
                                 {"at", last.at},
-                                {"next_attempt", last.next_attempt}}
+                                {"next_attempt", last.next_attempt},
+                                {"attempt", last.attempt}}
       .dump();
 }
 
@@ -67,6 +68,7 @@ LastOrder decodeLastOrder(const std::string& value) {
   last.detail = j.value("detail", "");
   last.at = j.value("at", time_t{0});
   last.next_attempt = j.value("next_attempt", time_t{0});
+  last.attempt = j.value("attempt", 0);
   return last;
 }
 

@@ -45,12 +45,13 @@ TEST(FleetAcmeValues, CertificateAndLastOrderRoundTrip) {
   EXPECT_FALSE(decodeCertificate("{\"chain\": \"x\"}"));
   EXPECT_FALSE(decodeCertificate("not json"));
 
-  LastOrder last{"failure", "app.test: tls-alpn-01 failed", 1700000000, 1700000005};
+  LastOrder last{"failure", "app.test: tls-alpn-01 failed", 1700000000, 1700000005, 3};
   LastOrder back = decodeLastOrder(encodeLastOrder(last));
   EXPECT_EQ(back.result, last.result);
   EXPECT_EQ(back.detail, last.detail);
   EXPECT_EQ(back.at, last.at);
   EXPECT_EQ(back.next_attempt, last.next_attempt);
+  EXPECT_EQ(back.attempt, 3);
   EXPECT_EQ(decodeLastOrder("[]").result, "");
 }
 
