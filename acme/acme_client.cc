@@ -17,6 +17,7 @@ using nlohmann::json;
 constexpr int kBadNonceRetries = 10;
 constexpr const char* kPemChain = "application/pem-certificate-chain";
 constexpr time_t kAriInterval = 6 * 3600;
+constexpr auto kFleetPollMax = std::chrono::milliseconds(30000);
 
 core::Error acmeError(std::string detail) {
   return core::Error{core::ErrorKind::ProtocolError, core::Side::Upstream, true, std::move(detail)};
@@ -56,7 +57,11 @@ AcmeClient::AcmeClient(AcmeClientOptions options)
       http_(opts_.acme.ca_roots, &abort_) {
   status_.listener = opts_.listener;
   status_.domains = opts_.acme.domains;
-  status_.last = storage_.lastOrder();
+  if (opts_.fleet)
+    fleet_ = std::make_unique<FleetStorage>(*opts_.fleet, opts_.listener, opts_.acme.directory,
+                                            opts_.acme.domains);
+  else
+    status_.last = storage_.lastOrder();
 }
 
 AcmeClient::~AcmeClient() {
@@ -70,6 +75,14 @@ AcmeClient::~AcmeClient() {
 }
 
 void AcmeClient::start() {
+  if (fleet_) {
+    // Every etcd call is made on the client's thread: the fleet's certificate serves from
+    // its first read.
+    logInfo("acme %s: storage: fleet, under %s", opts_.listener.c_str(),
+            fleet_->keys().base.c_str());
+    thread_ = std::thread([this] { runFleet(); });
+    return;
+  }
   if (!loadStored())
     logInfo(
         "acme %s: no certificate stored for %s yet: ordering one; handshakes for these "
@@ -87,8 +100,11 @@ AcmeStatus AcmeClient::status() const {
 // still valid; anything else is ordered anew.
 bool AcmeClient::loadStored() {
   auto stored = storage_.certificate();
-  if (!stored) return false;
-  auto facts = certs::certificateFacts(stored->first);
+  return stored && serveStored(*stored);
+}
+
+bool AcmeClient::serveStored(const std::pair<std::string, std::string>& stored) {
+  auto facts = certs::certificateFacts(stored.first);
   if (!facts.ok()) return false;
   auto names = facts.value().names, want = opts_.acme.domains;
   std::sort(names.begin(), names.end());
@@ -98,7 +114,7 @@ bool AcmeClient::loadStored() {
             opts_.listener.c_str(), joinNames(facts.value().names).c_str());
     return false;
   }
-  auto set = book_->setIssued(opts_.acme.domains, stored->first, stored->second);
+  auto set = book_->setIssued(opts_.acme.domains, stored.first, stored.second);
   if (!set.ok()) {
     logWarn("acme %s: stored certificate not served: %s", opts_.listener.c_str(),
             set.error().detail.c_str());
@@ -111,13 +127,131 @@ bool AcmeClient::loadStored() {
   return true;
 }
 
+void AcmeClient::runFleet() {
+  // On the way out, still on this thread: the challenges copied leave the book, and the
+  // lock and presence leave etcd (an orderer no longer waits for this instance).
+  struct Leave {
+    AcmeClient* c;
+    ~Leave() {
+      c->copyChallenges({});
+      c->fleet_->leave();
+    }
+  } leave{this};
+  auto wait = opts_.fleet_poll;
+  for (;;) {
+    bool reached = syncFleet();
+    wait = reached ? opts_.fleet_poll : std::min(wait * 2, kFleetPollMax);
+    time_t now = time(nullptr);
+    if (reached) checkRenewalInfo(now);
+    if (dueAt(now) <= now) {
+      // One instance orders: the others keep reading until its certificate is in etcd.
+      auto held = fleet_->lock();
+      if (!held.ok()) {
+        etcdUnreachable(held.error());
+        afterOrder(held.error());
+      } else if (held.value()) {
+        // Issued by another instance just before the lock was free: nothing to order.
+        bool fresh = syncFleet() && dueAt(time(nullptr)) > time(nullptr);
+        if (!fresh) {
+          logInfo("acme %s: ordering for %s (holding the fleet lock %s)", opts_.listener.c_str(),
+                  joinNames(opts_.acme.domains).c_str(), fleet_->keys().lock().c_str());
+          auto r = orderOnce();
+          fleet_->unlock();
+          {
+            std::lock_guard lock(mu_);
+            if (stopping_) return;
+          }
+          afterOrder(r);
+        } else {
+          fleet_->unlock();
+        }
+      }
+    }
+    if (!waitFor(wait)) return;
+  }
+}
+
+bool AcmeClient::syncFleet() {
+  auto under = fleet_->challengesUnderWay();
+  if (!under.ok()) return etcdUnreachable(under.error());
+  copyChallenges(under.value().challenges);
+  if (auto c = fleet_->copied(under.value().revision); !c.ok()) return etcdUnreachable(c.error());
+  auto cert = fleet_->certificate();
+  if (!cert.ok()) return etcdUnreachable(cert.error());
+  if (cert.value() && cert.value()->first != fleet_chain_) {
+    fleet_chain_ = cert.value()->first;
+    std::string before = status().serial;
+    if (serveStored(*cert.value()) && status().serial != before) {
+      failures_ = 0;  // another instance's order (or this one's, read back) succeeded
+      ari_due_ = 0;
+      ari_checked_ = 0;
+      logInfo("acme %s: serving the fleet's certificate for %s, serial %s", opts_.listener.c_str(),
+              joinNames(opts_.acme.domains).c_str(), status().serial.c_str());
+    }
+  }
+  auto last = fleet_->lastOrder();
+  if (!last.ok()) return etcdUnreachable(last.error());
+  if (last.value()) {
+    const LastOrder& l = *last.value();
+    shared_retry_at_ = l.result == "failure" ? l.next_attempt : 0;
+    // Another instance failed more times in a row than this one: its count goes on here,
+    // so the fleet's waits keep growing whoever orders next.
+    if (l.result == "failure" && l.attempt > failures_ && l.next_attempt > time(nullptr)) {
+      failures_ = l.attempt;
+      retry_at_ = l.next_attempt;
+    }
+    std::lock_guard lock(mu_);
+    status_.last = l;
+  }
+  if (etcd_down_) logInfo("acme %s: etcd answers again", opts_.listener.c_str());
+  etcd_down_ = false;
+  return true;
+}
+
+// Challenges another instance is answering, so that a CA's validation sent here is answered.
+void AcmeClient::copyChallenges(const std::vector<FleetChallenge>& now) {
+  for (const auto& c : now) {
+    if (std::find(copied_.begin(), copied_.end(), c) != copied_.end()) continue;
+    if (c.kind == "http-01") {
+      book_->setHttpChallenge(c.name, c.key_authorization);
+    } else if (auto s = book_->setAlpnChallenge(c.name, c.key_authorization); !s.ok()) {
+      logWarn("acme %s: tls-alpn-01 for %s not copied: %s", opts_.listener.c_str(), c.name.c_str(),
+              s.error().detail.c_str());
+    }
+  }
+  for (const auto& c : copied_) {
+    bool gone = std::none_of(now.begin(), now.end(), [&](const FleetChallenge& n) {
+      return n.kind == c.kind && n.name == c.name;
+    });
+    if (!gone) continue;
+    if (c.kind == "http-01")
+      book_->clearHttpChallenge(c.name);
+    else
+      book_->clearAlpnChallenge(c.name);
+  }
+  copied_ = now;
+}
+
+bool AcmeClient::etcdUnreachable(const core::Error& e) {
+  if (!etcd_down_)
+    logWarn(
+        "acme %s: %s; serving the certificate held, reading again with backoff "
+        "(meridian_fleet_fallbacks_total{what=\"acme\"})",
+        opts_.listener.c_str(), e.detail.c_str());
+  etcd_down_ = true;
+  std::lock_guard lock(mu_);
+  ++status_.etcd_failures;
+  return false;
+}
+
 time_t AcmeClient::dueAt(time_t now) const {
   if (failures_ > 0) return retry_at_;
   std::lock_guard lock(mu_);
-  if (status_.not_after == 0) return now;
+  // The fleet's last order failed: every instance waits out its orderer's backoff.
+  if (status_.not_after == 0) return std::max(now, shared_retry_at_);
   auto before = std::chrono::duration_cast<std::chrono::seconds>(opts_.acme.renew_before).count();
   time_t due = status_.not_after - static_cast<time_t>(before);
-  return ari_due_ != 0 ? std::min(due, ari_due_) : due;
+  return std::max(ari_due_ != 0 ? std::min(due, ari_due_) : due, shared_retry_at_);
 }
 
 void AcmeClient::checkRenewalInfo(time_t now) {
@@ -155,24 +289,28 @@ void AcmeClient::run() {
       std::lock_guard lock(mu_);
       if (stopping_) return;
     }
-    time_t next = 0;
-    if (r.ok()) {
-      failures_ = 0;
-      next = dueAt(time(nullptr));
-    } else {
-      ++failures_;
-      std::uniform_real_distribution<double> unit(0.0, 1.0);
-      auto wait = opts_.backoff.wait(failures_, unit(rng_));
-      retry_at_ =
-          time(nullptr) +
-          std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
-      next = retry_at_;
-      logWarn("acme %s: order for %s failed (attempt %d, next in %llds): %s",
-              opts_.listener.c_str(), joinNames(opts_.acme.domains).c_str(), failures_,
-              static_cast<long long>(next - time(nullptr)), r.error().detail.c_str());
-    }
-    recordResult(r, next);
+    afterOrder(r);
   }
+}
+
+void AcmeClient::afterOrder(const core::Result<bool>& r) {
+  time_t next = 0;
+  if (r.ok()) {
+    failures_ = 0;
+    shared_retry_at_ = 0;
+    next = dueAt(time(nullptr));
+  } else {
+    ++failures_;
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    auto wait = opts_.backoff.wait(failures_, unit(rng_));
+    retry_at_ = time(nullptr) +
+                std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+    next = retry_at_;
+    logWarn("acme %s: order for %s failed (attempt %d, next in %llds): %s", opts_.listener.c_str(),
+            joinNames(opts_.acme.domains).c_str(), failures_,
+            static_cast<long long>(next - time(nullptr)), r.error().detail.c_str());
+  }
+  recordResult(r, next);
 }
 
 void AcmeClient::recordResult(const core::Result<bool>& r, time_t next_attempt) {
@@ -181,8 +319,10 @@ void AcmeClient::recordResult(const core::Result<bool>& r, time_t next_attempt) 
   last.detail = r.ok() ? "" : r.error().detail;
   last.at = time(nullptr);
   last.next_attempt = next_attempt;
-  // The file first: whoever sees the count move may read it (meridian certs status).
-  if (auto s = storage_.saveLastOrder(last); !s.ok())
+  last.attempt = failures_;
+  // The file (or etcd) first: whoever sees the count move may read it (meridian certs
+  // status); in a fleet, the other instances wait for next_attempt.
+  if (auto s = fleet_ ? fleet_->saveLastOrder(last) : storage_.saveLastOrder(last); !s.ok())
     logWarn("acme %s: %s", opts_.listener.c_str(), s.error().detail.c_str());
   std::lock_guard lock(mu_);
   status_.last = last;
@@ -209,6 +349,22 @@ core::Result<bool> AcmeClient::ensureDirectory() {
 
 core::Result<bool> AcmeClient::ensureAccount() {
   if (auto d = ensureDirectory(); !d.ok()) return d;
+  if (!account_key_ && fleet_) {
+    auto pem = fleet_->accountKey();
+    if (!pem.ok()) return pem.error();
+    if (!pem.value()) {
+      auto key = certs::EcKey::generate();
+      if (!key.ok()) return key.error();
+      auto kept = fleet_->saveAccountKey(key.value().pem());
+      if (!kept.ok()) return kept.error();
+      pem = std::optional<std::string>(kept.value());
+      logInfo("acme %s: new account key in %s", opts_.listener.c_str(),
+              fleet_->keys().account().c_str());
+    }
+    auto key = certs::EcKey::fromPem(*pem.value());
+    if (!key.ok()) return acmeError(fleet_->keys().account() + ": " + key.error().detail);
+    account_key_ = key.value();
+  }
   if (!account_key_) {
     if (auto s = storage_.ensureDir(); !s.ok()) return s.error();
     if (auto pem = storage_.accountKey()) {
@@ -239,6 +395,7 @@ core::Result<HttpsAnswer> AcmeClient::signedPost(const std::string& url,
                                                  const std::optional<std::string>& payload,
                                                  const char* accept) {
   last_problem_.clear();
+  if (fleet_) fleet_->keepLock();
   for (int attempt = 0;; ++attempt) {
     if (nonce_.empty()) {
       auto n = http_.head(dir_.new_nonce);
@@ -314,13 +471,22 @@ core::Result<bool> AcmeClient::authorize(const std::string& authz_url) {
   } else {
     book_->setHttpChallenge(token, key_auth);
   }
-  logInfo("acme %s: answering %s for %s", opts_.listener.c_str(), kind.c_str(), domain.c_str());
+  FleetChallenge shared{kind, kind == "tls-alpn-01" ? domain : token, key_auth};
   auto cleanup = [&] {
+    if (fleet_) fleet_->withdrawChallenge(shared);
     if (kind == "tls-alpn-01")
       book_->clearAlpnChallenge(domain);
     else
       book_->clearHttpChallenge(token);
   };
+  // In a fleet the CA may reach any instance: every one has it before the CA is told.
+  if (fleet_) {
+    if (auto p = fleet_->publishChallenge(shared); !p.ok()) {
+      cleanup();
+      return p.error();
+    }
+  }
+  logInfo("acme %s: answering %s for %s", opts_.listener.c_str(), kind.c_str(), domain.c_str());
   auto posted = signedPost(str(*chosen, "url"), std::string("{}"));
   if (!posted.ok()) {
     cleanup();
@@ -387,7 +553,11 @@ core::Result<bool> AcmeClient::orderOnce() {
   auto facts = certs::certificateFacts(chain.value().body);
   if (!facts.ok()) return acmeError("the certificate downloaded is not PEM");
   std::string key_pem = cert_key.value().pem();
-  if (auto s = storage_.saveCertificate(chain.value().body, key_pem); !s.ok()) return s.error();
+  if (auto s = fleet_ ? fleet_->saveCertificate(chain.value().body, key_pem)
+                      : storage_.saveCertificate(chain.value().body, key_pem);
+      !s.ok())
+    return s.error();
+  fleet_chain_ = chain.value().body;
   if (auto s = book_->setIssued(opts_.acme.domains, chain.value().body, key_pem); !s.ok())
     return s.error();
   ari_id_ = facts.value().ari_id;

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "acme/backoff.h"
+#include "acme/fleet_storage.h"
 #include "acme/https_client.h"
 #include "acme/storage.h"
 #include "certs/acme_book.h"
@@ -35,6 +36,10 @@ struct AcmeClientOptions {
   Backoff backoff;
   // How long one authorization or the order may stay pending before the attempt fails.
   std::chrono::seconds poll_limit{120};
+  // storage: fleet (docs/acme.md#storage-fleet): where etcd is, and how often the fleet's
+  // certificate, last order and challenges are read.
+  std::optional<FleetStorage::Options> fleet;
+  std::chrono::milliseconds fleet_poll{1000};
 };
 
 // What `meridian certs status` and /metrics show.
@@ -46,6 +51,7 @@ struct AcmeStatus {
   LastOrder last;
   uint64_t orders_succeeded = 0;
   uint64_t orders_failed = 0;
+  uint64_t etcd_failures = 0;  // storage: fleet: etcd reads or writes that failed
 };
 
 class AcmeClient {
@@ -70,7 +76,17 @@ class AcmeClient {
     std::string renewal_info;  // RFC 9773 (ARI); empty when the server does not offer it
   };
   void run();
+  // The order's outcome: logged, the next attempt scheduled (backoff on failure), recorded.
+  void afterOrder(const core::Result<bool>& r);
   bool loadStored();
+  // Serves a stored chain and key when they name exactly the configured domains.
+  bool serveStored(const std::pair<std::string, std::string>& stored);
+  // storage: fleet: the loop, and one read of the fleet's certificate, last order and
+  // challenges (false when etcd could not be reached: what is held keeps serving).
+  void runFleet();
+  bool syncFleet();
+  void copyChallenges(const std::vector<FleetChallenge>& now);
+  bool etcdUnreachable(const core::Error& e);
   time_t dueAt(time_t now) const;
   bool waitFor(std::chrono::milliseconds d);  // false when stopping
   core::Result<bool> ensureDirectory();
@@ -88,6 +104,11 @@ class AcmeClient {
   AcmeClientOptions opts_;
   std::shared_ptr<certs::AcmeBook> book_;
   FileStorage storage_;
+  std::unique_ptr<FleetStorage> fleet_;  // storage: fleet; null with files
+  std::vector<FleetChallenge> copied_;   // challenges copied from the fleet into the book
+  std::string fleet_chain_;              // the fleet's certificate as last considered
+  time_t shared_retry_at_ = 0;           // the fleet's last order failed: not before this
+  bool etcd_down_ = false;
   std::atomic<bool> abort_{false};
   HttpsClient http_;
   Directory dir_;

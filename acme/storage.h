@@ -15,6 +15,7 @@ struct LastOrder {
   std::string detail;  // the error, with the server's problem document
   time_t at = 0;
   time_t next_attempt = 0;
+  int attempt = 0;  // failures in a row (storage: fleet: the fleet's, so its backoff grows)
 };
 
 class FileStorage {

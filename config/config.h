@@ -49,10 +49,13 @@ struct Acme {
   std::string email;                 // account contact; may be empty
   std::vector<std::string> domains;  // lower case; one certificate names them all
   std::vector<std::string> challenges = {"tls-alpn-01", "http-01"};  // tried in this order
-  std::string storage;   // a directory: account key, certificate, key, last order's result
+  // A directory: account key, certificate, key, last order's result; or "fleet": all of it
+  // in the fleet's etcd, shared by its instances (needs a fleet: section).
+  std::string storage;
   std::string ca_roots;  // PEM roots to trust the server by; empty: the system store
   Duration renew_before = std::chrono::hours(24 * 30);
   Mark mark;
+  bool inFleet() const { return storage == "fleet"; }
 };
 
 struct Tls {

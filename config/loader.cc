@@ -583,7 +583,7 @@ void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners
   // Two ACME clients on one storage would overwrite each other's certificate and key.
   std::map<std::string, const Listener*> storage;
   for (const auto& l : listeners) {
-    if (!l.tls || !l.tls->acme || l.tls->acme->storage.empty()) continue;
+    if (!l.tls || !l.tls->acme || l.tls->acme->storage.empty() || l.tls->acme->inFleet()) continue;
     auto [it, inserted] = storage.try_emplace(l.tls->acme->storage, &l);
     if (inserted) continue;
     d_.add(l.tls->acme->mark, "listener " + quoted(l.name) + ": tls.acme.storage " +
@@ -596,6 +596,13 @@ void ConfigReader::checkListenerAddresses(const std::vector<Listener>& listeners
 // says where etcd is.
 void ConfigReader::checkFleetStores(const Config& c) {
   if (c.fleet.enabled()) return;
+  for (const auto& l : c.listeners) {
+    if (!l.tls || !l.tls->acme || !l.tls->acme->inFleet()) continue;
+    d_.add(l.tls->acme->mark, "listener " + quoted(l.name) +
+                                  ": tls.acme.storage: fleet needs a fleet: section (the etcd "
+                                  "cluster that holds the account, certificates and challenges); "
+                                  "without one, give a directory");
+  }
   for (size_t i = 0; i < c.routes.size(); ++i) {
     if (c.routes[i].idempotency.store != Idempotency::Store::Fleet) continue;
     d_.add(c.routes[i].idempotency.mark,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "acme/fleet_storage.h"
 #include "acme/storage.h"
 #include "certs/acme_crypto.h"
 #include "certs/dev_ca.h"
@@ -31,6 +32,50 @@ std::string utc(time_t t) {
   return buf;
 }
 
+// The etcd the fleet: section names, as `meridian run` reaches it.
+fleet::EtcdOptions etcdOf(const config::Fleet& f) {
+  fleet::EtcdOptions o;
+  o.endpoints = f.etcd;
+  o.ca_file = f.ca_file;
+  o.cert_file = f.cert_file;
+  o.key_file = f.key_file;
+  o.username = f.username;
+  if (!f.password_file.empty()) {
+    auto pw = fleet::readPasswordFile(f.password_file);
+    if (pw.ok()) o.password = pw.value();
+  }
+  return o;
+}
+
+// A listener's stored certificate and last order: from its directory, or (storage: fleet)
+// from the fleet's etcd; an etcd that cannot be read is the detail.
+struct Stored {
+  std::optional<std::pair<std::string, std::string>> certificate;
+  acme::LastOrder last;
+};
+Stored readStored(const config::Config& c, const config::Acme& a, const std::string& listener) {
+  Stored out;
+  if (!a.inFleet()) {
+    acme::FileStorage storage(a.storage);
+    out.certificate = storage.certificate();
+    out.last = storage.lastOrder();
+    return out;
+  }
+  acme::FleetStorage::Options o;
+  o.etcd = etcdOf(c.fleet);
+  o.prefix = c.fleet.prefix;
+  acme::FleetStorage storage(o, listener, a.directory, a.domains);
+  auto cert = storage.certificate();
+  auto last = cert.ok() ? storage.lastOrder() : cert.error();
+  if (!last.ok()) {
+    out.last.detail = last.error().detail;
+    return out;
+  }
+  out.certificate = cert.value();
+  if (last.value()) out.last = *last.value();
+  return out;
+}
+
 // What the listeners' storage holds, read as the running process wrote it: it works with
 // the process stopped too. Exit 1 when some name has no valid certificate.
 int certsStatus(const std::vector<std::string>& args) {
@@ -51,14 +96,14 @@ int certsStatus(const std::vector<std::string>& args) {
   for (const auto& l : loaded.config.listeners) {
     if (!l.tls || !l.tls->acme) continue;
     any = true;
-    acme::FileStorage storage(l.tls->acme->storage);
-    auto stored = storage.certificate();
+    Stored from = readStored(loaded.config, *l.tls->acme, l.name);
+    const auto& stored = from.certificate;
     certs::CertificateFacts facts;
     if (stored) {
       auto f = certs::certificateFacts(stored->first);
       if (f.ok()) facts = f.value();
     }
-    acme::LastOrder last = storage.lastOrder();
+    const acme::LastOrder& last = from.last;
     std::string detail = last.detail;
     if (last.result == "failure" && last.next_attempt != 0)
       detail += " (next attempt " + utc(last.next_attempt) + ")";

@@ -141,6 +141,7 @@ class Server {
   // ACME (server_acme.cc): a client per listener with tls.acme, kept while its config is.
   void syncAcmeClients();
   std::string acmeMetrics() const;
+  uint64_t acmeEtcdFailures() const;  // storage: fleet, in meridian_fleet_fallbacks_total
   std::string fleetJson() const;
   void publish();
   void watchFiles();
@@ -161,6 +162,7 @@ class Server {
   std::unique_ptr<fleet::FleetAgent> fleet_;
   std::map<std::string, std::unique_ptr<acme::AcmeClient>> acme_clients_;  // by listener
   uint64_t acme_orders_retired_[2] = {0, 0};  // success, failure of clients since replaced
+  uint64_t acme_etcd_failures_retired_ = 0;
   fleet::FleetView fleet_start_;  // what the agent watches after
   std::string fleet_config_;
   int64_t fleet_revision_ = 0;

@@ -30,6 +30,16 @@ void Server::syncAcmeClients() {
     acme::AcmeClientOptions options;
     options.listener = l.name;
     options.acme = *l.tls->acme;
+    if (options.acme.inFleet()) {
+      if (!fleet_) continue;  // the loader refuses it without a fleet: section
+      // Its own client, with the agent's etcd, and timeouts that keep a member that is going
+      // away from holding the thread long.
+      acme::FleetStorage::Options f;
+      f.etcd = fleet_->options().etcd;
+      f.prefix = fleet_->options().prefix;
+      f.instance = fleet_->options().instance;
+      options.fleet = f;
+    }
     auto client = std::make_unique<acme::AcmeClient>(std::move(options));
     client->start();
     next.emplace(l.name, std::move(client));
@@ -39,9 +49,16 @@ void Server::syncAcmeClients() {
     if (client) {
       acme_orders_retired_[0] += client->status().orders_succeeded;
       acme_orders_retired_[1] += client->status().orders_failed;
+      acme_etcd_failures_retired_ += client->status().etcd_failures;
     }
   }
   acme_clients_ = std::move(next);
+}
+
+uint64_t Server::acmeEtcdFailures() const {
+  uint64_t n = acme_etcd_failures_retired_;
+  for (const auto& [name, client] : acme_clients_) n += client->status().etcd_failures;
+  return n;
 }
 
 std::string Server::acmeMetrics() const {

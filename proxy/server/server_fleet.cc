@@ -295,12 +295,16 @@ std::string Server::fleetMetrics() const {
   appendFamilyHeader(
       out, "meridian_fleet_fallbacks_total",
       "Times fleet data was replaced by a local fallback: cache (a start from the cache file), "
-      "idempotency (a keyed request served by the local table alone, etcd unreachable).",
+      "idempotency (a keyed request served by the local table alone, etcd unreachable), acme "
+      "(storage: fleet: an etcd read or write of the ACME client that failed; what is held "
+      "keeps serving).",
       "counter");
   out += "meridian_fleet_fallbacks_total{what=\"cache\"} " +
          std::to_string(fleet_cache_fallbacks_) + "\n";
   out += "meridian_fleet_fallbacks_total{what=\"idempotency\"} " +
          std::to_string(fleet_idempotency_ ? fleet_idempotency_->fallbacks() : 0) + "\n";
+  out +=
+      "meridian_fleet_fallbacks_total{what=\"acme\"} " + std::to_string(acmeEtcdFailures()) + "\n";
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "tests/fakes/etcd_cluster.h"
 #include "tests/fakes/pebble.h"
 #include "tests/fakes/tls_tools.h"
 #include "tests/integration/proxy_fixture.h"
@@ -67,7 +68,10 @@ class AcmeTest : public ProxyTest {
   // curl over TLS to `name` (resolved to 127.0.0.1), trusting pebble's issuing root: the
   // status, or 0 with curl's error.
   int httpsGet(const std::string& name, std::string* why = nullptr) {
-    std::string port = std::to_string(tls_port_);
+    return httpsGetAt(tls_port_, name, why);
+  }
+  int httpsGetAt(uint16_t tls_port, const std::string& name, std::string* why = nullptr) {
+    std::string port = std::to_string(tls_port);
     auto r =
         curl({"-o", "/dev/null", "-w", "%{http_code}", "--cacert", pebble_.issuingRootFile(),
               "--resolve", name + ":" + port + ":127.0.0.1", "https://" + name + ":" + port + "/"});
@@ -76,8 +80,9 @@ class AcmeTest : public ProxyTest {
   }
 
   // The serial of the certificate a new handshake naming `name` is served ("" when refused).
-  std::string servedSerial(const std::string& name) {
-    auto s = fakes::sClient(tls_port_, {"-servername", name});
+  std::string servedSerial(const std::string& name) { return servedSerialAt(tls_port_, name); }
+  std::string servedSerialAt(uint16_t tls_port, const std::string& name) {
+    auto s = fakes::sClient(tls_port, {"-servername", name});
     size_t begin = s.out.find("-----BEGIN CERTIFICATE-----");
     size_t end = s.out.find("-----END CERTIFICATE-----");
     if (begin == std::string::npos || end == std::string::npos) return "";
@@ -260,6 +265,214 @@ TEST_F(AcmeTest, RenewalUnderLoadDropsNothing) {
   EXPECT_EQ(wrk.out.find("Non-2xx"), std::string::npos) << wrk.out;
   EXPECT_NE(wrk.out.find("requests in"), std::string::npos) << wrk.out;
   printf("renewed %s -> %s under load:\n%s", first.c_str(), second.c_str(), wrk.out.c_str());
+}
+
+// storage: fleet: two instances on one fleet prefix in a real etcd. Pebble's validation reaches
+// instance B only, so whichever instance orders, B answers the challenge (A's challenge reaches
+// B through etcd). One order in all; both serve its certificate.
+class AcmeFleetTest : public AcmeTest {
+ protected:
+  static constexpr const char* kPrefix = "/meridian/acme-test/";
+
+  void SetUp() override {
+    AcmeTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(etcd_.start(1));
+    for (auto& p : ports_) p = {pickFreePort(), pickFreePort()};
+  }
+
+  // Instance i's file: its TLS and plain listeners, storage: fleet, and the fleet section.
+  std::string fleetConfig(int i, const std::string& renew_before = "30d",
+                          const std::string& challenges = "[http-01]") {
+    std::string tls = std::to_string(ports_[i].first), http = std::to_string(ports_[i].second);
+    return configYamlWith("  - name: public\n    address: 127.0.0.1:" + tls +
+                              "\n    region: ams\n    tls:\n      acme:\n"
+                              "        directory: " +
+                              pebble_.directoryUrl() +
+                              "\n        domains: [app.test]\n        challenges: " + challenges +
+                              "\n"
+                              "        storage: fleet\n        ca_roots: " +
+                              pebble_.caFile() + "\n        renew_before: " + renew_before +
+                              "\n  - name: plain\n    address: 127.0.0.1:" + http +
+                              "\n    region: ams\n    redirect_to_https: 443\n",
+                          "", "", 1) +
+           "fleet:\n  etcd: [ " + etcd_.endpoints() + " ]\n  prefix: " + kPrefix +
+           "\n  instance: " + (i == 0 ? "a" : "b") + "\n";
+  }
+
+  // The keys under <prefix>acme/ etcd holds now (etcdctl, keys only).
+  std::string acmeKeys() {
+    auto r = fakes::runCommand({"etcdctl", "--endpoints", etcd_.endpoints(), "get", "--prefix",
+                                "--keys-only", std::string(kPrefix) + "acme/"},
+                               kWait);
+    return r.out;
+  }
+
+  long long metricAt(fakes::MeridianProcess& p, const std::string& series) {
+    auto r = curl({p.adminUrl("/metrics")});
+    size_t at = r.out.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(r.out.substr(at + series.size() + 2));
+  }
+  long long ordersInAll(const std::string& result) {
+    std::string series = "meridian_acme_orders_total{result=\"" + result + "\"}";
+    return metricAt(proxy_, series) + metricAt(b_, series);
+  }
+
+  // Until `check` holds (bounded by `timeout`).
+  template <typename F>
+  bool eventually(F check, milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (check()) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return check();
+  }
+
+  // Both instances running with `storage: fleet` and present in etcd (each copies the
+  // challenges), pebble started once they are, validating on B's ports.
+  void startBothThenPebble(long validity = 0, const std::string& renew_before = "30d",
+                           const std::string& challenges = "[http-01]") {
+    Pebble::Options o{ports_[1].second, ports_[1].first, validity, "0"};
+    // Pebble's ports are fixed at its first start: up, then down while the instances start,
+    // so that neither orders before both are there to answer.
+    ASSERT_TRUE(pebble_.start(o));
+    pebble_.stop();
+    ASSERT_TRUE(proxy_.start(fleetConfig(0, renew_before, challenges)));
+    ASSERT_TRUE(b_.start(fleetConfig(1, renew_before, challenges)));
+    ASSERT_TRUE(eventually(
+        [&] {
+          std::string keys = acmeKeys();
+          return keys.find("acme/members/a/public") != std::string::npos &&
+                 keys.find("acme/members/b/public") != std::string::npos;
+        },
+        kWait))
+        << acmeKeys();
+    ASSERT_TRUE(pebble_.start(o));
+  }
+
+  std::string logs() {
+    return "A:\n" + fakes::tail(proxy_.stderrText(), 3000) + "\nB:\n" +
+           fakes::tail(b_.stderrText(), 3000) + "\npebble:\n" + pebble_.log();
+  }
+
+  fakes::EtcdCluster etcd_;
+  std::pair<uint16_t, uint16_t> ports_[2];  // tls, http of A and B
+  fakes::MeridianProcess b_;
+};
+
+TEST_F(AcmeFleetTest, OneOrderBothServeAndTheOtherInstanceAnswers) {
+  startBothThenPebble();
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 1; }, kIssueWait)) << logs();
+  uint16_t tls_a = ports_[0].first, tls_b = ports_[1].first;
+  std::string serial;
+  ASSERT_TRUE(eventually(
+      [&] {
+        serial = servedSerialAt(tls_a, "app.test");
+        return !serial.empty() && serial == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  EXPECT_EQ(ordersInAll("success"), 1) << logs();
+  // The orders that failed are those made while pebble was down, never a challenge B could
+  // not answer (an instance that did not copy the orderer's challenge).
+  EXPECT_EQ(proxy_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+  std::string why;
+  EXPECT_EQ(httpsGetAt(tls_a, "app.test", &why), 200) << why;
+  EXPECT_EQ(httpsGetAt(tls_b, "app.test", &why), 200) << why;
+  // What etcd holds: one account, the certificate, the last order; no challenge, no lock.
+  std::string keys = acmeKeys();
+  EXPECT_NE(keys.find("/account.key"), std::string::npos) << keys;
+  EXPECT_NE(keys.find("/cert/app.test"), std::string::npos) << keys;
+  EXPECT_NE(keys.find("/last-order/app.test"), std::string::npos) << keys;
+  EXPECT_EQ(keys.find("/challenges/"), std::string::npos) << keys;
+  EXPECT_EQ(keys.find("/lock/"), std::string::npos) << keys;
+  // certs status reads the certificate and the last order from etcd.
+  auto status =
+      fakes::runCommand({fakes::meridianBinary(), "certs", "status", "-c", b_.configPath()}, kWait);
+  EXPECT_EQ(status.exitCode, 0) << status.describe();
+  EXPECT_NE(status.out.find("app.test"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find(" success"), std::string::npos) << status.out;
+  bool a_ordered = metricAt(proxy_, "meridian_acme_orders_total{result=\"success\"}") == 1;
+  std::string other = a_ordered ? b_.stderrText() : proxy_.stderrText();
+  EXPECT_NE(other.find("serving the fleet's certificate for app.test, serial"), std::string::npos)
+      << logs();
+  printf("ordered by %s; serial %s served by both; pebble validated at B\n", a_ordered ? "A" : "B",
+         serial.c_str());
+}
+
+// TLS-ALPN-01 the same way: the challenge certificate is made by B from the key authorization
+// the orderer wrote to etcd.
+TEST_F(AcmeFleetTest, TlsAlpn01AnsweredByEitherInstance) {
+  startBothThenPebble(0, "30d", "[tls-alpn-01]");
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 1; }, kIssueWait)) << logs();
+  uint16_t tls_a = ports_[0].first, tls_b = ports_[1].first;
+  std::string serial;
+  ASSERT_TRUE(eventually(
+      [&] {
+        serial = servedSerialAt(tls_a, "app.test");
+        return !serial.empty() && serial == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  EXPECT_EQ(ordersInAll("success"), 1) << logs();
+  EXPECT_EQ(proxy_.stderrText().find("tls-alpn-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("tls-alpn-01 failed"), std::string::npos) << logs();
+  std::string why;
+  EXPECT_EQ(httpsGetAt(tls_a, "app.test", &why), 200) << why;
+  EXPECT_EQ(httpsGetAt(tls_b, "app.test", &why), 200) << why;
+}
+
+// Renewal the same way: pebble's 60 s certificates are due 10 s after issue; each renewal is
+// one order by whichever instance takes the lock, and both serve the new serial.
+TEST_F(AcmeFleetTest, RenewalIsOneOrderAndBothPickItUp) {
+  startBothThenPebble(60, "50s");
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 1; }, kIssueWait)) << logs();
+  uint16_t tls_a = ports_[0].first, tls_b = ports_[1].first;
+  std::string first;
+  ASSERT_TRUE(eventually(
+      [&] {
+        first = servedSerialAt(tls_a, "app.test");
+        return !first.empty() && first == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 2; }, kIssueWait)) << logs();
+  std::string second;
+  ASSERT_TRUE(eventually(
+      [&] {
+        second = servedSerialAt(tls_a, "app.test");
+        return second != first && second == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  // The second is due 10 s after it was issued: no third order yet.
+  EXPECT_EQ(ordersInAll("success"), 2) << logs();
+  EXPECT_EQ(proxy_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+  EXPECT_EQ(b_.stderrText().find("http-01 failed"), std::string::npos) << logs();
+}
+
+// etcd gone: both keep serving the certificate they hold, and count it.
+TEST_F(AcmeFleetTest, EtcdDownKeepsServingAndCounts) {
+  startBothThenPebble();
+  ASSERT_TRUE(eventually([&] { return ordersInAll("success") >= 1; }, kIssueWait)) << logs();
+  uint16_t tls_a = ports_[0].first, tls_b = ports_[1].first;
+  std::string serial;
+  ASSERT_TRUE(eventually(
+      [&] {
+        serial = servedSerialAt(tls_a, "app.test");
+        return !serial.empty() && serial == servedSerialAt(tls_b, "app.test");
+      },
+      kWait))
+      << logs();
+  etcd_.kill(0);
+  const std::string fallbacks = "meridian_fleet_fallbacks_total{what=\"acme\"}";
+  ASSERT_TRUE(eventually([&] { return metricAt(b_, fallbacks) >= 1; }, kWait)) << logs();
+  EXPECT_EQ(servedSerialAt(tls_a, "app.test"), serial);
+  EXPECT_EQ(servedSerialAt(tls_b, "app.test"), serial);
+  EXPECT_NE(b_.stderrText().find("serving the certificate held"), std::string::npos) << logs();
 }
 
 }  // namespace

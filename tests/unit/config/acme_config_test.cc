@@ -79,5 +79,30 @@ TEST(AcmeConfig, TwoListenersCannotShareAStorage) {
                    "listener \"a\""}));
 }
 
+// storage: fleet keeps everything in the fleet's etcd: a load error without a fleet: section;
+// with one, several listeners may use it (their keys differ by domains).
+TEST(AcmeConfig, FleetStorageNeedsAFleetSection) {
+  std::string acme = "{directory: 'https://ca.example/dir', domains: [NAME], storage: fleet}";
+  auto listener = [&](const std::string& name, int port) {
+    std::string a = acme;
+    a.replace(a.find("NAME"), 4, name + ".example");
+    return "  - {name: " + name + ", address: '127.0.0.1:" + std::to_string(port) +
+           "', tls: {acme: " + a + "}}\n";
+  };
+  std::string rest =
+      "regions: [{name: r, lat: 0, lon: 0}]\n"
+      "clusters: [{name: c, endpoints: [{address: '10.0.0.1:80', region: r}]}]\n"
+      "routes: [{name: x, backends: [{cluster: c}]}]\n";
+  EXPECT_EQ(problems("listeners:\n" + listener("a", 1) + rest),
+            (Lines{"t.yaml:2:51: listener \"a\": tls.acme.storage: fleet needs a fleet: section "
+                   "(the etcd cluster that holds the account, certificates and challenges); "
+                   "without one, give a directory"}));
+  auto r = loadString("listeners:\n" + listener("a", 1) + listener("b", 2) + rest +
+                          "fleet: {etcd: ['http://127.0.0.1:2379'], prefix: /m/}\n",
+                      "t.yaml");
+  ASSERT_TRUE(r.diagnostics.empty()) << r.diagnostics.front().text();
+  EXPECT_TRUE(r.config.listeners[1].tls->acme->inFleet());
+}
+
 }  // namespace
 }  // namespace meridian::config
