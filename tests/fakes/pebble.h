@@ -43,6 +43,7 @@ class Pebble {
   std::string log() const;
 
  private:
+  void writeConfig(const Options& options);
   TempDir dir_{"pebble"};
   Options options_;
   uint16_t port_ = 0, management_port_ = 0, dns_port_ = 0, dns_management_port_ = 0;
